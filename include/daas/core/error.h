@@ -1,0 +1,30 @@
+#pragma once
+// One exception type for every user-facing failure: bad files, bad settings,
+// numerical blow-ups. The CLI prints what() and exits non-zero.
+#include <fmt/format.h>
+
+#include <stdexcept>
+#include <string>
+#include <utility>
+
+namespace daas {
+
+class Error : public std::runtime_error {
+ public:
+  using std::runtime_error::runtime_error;
+};
+
+/// Throws daas::Error with a fmt-formatted message. Messages name the thing,
+/// the value found and what was expected.
+template <typename... Args>
+[[noreturn]] void fail(fmt::format_string<Args...> format, Args&&... args) {
+  throw Error(fmt::format(format, std::forward<Args>(args)...));
+}
+
+/// fail() unless `condition` holds.
+template <typename... Args>
+void check(bool condition, fmt::format_string<Args...> format, Args&&... args) {
+  if (!condition) fail(format, std::forward<Args>(args)...);
+}
+
+}  // namespace daas

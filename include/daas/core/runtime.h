@@ -1,0 +1,46 @@
+#pragma once
+// Settings every command shares (seed, threads, device, run folder, log
+// level) and the process-wide setup they drive.
+#include <c10/core/Device.h>
+
+#include <cstdint>
+#include <string>
+
+#include "daas/core/config.h"
+
+namespace daas {
+
+struct RuntimeOptions {
+  int64_t seed = 0;
+  int64_t threads = 0;  // 0 = all cores
+  std::string device = "cpu";
+  std::string out = "";  // run folder; empty = runs/<command>-<time>
+  std::string log_level = "info";
+};
+
+/// Declares the RuntimeOptions keys in any table whose struct derives from it.
+template <typename T>
+void add_runtime_options(OptionTable<T>& table) {
+  table.add("seed", &T::seed, "random seed; fixes a run on CPU", {0, 4294967295.0})
+      .add("threads", &T::threads, "intra-op CPU threads; 0 = all cores", {0, 1024})
+      .add_choice("device", &T::device, "cpu or cuda (cuda:N for a given GPU)", {})
+      .add("out", &T::out, "run folder; empty = runs/<command>-<date>-<time>")
+      .add_choice("log_level", &T::log_level, "logging level", {"trace", "debug", "info", "warn", "error"});
+}
+
+/// Sets LibTorch's intra-op threads (0 = all cores) and returns the count used.
+int64_t configure_threads(int64_t threads);
+
+/// Parses "cpu", "cuda", "cuda:N"; fails clearly when CUDA is asked for and absent.
+c10::Device resolve_device(const std::string& name);
+
+/// Seeds LibTorch's global CPU (and CUDA) generators.
+void seed_everything(uint64_t seed);
+
+/// Applies threads, seed and log level; returns the device.
+c10::Device setup_runtime(const RuntimeOptions& options);
+
+/// The run folder: options.out, or runs/<command>-<YYYYmmdd-HHMMSS>.
+std::string run_folder(const RuntimeOptions& options, const std::string& command);
+
+}  // namespace daas

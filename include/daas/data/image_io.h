@@ -1,0 +1,16 @@
+#pragma once
+// PNG (libpng) and JPEG (libjpeg-turbo) decoding and PNG encoding.
+#include <torch/types.h>
+
+#include <string>
+
+namespace daas {
+
+/// Decodes a PNG or JPEG file (by its signature) into uint8 [C, H, W] with
+/// `channels` = 1 (gray) or 3 (RGB). Fails naming the file if it cannot.
+torch::Tensor read_image(const std::string& path, int64_t channels);
+
+/// Writes uint8 [C, H, W] (C = 1 or 3) as PNG, atomically.
+void write_png(const std::string& path, const torch::Tensor& image);
+
+}  // namespace daas

@@ -1,0 +1,38 @@
+#!/usr/bin/env bash
+# Installs every Debian package daas needs to build, test and run its default
+# job. Idempotent: packages already present are skipped, and apt is not
+# touched at all when nothing is missing.
+set -euo pipefail
+
+packages=(
+  build-essential cmake ninja-build ccache pkg-config make
+  libtorch-dev libgloo-dev              # tensors, autograd, kernels; c10d/Gloo for multi-process runs
+  libcli11-dev                          # command line
+  libyaml-cpp-dev                       # profiles and config.yaml
+  nlohmann-json3-dev                    # genotype/policy/metrics JSON
+  libspdlog-dev libfmt-dev              # logging and formatting
+  zlib1g-dev libpng-dev libjpeg-dev     # .gz data sets, PNG and JPEG images
+  libgtest-dev libgmock-dev googletest  # tests
+  libbenchmark-dev                      # benchmarks
+  clang-format                          # formatting check
+  dataset-fashion-mnist                 # the default data set
+  python3 python3-torchvision python3-numpy  # torchvision: the oracle for the augmentation parity tests
+)
+
+missing=()
+for package in "${packages[@]}"; do
+  if ! dpkg-query -W -f='${Status}' "$package" 2>/dev/null | grep -q "install ok installed"; then
+    missing+=("$package")
+  fi
+done
+
+if [ ${#missing[@]} -eq 0 ]; then
+  exit 0
+fi
+
+echo "setup: installing ${missing[*]}"
+SUDO=""
+if [ "$(id -u)" -ne 0 ]; then SUDO="sudo"; fi
+export DEBIAN_FRONTEND=noninteractive
+$SUDO apt-get update -qq
+$SUDO apt-get install -y -qq --no-install-recommends "${missing[@]}"

@@ -1,0 +1,9 @@
+#pragma once
+// The daas subcommands. Each registers itself on the app and sets its callback.
+#include <CLI/CLI.hpp>
+
+namespace daas::cli {
+
+void register_data(CLI::App& app);
+
+}  // namespace daas::cli

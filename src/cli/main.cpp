@@ -1,0 +1,49 @@
+// daas: joint architecture and augmentation policy search (DAAS) on LibTorch.
+#include <c10/util/Exception.h>
+#include <spdlog/sinks/stdout_color_sinks.h>
+#include <spdlog/spdlog.h>
+
+#include <CLI/CLI.hpp>
+
+#include "commands.h"
+#include "daas/core/error.h"
+
+namespace {
+
+struct CommandEntry {
+  void (*add)(CLI::App&);
+};
+
+// Every subcommand, in the order `daas --help` lists them.
+constexpr CommandEntry kCommands[] = {
+    {&daas::cli::register_data},
+};
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  auto logger = spdlog::stderr_color_mt("daas");
+  spdlog::set_default_logger(logger);
+  spdlog::set_pattern("[%H:%M:%S] %^%l%$ %v");
+
+  CLI::App app{"daas: searches a network architecture and a data-augmentation policy together (DAAS),\n"
+               "retrains the found network with the found policy, and exports both."};
+  app.require_subcommand(1);
+  app.set_version_flag("--version", "daas 0.1.0");
+  for (const auto& command : kCommands) command.add(app);
+  try {
+    app.parse(argc, argv);
+  } catch (const CLI::ParseError& e) {
+    return app.exit(e);
+  } catch (const daas::Error& e) {
+    spdlog::error("{}", e.what());
+    return 1;
+  } catch (const c10::Error& e) {
+    spdlog::error("{}", e.what_without_backtrace());
+    return 1;
+  } catch (const std::exception& e) {
+    spdlog::error("{}", e.what());
+    return 1;
+  }
+  return 0;
+}

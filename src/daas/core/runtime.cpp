@@ -1,0 +1,64 @@
+#include "daas/core/runtime.h"
+
+#include <ATen/Parallel.h>
+#include <spdlog/spdlog.h>
+
+#include <torch/torch.h>
+
+#include <ctime>
+#include <thread>
+
+#include "daas/core/error.h"
+
+namespace daas {
+
+int64_t configure_threads(int64_t threads) {
+  const int64_t cores = std::max<int64_t>(1, std::thread::hardware_concurrency());
+  const int64_t count = threads > 0 ? threads : cores;
+  at::set_num_threads(static_cast<int>(count));
+  return count;
+}
+
+c10::Device resolve_device(const std::string& name) {
+  if (name == "cpu") return c10::Device(c10::kCPU);
+  if (name.rfind("cuda", 0) != 0) fail("device '{}': expected cpu, cuda or cuda:N", name);
+  c10::Device device(c10::kCUDA);
+  try {
+    device = c10::Device(name);
+  } catch (const std::exception&) {
+    fail("device '{}': expected cpu, cuda or cuda:N", name);
+  }
+  if (!torch::cuda::is_available()) {
+    fail("device '{}': CUDA is not available (this LibTorch has no CUDA support or no GPU is visible); use --device cpu",
+         name);
+  }
+  const int64_t count = static_cast<int64_t>(torch::cuda::device_count());
+  if (device.has_index() && device.index() >= count) {
+    fail("device '{}': only {} CUDA device(s) visible", name, count);
+  }
+  return device;
+}
+
+void seed_everything(uint64_t seed) {
+  torch::manual_seed(seed);
+  if (torch::cuda::is_available()) torch::cuda::manual_seed_all(seed);
+}
+
+c10::Device setup_runtime(const RuntimeOptions& options) {
+  spdlog::set_level(spdlog::level::from_str(options.log_level));
+  const c10::Device device = resolve_device(options.device);
+  const int64_t threads = configure_threads(options.threads);
+  seed_everything(static_cast<uint64_t>(options.seed));
+  spdlog::debug("threads {}, device {}, seed {}", threads, device.str(), options.seed);
+  return device;
+}
+
+std::string run_folder(const RuntimeOptions& options, const std::string& command) {
+  if (!options.out.empty()) return options.out;
+  const std::time_t now = std::time(nullptr);
+  char stamp[32];
+  std::strftime(stamp, sizeof stamp, "%Y%m%d-%H%M%S", std::localtime(&now));
+  return "runs/" + command + "-" + stamp;
+}
+
+}  // namespace daas

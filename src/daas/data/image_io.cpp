@@ -1,0 +1,103 @@
+#include "daas/data/image_io.h"
+
+#include <jpeglib.h>
+#include <png.h>
+#include <torch/torch.h>
+
+#include <csetjmp>
+#include <cstring>
+
+#include "daas/core/error.h"
+#include "daas/core/files.h"
+
+namespace daas {
+namespace {
+
+torch::Tensor decode_png(const std::string& bytes, const std::string& path, int64_t channels) {
+  png_image image;
+  std::memset(&image, 0, sizeof image);
+  image.version = PNG_IMAGE_VERSION;
+  if (!png_image_begin_read_from_memory(&image, bytes.data(), bytes.size())) {
+    fail("{}: cannot decode PNG ({})", path, image.message);
+  }
+  image.format = channels == 1 ? PNG_FORMAT_GRAY : PNG_FORMAT_RGB;
+  auto out = torch::empty({static_cast<int64_t>(image.height), static_cast<int64_t>(image.width), channels},
+                          torch::kUInt8);
+  if (!png_image_finish_read(&image, nullptr, out.data_ptr<uint8_t>(), 0, nullptr)) {
+    const std::string message = image.message;
+    png_image_free(&image);
+    fail("{}: cannot decode PNG ({})", path, message);
+  }
+  return out.permute({2, 0, 1}).contiguous();
+}
+
+struct JpegError {
+  jpeg_error_mgr manager;
+  std::jmp_buf jump;
+  char message[JMSG_LENGTH_MAX];
+};
+
+void on_jpeg_error(j_common_ptr info) {
+  auto* error = reinterpret_cast<JpegError*>(info->err);
+  (*info->err->format_message)(info, error->message);
+  std::longjmp(error->jump, 1);
+}
+
+torch::Tensor decode_jpeg(const std::string& bytes, const std::string& path, int64_t channels) {
+  jpeg_decompress_struct info;
+  JpegError error;
+  info.err = jpeg_std_error(&error.manager);
+  error.manager.error_exit = on_jpeg_error;
+  torch::Tensor out;
+  if (setjmp(error.jump)) {
+    jpeg_destroy_decompress(&info);
+    fail("{}: cannot decode JPEG ({})", path, error.message);
+  }
+  jpeg_create_decompress(&info);
+  jpeg_mem_src(&info, reinterpret_cast<const unsigned char*>(bytes.data()), bytes.size());
+  jpeg_read_header(&info, TRUE);
+  info.out_color_space = channels == 1 ? JCS_GRAYSCALE : JCS_RGB;
+  jpeg_start_decompress(&info);
+  out = torch::empty({info.output_height, info.output_width, channels}, torch::kUInt8);
+  const size_t stride = static_cast<size_t>(info.output_width) * static_cast<size_t>(channels);
+  while (info.output_scanline < info.output_height) {
+    JSAMPROW row = out.data_ptr<uint8_t>() + info.output_scanline * stride;
+    jpeg_read_scanlines(&info, &row, 1);
+  }
+  jpeg_finish_decompress(&info);
+  jpeg_destroy_decompress(&info);
+  return out.permute({2, 0, 1}).contiguous();
+}
+
+}  // namespace
+
+torch::Tensor read_image(const std::string& path, int64_t channels) {
+  check(channels == 1 || channels == 3, "{}: {} channels requested, expected 1 or 3", path, channels);
+  const std::string bytes = read_file(path);
+  static const unsigned char kPngSignature[8] = {0x89, 'P', 'N', 'G', '\r', '\n', 0x1a, '\n'};
+  if (bytes.size() >= 8 && std::memcmp(bytes.data(), kPngSignature, 8) == 0) return decode_png(bytes, path, channels);
+  if (bytes.size() >= 3 && static_cast<unsigned char>(bytes[0]) == 0xFF &&
+      static_cast<unsigned char>(bytes[1]) == 0xD8 && static_cast<unsigned char>(bytes[2]) == 0xFF) {
+    return decode_jpeg(bytes, path, channels);
+  }
+  fail("{}: not a PNG or JPEG image ({} bytes, unknown signature)", path, bytes.size());
+}
+
+void write_png(const std::string& path, const torch::Tensor& image) {
+  check(image.dim() == 3 && (image.size(0) == 1 || image.size(0) == 3) && image.scalar_type() == torch::kUInt8,
+        "{}: write_png expects uint8 [C, H, W] with C = 1 or 3, got {}", path, fmt::join(image.sizes(), "×"));
+  const auto pixels = image.to(torch::kCPU).permute({1, 2, 0}).contiguous();
+  write_atomic_with(path, [&](const std::string& tmp) {
+    png_image info;
+    std::memset(&info, 0, sizeof info);
+    info.version = PNG_IMAGE_VERSION;
+    info.width = static_cast<png_uint_32>(image.size(2));
+    info.height = static_cast<png_uint_32>(image.size(1));
+    info.format = image.size(0) == 1 ? PNG_FORMAT_GRAY : PNG_FORMAT_RGB;
+    if (!png_image_write_to_file(&info, tmp.c_str(), 0, pixels.data_ptr<uint8_t>(), 0, nullptr)) {
+      fail("{}: cannot write PNG ({})", path, info.message);
+    }
+  });
+}
+
+}  // namespace daas
