@@ -49,7 +49,7 @@ void register_data(CLI::App& app) {
   add_runtime_options(invocation->table);
   add_data_options(invocation->table);
   auto* info = data->add_subcommand("info", "count, shape, class histogram and mean/std of train and test splits");
-  bind(info, invocation);
+  bind_options(info, invocation);
   info->callback([invocation] { run_info(*invocation); });
 }
 

@@ -26,8 +26,9 @@ int main(int argc, char** argv) {
   spdlog::set_default_logger(logger);
   spdlog::set_pattern("[%H:%M:%S] %^%l%$ %v");
 
-  CLI::App app{"daas: searches a network architecture and a data-augmentation policy together (DAAS),\n"
-               "retrains the found network with the found policy, and exports both."};
+  CLI::App app{
+      "daas: searches a network architecture and a data-augmentation policy together (DAAS),\n"
+      "retrains the found network with the found policy, and exports both."};
   app.require_subcommand(1);
   app.set_version_flag("--version", "daas 0.1.0");
   for (const auto& command : kCommands) command.add(app);

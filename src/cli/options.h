@@ -2,8 +2,8 @@
 // Binds an OptionTable to a CLI11 subcommand: every key becomes --key VALUE
 // (also --key-with-dashes), plus --profile, --config-out and --dry-run.
 // Values resolve as: struct default < profile file < command line.
-#include <CLI/CLI.hpp>
 #include <fmt/format.h>
+#include <CLI/CLI.hpp>
 
 #include <memory>
 #include <string>
@@ -46,15 +46,16 @@ struct Invocation {
 /// Registers the options of `invocation` on `command`. Help texts show the
 /// default profile's value when that profile can be read.
 template <typename T>
-void bind(CLI::App* command, const std::shared_ptr<Invocation<T>>& invocation) {
+void bind_options(CLI::App* command, const std::shared_ptr<Invocation<T>>& invocation) {
   T shown;
   try {
     invocation->table.apply(Settings::from_profile(kDefaultProfile, invocation->section), shown);
   } catch (const std::exception&) {
     shown = T{};
   }
-  command->add_option("--profile", invocation->profile,
-                      "profile: a name under configs/ (smoke, fashion, ...) or a YAML file")
+  command
+      ->add_option("--profile", invocation->profile,
+                   "profile: a name under configs/ (smoke, fashion, ...) or a YAML file")
       ->capture_default_str();
   command->add_flag("--dry-run", invocation->dry_run, "print the resolved settings and stop");
   for (const auto& option : invocation->table.options()) {

@@ -65,8 +65,7 @@ class OptionTable {
     options_.push_back({std::move(key), field, std::move(help), range, {}});
     return *this;
   }
-  OptionTable& add_choice(std::string key, std::string T::*field, std::string help,
-                          std::vector<std::string> choices) {
+  OptionTable& add_choice(std::string key, std::string T::*field, std::string help, std::vector<std::string> choices) {
     options_.push_back({std::move(key), field, std::move(help), {}, std::move(choices)});
     return *this;
   }

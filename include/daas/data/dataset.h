@@ -48,7 +48,9 @@ struct DataOptions {
 
 template <typename T>
 void add_data_options(OptionTable<T>& table) {
-  table.add("data", &T::data, "data set: FORMAT or FORMAT:DIR (formats: fashion-mnist, mnist, kmnist, cifar10, cifar100, folder)")
+  table
+      .add("data", &T::data,
+           "data set: FORMAT or FORMAT:DIR (formats: fashion-mnist, mnist, kmnist, cifar10, cifar100, folder)")
       .add("subset", &T::subset, "keep a stratified subset of N training images (test set scaled alike); 0 = all",
            {0, 1e12})
       .add("image_size", &T::image_size, "folder data: resize images to this side", {8, 4096})

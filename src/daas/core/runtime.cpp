@@ -29,8 +29,9 @@ c10::Device resolve_device(const std::string& name) {
     fail("device '{}': expected cpu, cuda or cuda:N", name);
   }
   if (!torch::cuda::is_available()) {
-    fail("device '{}': CUDA is not available (this LibTorch has no CUDA support or no GPU is visible); use --device cpu",
-         name);
+    fail(
+        "device '{}': CUDA is not available (this LibTorch has no CUDA support or no GPU is visible); use --device cpu",
+        name);
   }
   const int64_t count = static_cast<int64_t>(torch::cuda::device_count());
   if (device.has_index() && device.index() >= count) {

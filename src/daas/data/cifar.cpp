@@ -69,7 +69,7 @@ DataSplits read_cifar10(const std::string& dir, const DataOptions&) {
   std::vector<std::string> train_files;
   for (int i = 1; i <= 5; ++i) train_files.push_back((fs::path(root) / fmt::format("data_batch_{}.bin", i)).string());
   const std::string test_file = (fs::path(root) / "test_batch.bin").string();
-  std::vector<std::string> classes = {"airplane", "automobile", "bird", "cat",  "deer",
+  std::vector<std::string> classes = {"airplane", "automobile", "bird",  "cat",  "deer",
                                       "dog",      "frog",       "horse", "ship", "truck"};
   const auto meta = fs::path(root) / "batches.meta.txt";
   if (fs::exists(meta)) classes = read_names(meta.string());

@@ -113,11 +113,12 @@ DataSplits load_data(const DataOptions& options, uint64_t seed) {
     if (format_name == row.name) format = &row;
     known += (known.empty() ? "" : ", ") + std::string(row.name);
   }
-  if (format == nullptr) fail("data '{}': unknown format '{}'; expected FORMAT or FORMAT:DIR with FORMAT one of {}",
-                              options.data, format_name, known);
+  if (format == nullptr)
+    fail("data '{}': unknown format '{}'; expected FORMAT or FORMAT:DIR with FORMAT one of {}", options.data,
+         format_name, known);
   const std::string folder = dir.empty() ? format->default_dir : dir;
-  if (folder.empty()) fail("data '{}': format {} has no default folder; give one as {}:DIR", options.data,
-                           format->name, format->name);
+  if (folder.empty())
+    fail("data '{}': format {} has no default folder; give one as {}:DIR", options.data, format->name, format->name);
   DataSplits splits = format->read(folder, options);
   splits.train.name = std::string(format->name) + "/train";
   splits.test.name = std::string(format->name) + "/test";
@@ -125,10 +126,10 @@ DataSplits load_data(const DataOptions& options, uint64_t seed) {
     const int64_t full = splits.train.size();
     splits.train = splits.train.select(
         stratified_indices(splits.train.labels, splits.train.num_classes(), options.subset, seed), "");
-    const int64_t test_count = std::max<int64_t>(
-        std::min<int64_t>(splits.test.num_classes(), splits.test.size()), splits.test.size() * options.subset / full);
-    splits.test = splits.test.select(
-        stratified_indices(splits.test.labels, splits.test.num_classes(), test_count, seed + 1), "");
+    const int64_t test_count = std::max<int64_t>(std::min<int64_t>(splits.test.num_classes(), splits.test.size()),
+                                                 splits.test.size() * options.subset / full);
+    splits.test =
+        splits.test.select(stratified_indices(splits.test.labels, splits.test.num_classes(), test_count, seed + 1), "");
   }
   compute_statistics(splits.train);
   splits.test.mean = splits.train.mean;

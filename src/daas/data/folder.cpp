@@ -33,10 +33,12 @@ std::vector<std::string> class_folders(const std::string& root) {
 torch::Tensor resize(const torch::Tensor& image, int64_t size) {
   if (image.size(1) == size && image.size(2) == size) return image;
   // Bilinear with antialiasing, as PIL's resize does for photos.
-  auto resized = torch::nn::functional::interpolate(
-      image.unsqueeze(0).to(torch::kFloat32),
-      torch::nn::functional::InterpolateFuncOptions().size(std::vector<int64_t>{size, size}).mode(torch::kBilinear)
-          .align_corners(false).antialias(true));
+  auto resized = torch::nn::functional::interpolate(image.unsqueeze(0).to(torch::kFloat32),
+                                                    torch::nn::functional::InterpolateFuncOptions()
+                                                        .size(std::vector<int64_t>{size, size})
+                                                        .mode(torch::kBilinear)
+                                                        .align_corners(false)
+                                                        .antialias(true));
   return resized.squeeze(0).round_().clamp_(0, 255).to(torch::kUInt8);
 }
 
@@ -83,8 +85,8 @@ DataSplits read_folder(const std::string& dir, const DataOptions& options) {
   // One folder of classes: hold out a stratified share for testing (fixed seed,
   // so the test split does not move with --seed).
   const auto all = read_class_folders(dir, class_folders(dir), options);
-  const int64_t test_count = std::max<int64_t>(
-      1, static_cast<int64_t>(options.folder_test_fraction * static_cast<double>(all.size())));
+  const int64_t test_count =
+      std::max<int64_t>(1, static_cast<int64_t>(options.folder_test_fraction * static_cast<double>(all.size())));
   const auto test_indices = stratified_indices(all.labels, all.num_classes(), test_count, /*seed=*/12345);
   auto mask = torch::ones({all.size()}, torch::kBool);
   mask.index_fill_(0, test_indices, false);

@@ -21,8 +21,8 @@ torch::Tensor decode_png(const std::string& bytes, const std::string& path, int6
     fail("{}: cannot decode PNG ({})", path, image.message);
   }
   image.format = channels == 1 ? PNG_FORMAT_GRAY : PNG_FORMAT_RGB;
-  auto out = torch::empty({static_cast<int64_t>(image.height), static_cast<int64_t>(image.width), channels},
-                          torch::kUInt8);
+  auto out =
+      torch::empty({static_cast<int64_t>(image.height), static_cast<int64_t>(image.width), channels}, torch::kUInt8);
   if (!png_image_finish_read(&image, nullptr, out.data_ptr<uint8_t>(), 0, nullptr)) {
     const std::string message = image.message;
     png_image_free(&image);
