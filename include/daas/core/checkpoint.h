@@ -1,0 +1,52 @@
+#pragma once
+// Checkpoint files: a LibTorch archive of named tensors, modules, optimiser
+// states, generator states and a JSON metadata record, written atomically.
+#include <torch/serialize/input-archive.h>
+#include <torch/serialize/output-archive.h>
+
+#include <nlohmann/json.hpp>
+#include <string>
+
+namespace torch::nn {
+class Module;
+}
+namespace torch::optim {
+class Optimizer;
+}
+namespace at {
+class Generator;
+}
+
+namespace daas {
+
+class CheckpointWriter {
+ public:
+  void tensor(const std::string& key, const torch::Tensor& value);
+  void module(const std::string& key, const torch::nn::Module& value);
+  void optimizer(const std::string& key, const torch::optim::Optimizer& value);
+  void generator(const std::string& key, const at::Generator& value);
+  void json(const std::string& key, const nlohmann::json& value);
+  /// Writes everything to `path` atomically (the previous file stays intact on failure).
+  void save(const std::string& path);
+
+ private:
+  torch::serialize::OutputArchive archive_;
+};
+
+class CheckpointReader {
+ public:
+  /// Loads `path`; fails naming the file when it is missing, truncated or not a checkpoint.
+  explicit CheckpointReader(const std::string& path);
+  torch::Tensor tensor(const std::string& key);
+  void module(const std::string& key, torch::nn::Module& value);
+  void optimizer(const std::string& key, torch::optim::Optimizer& value);
+  void generator(const std::string& key, at::Generator& value);
+  nlohmann::json json(const std::string& key);
+  const std::string& path() const { return path_; }
+
+ private:
+  std::string path_;
+  torch::serialize::InputArchive archive_;
+};
+
+}  // namespace daas

@@ -1,0 +1,82 @@
+#include "daas/core/checkpoint.h"
+
+#include <torch/torch.h>
+
+#include "daas/core/error.h"
+#include "daas/core/files.h"
+
+namespace daas {
+
+void CheckpointWriter::tensor(const std::string& key, const torch::Tensor& value) {
+  archive_.write(key, value.detach().to(torch::kCPU), /*is_buffer=*/true);
+}
+
+void CheckpointWriter::module(const std::string& key, const torch::nn::Module& value) {
+  torch::serialize::OutputArchive sub;
+  value.save(sub);
+  archive_.write(key, sub);
+}
+
+void CheckpointWriter::optimizer(const std::string& key, const torch::optim::Optimizer& value) {
+  torch::serialize::OutputArchive sub;
+  value.save(sub);
+  archive_.write(key, sub);
+}
+
+void CheckpointWriter::generator(const std::string& key, const at::Generator& value) {
+  archive_.write(key, value.get_state(), /*is_buffer=*/true);
+}
+
+void CheckpointWriter::json(const std::string& key, const nlohmann::json& value) {
+  archive_.write(key, c10::IValue(value.dump()));
+}
+
+void CheckpointWriter::save(const std::string& path) {
+  write_atomic_with(path, [&](const std::string& tmp) { archive_.save_to(tmp); });
+}
+
+CheckpointReader::CheckpointReader(const std::string& path) : path_(path) {
+  if (!file_exists(path)) fail("{}: checkpoint not found", path);
+  try {
+    archive_.load_from(path);
+  } catch (const c10::Error& e) {
+    fail("{}: not a readable daas checkpoint (truncated or corrupt): {}", path, e.what_without_backtrace());
+  }
+}
+
+torch::Tensor CheckpointReader::tensor(const std::string& key) {
+  torch::Tensor value;
+  if (!archive_.try_read(key, value)) fail("{}: checkpoint has no entry '{}'", path_, key);
+  return value;
+}
+
+void CheckpointReader::module(const std::string& key, torch::nn::Module& value) {
+  torch::serialize::InputArchive sub;
+  if (!archive_.try_read(key, sub)) fail("{}: checkpoint has no entry '{}'", path_, key);
+  try {
+    value.load(sub);
+  } catch (const c10::Error& e) {
+    fail("{}: entry '{}' does not match this network (different genotype or size?): {}", path_, key,
+         e.what_without_backtrace());
+  }
+}
+
+void CheckpointReader::optimizer(const std::string& key, torch::optim::Optimizer& value) {
+  torch::serialize::InputArchive sub;
+  if (!archive_.try_read(key, sub)) fail("{}: checkpoint has no entry '{}'", path_, key);
+  value.load(sub);
+}
+
+void CheckpointReader::generator(const std::string& key, at::Generator& value) { value.set_state(tensor(key)); }
+
+nlohmann::json CheckpointReader::json(const std::string& key) {
+  c10::IValue value;
+  if (!archive_.try_read(key, value) || !value.isString()) fail("{}: checkpoint has no entry '{}'", path_, key);
+  try {
+    return nlohmann::json::parse(value.toStringRef());
+  } catch (const nlohmann::json::exception& e) {
+    fail("{}: entry '{}' is not valid JSON ({})", path_, key, e.what());
+  }
+}
+
+}  // namespace daas

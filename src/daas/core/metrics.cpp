@@ -1,0 +1,46 @@
+#include "daas/core/metrics.h"
+
+#include <fstream>
+#include <sstream>
+
+#include "daas/core/error.h"
+#include "daas/core/files.h"
+
+namespace daas {
+
+MetricsLog::MetricsLog(std::string path, int64_t keep_until_epoch) : path_(std::move(path)) {
+  std::string kept;
+  if (keep_until_epoch >= 0 && file_exists(path_)) {
+    for (const auto& record : read_metrics(path_)) {
+      if (record.value("epoch", int64_t{0}) <= keep_until_epoch) kept += record.dump() + "\n";
+    }
+  }
+  write_file_atomic(path_, kept);
+}
+
+void MetricsLog::append(const nlohmann::json& record) {
+  std::ofstream out(path_, std::ios::app);
+  if (!out) fail("{}: cannot append metrics", path_);
+  out << record.dump() << '\n';
+  out.flush();
+}
+
+std::vector<nlohmann::json> read_metrics(const std::string& path) {
+  std::istringstream in(read_file(path));
+  std::vector<nlohmann::json> records;
+  int64_t number = 0;
+  for (std::string line; std::getline(in, line);) {
+    ++number;
+    if (line.empty()) continue;
+    try {
+      records.push_back(nlohmann::json::parse(line));
+    } catch (const nlohmann::json::exception&) {
+      // A crash can cut the last line short; anything else is corruption.
+      if (in.peek() == EOF) break;
+      fail("{}: line {} is not valid JSON", path, number);
+    }
+  }
+  return records;
+}
+
+}  // namespace daas
