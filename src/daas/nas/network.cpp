@@ -1,0 +1,244 @@
+#include "daas/nas/network.h"
+
+#include <torch/torch.h>
+
+#include "daas/core/error.h"
+
+namespace daas::nas {
+namespace {
+
+namespace F = torch::nn::functional;
+
+torch::nn::Conv2d plain_conv(int64_t C_in, int64_t C_out, int64_t kernel, int64_t stride, int64_t padding) {
+  return torch::nn::Conv2d(torch::nn::Conv2dOptions(C_in, C_out, kernel).stride(stride).padding(padding).bias(false));
+}
+
+void check_network_options(const NetworkOptions& o, const char* what) {
+  check(o.C() >= 2 && o.C() % 2 == 0, "{}: C = {}; expected an even channel count >= 2", what, o.C());
+  check(o.layers() >= 1, "{}: layers = {}; expected at least 1", what, o.layers());
+  check(o.num_classes() >= 1, "{}: num_classes = {}; expected at least 1", what, o.num_classes());
+  check(o.in_channels() >= 1, "{}: in_channels = {}; expected at least 1", what, o.in_channels());
+  check(o.drop_path_prob() >= 0 && o.drop_path_prob() < 1, "{}: drop_path_prob = {}; expected a value in [0, 1)", what,
+        o.drop_path_prob());
+  o.genotype().validate();
+}
+
+bool is_reduction(int64_t i, int64_t layers) { return i == layers / 3 || i == 2 * layers / 3; }
+
+// The cells of DARTS NetworkCIFAR/NetworkImageNet; returns the channels fed
+// to the auxiliary head (output of cell 2·layers/3) and the last C_prev.
+std::pair<int64_t, int64_t> build_cells(torch::nn::Module& parent, std::vector<Cell>& cells, const NetworkOptions& o,
+                                        int64_t C_prev_prev, int64_t C_prev, bool reduction_prev) {
+  int64_t C_curr = o.C();
+  int64_t C_to_auxiliary = 0;
+  for (int64_t i = 0; i < o.layers(); ++i) {
+    const bool reduction = is_reduction(i, o.layers());
+    if (reduction) C_curr *= 2;
+    Cell cell(o.genotype(), C_prev_prev, C_prev, C_curr, reduction, reduction_prev);
+    reduction_prev = reduction;
+    C_prev_prev = C_prev;
+    C_prev = cell->multiplier() * C_curr;
+    if (i == 2 * o.layers() / 3) C_to_auxiliary = C_prev;
+    cells.push_back(parent.register_module("cell" + std::to_string(i), cell));
+  }
+  return {C_to_auxiliary, C_prev};
+}
+
+// Runs the cells; the auxiliary head sees the output of cell 2·layers/3.
+torch::Tensor run_cells(std::vector<Cell>& cells, torch::Tensor s0, torch::Tensor s1, double drop_prob,
+                        const std::shared_ptr<AuxiliaryHead>& aux, bool training, torch::Tensor& aux_logits) {
+  const auto layers = static_cast<int64_t>(cells.size());
+  for (int64_t i = 0; i < layers; ++i) {
+    auto next = cells[static_cast<size_t>(i)]->forward(s0, s1, drop_prob);
+    s0 = s1;
+    s1 = next;
+    if (i == 2 * layers / 3 && aux && training) aux_logits = aux->forward(s1);
+  }
+  return s1;
+}
+
+torch::Tensor classify(torch::nn::Linear& classifier, const torch::Tensor& features) {
+  return counted(classifier, F::adaptive_avg_pool2d(features, F::AdaptiveAvgPool2dFuncOptions(1)).flatten(1));
+}
+
+template <typename Net>
+ModelSize measure_network(Net& net, int64_t size) {
+  ModelSize out;
+  out.parameters = count_parameters(*net);
+  for (const auto& item : net->named_parameters()) {
+    if (item.key().rfind("auxiliary_head.", 0) == 0) out.auxiliary_parameters += item.value().numel();
+  }
+  const bool was_training = net->is_training();
+  net->eval();
+  {
+    torch::NoGradGuard no_grad;
+    MacCounter counter;
+    net->forward(torch::zeros({1, net->options().in_channels(), size, size}));
+    out.macs = counter.total();
+  }
+  net->train(was_training);
+  return out;
+}
+
+}  // namespace
+
+torch::Tensor to_compute_format(const torch::Tensor& x, bool channels_last) {
+  return channels_last && x.dim() == 4 ? x.contiguous(torch::MemoryFormat::ChannelsLast) : x;
+}
+
+void weights_to_channels_last(torch::nn::Module& module) {
+  torch::NoGradGuard no_grad;
+  for (auto& p : module.parameters()) {
+    if (p.dim() == 4) p.set_data(p.contiguous(torch::MemoryFormat::ChannelsLast));
+  }
+}
+
+torch::Tensor drop_path(const torch::Tensor& x, double drop_prob) {
+  if (drop_prob <= 0) return x;
+  const double keep = 1.0 - drop_prob;
+  const auto mask = torch::empty({x.size(0), 1, 1, 1}, x.options()).bernoulli_(keep);
+  return x * (mask / keep);
+}
+
+CellImpl::CellImpl(const Genotype& genotype, int64_t C_prev_prev, int64_t C_prev, int64_t C, bool reduction,
+                   bool reduction_prev)
+    : reduction_(reduction) {
+  if (reduction_prev) {
+    preprocess0_ = register_module("preprocess0", std::make_shared<FactorizedReduce>(C_prev_prev, C, true));
+  } else {
+    preprocess0_ = register_module(
+        "preprocess0", std::make_shared<ReLUConvBN>(C_prev_prev, C, /*kernel=*/1, /*stride=*/1, /*padding=*/0, true));
+  }
+  preprocess1_ = register_module(
+      "preprocess1", std::make_shared<ReLUConvBN>(C_prev, C, /*kernel=*/1, /*stride=*/1, /*padding=*/0, true));
+  const auto& edges = reduction ? genotype.reduce : genotype.normal;
+  concat_ = reduction ? genotype.reduce_concat : genotype.normal_concat;
+  for (size_t e = 0; e < edges.size(); ++e) {
+    const int64_t stride = reduction && edges[e].input < 2 ? 2 : 1;
+    auto op = make_op(edges[e].op, OpSettings{C, C, stride, /*affine=*/true, /*search=*/false});
+    identity_.push_back(std::dynamic_pointer_cast<Identity>(op) != nullptr);
+    ops_.push_back(register_module("op" + std::to_string(e), op));
+    inputs_.push_back(edges[e].input);
+  }
+}
+
+torch::Tensor CellImpl::forward(const torch::Tensor& s0, const torch::Tensor& s1, double drop_prob) {
+  std::vector<torch::Tensor> states = {(*preprocess0_)(s0), (*preprocess1_)(s1)};
+  const bool drop = is_training() && drop_prob > 0;
+  for (size_t e = 0; e + 1 < ops_.size(); e += 2) {
+    auto h1 = (*ops_[e])(states[static_cast<size_t>(inputs_[e])]);
+    auto h2 = (*ops_[e + 1])(states[static_cast<size_t>(inputs_[e + 1])]);
+    if (drop && !identity_[e]) h1 = drop_path(h1, drop_prob);
+    if (drop && !identity_[e + 1]) h2 = drop_path(h2, drop_prob);
+    states.push_back(h1 + h2);
+  }
+  std::vector<torch::Tensor> out;
+  for (const auto node : concat_) out.push_back(states[static_cast<size_t>(node)]);
+  return torch::cat(out, /*dim=*/1);
+}
+
+AuxiliaryHead::AuxiliaryHead(int64_t C, int64_t num_classes, bool imagenet) : pool_stride_(imagenet ? 2 : 3) {
+  conv1_ = register_module("conv1", plain_conv(C, 128, /*kernel=*/1, /*stride=*/1, /*padding=*/0));
+  bn1_ = register_module("bn1", torch::nn::BatchNorm2d(128));
+  conv2_ = register_module("conv2", plain_conv(128, 768, /*kernel=*/2, /*stride=*/1, /*padding=*/0));
+  // DARTS AuxiliaryHeadImageNet leaves this BN out ("omitted ... due to a
+  // typo", kept out for consistency with the paper's numbers).
+  if (!imagenet) bn2_ = register_module("bn2", torch::nn::BatchNorm2d(768));
+  classifier_ = register_module("classifier", torch::nn::Linear(768, num_classes));
+}
+
+torch::Tensor AuxiliaryHead::forward(const torch::Tensor& x) {
+  auto y = torch::relu(x);
+  const auto pooled = [&](int64_t side) { return side >= 5 ? (side - 5) / pool_stride_ + 1 : 0; };
+  if (pooled(y.size(2)) == 2 && pooled(y.size(3)) == 2) {
+    y = F::avg_pool2d(y, F::AvgPool2dFuncOptions(5).stride(pool_stride_).count_include_pad(false));
+  } else {
+    y = F::adaptive_avg_pool2d(y, F::AdaptiveAvgPool2dFuncOptions(2));
+  }
+  y = torch::relu(bn1_(counted(conv1_, y)));
+  y = counted(conv2_, y);
+  if (bn2_) y = bn2_(y);
+  return counted(classifier_, torch::relu(y).flatten(1));
+}
+
+NetworkCIFARImpl::NetworkCIFARImpl(NetworkOptions options) : options_(std::move(options)) {
+  const auto& o = options_;
+  check_network_options(o, "NetworkCIFAR");
+  const int64_t C_stem = 3 * o.C();  // DARTS stem_multiplier
+  stem_conv_ = register_module("stem_conv", plain_conv(o.in_channels(), C_stem, /*kernel=*/3, /*stride=*/1, 1));
+  stem_bn_ = register_module("stem_bn", torch::nn::BatchNorm2d(C_stem));
+  const auto [C_aux, C_prev] = build_cells(*this, cells_, o, C_stem, C_stem, /*reduction_prev=*/false);
+  if (o.auxiliary()) {
+    auxiliary_head_ = register_module("auxiliary_head", std::make_shared<AuxiliaryHead>(C_aux, o.num_classes(), false));
+  }
+  classifier_ = register_module("classifier", torch::nn::Linear(C_prev, o.num_classes()));
+  if (o.channels_last()) weights_to_channels_last(*this);
+}
+
+NetworkOutput NetworkCIFARImpl::forward(const torch::Tensor& x) {
+  check(x.dim() == 4 && x.size(1) == options_.in_channels(), "NetworkCIFAR input: shape [{}]; expected [N, {}, H, W]",
+        fmt::join(x.sizes(), ", "), options_.in_channels());
+  const auto s = stem_bn_(counted(stem_conv_, to_compute_format(x, options_.channels_last())));
+  NetworkOutput out;
+  const auto features =
+      run_cells(cells_, s, s, options_.drop_path_prob(), auxiliary_head_, is_training(), out.aux_logits);
+  out.logits = classify(classifier_, features);
+  return out;
+}
+
+void NetworkCIFARImpl::set_drop_path_prob(double p) {
+  check(p >= 0 && p < 1, "drop_path_prob = {}; expected a value in [0, 1)", p);
+  options_.drop_path_prob(p);
+}
+
+void NetworkCIFARImpl::pretty_print(std::ostream& stream) const {
+  stream << "daas::nas::NetworkCIFAR(C=" << options_.C() << ", layers=" << options_.layers()
+         << ", classes=" << options_.num_classes() << ", auxiliary=" << options_.auxiliary() << ")";
+}
+
+NetworkImageNetImpl::NetworkImageNetImpl(NetworkOptions options) : options_(std::move(options)) {
+  const auto& o = options_;
+  check_network_options(o, "NetworkImageNet");
+  stem0_conv1_ = register_module("stem0_conv1", plain_conv(o.in_channels(), o.C() / 2, 3, /*stride=*/2, 1));
+  stem0_bn1_ = register_module("stem0_bn1", torch::nn::BatchNorm2d(o.C() / 2));
+  stem0_conv2_ = register_module("stem0_conv2", plain_conv(o.C() / 2, o.C(), 3, /*stride=*/2, 1));
+  stem0_bn2_ = register_module("stem0_bn2", torch::nn::BatchNorm2d(o.C()));
+  stem1_conv_ = register_module("stem1_conv", plain_conv(o.C(), o.C(), 3, /*stride=*/2, 1));
+  stem1_bn_ = register_module("stem1_bn", torch::nn::BatchNorm2d(o.C()));
+  const auto [C_aux, C_prev] = build_cells(*this, cells_, o, o.C(), o.C(), /*reduction_prev=*/true);
+  if (o.auxiliary()) {
+    auxiliary_head_ = register_module("auxiliary_head", std::make_shared<AuxiliaryHead>(C_aux, o.num_classes(), true));
+  }
+  classifier_ = register_module("classifier", torch::nn::Linear(C_prev, o.num_classes()));
+  if (o.channels_last()) weights_to_channels_last(*this);
+}
+
+NetworkOutput NetworkImageNetImpl::forward(const torch::Tensor& x) {
+  check(x.dim() == 4 && x.size(1) == options_.in_channels(),
+        "NetworkImageNet input: shape [{}]; expected [N, {}, H, W]", fmt::join(x.sizes(), ", "),
+        options_.in_channels());
+  auto s0 = to_compute_format(x, options_.channels_last());
+  s0 = torch::relu(stem0_bn1_(counted(stem0_conv1_, s0)));
+  s0 = stem0_bn2_(counted(stem0_conv2_, s0));
+  const auto s1 = stem1_bn_(counted(stem1_conv_, torch::relu(s0)));
+  NetworkOutput out;
+  const auto features =
+      run_cells(cells_, s0, s1, options_.drop_path_prob(), auxiliary_head_, is_training(), out.aux_logits);
+  out.logits = classify(classifier_, features);
+  return out;
+}
+
+void NetworkImageNetImpl::set_drop_path_prob(double p) {
+  check(p >= 0 && p < 1, "drop_path_prob = {}; expected a value in [0, 1)", p);
+  options_.drop_path_prob(p);
+}
+
+void NetworkImageNetImpl::pretty_print(std::ostream& stream) const {
+  stream << "daas::nas::NetworkImageNet(C=" << options_.C() << ", layers=" << options_.layers()
+         << ", classes=" << options_.num_classes() << ", auxiliary=" << options_.auxiliary() << ")";
+}
+
+ModelSize measure(NetworkCIFAR& net, int64_t size) { return measure_network(net, size); }
+ModelSize measure(NetworkImageNet& net, int64_t size) { return measure_network(net, size); }
+
+}  // namespace daas::nas
