@@ -402,9 +402,10 @@ Genotype parse_genotype(const std::string& text) {
     return Genotype::from_json(json);
   }
   auto args = PyParser(text).genotype_call();
-  for (const char* key : {"normal", "normal_concat", "reduce", "reduce_concat"}) {
+  auto field = [&](const char* key) -> const PyValue& {
     if (args.count(key) == 0) fail("genotype text: argument '{}' missing", key);
-  }
+    return args[key];
+  };
   for (const auto& [key, value] : args) {
     const bool known = key == "normal" || key == "normal_concat" || key == "reduce" || key == "reduce_concat";
     // GDAS writes connectN=None, connects=None; anything else is not ours.
@@ -413,10 +414,10 @@ Genotype parse_genotype(const std::string& text) {
     }
   }
   Genotype g;
-  g.normal = edges_from_py(args["normal"], "normal");
-  g.normal_concat = concat_from_py(args["normal_concat"], "normal_concat");
-  g.reduce = edges_from_py(args["reduce"], "reduce");
-  g.reduce_concat = concat_from_py(args["reduce_concat"], "reduce_concat");
+  g.normal = edges_from_py(field("normal"), "normal");
+  g.normal_concat = concat_from_py(field("normal_concat"), "normal_concat");
+  g.reduce = edges_from_py(field("reduce"), "reduce");
+  g.reduce_concat = concat_from_py(field("reduce_concat"), "reduce_concat");
   g.validate();
   return g;
 }
