@@ -1,0 +1,332 @@
+// The fixed policies. Each draws its per-image choices from the generator on
+// the CPU and hands them to apply_slot, which runs every op once per slot on
+// the images that drew it.
+#include "daas/augment/policy.h"
+
+#include <torch/torch.h>
+
+#include <algorithm>
+
+#include "daas/core/error.h"
+#include "daas/data/dataset.h"
+
+namespace daas::augment {
+namespace {
+
+/// Cutout fill in the images' units.
+OpContext context_for(const torch::Tensor& images, const std::vector<double>& fill, at::Generator& generator) {
+  OpContext context{&generator, fill};
+  if (!images.is_floating_point()) {
+    for (auto& f : context.fill) f *= 255.0;
+  }
+  return context;
+}
+
+// ---------------------------------------------------------------- none
+
+class NonePolicy : public Policy {
+ public:
+  torch::Tensor apply(const torch::Tensor& images, at::Generator&) const override { return images; }
+  std::string name() const override { return "none"; }
+};
+
+// ---------------------------------------------------------------- standard
+
+/// The CIFAR baseline (He et al. 2016; DARTS's train transform): zero-pad,
+/// crop back to size at a random offset, flip horizontally with p = 0.5.
+class StandardPolicy : public Policy {
+ public:
+  StandardPolicy(int64_t padding, bool flip) : padding_(padding), flip_(flip) {
+    check(padding_ >= 0, "standard policy: crop padding {}; expected >= 0", padding_);
+  }
+  std::string name() const override { return "standard"; }
+
+  torch::Tensor apply(const torch::Tensor& images, at::Generator& generator) const override {
+    check_images(images, "standard policy");
+    const int64_t n = images.size(0), h = images.size(2), w = images.size(3);
+    const auto dev = images.device();
+    torch::Tensor out = images;
+    if (padding_ > 0) {
+      const auto padded = torch::constant_pad_nd(images, {padding_, padding_, padding_, padding_}, 0);
+      const auto dy = torch::randint(2 * padding_ + 1, {n}, generator, torch::kLong).to(dev);
+      const auto dx = torch::randint(2 * padding_ + 1, {n}, generator, torch::kLong).to(dev);
+      const auto long_options = torch::TensorOptions().dtype(torch::kLong).device(dev);
+      const auto rows = dy.view({n, 1, 1}) + torch::arange(h, long_options).view({1, h, 1});
+      const auto cols = dx.view({n, 1, 1}) + torch::arange(w, long_options).view({1, 1, w});
+      const auto batch = torch::arange(n, long_options).view({n, 1, 1});
+      // Advanced indices around a slice put the indexed dims first: [N, H, W, C].
+      out = padded.index({batch, torch::indexing::Slice(), rows, cols}).permute({0, 3, 1, 2}).contiguous();
+    }
+    if (flip_) {
+      const auto flip = (torch::rand({n}, generator, torch::kDouble) < 0.5).to(dev).view({n, 1, 1, 1});
+      out = torch::where(flip, out.flip({3}), out);
+    }
+    return out;
+  }
+
+ private:
+  int64_t padding_;
+  bool flip_;
+};
+
+// ---------------------------------------------------------------- sub-policy lists
+
+/// Fast-AutoAugment / DADA application of a list of sub-policies: one drawn
+/// uniformly per image, each of its ops applied with its probability at its
+/// level, signed ops mirrored with p = 0.5.
+class SubPolicyListPolicy : public Policy {
+ public:
+  SubPolicyListPolicy(std::vector<SubPolicy> subs, std::vector<double> fill, std::string name)
+      : subs_(std::move(subs)), fill_(std::move(fill)), name_(std::move(name)) {
+    check(!subs_.empty(), "policy {}: no sub-policies", name_);
+    for (const auto& sub : subs_) slots_ = std::max(slots_, sub.size());
+  }
+  std::string name() const override { return name_; }
+
+  torch::Tensor apply(const torch::Tensor& images, at::Generator& generator) const override {
+    check_images(images, name_.c_str());
+    const int64_t n = images.size(0), h = images.size(2), w = images.size(3);
+    const auto chosen = torch::randint(static_cast<int64_t>(subs_.size()), {n}, generator, torch::kLong);
+    const auto context = context_for(images, fill_, generator);
+    torch::Tensor out = images;
+    const auto* c = chosen.data_ptr<int64_t>();
+    for (size_t j = 0; j < slots_; ++j) {
+      const auto draw = torch::rand({n}, generator, torch::kDouble);
+      const auto coin = torch::randint(2, {n}, generator, torch::kLong);
+      auto ops = torch::empty({n}, torch::kLong);
+      auto values = torch::empty({n}, torch::kDouble);
+      auto applied = torch::empty({n}, torch::kBool);
+      auto* o = ops.data_ptr<int64_t>();
+      auto* v = values.data_ptr<double>();
+      auto* a = applied.data_ptr<bool>();
+      const auto* d = draw.data_ptr<double>();
+      const auto* s = coin.data_ptr<int64_t>();
+      for (int64_t i = 0; i < n; ++i) {
+        const auto& sub = subs_[static_cast<size_t>(c[i])];
+        const PolicyOp slot = j < sub.size() ? sub[j] : PolicyOp{};
+        o[i] = static_cast<int64_t>(slot.op);
+        const double value = level_to_value(slot.op, slot.level, h, w);
+        v[i] = op_info(slot.op).is_signed && s[i] == 0 ? -value : value;
+        a[i] = d[i] <= slot.probability;
+      }
+      out = apply_slot(out, ops, values, applied, context);
+    }
+    return out;
+  }
+
+ private:
+  std::vector<SubPolicy> subs_;
+  std::vector<double> fill_;
+  std::string name_;
+  size_t slots_ = 0;
+};
+
+// ---------------------------------------------------------------- torchvision's policies
+
+/// torchvision's magnitude spaces (autoaugment.py `_augmentation_space`):
+/// AutoAugment and RandAugment share one, TrivialAugmentWide has a wider one.
+/// Computed with the same float32 linspace so the bins are the same numbers.
+struct MagnitudeSpace {
+  double shear, translate_fraction, translate_pixels, rotate, enhance, posterize_span;
+};
+constexpr MagnitudeSpace kStandardSpace{0.3, 150.0 / 331.0, 0.0, 30.0, 0.9, 4.0};
+constexpr MagnitudeSpace kWideSpace{0.99, 0.0, 32.0, 135.0, 0.99, 6.0};
+
+bool is_enhancement(Op op) {
+  return op == Op::Contrast || op == Op::Color || op == Op::Brightness || op == Op::Sharpness;
+}
+
+/// The unsigned torchvision magnitude of `op` at `bin` of `bins`.
+double torchvision_magnitude(Op op, int64_t bin, int64_t bins, int64_t h, int64_t w, const MagnitudeSpace& space) {
+  auto linspace_at = [&](double high) { return torch::linspace(0.0, high, bins)[bin].item<float>(); };
+  if (op == Op::ShearX || op == Op::ShearY) return linspace_at(space.shear);
+  if (op == Op::TranslateX || op == Op::TranslateY) {
+    const double size = static_cast<double>(op == Op::TranslateX ? w : h);
+    return linspace_at(space.translate_pixels > 0 ? space.translate_pixels : space.translate_fraction * size);
+  }
+  if (op == Op::Rotate) return linspace_at(space.rotate);
+  if (is_enhancement(op)) return linspace_at(space.enhance);
+  if (op == Op::Posterize) {
+    const auto steps = torch::arange(bins, torch::kLong) / ((static_cast<double>(bins) - 1) / space.posterize_span);
+    return (8 - steps.round().to(torch::kInt))[bin].item<int>();
+  }
+  if (op == Op::Solarize) return torch::linspace(255.0, 0.0, bins)[bin].item<float>();
+  return 0.0;
+}
+
+/// torchvision's _apply_op argument for magnitude m with a sign: geometric
+/// ops take ±m, enhancement ops the factor 1 ± m, the others m.
+double torchvision_value(Op op, double magnitude, bool negate) {
+  const double m = negate ? -magnitude : magnitude;
+  if (is_enhancement(op)) return 1.0 + m;
+  return op_info(op).is_signed ? m : magnitude;
+}
+
+struct BinnedOp {
+  Op op;
+  double probability;
+  int64_t bin;  // -1: no magnitude
+};
+
+/// AutoAugment (Cubuk et al. 2019), CIFAR-10 policy as torchvision lists it.
+const std::vector<std::array<BinnedOp, 2>> kAutoAugmentCifar10 = {
+    {{{Op::Invert, 0.1, -1}, {Op::Contrast, 0.2, 6}}},         {{{Op::Rotate, 0.7, 2}, {Op::TranslateX, 0.3, 9}}},
+    {{{Op::Sharpness, 0.8, 1}, {Op::Sharpness, 0.9, 3}}},      {{{Op::ShearY, 0.5, 8}, {Op::TranslateY, 0.7, 9}}},
+    {{{Op::AutoContrast, 0.5, -1}, {Op::Equalize, 0.9, -1}}},  {{{Op::ShearY, 0.2, 7}, {Op::Posterize, 0.3, 7}}},
+    {{{Op::Color, 0.4, 3}, {Op::Brightness, 0.6, 7}}},         {{{Op::Sharpness, 0.3, 9}, {Op::Brightness, 0.7, 9}}},
+    {{{Op::Equalize, 0.6, -1}, {Op::Equalize, 0.5, -1}}},      {{{Op::Contrast, 0.6, 7}, {Op::Sharpness, 0.6, 5}}},
+    {{{Op::Color, 0.7, 7}, {Op::TranslateX, 0.5, 8}}},         {{{Op::Equalize, 0.3, -1}, {Op::AutoContrast, 0.4, -1}}},
+    {{{Op::TranslateY, 0.4, 3}, {Op::Sharpness, 0.2, 6}}},     {{{Op::Brightness, 0.9, 6}, {Op::Color, 0.2, 8}}},
+    {{{Op::Solarize, 0.5, 2}, {Op::Invert, 0.0, -1}}},         {{{Op::Equalize, 0.2, -1}, {Op::AutoContrast, 0.6, -1}}},
+    {{{Op::Equalize, 0.2, -1}, {Op::Equalize, 0.6, -1}}},      {{{Op::Color, 0.9, 9}, {Op::Equalize, 0.6, -1}}},
+    {{{Op::AutoContrast, 0.8, -1}, {Op::Solarize, 0.2, 8}}},   {{{Op::Brightness, 0.1, 3}, {Op::Color, 0.7, 0}}},
+    {{{Op::Solarize, 0.4, 5}, {Op::AutoContrast, 0.9, -1}}},   {{{Op::TranslateY, 0.9, 9}, {Op::TranslateY, 0.7, 9}}},
+    {{{Op::AutoContrast, 0.9, -1}, {Op::Solarize, 0.8, 3}}},   {{{Op::Equalize, 0.8, -1}, {Op::Invert, 0.1, -1}}},
+    {{{Op::TranslateY, 0.7, 9}, {Op::AutoContrast, 0.9, -1}}},
+};
+constexpr int64_t kAutoAugmentBins = 10;
+
+/// The ops of RandAugment and TrivialAugmentWide, in torchvision's order.
+const std::vector<Op> kRandOps = {Op::Identity,  Op::ShearX,     Op::ShearY,       Op::TranslateX, Op::TranslateY,
+                                  Op::Rotate,    Op::Brightness, Op::Color,        Op::Contrast,   Op::Sharpness,
+                                  Op::Posterize, Op::Solarize,   Op::AutoContrast, Op::Equalize};
+
+/// Per (op, bin) magnitude table for one image size, so per-image lookups are cheap.
+std::vector<std::vector<double>> magnitude_table(int64_t bins, int64_t h, int64_t w, const MagnitudeSpace& space) {
+  std::vector<std::vector<double>> table(kOpCount);
+  for (int k = 0; k < kOpCount; ++k) {
+    const Op op = static_cast<Op>(k);
+    if (!op_info(op).has_magnitude || op == Op::Cutout) continue;
+    for (int64_t b = 0; b < bins; ++b) {
+      table[static_cast<size_t>(k)].push_back(torchvision_magnitude(op, b, bins, h, w, space));
+    }
+  }
+  return table;
+}
+
+class AutoAugmentPolicy : public Policy {
+ public:
+  std::string name() const override { return "autoaugment-cifar10"; }
+  torch::Tensor apply(const torch::Tensor& images, at::Generator& generator) const override {
+    check_images(images, "autoaugment-cifar10");
+    const int64_t n = images.size(0);
+    const auto table = magnitude_table(kAutoAugmentBins, images.size(2), images.size(3), kStandardSpace);
+    const auto chosen = torch::randint(static_cast<int64_t>(kAutoAugmentCifar10.size()), {n}, generator, torch::kLong);
+    const auto* c = chosen.data_ptr<int64_t>();
+    torch::Tensor out = images;
+    for (size_t j = 0; j < 2; ++j) {
+      const auto draw = torch::rand({n}, generator, torch::kDouble);
+      const auto coin = torch::randint(2, {n}, generator, torch::kLong);
+      auto ops = torch::empty({n}, torch::kLong);
+      auto values = torch::zeros({n}, torch::kDouble);
+      auto applied = torch::empty({n}, torch::kBool);
+      auto* o = ops.data_ptr<int64_t>();
+      auto* v = values.data_ptr<double>();
+      auto* a = applied.data_ptr<bool>();
+      const auto* d = draw.data_ptr<double>();
+      const auto* s = coin.data_ptr<int64_t>();
+      for (int64_t i = 0; i < n; ++i) {
+        const BinnedOp& slot = kAutoAugmentCifar10[static_cast<size_t>(c[i])][j];
+        o[i] = static_cast<int64_t>(slot.op);
+        a[i] = d[i] <= slot.probability;  // torchvision: probs[i] <= p
+        if (slot.bin >= 0) {
+          const double m = table[static_cast<size_t>(slot.op)][static_cast<size_t>(slot.bin)];
+          v[i] = torchvision_value(slot.op, m, s[i] == 0);
+        }
+      }
+      out = apply_slot(out, ops, values, applied);
+    }
+    return out;
+  }
+};
+
+/// RandAugment (Cubuk et al. 2020) and TrivialAugmentWide (Müller & Hutter
+/// 2021): per image and slot one op of kRandOps uniformly, at a fixed bin
+/// (RandAugment) or a uniformly drawn one (TrivialAugment, magnitude < 0).
+class RandOpsPolicy : public Policy {
+ public:
+  RandOpsPolicy(std::string name, int64_t slots, int64_t bins, int64_t magnitude, const MagnitudeSpace& space)
+      : name_(std::move(name)), slots_(slots), bins_(bins), magnitude_(magnitude), space_(space) {
+    check(slots_ >= 1 && slots_ <= 16, "{}: {} ops per image; expected 1..16", name_, slots_);
+    check(bins_ >= 2, "{}: {} magnitude bins; expected at least 2", name_, bins_);
+    check(magnitude_ < bins_, "{}: magnitude {}; expected a bin in [0, {}]", name_, magnitude_, bins_ - 1);
+  }
+  std::string name() const override { return name_; }
+  torch::Tensor apply(const torch::Tensor& images, at::Generator& generator) const override {
+    check_images(images, name_.c_str());
+    const int64_t n = images.size(0);
+    const auto table = magnitude_table(bins_, images.size(2), images.size(3), space_);
+    torch::Tensor out = images;
+    for (int64_t j = 0; j < slots_; ++j) {
+      const auto pick = torch::randint(static_cast<int64_t>(kRandOps.size()), {n}, generator, torch::kLong);
+      const auto bin = magnitude_ >= 0 ? torch::full({n}, magnitude_, torch::kLong)
+                                       : torch::randint(bins_, {n}, generator, torch::kLong);
+      const auto coin = torch::randint(2, {n}, generator, torch::kLong);
+      auto ops = torch::empty({n}, torch::kLong);
+      auto values = torch::zeros({n}, torch::kDouble);
+      auto* o = ops.data_ptr<int64_t>();
+      auto* v = values.data_ptr<double>();
+      const auto* p = pick.data_ptr<int64_t>();
+      const auto* b = bin.data_ptr<int64_t>();
+      const auto* s = coin.data_ptr<int64_t>();
+      for (int64_t i = 0; i < n; ++i) {
+        const Op op = kRandOps[static_cast<size_t>(p[i])];
+        o[i] = static_cast<int64_t>(op);
+        const auto& row = table[static_cast<size_t>(op)];
+        if (!row.empty()) v[i] = torchvision_value(op, row[static_cast<size_t>(b[i])], s[i] == 1);
+      }
+      out = apply_slot(out, ops, values, torch::ones({n}, torch::kBool));
+    }
+    return out;
+  }
+
+ private:
+  std::string name_;
+  int64_t slots_, bins_, magnitude_;
+  MagnitudeSpace space_;
+};
+
+}  // namespace
+
+PolicyOptions default_policy_options(const Dataset& data) {
+  PolicyOptions options;
+  options.fill = data.mean;
+  const std::string& name = data.name;
+  const bool symbols = name.rfind("mnist", 0) == 0 || name.rfind("kmnist", 0) == 0;
+  options.flip = !symbols;
+  return options;
+}
+
+std::shared_ptr<const Policy> make_sub_policy_policy(std::vector<SubPolicy> sub_policies, std::vector<double> fill,
+                                                     std::string name) {
+  return std::make_shared<SubPolicyListPolicy>(std::move(sub_policies), std::move(fill), std::move(name));
+}
+
+std::vector<std::string> policy_names() {
+  return {"none", "standard", "autoaugment-cifar10", "randaugment", "trivialaugment", "file:PATH"};
+}
+
+std::shared_ptr<const Policy> make_policy(const std::string& name, const PolicyOptions& options) {
+  if (name == "none") return std::make_shared<NonePolicy>();
+  if (name == "standard") return std::make_shared<StandardPolicy>(options.crop_padding, options.flip);
+  if (name == "autoaugment-cifar10") return std::make_shared<AutoAugmentPolicy>();
+  if (name == "randaugment") {
+    check(options.randaugment_magnitude >= 0, "randaugment: magnitude {}; expected >= 0",
+          options.randaugment_magnitude);
+    return std::make_shared<RandOpsPolicy>("randaugment", options.randaugment_ops, options.magnitude_bins,
+                                           options.randaugment_magnitude, kStandardSpace);
+  }
+  if (name == "trivialaugment") {
+    return std::make_shared<RandOpsPolicy>("trivialaugment", 1, options.magnitude_bins, -1, kWideSpace);
+  }
+  if (name.rfind("file:", 0) == 0) {
+    const std::string path = name.substr(5);
+    check(!path.empty(), "policy '{}': expected file:PATH", name);
+    return make_sub_policy_policy(read_policy_file(path), options.fill, name);
+  }
+  std::string known;
+  for (const auto& n : policy_names()) known += (known.empty() ? "" : ", ") + n;
+  fail("unknown augmentation policy '{}'; expected one of {}", name, known);
+}
+
+}  // namespace daas::augment

@@ -1,0 +1,81 @@
+// Policy files: the Fast-AutoAugment / DADA list of sub-policies, each a list
+// of [op, probability, level] with level in [0, 1].
+#include <fmt/format.h>
+
+#include <cmath>
+#include <nlohmann/json.hpp>
+
+#include "daas/augment/policy.h"
+#include "daas/core/error.h"
+#include "daas/core/files.h"
+
+namespace daas::augment {
+namespace {
+
+double unit_number(const nlohmann::json& value, const std::string& where, const char* what) {
+  check(value.is_number(), "{}: {} {} is not a number; expected a number in [0, 1]", where, what, value.dump());
+  const double v = value.get<double>();
+  check(std::isfinite(v) && v >= 0 && v <= 1, "{}: {} {} is out of range; expected a number in [0, 1]", where, what,
+        value.dump());
+  return v;
+}
+
+}  // namespace
+
+std::vector<SubPolicy> parse_policy(const nlohmann::json& json, const std::string& source) {
+  const nlohmann::json* list = &json;
+  if (json.is_object()) {
+    check(json.contains("sub_policies"), "{}: a JSON object without \"sub_policies\"; expected a list of sub-policies",
+          source);
+    list = &json.at("sub_policies");
+  }
+  check(list->is_array() && !list->empty(), "{}: expected a non-empty JSON list of sub-policies", source);
+  std::vector<SubPolicy> policy;
+  for (size_t s = 0; s < list->size(); ++s) {
+    const auto& entry = (*list)[s];
+    const std::string where = fmt::format("{}: sub-policy {}", source, s);
+    check(entry.is_array() && !entry.empty(), "{}: {} is not a non-empty list of [op, probability, level]", where,
+          entry.dump());
+    SubPolicy sub;
+    for (size_t j = 0; j < entry.size(); ++j) {
+      const auto& slot = entry[j];
+      const std::string at = fmt::format("{}, op {}", where, j);
+      check(slot.is_array() && slot.size() == 3 && slot[0].is_string(), "{}: {} is not [op, probability, level]", at,
+            slot.dump());
+      PolicyOp op;
+      try {
+        op.op = op_from_name(slot[0].get<std::string>());
+      } catch (const Error& e) {
+        fail("{}: {}", at, e.what());
+      }
+      op.probability = unit_number(slot[1], at, "probability");
+      op.level = unit_number(slot[2], at, "level");
+      sub.push_back(op);
+    }
+    policy.push_back(std::move(sub));
+  }
+  return policy;
+}
+
+std::vector<SubPolicy> read_policy_file(const std::string& path) {
+  const std::string text = read_file(path);
+  nlohmann::json json;
+  try {
+    json = nlohmann::json::parse(text);
+  } catch (const nlohmann::json::exception& e) {
+    fail("{}: not valid JSON ({})", path, e.what());
+  }
+  return parse_policy(json, path);
+}
+
+nlohmann::json policy_to_json(const std::vector<SubPolicy>& policy) {
+  auto out = nlohmann::json::array();
+  for (const auto& sub : policy) {
+    auto entry = nlohmann::json::array();
+    for (const auto& op : sub) entry.push_back({op_name(op.op), op.probability, op.level});
+    out.push_back(entry);
+  }
+  return out;
+}
+
+}  // namespace daas::augment

@@ -1,0 +1,156 @@
+// The searchable policy: sampling, log-probability and its gradient, top-K,
+// export and resume.
+#include <gtest/gtest.h>
+#include <torch/torch.h>
+
+#include <cmath>
+#include <nlohmann/json.hpp>
+#include <set>
+
+#include "daas/augment/searchable_policy.h"
+#include "test_support.h"
+
+namespace daas::augment {
+namespace {
+
+using daas::testing::TempDir;
+
+void randomise(SearchablePolicy& policy, uint64_t seed) {
+  auto generator = at::make_generator<at::CPUGeneratorImpl>(seed);
+  torch::NoGradGuard no_grad;
+  for (auto& p : policy->policy_parameters()) p.copy_(torch::randn(p.sizes(), generator, p.options()));
+}
+
+TEST(SearchablePolicy, HasTheDesignShapesAndStartsUniform) {
+  SearchablePolicy policy;
+  EXPECT_EQ(policy->phi.sizes(), torch::IntArrayRef({105}));
+  EXPECT_EQ(policy->theta.sizes(), torch::IntArrayRef({105, 2}));
+  EXPECT_EQ(policy->mu.sizes(), torch::IntArrayRef({105, 2, 11}));
+  EXPECT_EQ(policy->parameters().size(), 3u);
+  std::set<std::pair<int, int>> pairs;
+  for (const auto& pair : sub_policy_ops()) {
+    EXPECT_LT(static_cast<int>(pair[0]), static_cast<int>(pair[1]));
+    EXPECT_LT(static_cast<int>(pair[1]), kSearchOpCount);
+    pairs.insert({static_cast<int>(pair[0]), static_cast<int>(pair[1])});
+  }
+  EXPECT_EQ(pairs.size(), 105u);
+  auto generator = at::make_generator<at::CPUGeneratorImpl>(1);
+  const auto sample = policy->sample(4, generator);
+  const auto expected = std::log(1.0 / 105) + 2 * std::log(0.5) + 2 * std::log(1.0 / 11);
+  EXPECT_TRUE(torch::allclose(policy->log_prob(sample), torch::full({4}, expected, torch::kFloat)));
+}
+
+TEST(SearchablePolicy, SamplesFollowTheDistribution) {
+  SearchablePolicy policy(SearchablePolicyOptions().levels(5));
+  {
+    torch::NoGradGuard no_grad;
+    policy->phi[7] = 3.0;       // e^3 / (e^3 + 104) = 0.1618
+    policy->theta[7][0] = 2.0;  // σ = 0.8808
+    policy->mu[7][1][4] = 2.0;  // e^2 / (e^2 + 4) = 0.6488
+  }
+  auto generator = at::make_generator<at::CPUGeneratorImpl>(2);
+  const int64_t n = 20000;
+  const auto sample = policy->sample(n, generator);
+  const auto chosen = sample.sub_policy.eq(7);
+  EXPECT_NEAR(chosen.to(torch::kDouble).mean().item<double>(), 0.1618, 0.01);
+  const auto applied = sample.applied.select(1, 0).masked_select(chosen).to(torch::kDouble).mean().item<double>();
+  EXPECT_NEAR(applied, 0.8808, 0.02);
+  const auto top = sample.levels.select(1, 1).masked_select(chosen).eq(4).to(torch::kDouble).mean().item<double>();
+  EXPECT_NEAR(top, 0.6488, 0.025);
+  auto same = at::make_generator<at::CPUGeneratorImpl>(2);
+  EXPECT_TRUE(torch::equal(policy->sample(n, same).levels, sample.levels));
+}
+
+TEST(SearchablePolicy, LogProbGradientMatchesFiniteDifferences) {
+  SearchablePolicy policy(SearchablePolicyOptions().levels(4));
+  randomise(policy, 3);
+  policy->to(torch::kDouble);
+  auto generator = at::make_generator<at::CPUGeneratorImpl>(4);
+  const auto sample = policy->sample(12, generator);
+  // A REINFORCE-like objective: Σ_i w_i log p(τ_i) with arbitrary weights.
+  const auto weights = torch::randn({12}, generator, torch::kDouble);
+  auto objective = [&] { return (weights * policy->log_prob(sample)).sum(); };
+  policy->zero_grad();
+  objective().backward();
+  const double eps = 1e-6;
+  int checked = 0;
+  for (auto& p : policy->policy_parameters()) {
+    const auto flat = p.detach().view(-1);
+    const auto grad = p.grad().view(-1);
+    // Every entry a drawn sub-policy touches, plus a spread of untouched ones.
+    for (int64_t k = 0; k < flat.numel(); k += (k % 7 == 0 ? 1 : 5)) {
+      const double saved = flat[k].item<double>();
+      torch::NoGradGuard no_grad;
+      flat[k] = saved + eps;
+      const double up = objective().item<double>();
+      flat[k] = saved - eps;
+      const double down = objective().item<double>();
+      flat[k] = saved;
+      const double numeric = (up - down) / (2 * eps);
+      ASSERT_NEAR(grad[k].item<double>(), numeric, 1e-6 + 1e-5 * std::abs(numeric)) << "entry " << k;
+      ++checked;
+    }
+  }
+  EXPECT_GT(checked, 100);
+  // The gradient is not trivially zero: φ moves towards the weighted draws.
+  EXPECT_GT(policy->phi.grad().abs().sum().item<double>(), 0.1);
+}
+
+TEST(SearchablePolicy, ApplyUsesTheDrawnOpsAndLevels) {
+  SearchablePolicy policy;
+  auto generator = at::make_generator<at::CPUGeneratorImpl>(5);
+  const auto images = torch::randint(0, 256, {3, 3, 16, 16}, generator, torch::kLong).to(torch::kByte);
+  PolicySample sample;
+  // Sub-policy index of (Invert, Solarize): ops 6 and 8.
+  int64_t s = -1;
+  for (size_t i = 0; i < sub_policy_ops().size(); ++i) {
+    if (sub_policy_ops()[i] == std::array<Op, 2>{Op::Invert, Op::Solarize}) s = static_cast<int64_t>(i);
+  }
+  ASSERT_GE(s, 0);
+  sample.sub_policy = torch::full({3}, s, torch::kLong);
+  sample.applied = torch::tensor({true, false, false, false, true, true}).view({3, 2});
+  sample.levels = torch::tensor({0, 0, 0, 0, 0, 10}, torch::kLong).view({3, 2});
+  sample.negate = torch::zeros({3, 2}, torch::kBool);
+  const auto out = policy->apply(images, sample, generator);
+  EXPECT_TRUE(torch::equal(out[0], 255 - images[0]));  // Invert only
+  EXPECT_TRUE(torch::equal(out[1], images[1]));        // nothing applied
+  // Invert, then Solarize at level 1 (threshold 256): unchanged after inversion.
+  EXPECT_TRUE(torch::equal(out[2], 255 - images[2]));
+}
+
+TEST(SearchablePolicy, TopKExportAndResume) {
+  SearchablePolicy policy(SearchablePolicyOptions().levels(6));
+  randomise(policy, 6);
+  {
+    torch::NoGradGuard no_grad;
+    policy->phi[42] = 10.0;
+    policy->theta[42][1] = 0.0;
+    policy->mu[42][1].zero_();
+    policy->mu[42][1][3] = 5.0;
+  }
+  const auto top = policy->top_k(5);
+  ASSERT_EQ(top.size(), 5u);
+  EXPECT_EQ(top[0][0].op, sub_policy_ops()[42][0]);
+  EXPECT_EQ(top[0][1].op, sub_policy_ops()[42][1]);
+  EXPECT_DOUBLE_EQ(top[0][1].probability, 0.5);
+  EXPECT_DOUBLE_EQ(top[0][1].level, 0.6);
+
+  TempDir dir;
+  const std::string path = dir.file("policy.json");
+  policy->save(path, 5);
+  const auto as_file = read_policy_file(path);
+  ASSERT_EQ(as_file.size(), 5u);
+  EXPECT_EQ(as_file[0][1].op, top[0][1].op);
+  EXPECT_NO_THROW(make_policy("file:" + path));
+
+  SearchablePolicy resumed(SearchablePolicyOptions().levels(6));
+  resumed->load(path);
+  EXPECT_TRUE(torch::equal(resumed->phi, policy->phi));
+  EXPECT_TRUE(torch::equal(resumed->theta, policy->theta));
+  EXPECT_TRUE(torch::equal(resumed->mu, policy->mu));
+  SearchablePolicy other(SearchablePolicyOptions().levels(11));
+  EXPECT_THROWS_WITH(other->load(path), "beta has 6 magnitude levels; this policy has 11");
+}
+
+}  // namespace
+}  // namespace daas::augment
