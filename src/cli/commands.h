@@ -5,5 +5,6 @@
 namespace daas::cli {
 
 void register_data(CLI::App& app);
+void register_info(CLI::App& app);
 
 }  // namespace daas::cli
