@@ -6,5 +6,6 @@ namespace daas::cli {
 
 void register_data(CLI::App& app);
 void register_info(CLI::App& app);
+void register_search(CLI::App& app);
 
 }  // namespace daas::cli

@@ -32,14 +32,12 @@ struct Invocation {
     return values;
   }
 
-  /// YAML text of the resolved options, as written into the run folder.
+  /// YAML text of the resolved options, as written into the run folder; it
+  /// reads back as a profile (--resume uses it so).
   std::string to_yaml_text(const T& values, const std::string& command) const {
     YAML::Emitter out;
-    YAML::Node node = table.to_yaml(values);
-    node["command"] = command;
-    node["profile"] = profile;
-    out << node;
-    return std::string(out.c_str()) + "\n";
+    out << table.to_yaml(values);
+    return fmt::format("# daas {} (profile {})\n{}\n", command, profile, out.c_str());
   }
 };
 

@@ -41,7 +41,7 @@ TEST(DataInfoCommand, DryRunPrintsResolvedSettings) {
   ASSERT_EQ(result.exit_code, 0) << result.output;
   EXPECT_NE(result.output.find("seed: 9"), std::string::npos) << result.output;
   EXPECT_NE(result.output.find("subset: 2000"), std::string::npos) << result.output;
-  EXPECT_NE(result.output.find("profile: smoke"), std::string::npos) << result.output;
+  EXPECT_NE(result.output.find("(profile smoke)"), std::string::npos) << result.output;
 }
 
 TEST(DataInfoCommand, UnknownOptionAndHelp) {

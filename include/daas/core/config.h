@@ -91,7 +91,8 @@ class OptionTable {
   YAML::Node to_yaml(const T& source) const {
     YAML::Node node(YAML::NodeType::Map);
     for (const auto& option : options_) {
-      std::visit([&](auto member) { node[option.key] = source.*member; }, option.field);
+      // Numbers as their shortest round-trip text (0.2, not 0.20000000000000001).
+      std::visit([&](auto member) { node[option.key] = to_text(source.*member); }, option.field);
     }
     return node;
   }

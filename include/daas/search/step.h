@@ -1,0 +1,72 @@
+#pragma once
+// One joint search step (DESIGN 2.4) and the policy-gradient estimator.
+#include <torch/optim/adam.h>
+#include <torch/optim/sgd.h>
+
+#include <memory>
+#include <nlohmann/json.hpp>
+#include <string>
+#include <vector>
+
+#include "daas/augment/policy.h"
+#include "daas/augment/searchable_policy.h"
+#include "daas/data/loader.h"
+#include "daas/search/model.h"
+
+namespace daas::search {
+
+struct SearchOptions;
+
+/// What a step reads besides its batches.
+struct StepContext {
+  const SearchOptions& options;
+  SearchModel& model;
+  augment::SearchablePolicy policy;                     // joint and policy modes
+  std::shared_ptr<const augment::Policy> fixed_policy;  // arch mode
+  at::Generator& rng;
+  std::vector<double> mean;
+  std::vector<double> std;
+  c10::Device device;
+};
+
+struct StepStats {
+  double train_loss = 0;
+  int64_t train_correct = 0;
+  double val_loss = 0;
+  int64_t val_correct = 0;
+  int64_t images = 0;
+  double policy_advantage_std = 0;  // spread of d_i − b; 0 when no policy step
+};
+
+/// Sums of StepStats over an epoch.
+struct StepTotals {
+  void add(const StepStats& stats);
+  std::string summary() const;
+  nlohmann::json to_json() const;
+
+  double train_loss = 0, val_loss = 0, advantage_std = 0;
+  int64_t train_correct = 0, val_correct = 0, images = 0, steps = 0;
+};
+
+/// uint8 (or [0, 1] float) images → float, normalised per channel, on `device`.
+torch::Tensor normalize(const torch::Tensor& images, const std::vector<double>& mean, const std::vector<double>& std,
+                        const c10::Device& device);
+
+/// d_i = (ℓ_i(w + εv) − ℓ_i(w − εv)) / 2ε with ε = epsilon / ‖v‖, for the
+/// per-image losses of `x` along the model's current path: ≈ ⟨∇_w ℓ_i, v⟩.
+/// `v` is one tensor per weight parameter (undefined = zero). Runs without
+/// autograd, leaves the weights and every buffer (BN running statistics)
+/// bit-exactly as they were. Returns float [N], or an undefined tensor when v = 0.
+torch::Tensor directional_derivatives(SearchModel& model, const std::vector<torch::Tensor>& v, const torch::Tensor& x,
+                                      const torch::Tensor& y, double epsilon);
+
+/// REINFORCE with a batch-mean baseline: ĝ_β = −η · mean_i[(d_i − b) ∇_β log p_β(τ_i)].
+/// Returns the surrogate whose gradient is ĝ_β.
+torch::Tensor policy_surrogate(const torch::Tensor& d, const torch::Tensor& log_prob, double eta);
+
+/// One step: augmentation draw, architecture step, policy step, weight step.
+StepStats search_step(StepContext& context, Batch& train, Batch& val, double lr, int64_t epoch, int64_t step,
+                      torch::optim::SGD& weight_optimizer, torch::optim::Adam* arch_optimizer,
+                      torch::optim::Adam* policy_optimizer);
+
+}  // namespace daas::search

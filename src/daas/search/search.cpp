@@ -1,0 +1,209 @@
+#include "daas/search/search.h"
+
+#include <spdlog/spdlog.h>
+#include <torch/torch.h>
+
+#include <chrono>
+#include <cmath>
+#include <filesystem>
+
+#include "daas/augment/policy.h"
+#include "daas/augment/searchable_policy.h"
+#include "daas/core/checkpoint.h"
+#include "daas/core/error.h"
+#include "daas/core/files.h"
+#include "daas/core/metrics.h"
+#include "daas/core/progress.h"
+#include "daas/data/loader.h"
+#include "daas/nas/genotype.h"
+#include "daas/nas/network.h"
+#include "daas/nas/supernet.h"
+#include "daas/search/model.h"
+#include "daas/search/step.h"
+#include "daas/train/loss.h"
+#include "daas/train/schedule.h"
+
+namespace fs = std::filesystem;
+
+namespace daas::search {
+namespace {
+
+constexpr int kCheckpointVersion = 1;
+
+double entropy_of_rows(const torch::Tensor& logits) {
+  const auto log_p = torch::log_softmax(logits.detach().to(torch::kCPU, torch::kFloat64), -1);
+  return -(log_p.exp() * log_p).sum(-1).mean().item<double>();
+}
+
+/// Everything one search holds; saved whole in the checkpoint.
+struct SearchState {
+  std::unique_ptr<SearchModel> model;
+  augment::SearchablePolicy policy{nullptr};
+  std::shared_ptr<const augment::Policy> fixed_policy;
+  std::unique_ptr<torch::optim::SGD> weight_optimizer;
+  std::unique_ptr<torch::optim::Adam> arch_optimizer;
+  std::unique_ptr<torch::optim::Adam> policy_optimizer;
+  at::Generator rng;
+  int64_t next_epoch = 0;
+};
+
+SearchState build_state(const SearchOptions& options, const Dataset& data, const c10::Device& device) {
+  SearchState state;
+  state.model = make_search_model(options, data, device);
+  state.rng = at::make_generator<at::CPUGeneratorImpl>(static_cast<uint64_t>(options.seed));
+  state.weight_optimizer = std::make_unique<torch::optim::SGD>(
+      state.model->weight_parameters(),
+      torch::optim::SGDOptions(options.lr).momentum(options.momentum).weight_decay(options.weight_decay));
+  if (options.mode != "policy") {
+    state.arch_optimizer = std::make_unique<torch::optim::Adam>(state.model->arch_parameters(),
+                                                                torch::optim::AdamOptions(options.arch_lr)
+                                                                    .betas({options.arch_beta1, options.arch_beta2})
+                                                                    .weight_decay(options.arch_weight_decay));
+  }
+  const auto policy_options = augment::default_policy_options(data);
+  if (options.mode == "arch") {
+    state.fixed_policy = augment::make_policy(options.fixed_policy, policy_options);
+  } else {
+    state.policy = augment::SearchablePolicy(
+        augment::SearchablePolicyOptions().levels(options.magnitude_levels).fill(policy_options.fill));
+    state.policy->to(device);
+    state.policy_optimizer = std::make_unique<torch::optim::Adam>(state.policy->policy_parameters(),
+                                                                  torch::optim::AdamOptions(options.policy_lr));
+  }
+  return state;
+}
+
+void save_checkpoint(SearchState& state, const SearchOptions& options, const std::string& path) {
+  CheckpointWriter writer;
+  writer.module("model", state.model->module());
+  writer.optimizer("weight_optimizer", *state.weight_optimizer);
+  if (state.arch_optimizer) writer.optimizer("arch_optimizer", *state.arch_optimizer);
+  if (state.policy) {
+    writer.module("policy", *state.policy);
+    writer.optimizer("policy_optimizer", *state.policy_optimizer);
+  }
+  writer.generator("rng", state.rng);
+  writer.generator("torch_rng", at::detail::getDefaultCPUGenerator());
+  writer.json("state", {{"version", kCheckpointVersion},
+                        {"next_epoch", state.next_epoch},
+                        {"mode", options.mode},
+                        {"seed", options.seed}});
+  writer.save(path);
+}
+
+void load_checkpoint(SearchState& state, const SearchOptions& options, const std::string& path) {
+  CheckpointReader reader(path);
+  const auto meta = reader.json("state");
+  check(meta.value("version", 0) == kCheckpointVersion, "{}: checkpoint version {}, expected {}", path,
+        meta.value("version", 0), kCheckpointVersion);
+  check(meta.value("mode", std::string()) == options.mode, "{}: checkpoint of a '{}' search, but mode is '{}'", path,
+        meta.value("mode", std::string()), options.mode);
+  reader.module("model", state.model->module());
+  reader.optimizer("weight_optimizer", *state.weight_optimizer);
+  if (state.arch_optimizer) reader.optimizer("arch_optimizer", *state.arch_optimizer);
+  if (state.policy) {
+    reader.module("policy", *state.policy);
+    reader.optimizer("policy_optimizer", *state.policy_optimizer);
+  }
+  reader.generator("rng", state.rng);
+  auto torch_rng = at::detail::getDefaultCPUGenerator();
+  reader.generator("torch_rng", torch_rng);
+  state.next_epoch = meta.at("next_epoch").get<int64_t>();
+}
+
+void set_learning_rate(torch::optim::Optimizer& optimizer, double lr) {
+  for (auto& group : optimizer.param_groups()) {
+    static_cast<torch::optim::SGDOptions&>(group.options()).lr(lr);
+  }
+}
+
+/// Writes genotype.{json,txt} and policy.json; returns the metrics fields they give.
+nlohmann::json write_results(SearchState& state, const SearchOptions& options, const std::string& run_dir) {
+  nlohmann::json fields;
+  if (const auto genotype = state.model->genotype()) {
+    write_file_atomic((fs::path(run_dir) / "genotype.txt").string(), genotype->to_darts_string() + "\n");
+    write_file_atomic((fs::path(run_dir) / "genotype.json").string(), genotype->to_json().dump(2) + "\n");
+    fields["genotype"] = genotype->to_darts_string();
+  }
+  const auto alphas = state.model->arch_parameters();
+  if (!alphas.empty()) {
+    fields["alpha_entropy"] = {{"normal", entropy_of_rows(alphas[0])}, {"reduce", entropy_of_rows(alphas[1])}};
+  }
+  if (state.policy) {
+    const auto exported = state.policy->to_json(options.top_k);
+    write_file_atomic((fs::path(run_dir) / "policy.json").string(), exported.dump(2) + "\n");
+    fields["phi_entropy"] = entropy_of_rows(state.policy->phi);
+    fields["top_sub_policies"] = augment::policy_to_json(state.policy->top_k(std::min<int64_t>(5, options.top_k)));
+  }
+  return fields;
+}
+
+}  // namespace
+
+nlohmann::json run_search(const SearchOptions& options, const std::string& run_dir, bool resume) {
+  check(options.tau_min <= options.tau_max, "tau_min {} is above tau_max {}; expected tau_min <= tau_max",
+        options.tau_min, options.tau_max);
+  check(options.lr_min <= options.lr, "lr_min {} is above lr {}; expected lr_min <= lr", options.lr_min, options.lr);
+  const c10::Device device = setup_runtime(options);
+  const DataSplits splits = load_data(options, static_cast<uint64_t>(options.seed));
+  auto [train_half, val_half] = split_halves(splits.train, static_cast<uint64_t>(options.seed));
+  spdlog::info("search ({}): {} images for the weights, {} for the architecture and policy, {}×{}×{}, {} classes",
+               options.mode, train_half.size(), val_half.size(), train_half.channels(), train_half.height(),
+               train_half.width(), train_half.num_classes());
+
+  SearchState state = build_state(options, splits.train, device);
+  const std::string checkpoint_path = (fs::path(run_dir) / "checkpoint.pt").string();
+  if (resume) {
+    load_checkpoint(state, options, checkpoint_path);
+    spdlog::info("resuming {} at epoch {}", run_dir, state.next_epoch + 1);
+  }
+  MetricsLog metrics((fs::path(run_dir) / "metrics.jsonl").string(), resume ? state.next_epoch : -1);
+
+  const LoaderOptions loader_options{options.batch_size, /*shuffle=*/true, /*drop_last=*/true,
+                                     static_cast<uint64_t>(options.seed)};
+  BatchLoader train_loader(train_half, loader_options);
+  BatchLoader val_loader(val_half, {options.batch_size, true, true, static_cast<uint64_t>(options.seed) + 1});
+  const int64_t full_steps = std::min(train_loader.batches_per_epoch(), val_loader.batches_per_epoch());
+  const int64_t steps = options.steps_per_epoch > 0 ? std::min(options.steps_per_epoch, full_steps) : full_steps;
+
+  StepContext context{options,   *state.model,      state.policy,     state.fixed_policy,
+                      state.rng, splits.train.mean, splits.train.std, device};
+  nlohmann::json record;
+  for (int64_t epoch = state.next_epoch; epoch < options.epochs; ++epoch) {
+    const double lr = train::cosine_schedule(options.lr, options.lr_min, epoch, options.epochs);
+    const double tau = train::linear_schedule(options.tau_max, options.tau_min, epoch, options.epochs);
+    set_learning_rate(*state.weight_optimizer, lr);
+    state.model->set_tau(tau);
+    train_loader.start_epoch(epoch);
+    val_loader.start_epoch(epoch);
+    StepTotals totals;
+    Progress progress(fmt::format("search epoch {}/{}", epoch + 1, options.epochs), steps);
+    for (int64_t step = 0; step < steps; ++step) {
+      auto train_batch = train_loader.next();
+      auto val_batch = val_loader.next();
+      const StepStats stats = search_step(context, *train_batch, *val_batch, lr, epoch, step, *state.weight_optimizer,
+                                          state.arch_optimizer.get(), state.policy_optimizer.get());
+      totals.add(stats);
+      progress.advance(1, totals.summary());
+    }
+    progress.finish(totals.summary());
+    record = totals.to_json();
+    record["epoch"] = epoch + 1;
+    record["lr"] = lr;
+    record["tau"] = tau;
+    record["steps"] = steps;
+    record["seconds"] = progress.elapsed_seconds();
+    record.update(write_results(state, options, run_dir));
+    metrics.append(record);
+    state.next_epoch = epoch + 1;
+    save_checkpoint(state, options, checkpoint_path);
+    spdlog::info("epoch {}/{}: train loss {:.4f} acc {:.2f}%, val loss {:.4f} acc {:.2f}%, {:.1f} s", epoch + 1,
+                 options.epochs, record["train_loss"].get<double>(), 100 * record["train_acc"].get<double>(),
+                 record["val_loss"].get<double>(), 100 * record["val_acc"].get<double>(),
+                 record["seconds"].get<double>());
+  }
+  if (record.is_null()) record = write_results(state, options, run_dir);
+  return record;
+}
+
+}  // namespace daas::search
