@@ -7,6 +7,8 @@
 // falls on a half-pixel; any other order of float operations differs there.
 #include <torch/torch.h>
 
+#include <algorithm>
+#include <array>
 #include <cmath>
 
 #include "daas/core/error.h"
@@ -162,6 +164,9 @@ torch::Tensor cutout(const torch::Tensor& images, const torch::Tensor& values, c
   if (!images.is_floating_point()) {
     for (auto& f : fill) f = std::round(std::clamp(f, 0.0, 255.0));
   }
+  // A black fill (the normalised mean) is one multiply by the kept area,
+  // several times faster than torch::where.
+  if (std::all_of(fill.begin(), fill.end(), [](double f) { return f == 0.0; })) return images * box.logical_not();
   const auto fill_tensor = torch::tensor(fill, torch::kDouble).to(images.scalar_type()).to(dev).view({1, c, 1, 1});
   return torch::where(box, fill_tensor, images);
 }

