@@ -4,6 +4,7 @@
 
 namespace daas::cli {
 
+void register_augment(CLI::App& app);
 void register_data(CLI::App& app);
 void register_info(CLI::App& app);
 void register_search(CLI::App& app);

@@ -17,6 +17,7 @@ struct CommandEntry {
 // Every subcommand, in the order `daas --help` lists them.
 constexpr CommandEntry kCommands[] = {
     {&daas::cli::register_search},
+    {&daas::cli::register_augment},
     {&daas::cli::register_data},
     {&daas::cli::register_info},
 };
