@@ -113,12 +113,25 @@ void BM_NormaliseCutout(benchmark::State& state) {
   count(state);
 }
 
-BENCHMARK(BM_StandardPolicy)->Unit(benchmark::kMillisecond);
-BENCHMARK(BM_NormaliseCutout)->Unit(benchmark::kMillisecond);
-BENCHMARK(BM_AutoAugmentPolicy)->Unit(benchmark::kMillisecond)->MinTime(2.0);
-BENCHMARK(BM_AutoAugmentPipeline)->Unit(benchmark::kMillisecond)->MinTime(2.0);
-BENCHMARK(BM_SearchablePolicyStep)->Unit(benchmark::kMillisecond)->MinTime(2.0);
-BENCHMARK(BM_SearchedPolicyPipeline)->Unit(benchmark::kMillisecond)->MinTime(2.0);
+/// Each op alone on the whole batch (argument: the op's index in op_table).
+void BM_Op(benchmark::State& state) {
+  const auto images = batch();
+  const Op op = static_cast<Op>(state.range(0));
+  const auto values = torch::full({kBatch}, level_to_value(op, 0.7, 32, 32), torch::kDouble);
+  auto generator = at::make_generator<at::CPUGeneratorImpl>(1);
+  OpContext context{&generator, {}};
+  for (auto _ : state) benchmark::DoNotOptimize(apply_op(op, images, values, {}, context));
+  state.SetLabel(op_name(op));
+  count(state);
+}
+
+BENCHMARK(BM_Op)->DenseRange(0, kOpCount - 1)->Unit(benchmark::kMillisecond)->UseRealTime();
+BENCHMARK(BM_StandardPolicy)->Unit(benchmark::kMillisecond)->UseRealTime();
+BENCHMARK(BM_NormaliseCutout)->Unit(benchmark::kMillisecond)->UseRealTime();
+BENCHMARK(BM_AutoAugmentPolicy)->Unit(benchmark::kMillisecond)->UseRealTime()->MinTime(2.0);
+BENCHMARK(BM_AutoAugmentPipeline)->Unit(benchmark::kMillisecond)->UseRealTime()->MinTime(2.0);
+BENCHMARK(BM_SearchablePolicyStep)->Unit(benchmark::kMillisecond)->UseRealTime()->MinTime(2.0);
+BENCHMARK(BM_SearchedPolicyPipeline)->Unit(benchmark::kMillisecond)->UseRealTime()->MinTime(2.0);
 
 }  // namespace
 
