@@ -1,0 +1,112 @@
+#pragma once
+// Retraining (DESIGN 2.6): a genotype's NetworkCIFAR / NetworkImageNet
+// trained from scratch with SGD (cosine learning rate, weight decay, gradient
+// clipping), optional auxiliary head, linearly growing drop-path, label
+// smoothing, and a policy applied per image (base transforms -> policy ->
+// normalise -> Cutout). Each epoch appends to metrics.jsonl and writes an
+// atomic checkpoint.pt; the end writes model.pt (see model.h).
+#include <cstdint>
+#include <functional>
+#include <memory>
+#include <nlohmann/json.hpp>
+#include <string>
+
+#include "daas/augment/policy.h"
+#include "daas/core/config.h"
+#include "daas/core/runtime.h"
+#include "daas/data/dataset.h"
+#include "daas/nas/genotype.h"
+#include "daas/train/evaluate.h"
+
+namespace daas::train {
+
+struct TrainOptions : RuntimeOptions, DataOptions {
+  std::string genotype = "DARTS_V2";
+  std::string policy = "none";
+  std::string policy_sampling = "sub-policies";
+  std::string base_policy = "standard";
+  std::string network = "auto";
+  int64_t epochs = 10;
+  int64_t steps_per_epoch = 0;  // 0 = one pass over the training split
+  int64_t batch_size = 96;
+  int64_t eval_batch_size = 256;
+  int64_t eval_every = 1;
+  int64_t channels = 16;
+  int64_t layers = 8;
+  double lr = 0.025;
+  double lr_min = 0.0;
+  double momentum = 0.9;
+  double weight_decay = 3e-4;
+  double grad_clip = 5.0;
+  double auxiliary_weight = 0.0;
+  double drop_path = 0.2;
+  int64_t cutout = 16;
+  double label_smoothing = 0.0;
+  bool channels_last = true;
+};
+
+template <typename T>
+void add_train_options(OptionTable<T>& table) {
+  table
+      .add("genotype", &T::genotype,
+           "architecture: a built-in name (DARTS_V2, DARTS_V1, GDAS_V1), a genotype file, or a daas search run folder")
+      .add("policy", &T::policy,
+           "augmentation policy: none, standard, autoaugment-cifar10, randaugment, trivialaugment, file:PATH, or a "
+           "daas search run folder (its policy.json)")
+      .add_choice("policy_sampling", &T::policy_sampling,
+                  "searched policies: sub-policies = uniform choice among the exported sub-policies per image "
+                  "(AutoAugment); learned = draws from the full β",
+                  {"sub-policies", "learned"})
+      .add_choice("base_policy", &T::base_policy, "transforms before the policy (standard = pad-4 crop + flip)",
+                  {"none", "standard"})
+      .add_choice("network", &T::network, "auto = NetworkImageNet from 64 px up, NetworkCIFAR below",
+                  {"auto", "cifar", "imagenet"})
+      .add("epochs", &T::epochs, "training epochs", {1, 100000})
+      .add("steps_per_epoch", &T::steps_per_epoch, "steps per epoch; 0 = one pass over the training split", {0, 1e9})
+      .add("batch_size", &T::batch_size, "training images per batch", {2, 65536})
+      .add("eval_batch_size", &T::eval_batch_size, "test images per batch", {1, 65536})
+      .add("eval_every", &T::eval_every, "evaluate on the test split every N epochs (and always after the last)",
+           {1, 100000})
+      .add("channels", &T::channels, "network initial channels C", {1, 4096})
+      .add("layers", &T::layers, "network cells", {3, 1000})
+      .add("lr", &T::lr, "SGD learning rate at epoch 0 (cosine schedule)", {0, 10})
+      .add("lr_min", &T::lr_min, "learning rate at the end of the cosine schedule", {0, 10})
+      .add("momentum", &T::momentum, "SGD momentum", {0, 1})
+      .add("weight_decay", &T::weight_decay, "SGD weight decay", {0, 1})
+      .add("grad_clip", &T::grad_clip, "gradient norm clip; 0 = none", {0, 1e6})
+      .add("auxiliary_weight", &T::auxiliary_weight,
+           "weight of the auxiliary head's loss (DARTS 0.4); 0 = no auxiliary head", {0, 10})
+      .add("drop_path", &T::drop_path, "drop-path probability at the end, grown linearly from 0 (DARTS)", {0, 0.99})
+      .add("cutout", &T::cutout, "Cutout side in pixels after the policy; 0 = off", {0, 4096})
+      .add("label_smoothing", &T::label_smoothing, "label smoothing ε of the training loss", {0, 0.99})
+      .add("channels_last", &T::channels_last, "compute in channels-last memory format (faster on CPU)");
+}
+
+/// A genotype from a built-in name, a genotype file, or a search run folder
+/// (its genotype.json).
+nas::Genotype resolve_genotype(const std::string& spec);
+
+/// The policy applied per image: a fixed policy name, `file:PATH`, or a search
+/// run folder (its policy.json); with sampling "learned", draws from the full
+/// β of a searched policy file. `options` gives the fill (the data set's mean).
+std::shared_ptr<const augment::Policy> resolve_policy(const std::string& spec, const std::string& sampling,
+                                                      const augment::PolicyOptions& options);
+
+struct TrainResult {
+  nlohmann::json last_record;  // the last epoch's metrics
+  Evaluation test;             // the final test-split evaluation
+  std::string model_path;      // <run_dir>/model.pt
+};
+
+/// Called after each epoch's checkpoint is written (tests use it to stop a run).
+using EpochHook = std::function<void(int64_t epoch)>;
+
+/// Reads the data set and retrains into `run_dir` (continuing from its
+/// checkpoint with `resume`).
+TrainResult run_train(const TrainOptions& options, const std::string& run_dir, bool resume);
+
+/// The retraining itself on given splits.
+TrainResult train_splits(const TrainOptions& options, const DataSplits& data, const std::string& run_dir, bool resume,
+                         const EpochHook& after_epoch = {});
+
+}  // namespace daas::train

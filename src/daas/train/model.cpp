@@ -1,0 +1,191 @@
+#include "daas/train/model.h"
+
+#include <fmt/ranges.h>
+#include <torch/torch.h>
+
+#include <map>
+
+#include "daas/core/checkpoint.h"
+#include "daas/core/error.h"
+#include "daas/data/dataset.h"
+
+namespace daas::train {
+namespace {
+
+constexpr const char* kModelFormat = "daas-model";
+constexpr int kModelVersion = 1;
+
+struct KindName {
+  NetworkKind kind;
+  const char* name;
+};
+constexpr KindName kKindNames[] = {{NetworkKind::kCifar, "cifar"}, {NetworkKind::kImageNet, "imagenet"}};
+
+template <typename T>
+T field(const nlohmann::json& json, const char* key, const std::string& source) {
+  check(json.contains(key), "{}: model record has no \"{}\"", source, key);
+  try {
+    return json.at(key).get<T>();
+  } catch (const nlohmann::json::exception& e) {
+    fail("{}: model record field \"{}\" = {} has the wrong type ({})", source, key, json.at(key).dump(), e.what());
+  }
+}
+
+nas::NetworkOptions network_options(const ModelInfo& info, bool channels_last) {
+  return nas::NetworkOptions(info.C, info.layers, info.genotype)
+      .num_classes(info.num_classes())
+      .in_channels(info.in_channels)
+      .auxiliary(info.auxiliary)
+      .channels_last(channels_last);
+}
+
+/// Shape of every parameter and buffer, by name.
+std::map<std::string, std::vector<int64_t>> shapes_of(const torch::nn::Module& module) {
+  std::map<std::string, std::vector<int64_t>> shapes;
+  for (const auto& item : module.named_parameters()) shapes[item.key()] = item.value().sizes().vec();
+  for (const auto& item : module.named_buffers()) shapes[item.key()] = item.value().sizes().vec();
+  return shapes;
+}
+
+}  // namespace
+
+const char* network_kind_name(NetworkKind kind) {
+  for (const auto& entry : kKindNames) {
+    if (entry.kind == kind) return entry.name;
+  }
+  return "?";
+}
+
+NetworkKind parse_network_kind(const std::string& name) {
+  for (const auto& entry : kKindNames) {
+    if (name == entry.name) return entry.kind;
+  }
+  fail("network '{}': expected cifar or imagenet", name);
+}
+
+NetworkKind network_kind_for(int64_t height, int64_t width) {
+  return std::min(height, width) >= kImageNetMinSide ? NetworkKind::kImageNet : NetworkKind::kCifar;
+}
+
+nlohmann::json ModelInfo::to_json() const {
+  return {{"format", kModelFormat},
+          {"version", kModelVersion},
+          {"genotype", genotype.to_json()},
+          {"genotype_text", genotype.to_darts_string()},
+          {"network", network_kind_name(network)},
+          {"C", C},
+          {"layers", layers},
+          {"auxiliary", auxiliary},
+          {"in_channels", in_channels},
+          {"height", height},
+          {"width", width},
+          {"num_classes", num_classes()},
+          {"classes", classes},
+          {"mean", mean},
+          {"std", std}};
+}
+
+ModelInfo ModelInfo::from_json(const nlohmann::json& json, const std::string& source) {
+  check(json.is_object() && json.value("format", std::string()) == kModelFormat,
+        "{}: not a daas model file (no \"format\": \"{}\" record); expected the model.pt of a daas train run", source,
+        kModelFormat);
+  const int version = field<int>(json, "version", source);
+  check(version == kModelVersion, "{}: model file version {}, expected {}", source, version, kModelVersion);
+  ModelInfo info;
+  try {
+    info.genotype = nas::Genotype::from_json(json.at("genotype"));
+    info.genotype.validate();
+  } catch (const std::exception& e) {
+    fail("{}: model genotype: {}", source, e.what());
+  }
+  info.network = parse_network_kind(field<std::string>(json, "network", source));
+  info.C = field<int64_t>(json, "C", source);
+  info.layers = field<int64_t>(json, "layers", source);
+  info.auxiliary = field<bool>(json, "auxiliary", source);
+  info.in_channels = field<int64_t>(json, "in_channels", source);
+  info.height = field<int64_t>(json, "height", source);
+  info.width = field<int64_t>(json, "width", source);
+  info.classes = field<std::vector<std::string>>(json, "classes", source);
+  info.mean = field<std::vector<double>>(json, "mean", source);
+  info.std = field<std::vector<double>>(json, "std", source);
+  const auto num_classes = field<int64_t>(json, "num_classes", source);
+  check(num_classes == info.num_classes() && num_classes >= 2, "{}: model record has {} classes but {} class names",
+        source, num_classes, info.classes.size());
+  check(info.C >= 1 && info.layers >= 3 && info.height >= 1 && info.width >= 1,
+        "{}: model record C {}, layers {}, size {}×{}; expected positive sizes and at least 3 layers", source, info.C,
+        info.layers, info.height, info.width);
+  check(info.in_channels >= 1 && static_cast<int64_t>(info.mean.size()) == info.in_channels &&
+            info.mean.size() == info.std.size(),
+        "{}: model record has {} input channels, {} means and {} stds; expected one mean and std per channel", source,
+        info.in_channels, info.mean.size(), info.std.size());
+  return info;
+}
+
+Network::Network(ModelInfo info, bool channels_last) : info_(std::move(info)) {
+  if (info_.network == NetworkKind::kCifar) {
+    cifar_ = nas::NetworkCIFAR(network_options(info_, channels_last));
+  } else {
+    imagenet_ = nas::NetworkImageNet(network_options(info_, channels_last));
+  }
+}
+
+nas::NetworkOutput Network::forward(const torch::Tensor& x) {
+  return cifar_ ? cifar_->forward(x) : imagenet_->forward(x);
+}
+
+void Network::set_drop_path_prob(double p) {
+  if (cifar_) {
+    cifar_->set_drop_path_prob(p);
+  } else {
+    imagenet_->set_drop_path_prob(p);
+  }
+}
+
+torch::nn::Module& Network::module() {
+  if (cifar_) return *cifar_;
+  return *imagenet_;
+}
+
+void save_model(Network& net, const std::string& path, const nlohmann::json& extra) {
+  CheckpointWriter writer;
+  writer.module("model", net.module());
+  writer.json("info", net.info().to_json());
+  writer.json("extra", extra);
+  writer.save(path);
+}
+
+LoadedModel load_model(const std::string& path, const c10::Device& device) {
+  CheckpointReader reader(path);
+  const ModelInfo info = ModelInfo::from_json(reader.json("info"), path);
+  LoadedModel loaded;
+  loaded.network = std::make_unique<Network>(info);
+  auto& module = loaded.network->module();
+  // LibTorch's Module::load replaces each tensor with the stored one whatever
+  // its shape, so shapes are compared here: weights of another C or class
+  // count must not slip through to a confusing error in the first forward.
+  const auto expected = shapes_of(module);
+  reader.module("model", module);
+  for (const auto& [name, shape] : shapes_of(module)) {
+    const auto& want = expected.at(name);
+    check(shape == want,
+          "{}: weight '{}' has shape {} but the recorded network ({} genotype, C {}, {} layers, {} classes) needs {}; "
+          "the file's weights and record disagree",
+          path, name, fmt::join(shape, "×"), network_kind_name(info.network), info.C, info.layers, info.num_classes(),
+          fmt::join(want, "×"));
+  }
+  module.to(device);
+  module.eval();
+  loaded.extra = reader.json("extra");
+  return loaded;
+}
+
+void check_compatible(const ModelInfo& info, const Dataset& data, const std::string& model_path) {
+  check(data.channels() == info.in_channels && data.height() == info.height && data.width() == info.width,
+        "{}: the model takes {}×{}×{} images but {} has {}×{}×{}; expected the data set it was trained on", model_path,
+        info.in_channels, info.height, info.width, data.name, data.channels(), data.height(), data.width());
+  check(data.num_classes() == info.num_classes(),
+        "{}: the model has {} classes but {} has {}; expected the data set it was trained on", model_path,
+        info.num_classes(), data.name, data.num_classes());
+}
+
+}  // namespace daas::train

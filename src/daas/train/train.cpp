@@ -1,0 +1,325 @@
+#include "daas/train/train.h"
+
+#include <ATen/CPUGeneratorImpl.h>
+#include <spdlog/spdlog.h>
+#include <torch/torch.h>
+
+#include <filesystem>
+
+#include "daas/augment/pipeline.h"
+#include "daas/augment/searchable_policy.h"
+#include "daas/core/checkpoint.h"
+#include "daas/core/error.h"
+#include "daas/core/files.h"
+#include "daas/core/metrics.h"
+#include "daas/core/progress.h"
+#include "daas/data/loader.h"
+#include "daas/train/loss.h"
+#include "daas/train/model.h"
+#include "daas/train/schedule.h"
+
+namespace fs = std::filesystem;
+
+namespace daas::train {
+namespace {
+
+constexpr int kCheckpointVersion = 1;
+
+/// A searched policy applied from its full β: each image draws its
+/// sub-policy, application and levels from the learned distributions.
+class LearnedPolicy : public augment::Policy {
+ public:
+  LearnedPolicy(augment::SearchablePolicy policy, std::string name)
+      : policy_(std::move(policy)), name_(std::move(name)) {}
+  torch::Tensor apply(const torch::Tensor& images, at::Generator& generator) const override {
+    torch::NoGradGuard no_grad;
+    const auto sample = policy_->sample(images.size(0), generator);
+    return policy_->apply(images, sample, generator);
+  }
+  std::string name() const override { return name_; }
+
+ private:
+  augment::SearchablePolicy policy_;
+  std::string name_;
+};
+
+/// The policy file a spec names: a search run folder's policy.json, the PATH
+/// of file:PATH, or empty for a built-in name.
+std::string searched_policy_path(const std::string& spec) {
+  if (fs::is_directory(spec)) {
+    const auto path = fs::path(spec) / "policy.json";
+    check(fs::exists(path), "policy '{}': the folder has no policy.json; expected a daas search run folder", spec);
+    return path.string();
+  }
+  if (spec.rfind("file:", 0) == 0) return spec.substr(5);
+  return {};
+}
+
+std::shared_ptr<const augment::Policy> learned_policy(const std::string& path, const std::vector<double>& fill) {
+  nlohmann::json json;
+  try {
+    json = nlohmann::json::parse(read_file(path));
+  } catch (const nlohmann::json::exception& e) {
+    fail("{}: not valid JSON ({})", path, e.what());
+  }
+  check(json.is_object() && json.contains("beta") && json.at("beta").contains("levels") &&
+            json.at("beta").at("levels").is_number_integer(),
+        "{}: no \"beta\" with integer \"levels\"; policy_sampling learned needs the policy.json a daas search wrote",
+        path);
+  augment::SearchablePolicy policy(
+      augment::SearchablePolicyOptions().levels(json.at("beta").at("levels").get<int64_t>()).fill(fill));
+  policy->load_json(json, path);
+  for (auto& parameter : policy->parameters()) parameter.requires_grad_(false);
+  return std::make_shared<LearnedPolicy>(policy, "learned:" + path);
+}
+
+struct TrainState {
+  std::unique_ptr<Network> net;
+  std::unique_ptr<torch::optim::SGD> optimizer;
+  int64_t next_epoch = 0;
+};
+
+ModelInfo model_info(const TrainOptions& options, const Dataset& train, const nas::Genotype& genotype) {
+  ModelInfo info;
+  info.genotype = genotype;
+  info.network =
+      options.network == "auto" ? network_kind_for(train.height(), train.width()) : parse_network_kind(options.network);
+  info.C = options.channels;
+  info.layers = options.layers;
+  info.auxiliary = options.auxiliary_weight > 0;
+  info.in_channels = train.channels();
+  info.height = train.height();
+  info.width = train.width();
+  info.classes = train.classes;
+  info.mean = train.mean;
+  info.std = train.std;
+  return info;
+}
+
+void save_checkpoint(TrainState& state, const TrainOptions& options, const std::string& path) {
+  CheckpointWriter writer;
+  writer.module("model", state.net->module());
+  writer.optimizer("optimizer", *state.optimizer);
+  writer.generator("torch_rng", at::detail::getDefaultCPUGenerator());
+  writer.json("state", {{"version", kCheckpointVersion},
+                        {"next_epoch", state.next_epoch},
+                        {"genotype", state.net->info().genotype.to_darts_string()},
+                        {"seed", options.seed}});
+  writer.save(path);
+}
+
+void load_checkpoint(TrainState& state, const std::string& path) {
+  CheckpointReader reader(path);
+  const auto meta = reader.json("state");
+  check(meta.value("version", 0) == kCheckpointVersion, "{}: checkpoint version {}, expected {}", path,
+        meta.value("version", 0), kCheckpointVersion);
+  const std::string genotype = state.net->info().genotype.to_darts_string();
+  check(meta.value("genotype", std::string()) == genotype,
+        "{}: checkpoint of genotype {}, but this run trains {}; expected the same genotype", path,
+        meta.value("genotype", std::string()), genotype);
+  reader.module("model", state.net->module());
+  reader.optimizer("optimizer", *state.optimizer);
+  auto torch_rng = at::detail::getDefaultCPUGenerator();
+  reader.generator("torch_rng", torch_rng);
+  state.next_epoch = meta.at("next_epoch").get<int64_t>();
+}
+
+void set_learning_rate(torch::optim::Optimizer& optimizer, double lr) {
+  for (auto& group : optimizer.param_groups()) static_cast<torch::optim::SGDOptions&>(group.options()).lr(lr);
+}
+
+struct EpochTotals {
+  double loss = 0;
+  int64_t correct = 0;
+  int64_t images = 0;
+  int64_t steps = 0;
+  std::string summary() const {
+    if (steps == 0) return {};
+    return fmt::format("loss {:.3f} acc {:.1f}%", loss / steps, 100.0 * correct / images);
+  }
+};
+
+/// One training epoch over `loader`; returns its totals.
+EpochTotals train_epoch(TrainState& state, const TrainOptions& options, BatchLoader& loader, int64_t epoch,
+                        int64_t steps, const c10::Device& device) {
+  auto& net = *state.net;
+  net.module().train();
+  const auto parameters = net.module().parameters();
+  loader.start_epoch(epoch);
+  EpochTotals totals;
+  Progress progress(fmt::format("train epoch {}/{}", epoch + 1, options.epochs), steps);
+  for (int64_t step = 0; step < steps; ++step) {
+    auto batch = loader.next();
+    if (!batch) break;
+    const auto labels = batch->labels.to(device);
+    const auto output = net.forward(batch->images);
+    auto loss = smoothed_cross_entropy(output.logits, labels, options.label_smoothing);
+    if (output.aux_logits.defined()) {
+      loss =
+          loss + options.auxiliary_weight * smoothed_cross_entropy(output.aux_logits, labels, options.label_smoothing);
+    }
+    check_finite(loss, "training loss", epoch + 1, step + 1);
+    // Gradients cleared to undefined (zero_grad(set_to_none=True)): a resumed
+    // run, whose gradients start undefined, then continues bit for bit.
+    for (auto parameter : parameters) parameter.mutable_grad() = torch::Tensor();
+    loss.backward();
+    if (options.grad_clip > 0) torch::nn::utils::clip_grad_norm_(parameters, options.grad_clip);
+    state.optimizer->step();
+    totals.loss += loss.item<double>();
+    totals.correct += correct_top_k(output.logits.detach(), labels, 1);
+    totals.images += labels.size(0);
+    totals.steps += 1;
+    progress.advance(1, totals.summary());
+  }
+  progress.finish(totals.summary());
+  return totals;
+}
+
+void add_evaluation(nlohmann::json& record, const Evaluation& test, int64_t num_classes, double seconds) {
+  record["test_loss"] = test.loss;
+  record["test_acc"] = test.top1();
+  if (num_classes > 10) record["test_top5"] = test.top5();
+  record["test_seconds"] = seconds;
+}
+
+}  // namespace
+
+nas::Genotype resolve_genotype(const std::string& spec) {
+  if (fs::is_directory(spec)) {
+    const auto path = fs::path(spec) / "genotype.json";
+    check(fs::exists(path), "genotype '{}': the folder has no genotype.json; expected a daas search run folder", spec);
+    return nas::load_genotype(path.string());
+  }
+  return nas::load_genotype(spec);
+}
+
+std::shared_ptr<const augment::Policy> resolve_policy(const std::string& spec, const std::string& sampling,
+                                                      const augment::PolicyOptions& options) {
+  const std::string path = searched_policy_path(spec);
+  if (sampling == "learned") {
+    check(!path.empty(),
+          "policy '{}' with policy_sampling learned: expected a searched policy (a daas search run folder or "
+          "file:PATH of its policy.json), whose full β is drawn from",
+          spec);
+    return learned_policy(path, options.fill);
+  }
+  check(sampling == "sub-policies", "policy_sampling '{}': expected sub-policies or learned", sampling);
+  if (fs::is_directory(spec)) {
+    return augment::make_sub_policy_policy(augment::read_policy_file(path), options.fill, "search:" + spec);
+  }
+  return augment::make_policy(spec, options);
+}
+
+TrainResult run_train(const TrainOptions& options, const std::string& run_dir, bool resume) {
+  setup_runtime(options);
+  const DataSplits splits = load_data(options, static_cast<uint64_t>(options.seed));
+  return train_splits(options, splits, run_dir, resume);
+}
+
+TrainResult train_splits(const TrainOptions& options, const DataSplits& data, const std::string& run_dir, bool resume,
+                         const EpochHook& after_epoch) {
+  check(options.lr_min <= options.lr, "lr_min {} is above lr {}; expected lr_min <= lr", options.lr_min, options.lr);
+  const c10::Device device = resolve_device(options.device);
+  const nas::Genotype genotype = resolve_genotype(options.genotype);
+  const auto policy_options = augment::default_policy_options(data.train);
+  const auto base = options.base_policy == "none" ? nullptr : augment::make_policy(options.base_policy, policy_options);
+  const auto policy = resolve_policy(options.policy, options.policy_sampling, policy_options);
+
+  // The initial weights are a function of the seed alone; drop-path draws
+  // from the same global generator, saved in every checkpoint.
+  seed_everything(static_cast<uint64_t>(options.seed));
+  TrainState state;
+  state.net = std::make_unique<Network>(model_info(options, data.train, genotype), options.channels_last);
+  state.net->module().to(device);
+  state.optimizer = std::make_unique<torch::optim::SGD>(
+      state.net->module().parameters(),
+      torch::optim::SGDOptions(options.lr).momentum(options.momentum).weight_decay(options.weight_decay));
+  const ModelInfo& info = state.net->info();
+  spdlog::info("train: {} ({} C {}, {} layers{}) on {} images {}×{}×{}, {} classes; policy {} ({}) after {}",
+               genotype.to_darts_string(), network_kind_name(info.network), info.C, info.layers,
+               info.auxiliary ? ", auxiliary head" : "", data.train.size(), info.in_channels, info.height, info.width,
+               info.num_classes(), policy->name(), options.policy_sampling, options.base_policy);
+
+  make_dirs(run_dir);
+  const std::string checkpoint_path = (fs::path(run_dir) / "checkpoint.pt").string();
+  if (resume) {
+    load_checkpoint(state, checkpoint_path);
+    spdlog::info("resuming {} at epoch {}", run_dir, state.next_epoch + 1);
+  }
+  write_file_atomic((fs::path(run_dir) / "genotype.txt").string(), genotype.to_darts_string() + "\n");
+  MetricsLog metrics((fs::path(run_dir) / "metrics.jsonl").string(), resume ? state.next_epoch : -1);
+
+  augment::PipelineOptions pipeline_options;
+  pipeline_options.mean = data.train.mean;
+  pipeline_options.std = data.train.std;
+  pipeline_options.cutout = options.cutout;
+  pipeline_options.seed = static_cast<uint64_t>(options.seed);
+  pipeline_options.device = device;
+  const augment::Pipeline pipeline(base, policy, pipeline_options);
+  BatchLoader loader(data.train,
+                     {options.batch_size, /*shuffle=*/true, /*drop_last=*/true, static_cast<uint64_t>(options.seed)},
+                     pipeline.transform());
+  const int64_t full_steps = loader.batches_per_epoch();
+  check(full_steps > 0, "{}: {} training images make no full batch of batch_size {}; lower batch_size", data.train.name,
+        data.train.size(), options.batch_size);
+  const int64_t steps = options.steps_per_epoch > 0 ? std::min(options.steps_per_epoch, full_steps) : full_steps;
+
+  TrainResult result;
+  bool evaluated = false;
+  for (int64_t epoch = state.next_epoch; epoch < options.epochs; ++epoch) {
+    const double lr = cosine_schedule(options.lr, options.lr_min, epoch, options.epochs);
+    const double drop_prob = drop_path_schedule(options.drop_path, epoch, options.epochs);
+    set_learning_rate(*state.optimizer, lr);
+    state.net->set_drop_path_prob(drop_prob);
+    const auto start = std::chrono::steady_clock::now();
+    const EpochTotals totals = train_epoch(state, options, loader, epoch, steps, device);
+    const double train_seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
+    nlohmann::json record = {{"epoch", epoch + 1},
+                             {"lr", lr},
+                             {"drop_path_prob", drop_prob},
+                             {"steps", totals.steps},
+                             {"train_loss", totals.loss / std::max<int64_t>(totals.steps, 1)},
+                             {"train_acc", static_cast<double>(totals.correct) / std::max<int64_t>(totals.images, 1)},
+                             {"train_seconds", train_seconds},
+                             {"images_per_second", totals.images / std::max(train_seconds, 1e-9)}};
+    evaluated = (epoch + 1) % options.eval_every == 0 || epoch + 1 == options.epochs;
+    if (evaluated) {
+      const auto eval_start = std::chrono::steady_clock::now();
+      result.test = evaluate(*state.net, data.test, options.eval_batch_size, device);
+      add_evaluation(record, result.test, info.num_classes(),
+                     std::chrono::duration<double>(std::chrono::steady_clock::now() - eval_start).count());
+    }
+    record["seconds"] = std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
+    metrics.append(record);
+    state.next_epoch = epoch + 1;
+    save_checkpoint(state, options, checkpoint_path);
+    spdlog::info("epoch {}/{}: lr {:.4g}, drop-path {:.3f}, train loss {:.4f} acc {:.2f}%{}, {:.1f} s", epoch + 1,
+                 options.epochs, lr, drop_prob, record["train_loss"].get<double>(),
+                 100 * record["train_acc"].get<double>(),
+                 evaluated ? fmt::format(", test loss {:.4f} top-1 {:.2f}%", result.test.loss, 100 * result.test.top1())
+                           : std::string(),
+                 record["seconds"].get<double>());
+    result.last_record = record;
+    if (after_epoch) after_epoch(epoch + 1);
+  }
+  // A resumed run that had already finished evaluates here.
+  if (!evaluated) result.test = evaluate(*state.net, data.test, options.eval_batch_size, device);
+
+  result.model_path = (fs::path(run_dir) / "model.pt").string();
+  save_model(*state.net, result.model_path,
+             {{"data", options.data},
+              {"subset", options.subset},
+              {"seed", options.seed},
+              {"epochs", options.epochs},
+              {"genotype_source", options.genotype},
+              {"policy", options.policy},
+              {"policy_sampling", options.policy_sampling},
+              {"test_images", result.test.images},
+              {"test_top1", result.test.top1()},
+              {"test_top5", result.test.top5()}});
+  spdlog::info("model written to {} (test top-1 {:.2f}% on {} images)", result.model_path, 100 * result.test.top1(),
+               result.test.images);
+  return result;
+}
+
+}  // namespace daas::train
