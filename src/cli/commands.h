@@ -8,5 +8,7 @@ void register_augment(CLI::App& app);
 void register_data(CLI::App& app);
 void register_info(CLI::App& app);
 void register_search(CLI::App& app);
+void register_train(CLI::App& app);
+void register_eval(CLI::App& app);
 
 }  // namespace daas::cli
