@@ -7,6 +7,7 @@
 
 #include "commands.h"
 #include "daas/core/error.h"
+#include "daas/core/runtime.h"
 
 namespace {
 
@@ -23,6 +24,7 @@ constexpr CommandEntry kCommands[] = {
 }  // namespace
 
 int main(int argc, char** argv) {
+  daas::prefer_passive_openmp(argv);
   auto logger = spdlog::stderr_color_mt("daas");
   spdlog::set_default_logger(logger);
   spdlog::set_pattern("[%H:%M:%S] %^%l%$ %v");

@@ -4,7 +4,10 @@
 #include <gtest/gtest.h>
 #include <torch/torch.h>
 
+#include "daas/core/runtime.h"
+
 int main(int argc, char** argv) {
+  daas::prefer_passive_openmp(argv);
   ::testing::InitGoogleTest(&argc, argv);
   at::set_num_threads(2);
   torch::manual_seed(0);

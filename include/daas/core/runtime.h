@@ -28,6 +28,14 @@ void add_runtime_options(OptionTable<T>& table) {
       .add_choice("log_level", &T::log_level, "logging level", {"trace", "debug", "info", "warn", "error"});
 }
 
+/// libgomp (LibTorch's OpenMP) spins in its barriers by default. On a shared
+/// or oversubscribed machine that stalls every parallel region of a small
+/// network behind descheduled threads (measured: a smoke search next to two
+/// busy processes took over 50 s spinning, 9.4 s with passive waiting). The
+/// policy is read once at program start, so unless OMP_WAIT_POLICY is set this
+/// re-executes the program with OMP_WAIT_POLICY=PASSIVE. Call first in main().
+void prefer_passive_openmp(char** argv);
+
 /// Sets LibTorch's intra-op threads (0 = all cores) and returns the count used.
 int64_t configure_threads(int64_t threads);
 

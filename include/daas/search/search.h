@@ -5,12 +5,17 @@
 //   policy — α frozen at a given genotype (DADA-like, REINFORCE).
 // Each epoch writes metrics.jsonl, genotype.{json,txt}, policy.json and an
 // atomic checkpoint.pt to the run folder; a run resumes from its folder.
+#include <torch/types.h>
+
 #include <cstdint>
+#include <functional>
+#include <optional>
 #include <string>
 
 #include "daas/core/config.h"
 #include "daas/core/runtime.h"
 #include "daas/data/dataset.h"
+#include "daas/nas/genotype.h"
 
 namespace daas::search {
 
@@ -37,6 +42,7 @@ struct SearchOptions : RuntimeOptions, DataOptions {
   double tau_max = 10.0;
   double tau_min = 0.1;
   double unroll_epsilon = 0.01;
+  std::string policy_advantage = "normalized";
   std::string fixed_policy = "standard";
   std::string genotype = "DARTS_V2";
   bool channels_last = true;
@@ -68,13 +74,33 @@ void add_search_options(OptionTable<T>& table) {
       .add("tau_max", &T::tau_max, "Gumbel temperature at the first epoch", {1e-3, 1e3})
       .add("tau_min", &T::tau_min, "Gumbel temperature at the last epoch", {1e-3, 1e3})
       .add("unroll_epsilon", &T::unroll_epsilon, "finite-difference step ε·‖v‖ of the policy gradient", {1e-8, 1})
+      .add_choice("policy_advantage", &T::policy_advantage,
+                  "raw: (d_i − b) as DESIGN 2.4 writes it; normalized: divided by its batch std (same direction "
+                  "per step, far less noise across steps)",
+                  {"raw", "normalized"})
       .add("fixed_policy", &T::fixed_policy, "arch mode: the fixed augmentation policy (none, standard, ...)")
       .add("genotype", &T::genotype, "policy mode: the fixed architecture (built-in name or file)")
       .add("channels_last", &T::channels_last, "compute in channels-last memory format (faster on CPU)");
 }
 
-/// Runs (or, with `resume`, continues) a search into `run_dir`, which must
-/// already hold config.yaml. Returns the final epoch's metrics record.
-nlohmann::json run_search(const SearchOptions& options, const std::string& run_dir, bool resume);
+/// What a search ends with.
+struct SearchResult {
+  nlohmann::json last_record;         // the last epoch's metrics
+  std::vector<torch::Tensor> alphas;  // α_normal, α_reduce (empty in policy mode)
+  std::vector<torch::Tensor> beta;    // φ, θ, μ (empty in arch mode)
+  std::optional<nas::Genotype> genotype;
+};
+
+/// Called after each epoch's checkpoint is written (tests use it to stop a run).
+using EpochHook = std::function<void(int64_t epoch)>;
+
+/// Runs (or, with `resume`, continues) a search into `run_dir`: reads the
+/// data, cuts the training split into two stratified halves and searches.
+SearchResult run_search(const SearchOptions& options, const std::string& run_dir, bool resume);
+
+/// The search itself on given halves: `weights_half` trains w, `arch_half`
+/// trains α and β. Normalisation uses weights_half's mean and std.
+SearchResult search_halves(const SearchOptions& options, const Dataset& weights_half, const Dataset& arch_half,
+                           const std::string& run_dir, bool resume, const EpochHook& after_epoch = {});
 
 }  // namespace daas::search

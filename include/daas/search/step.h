@@ -60,9 +60,10 @@ torch::Tensor normalize(const torch::Tensor& images, const std::vector<double>& 
 torch::Tensor directional_derivatives(SearchModel& model, const std::vector<torch::Tensor>& v, const torch::Tensor& x,
                                       const torch::Tensor& y, double epsilon);
 
-/// REINFORCE with a batch-mean baseline: ĝ_β = −η · mean_i[(d_i − b) ∇_β log p_β(τ_i)].
+/// REINFORCE with a batch-mean baseline: ĝ_β = −η · mean_i[(d_i − b) ∇_β log p_β(τ_i)],
+/// with (d_i − b) divided by its batch standard deviation when `normalize`.
 /// Returns the surrogate whose gradient is ĝ_β.
-torch::Tensor policy_surrogate(const torch::Tensor& d, const torch::Tensor& log_prob, double eta);
+torch::Tensor policy_surrogate(const torch::Tensor& d, const torch::Tensor& log_prob, double eta, bool normalize);
 
 /// One step: augmentation draw, architecture step, policy step, weight step.
 StepStats search_step(StepContext& context, Batch& train, Batch& val, double lr, int64_t epoch, int64_t step,

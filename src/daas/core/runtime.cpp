@@ -5,12 +5,22 @@
 
 #include <torch/torch.h>
 
+#include <unistd.h>
+
+#include <cstdlib>
 #include <ctime>
 #include <thread>
 
 #include "daas/core/error.h"
 
 namespace daas {
+
+void prefer_passive_openmp(char** argv) {
+  if (std::getenv("OMP_WAIT_POLICY") != nullptr) return;
+  ::setenv("OMP_WAIT_POLICY", "PASSIVE", /*overwrite=*/1);
+  ::execv("/proc/self/exe", argv);
+  // execv returned: it failed; go on with the default policy.
+}
 
 int64_t configure_threads(int64_t threads) {
   const int64_t cores = std::max<int64_t>(1, std::thread::hardware_concurrency());

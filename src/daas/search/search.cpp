@@ -140,18 +140,26 @@ nlohmann::json write_results(SearchState& state, const SearchOptions& options, c
 
 }  // namespace
 
-nlohmann::json run_search(const SearchOptions& options, const std::string& run_dir, bool resume) {
+SearchResult run_search(const SearchOptions& options, const std::string& run_dir, bool resume) {
+  setup_runtime(options);
+  const DataSplits splits = load_data(options, static_cast<uint64_t>(options.seed));
+  auto [weights_half, arch_half] = split_halves(splits.train, static_cast<uint64_t>(options.seed));
+  return search_halves(options, weights_half, arch_half, run_dir, resume);
+}
+
+SearchResult search_halves(const SearchOptions& options, const Dataset& train_half, const Dataset& val_half,
+                           const std::string& run_dir, bool resume, const EpochHook& after_epoch) {
   check(options.tau_min <= options.tau_max, "tau_min {} is above tau_max {}; expected tau_min <= tau_max",
         options.tau_min, options.tau_max);
   check(options.lr_min <= options.lr, "lr_min {} is above lr {}; expected lr_min <= lr", options.lr_min, options.lr);
-  const c10::Device device = setup_runtime(options);
-  const DataSplits splits = load_data(options, static_cast<uint64_t>(options.seed));
-  auto [train_half, val_half] = split_halves(splits.train, static_cast<uint64_t>(options.seed));
+  const c10::Device device = resolve_device(options.device);
+  // The initial weights and α are a function of the seed alone.
+  seed_everything(static_cast<uint64_t>(options.seed));
   spdlog::info("search ({}): {} images for the weights, {} for the architecture and policy, {}×{}×{}, {} classes",
                options.mode, train_half.size(), val_half.size(), train_half.channels(), train_half.height(),
                train_half.width(), train_half.num_classes());
 
-  SearchState state = build_state(options, splits.train, device);
+  SearchState state = build_state(options, train_half, device);
   const std::string checkpoint_path = (fs::path(run_dir) / "checkpoint.pt").string();
   if (resume) {
     load_checkpoint(state, options, checkpoint_path);
@@ -166,8 +174,8 @@ nlohmann::json run_search(const SearchOptions& options, const std::string& run_d
   const int64_t full_steps = std::min(train_loader.batches_per_epoch(), val_loader.batches_per_epoch());
   const int64_t steps = options.steps_per_epoch > 0 ? std::min(options.steps_per_epoch, full_steps) : full_steps;
 
-  StepContext context{options,   *state.model,      state.policy,     state.fixed_policy,
-                      state.rng, splits.train.mean, splits.train.std, device};
+  StepContext context{options,   *state.model,    state.policy,   state.fixed_policy,
+                      state.rng, train_half.mean, train_half.std, device};
   nlohmann::json record;
   for (int64_t epoch = state.next_epoch; epoch < options.epochs; ++epoch) {
     const double lr = train::cosine_schedule(options.lr, options.lr_min, epoch, options.epochs);
@@ -201,9 +209,15 @@ nlohmann::json run_search(const SearchOptions& options, const std::string& run_d
                  options.epochs, record["train_loss"].get<double>(), 100 * record["train_acc"].get<double>(),
                  record["val_loss"].get<double>(), 100 * record["val_acc"].get<double>(),
                  record["seconds"].get<double>());
+    if (after_epoch) after_epoch(epoch + 1);
   }
   if (record.is_null()) record = write_results(state, options, run_dir);
-  return record;
+  SearchResult result;
+  result.last_record = record;
+  result.alphas = state.model->arch_parameters();
+  if (state.policy) result.beta = state.policy->policy_parameters();
+  result.genotype = state.model->genotype();
+  return result;
 }
 
 }  // namespace daas::search

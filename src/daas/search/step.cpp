@@ -27,10 +27,11 @@ torch::Tensor per_image_loss(SearchModel& model, const torch::Tensor& x, const t
                           F::CrossEntropyFuncOptions().reduction(torch::kNone));
 }
 
-void zero_grads(const std::vector<torch::Tensor>& params) {
-  for (auto param : params) {
-    if (param.grad().defined()) param.mutable_grad().zero_();
-  }
+/// Drops the gradients (PyTorch's zero_grad(set_to_none=True)): weights off
+/// this step's path then get no weight decay or momentum update, and a resumed
+/// run, whose gradients start undefined, continues exactly.
+void clear_grads(const std::vector<torch::Tensor>& params) {
+  for (auto param : params) param.mutable_grad() = torch::Tensor();
 }
 
 }  // namespace
@@ -101,8 +102,14 @@ torch::Tensor directional_derivatives(SearchModel& model, const std::vector<torc
   return (plus - minus).div_(2.0 * eps);
 }
 
-torch::Tensor policy_surrogate(const torch::Tensor& d, const torch::Tensor& log_prob, double eta) {
-  const auto advantage = (d - d.mean()).detach().to(log_prob.device(), log_prob.scalar_type());
+torch::Tensor policy_surrogate(const torch::Tensor& d, const torch::Tensor& log_prob, double eta, bool normalize) {
+  auto advantage = (d - d.mean()).detach().to(log_prob.device(), log_prob.scalar_type());
+  if (normalize && advantage.numel() > 1) {
+    // A positive scale per step: this step's direction is unchanged, but a
+    // few early steps with huge gradient norms no longer fill Adam's second
+    // moment and freeze the later, informative steps.
+    advantage = advantage / advantage.std().clamp_min(1e-12);
+  }
   return -eta * (advantage * log_prob).mean();
 }
 
@@ -130,8 +137,8 @@ StepStats search_step(StepContext& context, Batch& train, Batch& val, double lr,
   auto alphas = model.arch_parameters();
 
   // 2. Architecture step: one backward gives ∇_α L_val and v = ∇_w L_val.
-  zero_grads(weights);
-  zero_grads(alphas);
+  clear_grads(weights);
+  clear_grads(alphas);
   const auto val_logits = model.forward(x_val, /*arch_graph=*/arch_optimizer != nullptr);
   const auto val_loss = F::cross_entropy(val_logits, y_val);
   train::check_finite(val_loss, "validation loss", epoch + 1, step + 1);
@@ -149,15 +156,15 @@ StepStats search_step(StepContext& context, Batch& train, Batch& val, double lr,
       check(torch::isfinite(d).all().item<bool>(), "policy gradient is not finite at epoch {}, step {}", epoch + 1,
             step + 1);
       policy_optimizer->zero_grad();
-      policy_surrogate(d, context.policy->log_prob(sample), lr).backward();
+      policy_surrogate(d, context.policy->log_prob(sample), lr, options.policy_advantage == "normalized").backward();
       policy_optimizer->step();
       stats.policy_advantage_std = d.std().item<double>();
     }
   }
 
   // 4. Weight step on the augmented batch, same path, no graph to α.
-  zero_grads(weights);
-  zero_grads(alphas);
+  clear_grads(weights);
+  clear_grads(alphas);
   const auto logits = model.forward(x, /*arch_graph=*/false);
   const auto loss = F::cross_entropy(logits, y);
   train::check_finite(loss, "training loss", epoch + 1, step + 1);
