@@ -3,7 +3,7 @@ BUILD ?= build
 JOBS ?= $(shell nproc)
 DAAS := $(BUILD)/daas
 
-.PHONY: all setup configure build run test bench format format-check clean
+.PHONY: all setup configure build run search test bench format format-check clean
 
 all: build
 
@@ -18,8 +18,16 @@ configure: setup $(BUILD)/build.ninja
 build: configure
 	cmake --build $(BUILD) -j $(JOBS)
 
+# The main job: search an architecture and a policy on Fashion-MNIST (fashion
+# profile, about a quarter of an hour on 2 cores), then retrain what it found
+# (about an hour) and evaluate it on the test split.
+RUN ?= runs/fashion-$(shell date +%Y%m%d-%H%M%S)
 run: build
-	$(DAAS) data info
+	$(DAAS) search --out $(RUN)/search
+	$(DAAS) train --genotype $(RUN)/search --policy $(RUN)/search --out $(RUN)/train
+
+search: build
+	$(DAAS) search --out $(RUN)/search
 
 test: build
 	cd $(BUILD) && ctest --output-on-failure -j $(JOBS)

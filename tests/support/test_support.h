@@ -10,7 +10,7 @@
 
 namespace daas::testing {
 
-/// A fresh temporary folder, removed when the test ends.
+/// A fresh temporary folder of its own, removed when it goes out of scope.
 class TempDir {
  public:
   TempDir() {
@@ -20,7 +20,10 @@ class TempDir {
     for (auto& c : name) {
       if (c == '/') c = '_';
     }
-    path_ = std::filesystem::temp_directory_path() / (name + "-" + std::to_string(::getpid()));
+    // A counter keeps two TempDirs of one test apart.
+    static int count = 0;
+    path_ = std::filesystem::temp_directory_path() /
+            (name + "-" + std::to_string(::getpid()) + "-" + std::to_string(count++));
     std::filesystem::remove_all(path_);
     std::filesystem::create_directories(path_);
   }
