@@ -19,24 +19,9 @@
 #include <algorithm>
 
 #include "daas/nas/supernet.h"
+#include "peak_memory.h"
 
 namespace {
-
-class PeakMemory : public c10::MemoryReportingInfoBase {
- public:
-  void reportMemoryUsage(void* /*ptr*/, int64_t alloc_size, int64_t /*total_allocated*/, int64_t /*total_reserved*/,
-                         c10::Device device) override {
-    if (device.type() != c10::DeviceType::CPU) return;
-    current_ += alloc_size;
-    peak_ = std::max(peak_, current_);
-  }
-  bool memoryProfilingEnabled() const override { return true; }
-  int64_t peak() const { return peak_; }
-
- private:
-  int64_t current_ = 0;
-  int64_t peak_ = 0;
-};
 
 constexpr int64_t kC = 16, kLayers = 8, kBatch = 64, kSide = 32, kClasses = 10;
 
@@ -56,12 +41,7 @@ void BM_SearchStep(benchmark::State& state, const char* sampler, bool channels_l
   step(net, x, y);  // warm-up: oneDNN primitives, allocator caches
   int64_t peak = 0;
   for (auto _ : state) {
-    auto reporter = std::make_shared<PeakMemory>();
-    {
-      c10::DebugInfoGuard guard(c10::DebugInfoKind::PROFILER_STATE, reporter);
-      step(net, x, y);
-    }
-    peak = std::max(peak, reporter->peak());
+    peak = std::max(peak, daas::bench::peak_bytes([&] { step(net, x, y); }));
   }
   state.counters["peak_MiB"] = static_cast<double>(peak) / (1 << 20);
   state.counters["images_per_s"] =
