@@ -3,6 +3,7 @@
 #include <torch/torch.h>
 
 #include <filesystem>
+#include <limits>
 
 #include "daas/augment/ops.h"
 #include "daas/augment/searchable_policy.h"
@@ -212,7 +213,7 @@ TEST(Resume, InterruptedAndResumedRunEndsLikeTheUninterruptedOne) {
   const auto whole = search_halves(options, weights_half, arch_half, whole_dir.path(), false);
   struct Stop {};
   EXPECT_THROW(search_halves(options, weights_half, arch_half, cut_dir.path(), false,
-                             [](int64_t epoch) {
+                             [](int64_t epoch, torch::nn::Module&) {
                                if (epoch == 1) throw Stop{};
                              }),
                Stop);
@@ -222,6 +223,25 @@ TEST(Resume, InterruptedAndResumedRunEndsLikeTheUninterruptedOne) {
   EXPECT_EQ(*whole.genotype, *resumed.genotype);
   EXPECT_EQ(read_metrics(cut_dir.file("metrics.jsonl")).size(), 3u);
   EXPECT_EQ(read_file(whole_dir.file("policy.json")), read_file(cut_dir.file("policy.json")));
+}
+
+TEST(NonFinite, NaNStopsTheRunNamingEpochAndStepAndKeepsTheCheckpoint) {
+  const auto [weights_half, arch_half] = fashion_halves(600, false);
+  auto options = tiny_options("joint");
+  testing::TempDir dir;
+  std::string checkpoint_after_epoch_1;
+  const auto poison = [&](int64_t epoch, torch::nn::Module& model) {
+    checkpoint_after_epoch_1 = read_file(dir.file("checkpoint.pt"));
+    torch::NoGradGuard no_grad;
+    // Weights only: a NaN α would stop the Gumbel sampler first.
+    for (auto& p : model.named_parameters()) {
+      if (p.key().find("alpha") == std::string::npos) p.value().fill_(std::numeric_limits<float>::quiet_NaN());
+    }
+  };
+  EXPECT_THROWS_WITH(search_halves(options, weights_half, arch_half, dir.path(), false, poison),
+                     "validation loss is nan at epoch 2, step 1");
+  EXPECT_EQ(read_file(dir.file("checkpoint.pt")), checkpoint_after_epoch_1);
+  EXPECT_EQ(read_metrics(dir.file("metrics.jsonl")).size(), 1u);
 }
 
 TEST(Settings, InconsistentSchedulesAreRejected) {

@@ -16,6 +16,7 @@
 #include "daas/core/runtime.h"
 #include "daas/data/dataset.h"
 #include "daas/nas/genotype.h"
+#include "daas/search/model.h"
 
 namespace daas::search {
 
@@ -91,8 +92,9 @@ struct SearchResult {
   std::optional<nas::Genotype> genotype;
 };
 
-/// Called after each epoch's checkpoint is written (tests use it to stop a run).
-using EpochHook = std::function<void(int64_t epoch)>;
+/// Called after each epoch's checkpoint is written with the epoch number and
+/// the network (tests use it to stop a run, or to break its weights).
+using EpochHook = std::function<void(int64_t epoch, torch::nn::Module& model)>;
 
 /// Runs (or, with `resume`, continues) a search into `run_dir`: reads the
 /// data, cuts the training split into two stratified halves and searches.

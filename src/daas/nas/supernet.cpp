@@ -35,7 +35,12 @@ CellPath gumbel_path(const torch::Tensor& alpha, double tau, at::Generator* gene
     torch::Tensor gumbels;
     {
       torch::NoGradGuard no_grad;
-      gumbels = -torch::empty_like(alpha, torch::MemoryFormat::Contiguous).exponential_(1.0, gen).log();
+      // Drawn on the CPU, where the (CPU) generator lives, then moved: the same
+      // seed gives the same path whatever device α is on.
+      gumbels = -torch::empty(alpha.sizes(), alpha.options().device(torch::kCPU))
+                     .exponential_(1.0, gen)
+                     .log()
+                     .to(alpha.device());
     }
     const auto probs = torch::softmax((torch::log_softmax(alpha, /*dim=*/1) + gumbels) / tau, /*dim=*/1);
     const bool bad = torch::isinf(gumbels).any().item<bool>() || !torch::isfinite(probs).all().item<bool>();

@@ -209,7 +209,7 @@ SearchResult search_halves(const SearchOptions& options, const Dataset& train_ha
                  options.epochs, record["train_loss"].get<double>(), 100 * record["train_acc"].get<double>(),
                  record["val_loss"].get<double>(), 100 * record["val_acc"].get<double>(),
                  record["seconds"].get<double>());
-    if (after_epoch) after_epoch(epoch + 1);
+    if (after_epoch) after_epoch(epoch + 1, state.model->module());
   }
   if (record.is_null()) record = write_results(state, options, run_dir);
   SearchResult result;
