@@ -6,7 +6,7 @@ set -euo pipefail
 
 packages=(
   build-essential cmake ninja-build ccache pkg-config make
-  libtorch-dev libgloo-dev              # tensors, autograd, kernels; c10d/Gloo for multi-process runs
+  libtorch-dev                          # tensors, autograd, kernels
   libcli11-dev                          # command line
   libyaml-cpp-dev                       # profiles and config.yaml
   nlohmann-json3-dev                    # genotype/policy/metrics JSON
