@@ -45,8 +45,12 @@ void run(Invocation<search::SearchOptions>& invocation, const std::string& resum
     fmt::print("{}", invocation.to_yaml_text(options, "search"));
     return;
   }
+  search::validate(options);
   const std::string run_dir = run_folder(options, "search");
-  if (resume_dir.empty()) {
+  if (!resume_dir.empty()) {
+    // The settings may have changed (more epochs): keep config.yaml true.
+    write_file_atomic((fs::path(run_dir) / "config.yaml").string(), invocation.to_yaml_text(options, "search"));
+  } else {
     check(!fs::exists(fs::path(run_dir) / "checkpoint.pt"),
           "{}: already holds a search (checkpoint.pt); use --resume {} to continue it or another --out", run_dir,
           run_dir);

@@ -220,9 +220,24 @@ TEST(Resume, InterruptedAndResumedRunEndsLikeTheUninterruptedOne) {
   const auto resumed = search_halves(options, weights_half, arch_half, cut_dir.path(), true);
   for (size_t i = 0; i < whole.alphas.size(); ++i) EXPECT_TRUE(torch::equal(whole.alphas[i], resumed.alphas[i]));
   for (size_t i = 0; i < whole.beta.size(); ++i) EXPECT_TRUE(torch::equal(whole.beta[i], resumed.beta[i]));
+  ASSERT_EQ(whole.weights.size(), resumed.weights.size());
+  for (size_t i = 0; i < whole.weights.size(); ++i) EXPECT_TRUE(torch::equal(whole.weights[i], resumed.weights[i]));
   EXPECT_EQ(*whole.genotype, *resumed.genotype);
   EXPECT_EQ(read_metrics(cut_dir.file("metrics.jsonl")).size(), 3u);
   EXPECT_EQ(read_file(whole_dir.file("policy.json")), read_file(cut_dir.file("policy.json")));
+}
+
+TEST(Resume, ChangedSettingsAreRefusedByName) {
+  const auto [weights_half, arch_half] = fashion_halves(600, false);
+  auto options = tiny_options("joint");
+  options.epochs = 1;
+  options.steps_per_epoch = 1;
+  testing::TempDir dir;
+  search_halves(options, weights_half, arch_half, dir.path(), false);
+  options.channels = 8;
+  options.epochs = 2;
+  EXPECT_THROWS_WITH(search_halves(options, weights_half, arch_half, dir.path(), true),
+                     "setting 'channels' is 8 but the run was started with 4");
 }
 
 TEST(NonFinite, NaNStopsTheRunNamingEpochAndStepAndKeepsTheCheckpoint) {

@@ -86,15 +86,20 @@ void add_search_options(OptionTable<T>& table) {
 
 /// What a search ends with.
 struct SearchResult {
-  nlohmann::json last_record;         // the last epoch's metrics
-  std::vector<torch::Tensor> alphas;  // α_normal, α_reduce (empty in policy mode)
-  std::vector<torch::Tensor> beta;    // φ, θ, μ (empty in arch mode)
+  nlohmann::json last_record;          // the last epoch's metrics
+  std::vector<torch::Tensor> alphas;   // α_normal, α_reduce (empty in policy mode)
+  std::vector<torch::Tensor> weights;  // w
+  std::vector<torch::Tensor> beta;     // φ, θ, μ (empty in arch mode)
   std::optional<nas::Genotype> genotype;
 };
 
 /// Called after each epoch's checkpoint is written with the epoch number and
 /// the network (tests use it to stop a run, or to break its weights).
 using EpochHook = std::function<void(int64_t epoch, torch::nn::Module& model)>;
+
+/// Fails with a clear message on settings that cannot work together, before
+/// anything is written: schedules, device, the fixed policy or genotype.
+void validate(const SearchOptions& options);
 
 /// Runs (or, with `resume`, continues) a search into `run_dir`: reads the
 /// data, cuts the training split into two stratified halves and searches.

@@ -64,7 +64,11 @@ void CheckpointReader::module(const std::string& key, torch::nn::Module& value) 
 void CheckpointReader::optimizer(const std::string& key, torch::optim::Optimizer& value) {
   torch::serialize::InputArchive sub;
   if (!archive_.try_read(key, sub)) fail("{}: checkpoint has no entry '{}'", path_, key);
-  value.load(sub);
+  try {
+    value.load(sub);
+  } catch (const c10::Error& e) {
+    fail("{}: entry '{}' does not match this optimiser: {}", path_, key, e.what_without_backtrace());
+  }
 }
 
 void CheckpointReader::generator(const std::string& key, at::Generator& value) { value.set_state(tensor(key)); }

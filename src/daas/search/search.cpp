@@ -73,6 +73,24 @@ SearchState build_state(const SearchOptions& options, const Dataset& data, const
   return state;
 }
 
+/// Settings a resumed run may change: they do not alter its result.
+bool may_change_on_resume(const std::string& key) {
+  return key == "epochs" || key == "threads" || key == "device" || key == "log_level" || key == "out";
+}
+
+/// The settings that define the run, as text, for the resume check.
+nlohmann::json defining_settings(const SearchOptions& options) {
+  OptionTable<SearchOptions> table;
+  add_runtime_options(table);
+  add_data_options(table);
+  add_search_options(table);
+  nlohmann::json settings = nlohmann::json::object();
+  for (const auto& option : table.options()) {
+    if (!may_change_on_resume(option.key)) settings[option.key] = table.value_text(options, option);
+  }
+  return settings;
+}
+
 void save_checkpoint(SearchState& state, const SearchOptions& options, const std::string& path) {
   CheckpointWriter writer;
   writer.module("model", state.model->module());
@@ -87,7 +105,7 @@ void save_checkpoint(SearchState& state, const SearchOptions& options, const std
   writer.json("state", {{"version", kCheckpointVersion},
                         {"next_epoch", state.next_epoch},
                         {"mode", options.mode},
-                        {"seed", options.seed}});
+                        {"settings", defining_settings(options)}});
   writer.save(path);
 }
 
@@ -96,8 +114,15 @@ void load_checkpoint(SearchState& state, const SearchOptions& options, const std
   const auto meta = reader.json("state");
   check(meta.value("version", 0) == kCheckpointVersion, "{}: checkpoint version {}, expected {}", path,
         meta.value("version", 0), kCheckpointVersion);
-  check(meta.value("mode", std::string()) == options.mode, "{}: checkpoint of a '{}' search, but mode is '{}'", path,
-        meta.value("mode", std::string()), options.mode);
+  const auto saved = meta.value("settings", nlohmann::json::object());
+  const auto current = defining_settings(options);
+  for (const auto& [key, value] : current.items()) {
+    const std::string before = saved.contains(key) ? saved[key].get<std::string>() : std::string("(unset)");
+    check(before == value.get<std::string>(),
+          "{}: setting '{}' is {} but the run was started with {}; a resumed run keeps its settings (only epochs, "
+          "threads, device and log_level may change)",
+          path, key, value.get<std::string>(), before);
+  }
   reader.module("model", state.model->module());
   reader.optimizer("weight_optimizer", *state.weight_optimizer);
   if (state.arch_optimizer) reader.optimizer("arch_optimizer", *state.arch_optimizer);
@@ -140,6 +165,15 @@ nlohmann::json write_results(SearchState& state, const SearchOptions& options, c
 
 }  // namespace
 
+void validate(const SearchOptions& options) {
+  check(options.tau_min <= options.tau_max, "tau_min {} is above tau_max {}; expected tau_min <= tau_max",
+        options.tau_min, options.tau_max);
+  check(options.lr_min <= options.lr, "lr_min {} is above lr {}; expected lr_min <= lr", options.lr_min, options.lr);
+  resolve_device(options.device);
+  if (options.mode == "arch") augment::make_policy(options.fixed_policy);
+  if (options.mode == "policy") nas::load_genotype(options.genotype);
+}
+
 SearchResult run_search(const SearchOptions& options, const std::string& run_dir, bool resume) {
   setup_runtime(options);
   const DataSplits splits = load_data(options, static_cast<uint64_t>(options.seed));
@@ -149,9 +183,7 @@ SearchResult run_search(const SearchOptions& options, const std::string& run_dir
 
 SearchResult search_halves(const SearchOptions& options, const Dataset& train_half, const Dataset& val_half,
                            const std::string& run_dir, bool resume, const EpochHook& after_epoch) {
-  check(options.tau_min <= options.tau_max, "tau_min {} is above tau_max {}; expected tau_min <= tau_max",
-        options.tau_min, options.tau_max);
-  check(options.lr_min <= options.lr, "lr_min {} is above lr {}; expected lr_min <= lr", options.lr_min, options.lr);
+  validate(options);
   const c10::Device device = resolve_device(options.device);
   // The initial weights and α are a function of the seed alone.
   seed_everything(static_cast<uint64_t>(options.seed));
@@ -163,7 +195,12 @@ SearchResult search_halves(const SearchOptions& options, const Dataset& train_ha
   const std::string checkpoint_path = (fs::path(run_dir) / "checkpoint.pt").string();
   if (resume) {
     load_checkpoint(state, options, checkpoint_path);
-    spdlog::info("resuming {} at epoch {}", run_dir, state.next_epoch + 1);
+    if (state.next_epoch >= options.epochs) {
+      spdlog::info("{}: the search already ran its {} epochs; nothing to resume (raise --epochs to go on)", run_dir,
+                   state.next_epoch);
+    } else {
+      spdlog::info("resuming {} at epoch {}", run_dir, state.next_epoch + 1);
+    }
   }
   MetricsLog metrics((fs::path(run_dir) / "metrics.jsonl").string(), resume ? state.next_epoch : -1);
 
@@ -215,6 +252,7 @@ SearchResult search_halves(const SearchOptions& options, const Dataset& train_ha
   SearchResult result;
   result.last_record = record;
   result.alphas = state.model->arch_parameters();
+  result.weights = state.model->weight_parameters();
   if (state.policy) result.beta = state.policy->policy_parameters();
   result.genotype = state.model->genotype();
   return result;

@@ -64,8 +64,9 @@ nlohmann::json StepTotals::to_json() const {
 
 torch::Tensor normalize(const torch::Tensor& images, const std::vector<double>& mean, const std::vector<double>& std,
                         const c10::Device& device) {
-  auto x = images.to(device);
-  x = x.scalar_type() == torch::kUInt8 ? x.to(torch::kFloat32).div_(255.0) : x.to(torch::kFloat32);
+  // A fresh tensor whatever comes in, so the in-place ops below never touch the caller's images.
+  auto x = images.to(device, torch::kFloat32, /*non_blocking=*/false, /*copy=*/true);
+  if (images.scalar_type() == torch::kUInt8) x.div_(255.0);
   const auto options = torch::TensorOptions().dtype(torch::kFloat32).device(device);
   const int64_t channels = x.size(1);
   const auto m = torch::tensor(mean, torch::kFloat64).to(options).view({1, channels, 1, 1});
@@ -76,11 +77,12 @@ torch::Tensor normalize(const torch::Tensor& images, const std::vector<double>& 
 torch::Tensor directional_derivatives(SearchModel& model, const std::vector<torch::Tensor>& v, const torch::Tensor& x,
                                       const torch::Tensor& y, double epsilon) {
   auto weights = model.weight_parameters();
-  double norm_sq = 0;
+  std::vector<torch::Tensor> squares;
   for (const auto& g : v) {
-    if (g.defined()) norm_sq += g.pow(2).sum().item<double>();
+    if (g.defined()) squares.push_back(g.pow(2).sum().to(torch::kFloat64));
   }
-  const double norm = std::sqrt(norm_sq);
+  if (squares.empty()) return {};
+  const double norm = std::sqrt(torch::stack(squares).sum().item<double>());  // one device sync
   if (!(norm > 0) || !std::isfinite(norm)) return {};
   const double eps = epsilon / norm;
   torch::NoGradGuard no_grad;
@@ -122,11 +124,13 @@ StepStats search_step(StepContext& context, Batch& train, Batch& val, double lr,
   // 1. Augmentation draw for the train images, and the step's path.
   augment::PolicySample sample;
   torch::Tensor augmented;
+  // The ops run on the model's device (DESIGN 2.3); their draws come from the CPU generator.
+  const auto images = train.images.to(context.device);
   if (context.policy) {
-    sample = context.policy->sample(train.images.size(0), context.rng);
-    augmented = context.policy->apply(train.images, sample, context.rng);
+    sample = context.policy->sample(images.size(0), context.rng);
+    augmented = context.policy->apply(images, sample, context.rng);
   } else {
-    augmented = context.fixed_policy->apply(train.images, context.rng);
+    augmented = context.fixed_policy->apply(images, context.rng);
   }
   const auto x = normalize(augmented, context.mean, context.std, context.device);
   const auto y = train.labels.to(context.device);
