@@ -5,11 +5,13 @@
 #include <fmt/format.h>
 #include <CLI/CLI.hpp>
 
+#include <filesystem>
 #include <memory>
 #include <string>
 
 #include "daas/core/config.h"
 #include "daas/core/files.h"
+#include "daas/core/runtime.h"
 
 namespace daas::cli {
 
@@ -40,6 +42,38 @@ struct Invocation {
     return fmt::format("# daas {} (profile {})\n{}\n", command, profile, out.c_str());
   }
 };
+
+/// `--resume RUN_DIR`: the run's own config.yaml becomes the profile (later
+/// `--key value` still override it) and the folder its output. `command` is
+/// "search" or "train", for the messages.
+template <typename T>
+void resume_from(Invocation<T>& invocation, const std::string& resume_dir, const std::string& command) {
+  namespace fs = std::filesystem;
+  const auto config = fs::path(resume_dir) / "config.yaml";
+  check(fs::exists(config), "--resume {}: no config.yaml there; expected a daas {} run folder", resume_dir, command);
+  check(fs::exists(fs::path(resume_dir) / "checkpoint.pt"),
+        "--resume {}: no checkpoint.pt yet (the run stopped before its first epoch ended); start it again", resume_dir);
+  invocation.profile = config.string();
+  invocation.overrides.set("out", resume_dir, "--resume");
+}
+
+/// The run folder of `options`, with config.yaml written (rewritten when
+/// resuming, since --epochs may have grown). A new run refuses a folder that
+/// already holds one.
+template <typename T>
+std::string prepare_run_folder(const Invocation<T>& invocation, const T& options, const std::string& command,
+                               bool resume) {
+  namespace fs = std::filesystem;
+  const std::string run_dir = run_folder(options, command);
+  if (!resume) {
+    check(!fs::exists(fs::path(run_dir) / "checkpoint.pt"),
+          "{}: already holds a {} run (checkpoint.pt); use --resume {} to continue it or another --out", run_dir,
+          command, run_dir);
+    make_dirs(run_dir);
+  }
+  write_file_atomic((fs::path(run_dir) / "config.yaml").string(), invocation.to_yaml_text(options, command));
+  return run_dir;
+}
 
 /// Registers the options of `invocation` on `command`. Help texts show the
 /// default profile's value when that profile can be read.

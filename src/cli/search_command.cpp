@@ -31,32 +31,14 @@ void print_results(const std::string& run_dir) {
 }
 
 void run(Invocation<search::SearchOptions>& invocation, const std::string& resume_dir) {
-  if (!resume_dir.empty()) {
-    const auto config = fs::path(resume_dir) / "config.yaml";
-    check(fs::exists(config), "--resume {}: no config.yaml there; expected a daas search run folder", resume_dir);
-    check(fs::exists(fs::path(resume_dir) / "checkpoint.pt"),
-          "--resume {}: no checkpoint.pt yet (the run stopped before its first epoch ended); start it again",
-          resume_dir);
-    invocation.profile = config.string();
-    invocation.overrides.set("out", resume_dir, "--resume");
-  }
+  if (!resume_dir.empty()) resume_from(invocation, resume_dir, "search");
   const auto options = invocation.resolve();
   if (invocation.dry_run) {
     fmt::print("{}", invocation.to_yaml_text(options, "search"));
     return;
   }
   search::validate(options);
-  const std::string run_dir = run_folder(options, "search");
-  if (!resume_dir.empty()) {
-    // The settings may have changed (more epochs): keep config.yaml true.
-    write_file_atomic((fs::path(run_dir) / "config.yaml").string(), invocation.to_yaml_text(options, "search"));
-  } else {
-    check(!fs::exists(fs::path(run_dir) / "checkpoint.pt"),
-          "{}: already holds a search (checkpoint.pt); use --resume {} to continue it or another --out", run_dir,
-          run_dir);
-    make_dirs(run_dir);
-    write_file_atomic((fs::path(run_dir) / "config.yaml").string(), invocation.to_yaml_text(options, "search"));
-  }
+  const std::string run_dir = prepare_run_folder(invocation, options, "search", !resume_dir.empty());
   spdlog::info("run folder {}", run_dir);
   search::run_search(options, run_dir, !resume_dir.empty());
   print_results(run_dir);

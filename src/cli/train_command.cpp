@@ -17,28 +17,13 @@ namespace daas::cli {
 namespace {
 
 void run_train(Invocation<train::TrainOptions>& invocation, const std::string& resume_dir) {
-  if (!resume_dir.empty()) {
-    const auto config = fs::path(resume_dir) / "config.yaml";
-    check(fs::exists(config), "--resume {}: no config.yaml there; expected a daas train run folder", resume_dir);
-    check(fs::exists(fs::path(resume_dir) / "checkpoint.pt"),
-          "--resume {}: no checkpoint.pt yet (the run stopped before its first epoch ended); start it again",
-          resume_dir);
-    invocation.profile = config.string();
-    invocation.overrides.set("out", resume_dir, "--resume");
-  }
+  if (!resume_dir.empty()) resume_from(invocation, resume_dir, "train");
   const auto options = invocation.resolve();
   if (invocation.dry_run) {
     fmt::print("{}", invocation.to_yaml_text(options, "train"));
     return;
   }
-  const std::string run_dir = run_folder(options, "train");
-  if (resume_dir.empty()) {
-    check(!fs::exists(fs::path(run_dir) / "checkpoint.pt"),
-          "{}: already holds a training run (checkpoint.pt); use --resume {} to continue it or another --out", run_dir,
-          run_dir);
-    make_dirs(run_dir);
-    write_file_atomic((fs::path(run_dir) / "config.yaml").string(), invocation.to_yaml_text(options, "train"));
-  }
+  const std::string run_dir = prepare_run_folder(invocation, options, "train", !resume_dir.empty());
   spdlog::info("run folder {}", run_dir);
   const auto result = train::run_train(options, run_dir, !resume_dir.empty());
   fmt::print("test top-1 {:.2f}%{} on {} images\nmodel: {}\nrun folder: {}\n", 100 * result.test.top1(),

@@ -34,7 +34,7 @@ TEST(SearchCommand, SmokeSearchWritesEveryOutputAndResumes) {
   // The same folder again is refused; --resume with more epochs continues it.
   const auto again = run_daas("search --profile smoke --out " + run);
   EXPECT_EQ(again.exit_code, 1);
-  EXPECT_NE(again.output.find("already holds a search (checkpoint.pt); use --resume"), std::string::npos);
+  EXPECT_NE(again.output.find("already holds a search run (checkpoint.pt); use --resume"), std::string::npos);
   const auto resumed = run_daas("search --resume " + run + " --epochs 3 --threads 2");
   ASSERT_EQ(resumed.exit_code, 0) << resumed.output;
   EXPECT_NE(resumed.output.find("resuming"), std::string::npos) << resumed.output;

@@ -48,7 +48,7 @@ TEST(TrainCommand, SmokeRetrainThenEvalAgree) {
   // An existing run is not overwritten; --resume of a finished run only re-saves the model.
   const auto again = run_daas("train --profile smoke --out " + run);
   EXPECT_EQ(again.exit_code, 1);
-  EXPECT_NE(again.output.find("already holds a training run"), std::string::npos) << again.output;
+  EXPECT_NE(again.output.find("already holds a train run (checkpoint.pt)"), std::string::npos) << again.output;
   const auto resumed = run_daas("train --threads 2 --resume " + run);
   ASSERT_EQ(resumed.exit_code, 0) << resumed.output;
   EXPECT_EQ(top1_of(resumed.output), train_top1) << resumed.output;
