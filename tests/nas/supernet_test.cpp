@@ -130,6 +130,25 @@ TEST_F(SearchNetworkTest, GumbelRunsOnlyTheSampledOpOfEachEdge) {
   EXPECT_GT(none_edges, 0);
 }
 
+TEST_F(SearchNetworkTest, NodesWhoseEdgesAllDrewNoneAreZero) {
+  // Every edge `none`: each node of every cell is zero, in normal and in
+  // reduction cells (this once read a dangling reference and crashed).
+  for (const bool reduce_only : {false, true}) {
+    auto net = tiny();
+    {
+      torch::NoGradGuard no_grad;
+      net->alpha_reduce().select(1, 0).fill_(100.0);
+      if (!reduce_only) net->alpha_normal().select(1, 0).fill_(100.0);
+    }
+    net->set_tau(0.1);
+    const auto path = net->sample_path();
+    ASSERT_TRUE(path.reduce.index.eq(0).all().item<bool>());
+    const auto logits = net->forward(torch::randn({2, 3, 9, 9}), path, /*detach_arch=*/true);
+    EXPECT_EQ(logits.sizes(), (std::vector<int64_t>{2, 10}));
+    EXPECT_TRUE(torch::isfinite(logits).all().item<bool>());
+  }
+}
+
 TEST_F(SearchNetworkTest, SoftmaxRunsEveryOpButNone) {
   auto net = tiny("softmax");
   const auto path = net->sample_path();

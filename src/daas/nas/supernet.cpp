@@ -129,7 +129,8 @@ SearchCellImpl::SearchCellImpl(int64_t steps, int64_t multiplier, int64_t C_prev
 torch::Tensor SearchCellImpl::forward(const torch::Tensor& s0, const torch::Tensor& s1, const CellPath& path,
                                       const torch::Tensor& weights) {
   std::vector<torch::Tensor> states = {(*preprocess0_)(s0), (*preprocess1_)(s1)};
-  const auto& ref = states[1];
+  // A copy, not a reference: `states` grows below and may move its elements.
+  const torch::Tensor ref = states[1];
   const int64_t stride = reduction_ ? 2 : 1;
   int64_t edge = 0;
   for (int64_t i = 0; i < steps_; ++i) {
