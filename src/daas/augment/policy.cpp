@@ -24,6 +24,40 @@ OpContext context_for(const torch::Tensor& images, const std::vector<double>& fi
   return context;
 }
 
+/// What one image does in one slot of a sub-policy.
+struct SlotChoice {
+  Op op = Op::Identity;
+  bool applied = false;
+  double value = 0;
+};
+
+/// Runs one slot of a sub-policy policy over the batch. Per image it draws a
+/// uniform number (for the application probability) and a coin (for
+/// mirroring), in that order for the whole batch, and asks
+/// `choose(i, uniform, mirror)` what image i does.
+template <typename Choose>
+torch::Tensor apply_drawn_slot(const torch::Tensor& images, at::Generator& generator, const OpContext& context,
+                               Choose choose) {
+  const int64_t n = images.size(0);
+  const auto draw = torch::rand({n}, generator, torch::kDouble);
+  const auto coin = torch::randint(2, {n}, generator, torch::kLong);
+  auto ops = torch::empty({n}, torch::kLong);
+  auto values = torch::empty({n}, torch::kDouble);
+  auto applied = torch::empty({n}, torch::kBool);
+  auto* o = ops.data_ptr<int64_t>();
+  auto* v = values.data_ptr<double>();
+  auto* a = applied.data_ptr<bool>();
+  const auto* d = draw.data_ptr<double>();
+  const auto* s = coin.data_ptr<int64_t>();
+  for (int64_t i = 0; i < n; ++i) {
+    const SlotChoice choice = choose(i, d[i], s[i] == 0);
+    o[i] = static_cast<int64_t>(choice.op);
+    a[i] = choice.applied;
+    v[i] = choice.value;
+  }
+  return apply_slot(images, ops, values, applied, context);
+}
+
 // ---------------------------------------------------------------- none
 
 class NonePolicy : public Policy {
@@ -96,25 +130,12 @@ class SubPolicyListPolicy : public Policy {
     torch::Tensor out = images;
     const auto* c = chosen.data_ptr<int64_t>();
     for (size_t j = 0; j < slots_; ++j) {
-      const auto draw = torch::rand({n}, generator, torch::kDouble);
-      const auto coin = torch::randint(2, {n}, generator, torch::kLong);
-      auto ops = torch::empty({n}, torch::kLong);
-      auto values = torch::empty({n}, torch::kDouble);
-      auto applied = torch::empty({n}, torch::kBool);
-      auto* o = ops.data_ptr<int64_t>();
-      auto* v = values.data_ptr<double>();
-      auto* a = applied.data_ptr<bool>();
-      const auto* d = draw.data_ptr<double>();
-      const auto* s = coin.data_ptr<int64_t>();
-      for (int64_t i = 0; i < n; ++i) {
+      out = apply_drawn_slot(out, generator, context, [&](int64_t i, double uniform, bool mirror) {
         const auto& sub = subs_[static_cast<size_t>(c[i])];
         const PolicyOp slot = j < sub.size() ? sub[j] : PolicyOp{};
-        o[i] = static_cast<int64_t>(slot.op);
         const double value = level_to_value(slot.op, slot.level, h, w);
-        v[i] = op_info(slot.op).is_signed && s[i] == 0 ? -value : value;
-        a[i] = d[i] <= slot.probability;
-      }
-      out = apply_slot(out, ops, values, applied, context);
+        return SlotChoice{slot.op, uniform <= slot.probability, op_info(slot.op).is_signed && mirror ? -value : value};
+      });
     }
     return out;
   }
@@ -242,26 +263,15 @@ class AutoAugmentPolicy : public Policy {
     const auto* c = chosen.data_ptr<int64_t>();
     torch::Tensor out = images;
     for (size_t j = 0; j < 2; ++j) {
-      const auto draw = torch::rand({n}, generator, torch::kDouble);
-      const auto coin = torch::randint(2, {n}, generator, torch::kLong);
-      auto ops = torch::empty({n}, torch::kLong);
-      auto values = torch::zeros({n}, torch::kDouble);
-      auto applied = torch::empty({n}, torch::kBool);
-      auto* o = ops.data_ptr<int64_t>();
-      auto* v = values.data_ptr<double>();
-      auto* a = applied.data_ptr<bool>();
-      const auto* d = draw.data_ptr<double>();
-      const auto* s = coin.data_ptr<int64_t>();
-      for (int64_t i = 0; i < n; ++i) {
+      out = apply_drawn_slot(out, generator, OpContext{}, [&](int64_t i, double uniform, bool mirror) {
         const BinnedOp& slot = kAutoAugmentCifar10[static_cast<size_t>(c[i])][j];
-        o[i] = static_cast<int64_t>(slot.op);
-        a[i] = d[i] <= slot.probability;  // torchvision: probs[i] <= p
+        SlotChoice choice{slot.op, uniform <= slot.probability};  // torchvision: probs[i] <= p
         if (slot.bin >= 0) {
           const double m = table[static_cast<size_t>(slot.op)][static_cast<size_t>(slot.bin)];
-          v[i] = torchvision_value(slot.op, m, s[i] == 0);
+          choice.value = torchvision_value(slot.op, m, mirror);
         }
-      }
-      out = apply_slot(out, ops, values, applied);
+        return choice;
+      });
     }
     return out;
   }
