@@ -75,6 +75,18 @@ std::string prepare_run_folder(const Invocation<T>& invocation, const T& options
   return run_dir;
 }
 
+/// What --help shows as the value of an option: INT, FLOAT, BOOL or TEXT.
+template <typename T>
+std::string type_name(const typename OptionTable<T>::Option& option) {
+  struct Name {
+    std::string operator()(int64_t T::*) const { return "INT"; }
+    std::string operator()(double T::*) const { return "FLOAT"; }
+    std::string operator()(bool T::*) const { return "BOOL"; }
+    std::string operator()(std::string T::*) const { return "TEXT"; }
+  };
+  return std::visit(Name{}, option.field);
+}
+
 /// Registers the options of `invocation` on `command`. Help texts show the
 /// default profile's value when that profile can be read.
 template <typename T>
@@ -99,9 +111,11 @@ void bind_options(CLI::App* command, const std::shared_ptr<Invocation<T>>& invoc
     const std::string allowed = OptionTable<T>::allowed(option);
     if (!allowed.empty()) help += " (" + allowed + ")";
     const std::string key = option.key;
-    command->add_option_function<std::string>(
-        names, [invocation, key](const std::string& value) { invocation->overrides.set(key, value, "--" + key); },
-        help);
+    command
+        ->add_option_function<std::string>(
+            names, [invocation, key](const std::string& value) { invocation->overrides.set(key, value, "--" + key); },
+            help)
+        ->type_name(type_name<T>(option));
   }
 }
 
