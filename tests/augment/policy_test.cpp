@@ -135,6 +135,15 @@ TEST(PolicyFiles, BadFilesFailWithClearMessages) {
   EXPECT_THROWS_WITH(read_policy_file(write("[]")), "expected a non-empty JSON list of sub-policies");
 }
 
+TEST(Normalize, ScalesPerChannelAndLeavesItsInputAlone) {
+  const auto bytes = torch::full({2, 1, 2, 2}, 51, torch::kUInt8);
+  EXPECT_TRUE(torch::allclose(normalize(bytes, {0.1}, {0.5}), torch::full({2, 1, 2, 2}, 0.2f)));
+  const auto floats = torch::full({2, 1, 2, 2}, 0.2f);
+  const auto before = floats.clone();
+  normalize(floats, {0.1}, {0.5});
+  EXPECT_TRUE(torch::equal(floats, before));
+}
+
 TEST(Pipeline, NormalisesAppliesCutoutAndIsReproduciblePerBatch) {
   const auto images = random_images(16, 3, 32, 32, 9);
   PipelineOptions options;

@@ -48,10 +48,6 @@ struct StepTotals {
   int64_t train_correct = 0, val_correct = 0, images = 0, steps = 0;
 };
 
-/// uint8 (or [0, 1] float) images → float, normalised per channel, on `device`.
-torch::Tensor normalize(const torch::Tensor& images, const std::vector<double>& mean, const std::vector<double>& std,
-                        const c10::Device& device);
-
 /// d_i = (ℓ_i(w + εv) − ℓ_i(w − εv)) / 2ε with ε = epsilon / ‖v‖, for the
 /// per-image losses of `x` along the model's current path: ≈ ⟨∇_w ℓ_i, v⟩.
 /// `v` is one tensor per weight parameter (undefined = zero). Runs without

@@ -41,7 +41,9 @@ torch::Tensor normalize(const torch::Tensor& images, const std::vector<double>& 
   const auto options = torch::TensorOptions().dtype(torch::kFloat).device(images.device());
   const auto a = torch::tensor(scale, torch::kDouble).to(options).view({1, c, 1, 1});
   const auto b = torch::tensor(shift, torch::kDouble).to(options).view({1, c, 1, 1});
-  return images.to(torch::kFloat).mul_(a).add_(b);
+  // A copy even when the images are float already: the in-place ops below
+  // must not write into the caller's tensor.
+  return images.to(torch::kFloat, /*non_blocking=*/false, /*copy=*/true).mul_(a).add_(b);
 }
 
 Pipeline::Pipeline(std::shared_ptr<const Policy> base, std::shared_ptr<const Policy> policy, PipelineOptions options)

@@ -2,6 +2,7 @@
 
 #include <torch/torch.h>
 
+#include "daas/augment/pipeline.h"
 #include "daas/core/error.h"
 #include "daas/search/search.h"
 #include "daas/train/loss.h"
@@ -62,18 +63,6 @@ nlohmann::json StepTotals::to_json() const {
           {"advantage_std", advantage_std / n}};
 }
 
-torch::Tensor normalize(const torch::Tensor& images, const std::vector<double>& mean, const std::vector<double>& std,
-                        const c10::Device& device) {
-  // A fresh tensor whatever comes in, so the in-place ops below never touch the caller's images.
-  auto x = images.to(device, torch::kFloat32, /*non_blocking=*/false, /*copy=*/true);
-  if (images.scalar_type() == torch::kUInt8) x.div_(255.0);
-  const auto options = torch::TensorOptions().dtype(torch::kFloat32).device(device);
-  const int64_t channels = x.size(1);
-  const auto m = torch::tensor(mean, torch::kFloat64).to(options).view({1, channels, 1, 1});
-  const auto s = torch::tensor(std, torch::kFloat64).to(options).clamp_min(1e-6).view({1, channels, 1, 1});
-  return x.sub_(m).div_(s);
-}
-
 torch::Tensor directional_derivatives(SearchModel& model, const std::vector<torch::Tensor>& v, const torch::Tensor& x,
                                       const torch::Tensor& y, double epsilon) {
   auto weights = model.weight_parameters();
@@ -132,9 +121,9 @@ StepStats search_step(StepContext& context, Batch& train, Batch& val, double lr,
   } else {
     augmented = context.fixed_policy->apply(images, context.rng);
   }
-  const auto x = normalize(augmented, context.mean, context.std, context.device);
+  const auto x = augment::normalize(augmented.to(context.device), context.mean, context.std);
   const auto y = train.labels.to(context.device);
-  const auto x_val = normalize(val.images, context.mean, context.std, context.device);
+  const auto x_val = augment::normalize(val.images.to(context.device), context.mean, context.std);
   const auto y_val = val.labels.to(context.device);
   model.begin_step(context.rng);
   auto weights = model.weight_parameters();
