@@ -9,7 +9,9 @@
 #include "daas/augment/searchable_policy.h"
 #include "daas/core/files.h"
 #include "daas/core/metrics.h"
+#include "daas/core/parallel.h"
 #include "daas/data/dataset.h"
+#include "daas/nas/batch_norm.h"
 #include "daas/search/model.h"
 #include "daas/search/search.h"
 #include "daas/search/step.h"
@@ -24,7 +26,8 @@ class TinyModel : public SearchModel {
  public:
   TinyModel() {
     net_->push_back(torch::nn::Conv2d(torch::nn::Conv2dOptions(1, 3, 3).padding(1)));
-    net_->push_back(torch::nn::BatchNorm2d(3));
+    // daas's BatchNorm: the policy step's forwards freeze its running statistics.
+    net_->push_back(nas::BatchNorm(3));
     net_->push_back(torch::nn::ReLU());
     net_->push_back(torch::nn::AdaptiveAvgPool2d(1));
     net_->push_back(torch::nn::Flatten());
@@ -38,6 +41,10 @@ class TinyModel : public SearchModel {
   void set_tau(double) override {}
   std::optional<nas::Genotype> genotype() override { return std::nullopt; }
   torch::nn::Module& module() override { return *net_; }
+  std::unique_ptr<SearchModel> replica() const override { return std::make_unique<TinyModel>(); }
+  void follow(SearchModel& master) override { copy_module_state(master.module(), *net_); }
+  std::vector<torch::Tensor> path_leaves() override { return {}; }
+  void backward_path(const std::vector<torch::Tensor>&) override {}
 
  private:
   torch::nn::Sequential net_;

@@ -59,7 +59,7 @@ class AuxiliaryHead : public torch::nn::Module {
  private:
   int64_t pool_stride_;
   torch::nn::Conv2d conv1_{nullptr}, conv2_{nullptr};
-  torch::nn::BatchNorm2d bn1_{nullptr}, bn2_{nullptr};
+  BatchNorm bn1_{nullptr}, bn2_{nullptr};
   torch::nn::Linear classifier_{nullptr};
 };
 
@@ -100,7 +100,7 @@ class NetworkCIFARImpl : public torch::nn::Module {
  private:
   NetworkOptions options_;
   torch::nn::Conv2d stem_conv_{nullptr};
-  torch::nn::BatchNorm2d stem_bn_{nullptr};
+  BatchNorm stem_bn_{nullptr};
   std::vector<Cell> cells_;
   std::shared_ptr<AuxiliaryHead> auxiliary_head_;
   torch::nn::Linear classifier_{nullptr};
@@ -121,7 +121,7 @@ class NetworkImageNetImpl : public torch::nn::Module {
  private:
   NetworkOptions options_;
   torch::nn::Conv2d stem0_conv1_{nullptr}, stem0_conv2_{nullptr}, stem1_conv_{nullptr};
-  torch::nn::BatchNorm2d stem0_bn1_{nullptr}, stem0_bn2_{nullptr}, stem1_bn_{nullptr};
+  BatchNorm stem0_bn1_{nullptr}, stem0_bn2_{nullptr}, stem1_bn_{nullptr};
   std::vector<Cell> cells_;
   std::shared_ptr<AuxiliaryHead> auxiliary_head_;
   torch::nn::Linear classifier_{nullptr};

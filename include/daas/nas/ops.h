@@ -3,7 +3,6 @@
 // factory), after DARTS cnn/operations.py and cnn/genotypes.py. Every factory
 // takes the same full settings, so no caller branches on an op's name.
 #include <torch/nn/module.h>
-#include <torch/nn/modules/batchnorm.h>
 #include <torch/nn/modules/conv.h>
 #include <torch/nn/modules/linear.h>
 
@@ -11,6 +10,8 @@
 #include <cstdint>
 #include <memory>
 #include <string>
+
+#include "daas/nas/batch_norm.h"
 
 namespace daas::nas {
 
@@ -94,7 +95,7 @@ class ReLUConvBN : public OpImpl {
 
  private:
   torch::nn::Conv2d conv_{nullptr};
-  torch::nn::BatchNorm2d bn_{nullptr};
+  BatchNorm bn_{nullptr};
 };
 
 /// Two ReLU -> depthwise k×k -> pointwise 1×1 -> BN blocks; stride on the
@@ -106,7 +107,7 @@ class SepConv : public OpImpl {
 
  private:
   torch::nn::Conv2d dw1_{nullptr}, pw1_{nullptr}, dw2_{nullptr}, pw2_{nullptr};
-  torch::nn::BatchNorm2d bn1_{nullptr}, bn2_{nullptr};
+  BatchNorm bn1_{nullptr}, bn2_{nullptr};
 };
 
 /// ReLU -> depthwise dilated k×k -> pointwise 1×1 -> BN (DARTS DilConv).
@@ -117,7 +118,7 @@ class DilConv : public OpImpl {
 
  private:
   torch::nn::Conv2d dw_{nullptr}, pw_{nullptr};
-  torch::nn::BatchNorm2d bn_{nullptr};
+  BatchNorm bn_{nullptr};
 };
 
 /// ReLU, then two 1×1 stride-2 convs on x and on x shifted by one pixel,
@@ -131,7 +132,7 @@ class FactorizedReduce : public OpImpl {
 
  private:
   torch::nn::Conv2d conv1_{nullptr}, conv2_{nullptr};
-  torch::nn::BatchNorm2d bn_{nullptr};
+  BatchNorm bn_{nullptr};
 };
 
 class Identity : public OpImpl {
@@ -161,7 +162,7 @@ class Pool : public OpImpl {
  private:
   bool max_;
   int64_t stride_;
-  torch::nn::BatchNorm2d bn_{nullptr};
+  BatchNorm bn_{nullptr};
 };
 
 /// conv(x), adding its multiply-adds to the active MacCounter if any.

@@ -151,7 +151,7 @@ class SearchNetworkImpl : public torch::nn::Module {
   SearchNetworkOptions options_;
   const SamplerEntry* sampler_ = nullptr;
   torch::nn::Conv2d stem_conv_{nullptr};
-  torch::nn::BatchNorm2d stem_bn_{nullptr};
+  BatchNorm stem_bn_{nullptr};
   std::vector<SearchCell> cells_;
   torch::nn::Linear classifier_{nullptr};
   torch::Tensor alpha_normal_, alpha_reduce_;

@@ -30,6 +30,21 @@ class SearchModel {
   /// The derived (or fixed) genotype.
   virtual std::optional<nas::Genotype> genotype() = 0;
   virtual torch::nn::Module& module() = 0;
+
+  // Data parallelism over threads (StepRanks): replicas compute shards of a
+  // batch along the master's path, with their own weights and gradients.
+
+  /// A model of the same kind and shape, with its own weights and buffers.
+  virtual std::unique_ptr<SearchModel> replica() const = 0;
+  /// Makes this replica compute what `master` computes this step: copies its
+  /// parameters and buffers, and its path, whose weights become fresh leaves
+  /// (path_leaves()) so that each replica's graph ends at its own tensors.
+  virtual void follow(SearchModel& master) = 0;
+  /// This replica's path-weight leaves (empty for a fixed architecture).
+  virtual std::vector<torch::Tensor> path_leaves() = 0;
+  /// Master: back-propagates gradients with respect to the path weights
+  /// (summed over replicas, in path_leaves() order) into α.
+  virtual void backward_path(const std::vector<torch::Tensor>& grads) = 0;
 };
 
 /// The model for `options.mode`, sized for `data`, on `device`.

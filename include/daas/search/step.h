@@ -10,12 +10,31 @@
 
 #include "daas/augment/policy.h"
 #include "daas/augment/searchable_policy.h"
+#include "daas/core/parallel.h"
 #include "daas/data/loader.h"
 #include "daas/search/model.h"
 
 namespace daas::search {
 
 struct SearchOptions;
+
+/// The ranks a step's batches are split over: rank r computes rows
+/// shard_range(N, r, size) of every batch on its own replica, on its own
+/// thread (WorkerTeam), with BatchNorm statistics of the whole batch. With
+/// one rank the master model computes everything itself.
+class StepRanks {
+ public:
+  StepRanks(SearchModel& master, int64_t ranks);
+  int64_t size() const { return team_.size(); }
+  /// The model rank `rank` computes with (the master itself for one rank).
+  SearchModel& model(int64_t rank);
+  WorkerTeam& team() { return team_; }
+
+ private:
+  SearchModel& master_;
+  std::vector<std::unique_ptr<SearchModel>> replicas_;
+  WorkerTeam team_;
+};
 
 /// What a step reads besides its batches.
 struct StepContext {
@@ -27,6 +46,8 @@ struct StepContext {
   std::vector<double> mean;
   std::vector<double> std;
   c10::Device device;
+  /// The ranks to split batches over; null = one rank (the model itself).
+  StepRanks* ranks = nullptr;
 };
 
 struct StepStats {
@@ -55,6 +76,10 @@ struct StepTotals {
 /// bit-exactly as they were. Returns float [N], or an undefined tensor when v = 0.
 torch::Tensor directional_derivatives(SearchModel& model, const std::vector<torch::Tensor>& v, const torch::Tensor& x,
                                       const torch::Tensor& y, double epsilon);
+/// The same over `ranks` (each its shard of x; BatchNorm statistics of the
+/// whole batch), with the replicas already following `master`.
+torch::Tensor directional_derivatives(StepRanks& ranks, SearchModel& master, const std::vector<torch::Tensor>& v,
+                                      const torch::Tensor& x, const torch::Tensor& y, double epsilon);
 
 /// REINFORCE with a batch-mean baseline: ĝ_β = −η · mean_i[(d_i − b) ∇_β log p_β(τ_i)],
 /// with (d_i − b) divided by its batch standard deviation when `normalize`.

@@ -60,6 +60,7 @@ class Network {
   /// x: float [N, in_channels, height, width], normalised.
   nas::NetworkOutput forward(const torch::Tensor& x);
   void set_drop_path_prob(double p);
+  double drop_path_prob() const;
   torch::nn::Module& module();
   const ModelInfo& info() const { return info_; }
 

@@ -3,6 +3,7 @@
 #include <torch/torch.h>
 
 #include "daas/core/error.h"
+#include "daas/core/parallel.h"
 
 namespace daas::nas {
 namespace {
@@ -96,7 +97,11 @@ void weights_to_channels_last(torch::nn::Module& module) {
 torch::Tensor drop_path(const torch::Tensor& x, double drop_prob) {
   if (drop_prob <= 0) return x;
   const double keep = 1.0 - drop_prob;
-  const auto mask = torch::empty({x.size(0), 1, 1, 1}, x.options()).bernoulli_(keep);
+  // A rank of a worker team draws from its own generator, so that the run
+  // does not depend on which thread reaches the draw first.
+  at::Generator* generator = current_shard().generator;
+  const auto mask = torch::empty({x.size(0), 1, 1, 1}, x.options())
+                        .bernoulli_(keep, generator ? c10::optional<at::Generator>(*generator) : c10::nullopt);
   return x * (mask / keep);
 }
 
@@ -139,11 +144,11 @@ torch::Tensor CellImpl::forward(const torch::Tensor& s0, const torch::Tensor& s1
 
 AuxiliaryHead::AuxiliaryHead(int64_t C, int64_t num_classes, bool imagenet) : pool_stride_(imagenet ? 2 : 3) {
   conv1_ = register_module("conv1", plain_conv(C, 128, /*kernel=*/1, /*stride=*/1, /*padding=*/0));
-  bn1_ = register_module("bn1", torch::nn::BatchNorm2d(128));
+  bn1_ = register_module("bn1", BatchNorm(128));
   conv2_ = register_module("conv2", plain_conv(128, 768, /*kernel=*/2, /*stride=*/1, /*padding=*/0));
   // DARTS AuxiliaryHeadImageNet leaves this BN out ("omitted ... due to a
   // typo", kept out for consistency with the paper's numbers).
-  if (!imagenet) bn2_ = register_module("bn2", torch::nn::BatchNorm2d(768));
+  if (!imagenet) bn2_ = register_module("bn2", BatchNorm(768));
   classifier_ = register_module("classifier", torch::nn::Linear(768, num_classes));
 }
 
@@ -166,7 +171,7 @@ NetworkCIFARImpl::NetworkCIFARImpl(NetworkOptions options) : options_(std::move(
   check_network_options(o, "NetworkCIFAR");
   const int64_t C_stem = 3 * o.C();  // DARTS stem_multiplier
   stem_conv_ = register_module("stem_conv", plain_conv(o.in_channels(), C_stem, /*kernel=*/3, /*stride=*/1, 1));
-  stem_bn_ = register_module("stem_bn", torch::nn::BatchNorm2d(C_stem));
+  stem_bn_ = register_module("stem_bn", BatchNorm(C_stem));
   const auto [C_aux, C_prev] = build_cells(*this, cells_, o, C_stem, C_stem, /*reduction_prev=*/false);
   if (o.auxiliary()) {
     auxiliary_head_ = register_module("auxiliary_head", std::make_shared<AuxiliaryHead>(C_aux, o.num_classes(), false));
@@ -200,11 +205,11 @@ NetworkImageNetImpl::NetworkImageNetImpl(NetworkOptions options) : options_(std:
   const auto& o = options_;
   check_network_options(o, "NetworkImageNet");
   stem0_conv1_ = register_module("stem0_conv1", plain_conv(o.in_channels(), o.C() / 2, 3, /*stride=*/2, 1));
-  stem0_bn1_ = register_module("stem0_bn1", torch::nn::BatchNorm2d(o.C() / 2));
+  stem0_bn1_ = register_module("stem0_bn1", BatchNorm(o.C() / 2));
   stem0_conv2_ = register_module("stem0_conv2", plain_conv(o.C() / 2, o.C(), 3, /*stride=*/2, 1));
-  stem0_bn2_ = register_module("stem0_bn2", torch::nn::BatchNorm2d(o.C()));
+  stem0_bn2_ = register_module("stem0_bn2", BatchNorm(o.C()));
   stem1_conv_ = register_module("stem1_conv", plain_conv(o.C(), o.C(), 3, /*stride=*/2, 1));
-  stem1_bn_ = register_module("stem1_bn", torch::nn::BatchNorm2d(o.C()));
+  stem1_bn_ = register_module("stem1_bn", BatchNorm(o.C()));
   const auto [C_aux, C_prev] = build_cells(*this, cells_, o, o.C(), o.C(), /*reduction_prev=*/true);
   if (o.auxiliary()) {
     auxiliary_head_ = register_module("auxiliary_head", std::make_shared<AuxiliaryHead>(C_aux, o.num_classes(), true));

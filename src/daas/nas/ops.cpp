@@ -20,8 +20,8 @@ torch::nn::Conv2d conv(int64_t C_in, int64_t C_out, int64_t kernel, int64_t stri
                                .bias(false));
 }
 
-torch::nn::BatchNorm2d batch_norm(int64_t C, bool affine) {
-  return torch::nn::BatchNorm2d(torch::nn::BatchNorm2dOptions(C).affine(affine));
+BatchNorm batch_norm(int64_t C, bool affine) {
+  return BatchNorm(torch::nn::BatchNormOptions(C).affine(affine));
 }
 
 void check_same_channels(const char* op, const OpSettings& s) {

@@ -169,7 +169,7 @@ SearchNetworkImpl::SearchNetworkImpl(SearchNetworkOptions options) : options_(st
   const int64_t C_stem = o.stem_multiplier() * o.C();
   stem_conv_ = register_module(
       "stem_conv", torch::nn::Conv2d(torch::nn::Conv2dOptions(o.in_channels(), C_stem, 3).padding(1).bias(false)));
-  stem_bn_ = register_module("stem_bn", torch::nn::BatchNorm2d(C_stem));
+  stem_bn_ = register_module("stem_bn", BatchNorm(C_stem));
   int64_t C_prev_prev = C_stem, C_prev = C_stem, C_curr = o.C();
   bool reduction_prev = false;
   for (int64_t i = 0; i < o.layers(); ++i) {

@@ -2,6 +2,7 @@
 
 #include <torch/torch.h>
 
+#include "daas/core/parallel.h"
 #include "daas/nas/network.h"
 #include "daas/nas/supernet.h"
 #include "daas/search/search.h"
@@ -12,12 +13,14 @@ namespace {
 class SupernetModel : public SearchModel {
  public:
   SupernetModel(const SearchOptions& options, const Dataset& data, const c10::Device& device)
-      : net_(nas::SearchNetworkOptions(options.channels, options.layers)
-                 .num_classes(data.num_classes())
-                 .in_channels(data.channels())
-                 .sampler(options.sampler)
-                 .tau(options.tau_max)
-                 .channels_last(options.channels_last)) {
+      : SupernetModel(nas::SearchNetworkOptions(options.channels, options.layers)
+                          .num_classes(data.num_classes())
+                          .in_channels(data.channels())
+                          .sampler(options.sampler)
+                          .tau(options.tau_max)
+                          .channels_last(options.channels_last),
+                      device) {}
+  SupernetModel(const nas::SearchNetworkOptions& options, const c10::Device& device) : net_(options), device_(device) {
     net_->to(device);
   }
   void begin_step(at::Generator& generator) override { path_ = net_->sample_path(&generator); }
@@ -29,20 +32,42 @@ class SupernetModel : public SearchModel {
   void set_tau(double tau) override { net_->set_tau(tau); }
   std::optional<nas::Genotype> genotype() override { return net_->genotype(); }
   torch::nn::Module& module() override { return *net_; }
+  std::unique_ptr<SearchModel> replica() const override {
+    return std::make_unique<SupernetModel>(net_->options(), device_);
+  }
+  void follow(SearchModel& master) override {
+    auto& from = dynamic_cast<SupernetModel&>(master);
+    copy_module_state(*from.net_, *net_);
+    net_->set_tau(from.net_->tau());
+    path_ = from.path_;
+    leaves_.clear();
+    for (auto* cell : {&path_.normal, &path_.reduce}) {
+      cell->weights = cell->weights.detach().requires_grad_(true);
+      leaves_.push_back(cell->weights);
+    }
+  }
+  std::vector<torch::Tensor> path_leaves() override { return leaves_; }
+  void backward_path(const std::vector<torch::Tensor>& grads) override {
+    torch::autograd::backward({path_.normal.weights, path_.reduce.weights}, grads);
+  }
 
  private:
   nas::SearchNetwork net_;
+  c10::Device device_;
   nas::PathSample path_;
+  std::vector<torch::Tensor> leaves_;
 };
 
 class FixedModel : public SearchModel {
  public:
   FixedModel(const SearchOptions& options, const Dataset& data, const c10::Device& device)
-      : genotype_(nas::load_genotype(options.genotype)),
-        net_(nas::NetworkOptions(options.channels, options.layers, genotype_)
-                 .num_classes(data.num_classes())
-                 .in_channels(data.channels())
-                 .channels_last(options.channels_last)) {
+      : FixedModel(nas::NetworkOptions(options.channels, options.layers, nas::load_genotype(options.genotype))
+                       .num_classes(data.num_classes())
+                       .in_channels(data.channels())
+                       .channels_last(options.channels_last),
+                   device) {}
+  FixedModel(const nas::NetworkOptions& options, const c10::Device& device)
+      : genotype_(options.genotype()), net_(options), device_(device) {
     net_->to(device);
   }
   void begin_step(at::Generator&) override {}
@@ -52,10 +77,17 @@ class FixedModel : public SearchModel {
   void set_tau(double) override {}
   std::optional<nas::Genotype> genotype() override { return genotype_; }
   torch::nn::Module& module() override { return *net_; }
+  std::unique_ptr<SearchModel> replica() const override {
+    return std::make_unique<FixedModel>(net_->options(), device_);
+  }
+  void follow(SearchModel& master) override { copy_module_state(dynamic_cast<FixedModel&>(master).module(), *net_); }
+  std::vector<torch::Tensor> path_leaves() override { return {}; }
+  void backward_path(const std::vector<torch::Tensor>&) override {}
 
  private:
   nas::Genotype genotype_;
   nas::NetworkCIFAR net_;
+  c10::Device device_;
 };
 
 }  // namespace

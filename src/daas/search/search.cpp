@@ -211,8 +211,9 @@ SearchResult search_halves(const SearchOptions& options, const Dataset& train_ha
   const int64_t full_steps = std::min(train_loader.batches_per_epoch(), val_loader.batches_per_epoch());
   const int64_t steps = options.steps_per_epoch > 0 ? std::min(options.steps_per_epoch, full_steps) : full_steps;
 
-  StepContext context{options,   *state.model,    state.policy,   state.fixed_policy,
-                      state.rng, train_half.mean, train_half.std, device};
+  StepRanks ranks(*state.model, data_parallel_ranks(device));
+  StepContext context{options,        *state.model, state.policy, state.fixed_policy, state.rng, train_half.mean,
+                      train_half.std, device,       &ranks};
   nlohmann::json record;
   for (int64_t epoch = state.next_epoch; epoch < options.epochs; ++epoch) {
     const double lr = train::cosine_schedule(options.lr, options.lr_min, epoch, options.epochs);
@@ -229,7 +230,8 @@ SearchResult search_halves(const SearchOptions& options, const Dataset& train_ha
       const StepStats stats = search_step(context, *train_batch, *val_batch, lr, epoch, step, *state.weight_optimizer,
                                           state.arch_optimizer.get(), state.policy_optimizer.get());
       totals.add(stats);
-      progress.advance(1, totals.summary());
+      progress.advance(1, fmt::format("{} | {:.0f} img/s", totals.summary(),
+                                      totals.images / std::max(progress.elapsed_seconds(), 1e-9)));
     }
     progress.finish(totals.summary());
     record = totals.to_json();
@@ -238,6 +240,8 @@ SearchResult search_halves(const SearchOptions& options, const Dataset& train_ha
     record["tau"] = tau;
     record["steps"] = steps;
     record["seconds"] = progress.elapsed_seconds();
+    // Training images per second; each step also runs as many validation images.
+    record["images_per_second"] = totals.images / std::max(progress.elapsed_seconds(), 1e-9);
     record.update(write_results(state, options, run_dir));
     metrics.append(record);
     state.next_epoch = epoch + 1;

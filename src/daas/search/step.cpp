@@ -12,17 +12,6 @@ namespace {
 
 namespace F = torch::nn::functional;
 
-std::vector<torch::Tensor> clone_all(const std::vector<torch::Tensor>& tensors) {
-  std::vector<torch::Tensor> out;
-  out.reserve(tensors.size());
-  for (const auto& t : tensors) out.push_back(t.detach().clone());
-  return out;
-}
-
-void copy_all(const std::vector<torch::Tensor>& from, std::vector<torch::Tensor>& to) {
-  for (size_t i = 0; i < to.size(); ++i) to[i].detach().copy_(from[i]);
-}
-
 torch::Tensor per_image_loss(SearchModel& model, const torch::Tensor& x, const torch::Tensor& y) {
   return F::cross_entropy(model.forward(x, /*arch_graph=*/false), y,
                           F::CrossEntropyFuncOptions().reduction(torch::kNone));
@@ -35,7 +24,75 @@ void clear_grads(const std::vector<torch::Tensor>& params) {
   for (auto param : params) param.mutable_grad() = torch::Tensor();
 }
 
+/// Rows of rank `rank`'s shard of a batch.
+torch::Tensor shard_of(const torch::Tensor& batch, int64_t rank, int64_t size) {
+  if (size == 1) return batch;
+  const auto [begin, end] = shard_range(batch.size(0), rank, size);
+  return batch.slice(0, begin, end);
+}
+
+/// Mean cross-entropy of the whole batch from one shard: Σ_shard / N, so the
+/// ranks' losses and gradients add up to those of the whole batch.
+torch::Tensor shard_loss(const torch::Tensor& logits, const torch::Tensor& y, int64_t batch_size) {
+  return F::cross_entropy(logits, y, F::CrossEntropyFuncOptions().reduction(torch::kSum)) /
+         static_cast<double>(batch_size);
+}
+
+/// Loss and top-1 count of a forward+backward over the ranks; the master's
+/// gradients (weights, and α through the path when `arch_graph`) end up
+/// those of the whole batch.
+struct PhaseResult {
+  double loss = 0;
+  int64_t correct = 0;
+};
+
+PhaseResult forward_backward(StepRanks& ranks, SearchModel& master, const torch::Tensor& x, const torch::Tensor& y,
+                             bool arch_graph) {
+  const int64_t size = ranks.size();
+  std::vector<double> losses(static_cast<size_t>(size));
+  std::vector<int64_t> correct(static_cast<size_t>(size));
+  ranks.team().run([&](int64_t rank) {
+    auto& model = ranks.model(rank);
+    clear_grads(model.weight_parameters());
+    clear_grads(model.arch_parameters());
+    for (const auto& leaf : model.path_leaves()) clear_grads({leaf});
+    const auto y_shard = shard_of(y, rank, size);
+    const auto logits = model.forward(shard_of(x, rank, size), arch_graph);
+    const auto loss = shard_loss(logits, y_shard, x.size(0));
+    loss.backward();
+    losses[static_cast<size_t>(rank)] = loss.item<double>();
+    correct[static_cast<size_t>(rank)] = train::correct_top_k(logits.detach(), y_shard, 1);
+  });
+  PhaseResult result;
+  for (int64_t r = 0; r < size; ++r) {
+    result.loss += losses[static_cast<size_t>(r)];
+    result.correct += correct[static_cast<size_t>(r)];
+  }
+  if (size == 1) return result;
+  std::vector<std::vector<torch::Tensor>> weight_grads, leaf_grads;
+  for (int64_t r = 0; r < size; ++r) {
+    weight_grads.push_back(grads_of(ranks.model(r).weight_parameters()));
+    leaf_grads.push_back(grads_of(ranks.model(r).path_leaves()));
+  }
+  const auto weights = master.weight_parameters();
+  const auto summed = sum_over_ranks(weight_grads);
+  for (size_t i = 0; i < weights.size(); ++i) weights[i].mutable_grad() = summed[i];
+  clear_grads(master.arch_parameters());
+  if (arch_graph && !leaf_grads[0].empty()) master.backward_path(sum_over_ranks(leaf_grads));
+  return result;
+}
+
 }  // namespace
+
+StepRanks::StepRanks(SearchModel& master, int64_t ranks) : master_(master), team_(ranks) {
+  if (ranks > 1) {
+    for (int64_t r = 0; r < ranks; ++r) replicas_.push_back(master.replica());
+  }
+}
+
+SearchModel& StepRanks::model(int64_t rank) {
+  return replicas_.empty() ? master_ : *replicas_[static_cast<size_t>(rank)];
+}
 
 void StepTotals::add(const StepStats& stats) {
   train_loss += stats.train_loss;
@@ -63,9 +120,8 @@ nlohmann::json StepTotals::to_json() const {
           {"advantage_std", advantage_std / n}};
 }
 
-torch::Tensor directional_derivatives(SearchModel& model, const std::vector<torch::Tensor>& v, const torch::Tensor& x,
-                                      const torch::Tensor& y, double epsilon) {
-  auto weights = model.weight_parameters();
+torch::Tensor directional_derivatives(StepRanks& ranks, SearchModel& master, const std::vector<torch::Tensor>& v,
+                                      const torch::Tensor& x, const torch::Tensor& y, double epsilon) {
   std::vector<torch::Tensor> squares;
   for (const auto& g : v) {
     if (g.defined()) squares.push_back(g.pow(2).sum().to(torch::kFloat64));
@@ -75,22 +131,44 @@ torch::Tensor directional_derivatives(SearchModel& model, const std::vector<torc
   if (!(norm > 0) || !std::isfinite(norm)) return {};
   const double eps = epsilon / norm;
   torch::NoGradGuard no_grad;
-  const auto saved_weights = clone_all(weights);
-  auto buffers = model.module().buffers();
-  const auto saved_buffers = clone_all(buffers);
-  auto shift = [&](double scale) {
-    copy_all(saved_weights, weights);
-    for (size_t i = 0; i < weights.size(); ++i) {
-      if (v[i].defined()) weights[i].detach().add_(v[i], scale);
-    }
-  };
-  shift(eps);
-  const auto plus = per_image_loss(model, x, y);
-  shift(-eps);
-  const auto minus = per_image_loss(model, x, y);
-  copy_all(saved_weights, weights);
-  copy_all(saved_buffers, buffers);
-  return (plus - minus).div_(2.0 * eps);
+  const int64_t size = ranks.size();
+  const auto master_weights = master.weight_parameters();
+  // One rank computes on the master itself: its weights are kept aside and
+  // put back bit for bit. Replicas get w ± εv written over their own copy.
+  std::vector<torch::Tensor> saved;
+  if (size == 1) {
+    for (const auto& w : master_weights) saved.push_back(w.detach().clone());
+  }
+  const auto& base = size == 1 ? saved : master_weights;
+  std::vector<torch::Tensor> differences(static_cast<size_t>(size));
+  ranks.team().run([&](int64_t rank) {
+    auto& model = ranks.model(rank);
+    auto weights = model.weight_parameters();
+    const auto x_shard = shard_of(x, rank, size), y_shard = shard_of(y, rank, size);
+    // BatchNorm normalises with these batches' statistics but its running
+    // statistics stay as they were (DESIGN 2.4: "BN running statistics untouched").
+    FrozenRunningStats frozen;
+    auto losses_at = [&](double scale) {
+      // Weights off the path (v undefined) already equal the master's.
+      for (size_t i = 0; i < weights.size(); ++i) {
+        if (v[i].defined()) torch::add_out(weights[i], base[i], v[i], scale);
+      }
+      return per_image_loss(model, x_shard, y_shard);
+    };
+    const auto plus = losses_at(eps);
+    const auto minus = losses_at(-eps);
+    differences[static_cast<size_t>(rank)] = (plus - minus).div_(2.0 * eps);
+  });
+  if (size == 1) {
+    for (size_t i = 0; i < master_weights.size(); ++i) master_weights[i].detach().copy_(saved[i]);
+  }
+  return size == 1 ? differences[0] : torch::cat(differences);
+}
+
+torch::Tensor directional_derivatives(SearchModel& model, const std::vector<torch::Tensor>& v, const torch::Tensor& x,
+                                      const torch::Tensor& y, double epsilon) {
+  StepRanks one(model, 1);
+  return directional_derivatives(one, model, v, x, y, epsilon);
 }
 
 torch::Tensor policy_surrogate(const torch::Tensor& d, const torch::Tensor& log_prob, double eta, bool normalize) {
@@ -110,6 +188,9 @@ StepStats search_step(StepContext& context, Batch& train, Batch& val, double lr,
   StepStats stats;
   const auto& options = context.options;
   auto& model = context.model;
+  std::unique_ptr<StepRanks> one_rank;
+  if (context.ranks == nullptr) one_rank = std::make_unique<StepRanks>(model, 1);
+  StepRanks& ranks = context.ranks != nullptr ? *context.ranks : *one_rank;
   // 1. Augmentation draw for the train images, and the step's path.
   augment::PolicySample sample;
   torch::Tensor augmented;
@@ -126,25 +207,29 @@ StepStats search_step(StepContext& context, Batch& train, Batch& val, double lr,
   const auto x_val = augment::normalize(val.images.to(context.device), context.mean, context.std);
   const auto y_val = val.labels.to(context.device);
   model.begin_step(context.rng);
-  auto weights = model.weight_parameters();
-  auto alphas = model.arch_parameters();
+  if (ranks.size() > 1) {
+    for (int64_t r = 0; r < ranks.size(); ++r) ranks.model(r).follow(model);
+  }
+  const auto weights = model.weight_parameters();
 
   // 2. Architecture step: one backward gives ∇_α L_val and v = ∇_w L_val.
-  clear_grads(weights);
-  clear_grads(alphas);
-  const auto val_logits = model.forward(x_val, /*arch_graph=*/arch_optimizer != nullptr);
-  const auto val_loss = F::cross_entropy(val_logits, y_val);
-  train::check_finite(val_loss, "validation loss", epoch + 1, step + 1);
-  val_loss.backward();
+  const auto validated = forward_backward(ranks, model, x_val, y_val, /*arch_graph=*/arch_optimizer != nullptr);
+  train::check_finite(torch::tensor(validated.loss), "validation loss", epoch + 1, step + 1);
   if (arch_optimizer != nullptr) arch_optimizer->step();
-  stats.val_loss = val_loss.item<double>();
-  stats.val_correct = train::correct_top_k(val_logits.detach(), y_val, 1);
+  stats.val_loss = validated.loss;
+  stats.val_correct = validated.correct;
+  // The gradients are replaced (not zeroed) below, so v stays valid.
+  const auto v = grads_of(weights);
 
-  // 3. Policy step through the one-step unroll.
+  // 3. Training forward and backward on the augmented batch along the same
+  // path, at the same w: the gradient of the weight step. Computed before
+  // the policy step, which reads w, and applied after it.
+  const auto trained = forward_backward(ranks, model, x, y, /*arch_graph=*/false);
+  train::check_finite(torch::tensor(trained.loss), "training loss", epoch + 1, step + 1);
+
+  // 4. Policy step through the one-step unroll.
   if (context.policy) {
-    std::vector<torch::Tensor> v;
-    for (const auto& w : weights) v.push_back(w.grad().defined() ? w.grad().detach().clone() : torch::Tensor());
-    const auto d = directional_derivatives(model, v, x, y, options.unroll_epsilon);
+    const auto d = directional_derivatives(ranks, model, v, x, y, options.unroll_epsilon);
     if (d.defined()) {
       check(torch::isfinite(d).all().item<bool>(), "policy gradient is not finite at epoch {}, step {}", epoch + 1,
             step + 1);
@@ -155,17 +240,16 @@ StepStats search_step(StepContext& context, Batch& train, Batch& val, double lr,
     }
   }
 
-  // 4. Weight step on the augmented batch, same path, no graph to α.
-  clear_grads(weights);
-  clear_grads(alphas);
-  const auto logits = model.forward(x, /*arch_graph=*/false);
-  const auto loss = F::cross_entropy(logits, y);
-  train::check_finite(loss, "training loss", epoch + 1, step + 1);
-  loss.backward();
+  // 5. Weight step.
+  clear_grads(model.arch_parameters());
   if (options.grad_clip > 0) torch::nn::utils::clip_grad_norm_(weights, options.grad_clip);
   weight_optimizer.step();
-  stats.train_loss = loss.item<double>();
-  stats.train_correct = train::correct_top_k(logits.detach(), y, 1);
+  if (ranks.size() > 1) {
+    // Every replica's running statistics are the whole batch's; keep rank 0's.
+    copy_buffers(ranks.model(0).module(), model.module());
+  }
+  stats.train_loss = trained.loss;
+  stats.train_correct = trained.correct;
   stats.images = y.size(0);
   return stats;
 }

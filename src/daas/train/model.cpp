@@ -133,6 +133,10 @@ nas::NetworkOutput Network::forward(const torch::Tensor& x) {
   return cifar_ ? cifar_->forward(x) : imagenet_->forward(x);
 }
 
+double Network::drop_path_prob() const {
+  return cifar_ ? cifar_->options().drop_path_prob() : imagenet_->options().drop_path_prob();
+}
+
 void Network::set_drop_path_prob(double p) {
   if (cifar_) {
     cifar_->set_drop_path_prob(p);

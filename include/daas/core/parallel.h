@@ -1,0 +1,156 @@
+#pragma once
+// Data parallelism over threads in one process: a team of persistent worker
+// threads, each running one shard of a batch on its own model replica with
+// LibTorch's intra-op threading off, and an all-reduce between them.
+//
+// Why (docs/performance.md): at the sizes a CPU search runs (C 8-16, 28-32
+// px), most LibTorch kernels are too small for OpenMP to split well; one op
+// after another each pays a fork/join barrier, and the barrier either spins
+// (stalling a busy machine) or sleeps (costing ~2× on a quiet one). Giving
+// each core half of the batch and synchronising only the BatchNorm
+// statistics keeps both cores busy with no OpenMP barrier at all.
+#include <ATen/core/Generator.h>
+#include <c10/core/Device.h>
+#include <torch/nn/module.h>
+#include <torch/types.h>
+
+#include <atomic>
+#include <condition_variable>
+#include <cstdint>
+#include <exception>
+#include <functional>
+#include <memory>
+#include <mutex>
+#include <thread>
+#include <vector>
+
+namespace daas {
+
+/// Sums small tensors across the ranks of a team. Every rank calls
+/// all_reduce the same number of times in the same order (the ranks run the
+/// same network on different images); a rank that fails aborts the others.
+class Exchange {
+ public:
+  explicit Exchange(int64_t size);
+  int64_t size() const { return size_; }
+  /// Replaces `t` (same shape on every rank) by the sum over ranks, added in
+  /// rank order, so every rank gets the same bits and a run is reproducible.
+  void all_reduce_sum(int64_t rank, torch::Tensor& t);
+  /// Wakes every waiting rank with an error; used when one rank throws.
+  void abort();
+  /// Clears an abort before the next parallel section.
+  void reset();
+
+ private:
+  void wait_all();
+
+  int64_t size_;
+  std::vector<torch::Tensor> slots_;
+  std::mutex mutex_;
+  std::condition_variable cv_;
+  int64_t arrived_ = 0;
+  std::atomic<int64_t> generation_{0};
+  std::atomic<bool> aborted_{false};
+};
+
+/// What the code running on a rank sees: its rank, the team size and the
+/// exchange (null outside a parallel section: one process, whole batch).
+struct ShardContext {
+  Exchange* exchange = nullptr;
+  int64_t rank = 0;
+  int64_t size = 1;
+  /// BatchNorm normalises with the batch's statistics but leaves the running
+  /// statistics as they are (the perturbed forwards of the policy step).
+  bool freeze_running_stats = false;
+  /// Where this rank's random draws inside the network (drop-path) come
+  /// from; null = LibTorch's default generator (one rank).
+  at::Generator* generator = nullptr;
+};
+
+/// The calling thread's shard context (rank 0 of 1 by default).
+const ShardContext& current_shard();
+
+/// Sets the calling thread's shard context for a scope.
+class ShardScope {
+ public:
+  explicit ShardScope(ShardContext context);
+  ~ShardScope();
+  ShardScope(const ShardScope&) = delete;
+  ShardScope& operator=(const ShardScope&) = delete;
+
+ private:
+  ShardContext previous_;
+};
+
+/// Freezes BatchNorm running statistics on the calling thread for a scope.
+class FrozenRunningStats {
+ public:
+  FrozenRunningStats();
+  ~FrozenRunningStats();
+  FrozenRunningStats(const FrozenRunningStats&) = delete;
+  FrozenRunningStats& operator=(const FrozenRunningStats&) = delete;
+
+ private:
+  bool previous_;
+};
+
+/// `size` ranks: rank 0 runs on the calling thread, the others on persistent
+/// threads started once. Inside run(), LibTorch uses one intra-op thread on
+/// every rank; outside, the caller's setting is untouched.
+class WorkerTeam {
+ public:
+  explicit WorkerTeam(int64_t size);
+  ~WorkerTeam();
+  WorkerTeam(const WorkerTeam&) = delete;
+  WorkerTeam& operator=(const WorkerTeam&) = delete;
+
+  int64_t size() const { return size_; }
+  /// Per-rank generators for draws inside the network (ShardContext::generator).
+  void set_generators(std::vector<at::Generator> generators) { generators_ = std::move(generators); }
+  /// Runs fn(rank) on every rank with that rank's ShardContext and the
+  /// caller's grad mode set, and
+  /// returns when all have finished. The first exception (by rank) is
+  /// rethrown here after every rank has stopped.
+  void run(const std::function<void(int64_t rank)>& fn);
+
+ private:
+  void worker_loop(int64_t rank);
+  void run_rank(int64_t rank);
+
+  int64_t size_;
+  Exchange exchange_;
+  std::vector<std::thread> threads_;
+  std::mutex mutex_;
+  std::condition_variable start_cv_, done_cv_;
+  const std::function<void(int64_t)>* task_ = nullptr;
+  int64_t generation_ = 0;
+  int64_t finished_ = 0;
+  bool stopping_ = false;
+  bool grad_enabled_ = true;
+  std::vector<std::exception_ptr> errors_;
+  std::vector<at::Generator> generators_;
+};
+
+/// Copies every parameter and buffer of `from` into `to` (same structure).
+void copy_module_state(torch::nn::Module& from, torch::nn::Module& to);
+
+/// Copies every buffer (BatchNorm running statistics) of `from` into `to`.
+void copy_buffers(torch::nn::Module& from, torch::nn::Module& to);
+
+/// Σ over `parts` (one list of tensors per rank, in rank order) element by
+/// element; undefined where every rank's tensor is undefined.
+std::vector<torch::Tensor> sum_over_ranks(const std::vector<std::vector<torch::Tensor>>& parts);
+
+/// The .grad() of each tensor (undefined where it has none).
+std::vector<torch::Tensor> grads_of(const std::vector<torch::Tensor>& tensors);
+
+/// How many ranks a step on `device` splits its batches over: LibTorch's
+/// intra-op thread count on the CPU (each rank then computes on one core),
+/// one elsewhere (a GPU parallelises each kernel itself).
+int64_t data_parallel_ranks(const c10::Device& device);
+
+/// Rows [begin, end) of shard `rank` of `size` over `n` rows: contiguous,
+/// sizes differing by at most one, earlier shards larger.
+std::pair<int64_t, int64_t> shard_range(int64_t n, int64_t rank, int64_t size);
+
+}  // namespace daas

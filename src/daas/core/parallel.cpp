@@ -1,0 +1,230 @@
+#include "daas/core/parallel.h"
+
+#include <ATen/Parallel.h>
+#include <omp.h>
+
+#include <chrono>
+
+#include "daas/core/error.h"
+
+namespace daas {
+namespace {
+
+thread_local ShardContext shard_context;
+
+// A rank arriving early spins this long before sleeping: the other rank is
+// usually a few microseconds behind (same network, half the batch each), and
+// a futex wake-up costs tens of microseconds. Short enough not to steal a
+// busy machine's time.
+constexpr auto kSpin = std::chrono::microseconds(30);
+
+/// Runs the calling thread's LibTorch ops on one intra-op thread for a scope.
+class OneIntraOpThread {
+ public:
+  OneIntraOpThread() {
+    at::internal::lazy_init_num_threads();
+    previous_ = omp_get_max_threads();
+    // omp_set_num_threads changes this thread's setting only (an OpenMP ICV
+    // is per thread); at::set_num_threads would change every thread's.
+    omp_set_num_threads(1);
+  }
+  ~OneIntraOpThread() { omp_set_num_threads(previous_); }
+  OneIntraOpThread(const OneIntraOpThread&) = delete;
+  OneIntraOpThread& operator=(const OneIntraOpThread&) = delete;
+
+ private:
+  int previous_ = 1;
+};
+
+}  // namespace
+
+Exchange::Exchange(int64_t size) : size_(size), slots_(static_cast<size_t>(size)) {
+  check(size >= 1, "exchange of {} ranks; expected at least 1", size);
+}
+
+void Exchange::wait_all() {
+  int64_t generation = 0;
+  {
+    std::lock_guard<std::mutex> lock(mutex_);
+    check(!aborted_, "another worker thread failed");
+    generation = generation_;
+    if (++arrived_ == size_) {
+      arrived_ = 0;
+      ++generation_;
+      cv_.notify_all();
+      return;
+    }
+  }
+  const auto deadline = std::chrono::steady_clock::now() + kSpin;
+  while (generation_ == generation && !aborted_ && std::chrono::steady_clock::now() < deadline) {
+    std::this_thread::yield();
+  }
+  std::unique_lock<std::mutex> lock(mutex_);
+  cv_.wait(lock, [&] { return generation_ != generation || aborted_; });
+  check(generation_ != generation, "another worker thread failed");
+}
+
+void Exchange::all_reduce_sum(int64_t rank, torch::Tensor& t) {
+  if (size_ == 1) return;
+  slots_[static_cast<size_t>(rank)] = t;
+  wait_all();
+  auto sum = slots_[0].clone();
+  for (size_t r = 1; r < slots_.size(); ++r) sum.add_(slots_[r]);
+  // Nobody may overwrite a slot before every rank has read them all.
+  wait_all();
+  t = sum;
+}
+
+void Exchange::abort() {
+  std::lock_guard<std::mutex> lock(mutex_);
+  aborted_ = true;
+  cv_.notify_all();
+}
+
+void Exchange::reset() {
+  std::lock_guard<std::mutex> lock(mutex_);
+  aborted_ = false;
+  arrived_ = 0;
+  for (auto& slot : slots_) slot = torch::Tensor();
+}
+
+const ShardContext& current_shard() { return shard_context; }
+
+ShardScope::ShardScope(ShardContext context) : previous_(shard_context) { shard_context = context; }
+ShardScope::~ShardScope() { shard_context = previous_; }
+
+FrozenRunningStats::FrozenRunningStats() : previous_(shard_context.freeze_running_stats) {
+  shard_context.freeze_running_stats = true;
+}
+FrozenRunningStats::~FrozenRunningStats() { shard_context.freeze_running_stats = previous_; }
+
+WorkerTeam::WorkerTeam(int64_t size) : size_(size), exchange_(size), errors_(static_cast<size_t>(size)) {
+  check(size >= 1, "worker team of {} threads; expected at least 1", size);
+  for (int64_t rank = 1; rank < size; ++rank) threads_.emplace_back([this, rank] { worker_loop(rank); });
+}
+
+WorkerTeam::~WorkerTeam() {
+  {
+    std::lock_guard<std::mutex> lock(mutex_);
+    stopping_ = true;
+  }
+  start_cv_.notify_all();
+  for (auto& thread : threads_) thread.join();
+}
+
+void WorkerTeam::run_rank(int64_t rank) {
+  try {
+    OneIntraOpThread one_thread;
+    // Grad mode is per thread: the ranks take the caller's.
+    c10::AutoGradMode grad_mode(grad_enabled_);
+    at::Generator* generator = generators_.empty() ? nullptr : &generators_[static_cast<size_t>(rank)];
+    ShardScope scope({&exchange_, rank, size_, false, generator});
+    (*task_)(rank);
+  } catch (...) {
+    errors_[static_cast<size_t>(rank)] = std::current_exception();
+    exchange_.abort();
+  }
+}
+
+void WorkerTeam::worker_loop(int64_t rank) {
+  int64_t seen = 0;
+  while (true) {
+    {
+      std::unique_lock<std::mutex> lock(mutex_);
+      start_cv_.wait(lock, [&] { return stopping_ || generation_ != seen; });
+      if (stopping_) return;
+      seen = generation_;
+    }
+    run_rank(rank);
+    {
+      std::lock_guard<std::mutex> lock(mutex_);
+      ++finished_;
+    }
+    done_cv_.notify_all();
+  }
+}
+
+void WorkerTeam::run(const std::function<void(int64_t rank)>& fn) {
+  if (size_ == 1) {
+    at::Generator* generator = generators_.empty() ? nullptr : &generators_[0];
+    ShardScope scope({nullptr, 0, 1, shard_context.freeze_running_stats, generator});
+    fn(0);
+    return;
+  }
+  exchange_.reset();
+  grad_enabled_ = c10::GradMode::is_enabled();
+  for (auto& error : errors_) error = nullptr;
+  {
+    std::lock_guard<std::mutex> lock(mutex_);
+    task_ = &fn;
+    finished_ = 0;
+    ++generation_;
+  }
+  start_cv_.notify_all();
+  run_rank(0);
+  {
+    std::unique_lock<std::mutex> lock(mutex_);
+    done_cv_.wait(lock, [&] { return finished_ == size_ - 1; });
+    task_ = nullptr;
+  }
+  // The rank that failed first, not the ones its abort woke.
+  for (const auto& error : errors_) {
+    if (!error) continue;
+    try {
+      std::rethrow_exception(error);
+    } catch (const Error& e) {
+      if (std::string(e.what()) == "another worker thread failed") continue;
+      throw;
+    }
+  }
+  for (const auto& error : errors_) {
+    if (error) std::rethrow_exception(error);
+  }
+}
+
+void copy_module_state(torch::nn::Module& from, torch::nn::Module& to) {
+  torch::NoGradGuard no_grad;
+  const auto source = from.parameters(), target = to.parameters();
+  check(source.size() == target.size(), "copy_module_state: {} parameters into {}; expected the same structure",
+        source.size(), target.size());
+  for (size_t i = 0; i < target.size(); ++i) target[i].copy_(source[i]);
+  copy_buffers(from, to);
+}
+
+void copy_buffers(torch::nn::Module& from, torch::nn::Module& to) {
+  torch::NoGradGuard no_grad;
+  const auto source = from.buffers(), target = to.buffers();
+  check(source.size() == target.size(), "copy_buffers: {} buffers into {}; expected the same structure", source.size(),
+        target.size());
+  for (size_t i = 0; i < target.size(); ++i) target[i].copy_(source[i]);
+}
+
+std::vector<torch::Tensor> sum_over_ranks(const std::vector<std::vector<torch::Tensor>>& parts) {
+  std::vector<torch::Tensor> total(parts.empty() ? 0 : parts[0].size());
+  for (const auto& part : parts) {
+    for (size_t i = 0; i < total.size(); ++i) {
+      if (!part[i].defined()) continue;
+      total[i] = total[i].defined() ? total[i].add_(part[i]) : part[i].clone();
+    }
+  }
+  return total;
+}
+
+std::vector<torch::Tensor> grads_of(const std::vector<torch::Tensor>& tensors) {
+  std::vector<torch::Tensor> grads;
+  grads.reserve(tensors.size());
+  for (const auto& t : tensors) grads.push_back(t.grad());
+  return grads;
+}
+
+int64_t data_parallel_ranks(const c10::Device& device) {
+  return device.is_cpu() ? std::max(1, at::get_num_threads()) : 1;
+}
+
+std::pair<int64_t, int64_t> shard_range(int64_t n, int64_t rank, int64_t size) {
+  const int64_t base = n / size, extra = n % size;
+  const int64_t begin = rank * base + std::min(rank, extra);
+  return {begin, begin + base + (rank < extra ? 1 : 0)};
+}
+
+}  // namespace daas

@@ -1,0 +1,153 @@
+#include "daas/nas/batch_norm.h"
+
+#include <torch/torch.h>
+
+#include "daas/core/error.h"
+#include "daas/core/parallel.h"
+
+namespace daas::nas {
+namespace {
+
+using torch::autograd::AutogradContext;
+using torch::autograd::variable_list;
+
+/// x as [rows, C] with C contiguous: a view for channels-last tensors.
+torch::Tensor rows_by_channel(const torch::Tensor& x) { return x.permute({0, 2, 3, 1}).reshape({-1, x.size(1)}); }
+
+/// The calling rank's exchange; BatchNorm's backward runs on the thread that
+/// called backward(), which is the rank's own thread inside WorkerTeam::run.
+const ShardContext& team_shard() {
+  const auto& shard = current_shard();
+  check(shard.exchange != nullptr, "synchronised BatchNorm outside a worker team; expected a WorkerTeam::run section");
+  return shard;
+}
+
+struct SyncBatchNormFunction : public torch::autograd::Function<SyncBatchNormFunction> {
+  static torch::Tensor forward(AutogradContext* ctx, const torch::Tensor& x, const torch::Tensor& weight,
+                               const torch::Tensor& bias, torch::Tensor* running_mean, torch::Tensor* running_var,
+                               double momentum, double eps) {
+    const auto& shard = team_shard();
+    const int64_t C = x.size(1);
+    const auto rows = rows_by_channel(x);
+    // Sums in double: the variance below is E[x²] − E[x]², which loses
+    // digits in float when the mean is large against the spread.
+    auto sums =
+        torch::cat({rows.sum(0, false, torch::kFloat64), rows.square().sum(0, false, torch::kFloat64),
+                    torch::full({1}, static_cast<double>(rows.size(0)), rows.options().dtype(torch::kFloat64))});
+    shard.exchange->all_reduce_sum(shard.rank, sums);
+    const double count = sums[2 * C].item<double>();
+    const auto mean = sums.slice(0, 0, C) / count;
+    const auto var = (sums.slice(0, C, 2 * C) / count - mean.square()).clamp_min(0);
+    const auto mean_f = mean.to(x.scalar_type()), var_f = var.to(x.scalar_type());
+    {
+      torch::NoGradGuard no_grad;
+      if (running_mean != nullptr) running_mean->mul_(1 - momentum).add_(mean_f, momentum);
+      if (running_var != nullptr && count > 1) {
+        running_var->mul_(1 - momentum).add_((var * (count / (count - 1))).to(x.scalar_type()), momentum);
+      }
+    }
+    ctx->save_for_backward({x, weight, mean_f, var_f});
+    ctx->saved_data["eps"] = eps;
+    ctx->saved_data["count"] = count;
+    // Normalising with given statistics is eval-mode batch norm: one fused pass.
+    return torch::batch_norm(x, weight, bias, mean_f, var_f, /*training=*/false, 0.0, eps, /*cudnn_enabled=*/false);
+  }
+
+  static variable_list backward(AutogradContext* ctx, variable_list grad_outputs) {
+    const auto& shard = team_shard();
+    const auto saved = ctx->get_saved_variables();
+    const auto &x = saved[0], &weight = saved[1], &mean = saved[2], &var = saved[3];
+    const double eps = ctx->saved_data["eps"].toDouble();
+    const double count = ctx->saved_data["count"].toDouble();
+    const int64_t C = x.size(1);
+    const auto dy = grad_outputs[0].contiguous(x.suggest_memory_format());
+    const auto dy_rows = rows_by_channel(dy);
+    const auto mean_d = mean.to(torch::kFloat64);
+    const auto invstd = (var.to(torch::kFloat64) + eps).rsqrt();
+    // Local Σdy and Σdy·(x − mean): this rank's share of γ's and β's
+    // gradients; their all-reduced sums give the input gradient.
+    const auto sum_dy = dy_rows.sum(0, false, torch::kFloat64);
+    const auto sum_dy_xmu = (dy_rows * rows_by_channel(x)).sum(0, false, torch::kFloat64) - mean_d * sum_dy;
+    const auto grad_weight = (sum_dy_xmu * invstd).to(weight.scalar_type());
+    const auto grad_bias = sum_dy.to(weight.scalar_type());
+    auto totals = torch::cat({sum_dy, sum_dy_xmu});
+    shard.exchange->all_reduce_sum(shard.rank, totals);
+    // dx = γ·invstd·(dy − mean(dy) − x̂·mean(dy·x̂)), with x̂ = (x − mean)·invstd.
+    const auto mean_dy = totals.slice(0, 0, C) / count;
+    const auto mean_dy_xhat = totals.slice(0, C, 2 * C) * invstd / count;
+    const auto scale = invstd * weight.to(torch::kFloat64);
+    const auto offset = torch::batch_norm(x, mean_dy_xhat.to(x.scalar_type()), mean_dy.to(x.scalar_type()), mean, var,
+                                          /*training=*/false, 0.0, eps, /*cudnn_enabled=*/false);
+    const auto grad_x = (dy - offset) * scale.to(x.scalar_type()).view({1, C, 1, 1});
+    return {grad_x, grad_weight, grad_bias, torch::Tensor(), torch::Tensor(), torch::Tensor(), torch::Tensor()};
+  }
+};
+
+}  // namespace
+
+torch::Tensor sync_batch_norm(const torch::Tensor& x, const torch::Tensor& weight, const torch::Tensor& bias,
+                              torch::Tensor running_mean, torch::Tensor running_var, double momentum, double eps) {
+  check(x.dim() == 4, "sync_batch_norm input: {} dimensions; expected [N, C, H, W]", x.dim());
+  // A custom autograd function takes defined tensors only: a non-affine
+  // BatchNorm is the affine one with γ = 1, β = 0 (whose gradients are dropped).
+  const auto options = x.options().requires_grad(false);
+  const auto gamma = weight.defined() ? weight : torch::ones({x.size(1)}, options);
+  const auto beta = bias.defined() ? bias : torch::zeros({x.size(1)}, options);
+  return SyncBatchNormFunction::apply(x, gamma, beta, running_mean.defined() ? &running_mean : nullptr,
+                                      running_var.defined() ? &running_var : nullptr, momentum, eps);
+}
+
+BatchNormImpl::BatchNormImpl(torch::nn::BatchNormOptions options) : options(std::move(options)) { reset(); }
+
+void BatchNormImpl::reset() {
+  const int64_t C = options.num_features();
+  check(C > 0, "BatchNorm: {} channels; expected at least 1", C);
+  check(options.momentum().has_value(), "BatchNorm: cumulative moving average (momentum none) is not supported");
+  if (options.affine()) {
+    weight = register_parameter("weight", torch::ones({C}));
+    bias = register_parameter("bias", torch::zeros({C}));
+  }
+  if (options.track_running_stats()) {
+    running_mean = register_buffer("running_mean", torch::zeros({C}));
+    running_var = register_buffer("running_var", torch::ones({C}));
+    num_batches_tracked = register_buffer("num_batches_tracked", torch::tensor(0, torch::kLong));
+  }
+}
+
+torch::Tensor BatchNormImpl::forward(const torch::Tensor& x) {
+  check(x.dim() == 4 && x.size(1) == options.num_features(), "BatchNorm input: shape [{}]; expected [N, {}, H, W]",
+        fmt::join(x.sizes(), ", "), options.num_features());
+  const double momentum = options.momentum().value();
+  const auto& shard = current_shard();
+  const bool track = is_training() && options.track_running_stats();
+  if (!is_training() || (shard.size == 1 && !shard.freeze_running_stats)) {
+    // LibTorch's BatchNorm2d, fused kernel.
+    if (track) {
+      torch::NoGradGuard no_grad;
+      num_batches_tracked += 1;
+    }
+    return torch::batch_norm(x, weight, bias, running_mean, running_var,
+                             is_training() || !options.track_running_stats(), momentum, options.eps(),
+                             /*cudnn_enabled=*/true);
+  }
+  if (shard.size == 1) {
+    // Batch statistics, running statistics left alone (no buffers passed).
+    return torch::batch_norm(x, weight, bias, {}, {}, /*training=*/true, momentum, options.eps(),
+                             /*cudnn_enabled=*/false);
+  }
+  torch::Tensor mean, var;
+  if (track && !shard.freeze_running_stats) {
+    mean = running_mean;
+    var = running_var;
+    torch::NoGradGuard no_grad;
+    num_batches_tracked += 1;
+  }
+  return sync_batch_norm(x, weight, bias, mean, var, momentum, options.eps());
+}
+
+void BatchNormImpl::pretty_print(std::ostream& stream) const {
+  stream << "daas::nas::BatchNorm(" << options.num_features() << ", eps=" << options.eps()
+         << ", momentum=" << options.momentum().value_or(0.1) << ", affine=" << options.affine() << ")";
+}
+
+}  // namespace daas::nas
