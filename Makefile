@@ -3,7 +3,7 @@ BUILD ?= build
 JOBS ?= $(shell nproc)
 DAAS := $(BUILD)/daas
 
-.PHONY: all setup configure build run search test bench format format-check clean
+.PHONY: all setup configure build run search test bench bench-compare format format-check clean
 
 all: build
 
@@ -34,6 +34,12 @@ test: build
 
 bench: build
 	bash bench/run_all.sh $(BUILD)
+
+# daas against a plain PyTorch reference (bench/reference.py), case by case;
+# ROUNDS=1 STEPS=3 for a quick look.
+bench-compare: configure
+	cmake --build $(BUILD) -j $(JOBS) --target bench_compare
+	sh bench/compare.sh $(BUILD)
 
 format:
 	clang-format -i $$(git ls-files '*.cpp' '*.h')

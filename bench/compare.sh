@@ -1,0 +1,91 @@
+#!/bin/sh
+# daas against a plain PyTorch reference, same machine, same kernels
+# (LibTorch 1.13 and Debian's python3-torch 1.13), 2 threads each:
+#   bench/compare.sh [BUILD_DIR]
+# For every case runs daas (BUILD_DIR/bench/bench_compare) then Python
+# (bench/reference.py), alternating, ROUNDS rounds, and prints the median
+# images/s over the rounds and the ratio daas / Python.
+# Environment: ROUNDS (3), STEPS timed steps per run (10), WARMUP (3),
+# CASES (space-separated case names; all by default), PYTHON (/usr/bin/python3).
+# OMP_WAIT_POLICY is left alone: daas chooses its own wait policy (passive),
+# Python runs with libgomp's default (spinning). On a busy machine spinning
+# costs many times more (measured: a Python DARTS_V2 training step 5.9x slower
+# than with PASSIVE next to other jobs), so compare on a quiet machine.
+set -eu
+build=${1:-build}
+here=$(dirname "$0")
+rounds=${ROUNDS:-3}
+steps=${STEPS:-10}
+warmup=${WARMUP:-3}
+python=${PYTHON:-/usr/bin/python3}
+daas="$build/bench/bench_compare"
+[ -x "$daas" ] || { echo "compare.sh: $daas not found; build it: cmake --build $build --target bench_compare" >&2; exit 1; }
+
+# name|flags (both programs take the same flags)
+all_cases="a-joint-c16|--case joint --channels 16 --layers 8 --batch 64 --shape 1x28x28
+b-joint-fashion|--case joint --channels 8 --layers 5 --batch 64 --shape 1x28x28
+b-arch-fashion|--case arch --channels 8 --layers 5 --batch 64 --shape 1x28x28
+c-train-darts_v2|--case train --genotype DARTS_V2 --channels 16 --layers 8 --batch 96 --shape 1x28x28
+c-infer-darts_v2|--case infer --genotype DARTS_V2 --channels 16 --layers 8 --batch 256 --shape 1x28x28
+d-joint-c16-rgb32|--case joint --channels 16 --layers 8 --batch 64 --shape 3x32x32
+e-train-rich|--case train --genotype $here/rich_genotype.txt --channels 16 --layers 8 --batch 96 --shape 1x28x28"
+
+echo "daas vs plain PyTorch, $(date '+%Y-%m-%d %H:%M:%S %Z')"
+echo "machine: $(nproc) cores, $(sed -n 's/^model name[[:space:]]*: //p' /proc/cpuinfo | head -n 1), load average $(cut -d ' ' -f 1-3 /proc/loadavg)"
+echo "python: $("$python" -c 'import torch, torchvision; print("torch", torch.__version__, "torchvision", torchvision.__version__)')"
+echo "rounds $rounds, $warmup warm-up + $steps timed steps per run, 2 threads, OMP_WAIT_POLICY ${OMP_WAIT_POLICY:-unset}"
+if [ -z "${OMP_WAIT_POLICY:-}" ] && awk -v n="$(nproc)" '{ exit !($1 > n / 2) }' /proc/loadavg; then
+  echo "warning: the machine is busy; libgomp's default spin-waiting (the Python side) then loses far more than"
+  echo "         daas's passive waiting, and the ratios measure mostly that (OMP_WAIT_POLICY=PASSIVE sets both)"
+fi
+
+# selected NAME: whether CASES (if set) names the case.
+selected() { [ -z "${CASES:-}" ] || echo " $CASES " | grep -q " $1 "; }
+
+echo "$all_cases" | while IFS='|' read -r name flags; do
+  if selected "$name"; then printf '  %-18s %s\n' "$name" "$flags"; fi
+done
+
+results=$(mktemp)
+trap 'rm -f "$results"' EXIT
+
+# One run: prints its images/s, or "-" when it failed (its error on stderr).
+run() {
+  out=$("$@" --steps "$steps" --warmup "$warmup" </dev/null) || true
+  value=$(echo "$out" | sed -n 's/^RESULT .*img_per_s=\([0-9.]*\).*/\1/p')
+  echo "${value:--}"
+}
+
+round=1
+while [ "$round" -le "$rounds" ]; do
+  echo "$all_cases" | while IFS='|' read -r name flags; do
+    selected "$name" || continue
+    # shellcheck disable=SC2086 # flags are words
+    d=$(run "$daas" $flags)
+    # shellcheck disable=SC2086
+    p=$(run "$python" "$here/reference.py" $flags)
+    echo "round $round/$rounds $name: daas $d, python $p images/s" >&2
+    echo "$name daas $d" >>"$results"
+    echo "$name python $p" >>"$results"
+  done
+  round=$((round + 1))
+done
+
+awk '
+  function median(list,   n, v, i, j, t) {
+    n = split(list, v, " ")
+    for (i = 2; i <= n; i++) for (j = i; j > 1 && v[j - 1] + 0 > v[j] + 0; j--) { t = v[j]; v[j] = v[j - 1]; v[j - 1] = t }
+    if (n == 0) return ""
+    return n % 2 ? v[(n + 1) / 2] : (v[n / 2] + v[n / 2 + 1]) / 2
+  }
+  !($1 in seen) { seen[$1] = 1; order[++cases] = $1 }
+  $3 != "-" { values[$1, $2] = values[$1, $2] " " $3 }
+  END {
+    printf "\n%-18s %14s %14s %12s\n", "case", "daas img/s", "python img/s", "daas/python"
+    for (c = 1; c <= cases; c++) {
+      name = order[c]
+      d = median(values[name, "daas"]); p = median(values[name, "python"])
+      ratio = (d != "" && p != "" && p > 0) ? sprintf("%.2f", d / p) : "-"
+      printf "%-18s %14s %14s %12s\n", name, d == "" ? "-" : sprintf("%.1f", d), p == "" ? "-" : sprintf("%.1f", p), ratio
+    }
+  }' "$results"
