@@ -31,6 +31,7 @@
 #include "daas/search/step.h"
 #include "daas/train/loss.h"
 #include "daas/train/model.h"
+#include "daas/train/ranks.h"
 #include "daas/train/train.h"
 
 namespace {
@@ -43,6 +44,7 @@ struct Args {
   int64_t channels = 16, layers = 8, batch = 64;
   int64_t in_channels = 1, height = 28, width = 28;
   std::string genotype = "DARTS_V2";
+  std::string parallel = "batch";  // daas's `parallel` setting
   int64_t steps = 10, warmup = 3, threads = 2, seed = 0;
 };
 
@@ -56,6 +58,8 @@ Args parse_args(int argc, char** argv) {
       a.kind = value;
     } else if (key == "--genotype") {
       a.genotype = value;
+    } else if (key == "--parallel") {
+      a.parallel = value;
     } else if (key == "--shape") {
       daas::check(
           std::sscanf(value.c_str(), "%" SCNd64 "x%" SCNd64 "x%" SCNd64, &a.in_channels, &a.height, &a.width) == 3,
@@ -117,6 +121,7 @@ double search_case(const Args& a) {
   options.layers = a.layers;
   options.batch_size = a.batch;
   options.threads = a.threads;
+  options.parallel = a.parallel;
   options.seed = a.seed;
   // What run_search calls first: threads (configure_threads), seed, log level.
   const c10::Device device = daas::setup_runtime(options);
@@ -142,14 +147,26 @@ double search_case(const Args& a) {
     policy_optimizer =
         std::make_unique<torch::optim::Adam>(policy->policy_parameters(), torch::optim::AdamOptions(options.policy_lr));
   }
-  daas::search::StepContext context{options, *model, policy, fixed_policy, rng, data.mean, data.std, device};
+  daas::search::StepRanks ranks(*model, daas::data_parallel_ranks(options.parallel, device));  // as search_halves
+  daas::search::StepContext context{options, *model, policy, fixed_policy, rng, data.mean, data.std, device, &ranks};
   auto train = rows(data, 0, a.batch);
   auto val = rows(data, a.batch, a.batch);
   int64_t step = 0;
-  return median_ms(a, [&] {
-    daas::search::search_step(context, train, val, options.lr, /*epoch=*/0, step++, weight_optimizer, &arch_optimizer,
-                              policy_optimizer.get());
+  std::vector<daas::search::StepStats> stats;
+  const double ms = median_ms(a, [&] {
+    stats.push_back(daas::search::search_step(context, train, val, options.lr, /*epoch=*/0, step++, weight_optimizer,
+                                              &arch_optimizer, policy_optimizer.get()));
   });
+  // Where a step's time goes: median milliseconds per phase over the timed steps.
+  std::string phases;
+  for (size_t i = 0; i < daas::search::kStepPhaseNames.size(); ++i) {
+    std::vector<double> values;
+    for (size_t k = static_cast<size_t>(a.warmup); k < stats.size(); ++k) values.push_back(stats[k].phase_seconds[i]);
+    std::sort(values.begin(), values.end());
+    phases += fmt::format(" {}={:.0f}", daas::search::kStepPhaseNames[i], 1000 * values[values.size() / 2]);
+  }
+  fmt::print("PHASES_MS{}\n", phases);
+  return ms;
 }
 
 // A retraining step as train.cpp's train_epoch runs it, on an already
@@ -157,6 +174,7 @@ double search_case(const Args& a) {
 double train_case(const Args& a) {
   daas::train::TrainOptions options;
   options.threads = a.threads;
+  options.parallel = a.parallel;
   options.seed = a.seed;
   const c10::Device device = daas::setup_runtime(options);  // as run_train
   const auto data = random_data(a, a.batch);
@@ -175,30 +193,22 @@ double train_case(const Args& a) {
   net.module().to(device);
   const auto x = daas::augment::normalize(data.images, data.mean, data.std).to(device);
   const auto y = data.labels.to(device);
+  daas::train::TrainRanks ranks(net, daas::data_parallel_ranks(options.parallel, device), options.channels_last,
+                                device);
   if (a.kind == "infer") {
+    // As train::evaluate: eval mode, no gradients, each rank its shard.
     net.module().eval();
-    return median_ms(a, [&] {
-      torch::NoGradGuard no_grad;
-      net.forward(x);
-    });
+    torch::NoGradGuard no_grad;
+    ranks.follow_master();
+    return median_ms(a, [&] { ranks.infer(x); });
   }
   net.set_drop_path_prob(options.drop_path);
   net.module().train();
   torch::optim::SGD optimizer(
       net.module().parameters(),
       torch::optim::SGDOptions(options.lr).momentum(options.momentum).weight_decay(options.weight_decay));
-  const auto parameters = net.module().parameters();
-  return median_ms(a, [&] {
-    const auto output = net.forward(x);
-    const auto loss = daas::train::smoothed_cross_entropy(output.logits, y, options.label_smoothing);
-    daas::train::check_finite(loss, "training loss", 1, 1);
-    for (auto parameter : parameters) parameter.mutable_grad() = torch::Tensor();
-    loss.backward();
-    torch::nn::utils::clip_grad_norm_(parameters, options.grad_clip);
-    optimizer.step();
-    loss.item<double>();
-    daas::train::correct_top_k(output.logits.detach(), y, 1);
-  });
+  int64_t step = 0;
+  return median_ms(a, [&] { daas::train::train_step(ranks, optimizer, options, x, y, /*epoch=*/0, step++); });
 }
 
 }  // namespace

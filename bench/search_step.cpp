@@ -53,8 +53,9 @@ void BM_SearchStep(benchmark::State& state, const char* mode) {
   }
   torch::optim::SGD sgd(model->weight_parameters(), torch::optim::SGDOptions(0.025).momentum(0.9));
   torch::optim::Adam adam(model->arch_parameters(), 3e-4);
-  daas::search::StepContext context{options,           *model,           policy,     fixed, rng,
-                                    splits.train.mean, splits.train.std, torch::kCPU};
+  daas::search::StepRanks ranks(*model, daas::data_parallel_ranks(options.parallel, torch::kCPU));  // as search_halves
+  daas::search::StepContext context{options,           *model,           policy,      fixed, rng,
+                                    splits.train.mean, splits.train.std, torch::kCPU, &ranks};
   auto batch = [&](int64_t offset) {
     daas::Batch b;
     b.indices = torch::arange(offset, offset + options.batch_size);

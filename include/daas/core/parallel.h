@@ -9,11 +9,13 @@
 // (stalling a busy machine) or sleeps (costing ~2× on a quiet one). Giving
 // each core half of the batch and synchronising only the BatchNorm
 // statistics keeps both cores busy with no OpenMP barrier at all.
+#include <ATen/CPUGeneratorImpl.h>
 #include <ATen/core/Generator.h>
 #include <c10/core/Device.h>
 #include <torch/nn/module.h>
 #include <torch/types.h>
 
+#include <array>
 #include <atomic>
 #include <condition_variable>
 #include <cstdint>
@@ -21,6 +23,7 @@
 #include <functional>
 #include <memory>
 #include <mutex>
+#include <string>
 #include <thread>
 #include <vector>
 
@@ -131,6 +134,19 @@ class WorkerTeam {
   std::vector<at::Generator> generators_;
 };
 
+/// Builds `count` objects with `make()` without moving LibTorch's default
+/// generator: replicas are initialised randomly and then overwritten, and a
+/// run (and its resume) must draw the same numbers as with one rank.
+template <typename T, typename Make>
+std::vector<std::unique_ptr<T>> make_replicas(int64_t count, Make make) {
+  auto generator = at::detail::getDefaultCPUGenerator();
+  const auto state = generator.get_state();
+  std::vector<std::unique_ptr<T>> replicas;
+  for (int64_t r = 0; r < count; ++r) replicas.push_back(make());
+  generator.set_state(state);
+  return replicas;
+}
+
 /// Copies every parameter and buffer of `from` into `to` (same structure).
 void copy_module_state(torch::nn::Module& from, torch::nn::Module& to);
 
@@ -144,10 +160,15 @@ std::vector<torch::Tensor> sum_over_ranks(const std::vector<std::vector<torch::T
 /// The .grad() of each tensor (undefined where it has none).
 std::vector<torch::Tensor> grads_of(const std::vector<torch::Tensor>& tensors);
 
-/// How many ranks a step on `device` splits its batches over: LibTorch's
-/// intra-op thread count on the CPU (each rank then computes on one core),
-/// one elsewhere (a GPU parallelises each kernel itself).
-int64_t data_parallel_ranks(const c10::Device& device);
+/// The ways CPU threads share a step (the `parallel` setting).
+constexpr std::array<const char*, 2> kParallelModes = {"batch", "op"};
+
+/// How many ranks a step on `device` splits its batches over. `parallel`
+/// "batch": LibTorch's intra-op thread count on the CPU (each rank then
+/// computes its shard on one core); "op": one (every thread works inside
+/// each op, LibTorch's own intra-op parallelism). One on a GPU, which
+/// parallelises each kernel itself.
+int64_t data_parallel_ranks(const std::string& parallel, const c10::Device& device);
 
 /// Rows [begin, end) of shard `rank` of `size` over `n` rows: contiguous,
 /// sizes differing by at most one, earlier shards larger.

@@ -7,12 +7,14 @@
 #include <string>
 
 #include "daas/core/config.h"
+#include "daas/core/parallel.h"
 
 namespace daas {
 
 struct RuntimeOptions {
   int64_t seed = 0;
   int64_t threads = 0;  // 0 = all cores
+  std::string parallel = "batch";
   std::string device = "cpu";
   std::string out = "";  // run folder; empty = runs/<command>-<time>
   std::string log_level = "info";
@@ -22,7 +24,11 @@ struct RuntimeOptions {
 template <typename T>
 void add_runtime_options(OptionTable<T>& table) {
   table.add("seed", &T::seed, "random seed; fixes a run on CPU", {0, 4294967295.0})
-      .add("threads", &T::threads, "intra-op CPU threads; 0 = all cores", {0, 1024})
+      .add("threads", &T::threads, "CPU threads; 0 = all cores", {0, 1024})
+      .add_choice("parallel", &T::parallel,
+                  "how CPU threads share a step: batch = each thread computes its shard of every batch (BatchNorm "
+                  "statistics stay the whole batch's), op = all threads inside each op",
+                  {kParallelModes.begin(), kParallelModes.end()})
       .add_choice("device", &T::device, "cpu or cuda (cuda:N for a given GPU)", {})
       .add("out", &T::out, "run folder; empty = runs/<command>-<date>-<time>")
       .add_choice("log_level", &T::log_level, "logging level", {"trace", "debug", "info", "warn", "error"});

@@ -3,6 +3,7 @@
 #include <torch/optim/adam.h>
 #include <torch/optim/sgd.h>
 
+#include <array>
 #include <memory>
 #include <nlohmann/json.hpp>
 #include <string>
@@ -50,6 +51,11 @@ struct StepContext {
   StepRanks* ranks = nullptr;
 };
 
+/// The phases of a step, for the time breakdown in metrics.jsonl.
+enum class StepPhase : size_t { kAugment = 0, kArchitecture, kTraining, kPolicy, kUpdate, kCount };
+constexpr std::array<const char*, 5> kStepPhaseNames = {"augment", "architecture", "training", "policy", "update"};
+static_assert(kStepPhaseNames.size() == static_cast<size_t>(StepPhase::kCount), "one name per phase");
+
 struct StepStats {
   double train_loss = 0;
   int64_t train_correct = 0;
@@ -57,6 +63,10 @@ struct StepStats {
   int64_t val_correct = 0;
   int64_t images = 0;
   double policy_advantage_std = 0;  // spread of d_i − b; 0 when no policy step
+  /// Wall seconds per StepPhase: augmentation draw and normalisation;
+  /// validation forward+backward and α's step; training forward+backward;
+  /// the two perturbed forwards and β's step; clipping, SGD and bookkeeping.
+  std::array<double, kStepPhaseNames.size()> phase_seconds{};
 };
 
 /// Sums of StepStats over an epoch.
@@ -67,6 +77,7 @@ struct StepTotals {
 
   double train_loss = 0, val_loss = 0, advantage_std = 0;
   int64_t train_correct = 0, val_correct = 0, images = 0, steps = 0;
+  std::array<double, kStepPhaseNames.size()> phase_seconds{};
 };
 
 /// d_i = (ℓ_i(w + εv) − ℓ_i(w − εv)) / 2ε with ε = epsilon / ‖v‖, for the

@@ -63,9 +63,11 @@ class Network {
   double drop_path_prob() const;
   torch::nn::Module& module();
   const ModelInfo& info() const { return info_; }
+  bool channels_last() const { return channels_last_; }
 
  private:
   ModelInfo info_;
+  bool channels_last_ = true;
   nas::NetworkCIFAR cifar_{nullptr};
   nas::NetworkImageNet imagenet_{nullptr};
 };

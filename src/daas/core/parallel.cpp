@@ -217,8 +217,9 @@ std::vector<torch::Tensor> grads_of(const std::vector<torch::Tensor>& tensors) {
   return grads;
 }
 
-int64_t data_parallel_ranks(const c10::Device& device) {
-  return device.is_cpu() ? std::max(1, at::get_num_threads()) : 1;
+int64_t data_parallel_ranks(const std::string& parallel, const c10::Device& device) {
+  check(parallel == "batch" || parallel == "op", "parallel '{}': expected batch or op", parallel);
+  return device.is_cpu() && parallel == "batch" ? std::max(1, at::get_num_threads()) : 1;
 }
 
 std::pair<int64_t, int64_t> shard_range(int64_t n, int64_t rank, int64_t size) {

@@ -211,7 +211,7 @@ SearchResult search_halves(const SearchOptions& options, const Dataset& train_ha
   const int64_t full_steps = std::min(train_loader.batches_per_epoch(), val_loader.batches_per_epoch());
   const int64_t steps = options.steps_per_epoch > 0 ? std::min(options.steps_per_epoch, full_steps) : full_steps;
 
-  StepRanks ranks(*state.model, data_parallel_ranks(device));
+  StepRanks ranks(*state.model, data_parallel_ranks(options.parallel, device));
   StepContext context{options,        *state.model, state.policy, state.fixed_policy, state.rng, train_half.mean,
                       train_half.std, device,       &ranks};
   nlohmann::json record;

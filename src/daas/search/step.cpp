@@ -2,6 +2,8 @@
 
 #include <torch/torch.h>
 
+#include <chrono>
+
 #include "daas/augment/pipeline.h"
 #include "daas/core/error.h"
 #include "daas/search/search.h"
@@ -84,11 +86,10 @@ PhaseResult forward_backward(StepRanks& ranks, SearchModel& master, const torch:
 
 }  // namespace
 
-StepRanks::StepRanks(SearchModel& master, int64_t ranks) : master_(master), team_(ranks) {
-  if (ranks > 1) {
-    for (int64_t r = 0; r < ranks; ++r) replicas_.push_back(master.replica());
-  }
-}
+StepRanks::StepRanks(SearchModel& master, int64_t ranks)
+    : master_(master),
+      replicas_(make_replicas<SearchModel>(ranks > 1 ? ranks : 0, [&] { return master.replica(); })),
+      team_(ranks) {}
 
 SearchModel& StepRanks::model(int64_t rank) {
   return replicas_.empty() ? master_ : *replicas_[static_cast<size_t>(rank)];
@@ -102,6 +103,7 @@ void StepTotals::add(const StepStats& stats) {
   val_correct += stats.val_correct;
   images += stats.images;
   steps += 1;
+  for (size_t i = 0; i < phase_seconds.size(); ++i) phase_seconds[i] += stats.phase_seconds[i];
 }
 
 std::string StepTotals::summary() const {
@@ -113,11 +115,10 @@ std::string StepTotals::summary() const {
 nlohmann::json StepTotals::to_json() const {
   const double n = std::max<int64_t>(steps, 1);
   const double m = std::max<int64_t>(images, 1);
-  return {{"train_loss", train_loss / n},
-          {"train_acc", train_correct / m},
-          {"val_loss", val_loss / n},
-          {"val_acc", val_correct / m},
-          {"advantage_std", advantage_std / n}};
+  nlohmann::json phases = nlohmann::json::object();
+  for (size_t i = 0; i < phase_seconds.size(); ++i) phases[kStepPhaseNames[i]] = phase_seconds[i];
+  return {{"train_loss", train_loss / n}, {"train_acc", train_correct / m},     {"val_loss", val_loss / n},
+          {"val_acc", val_correct / m},   {"advantage_std", advantage_std / n}, {"phase_seconds", phases}};
 }
 
 torch::Tensor directional_derivatives(StepRanks& ranks, SearchModel& master, const std::vector<torch::Tensor>& v,
@@ -186,6 +187,12 @@ StepStats search_step(StepContext& context, Batch& train, Batch& val, double lr,
                       torch::optim::SGD& weight_optimizer, torch::optim::Adam* arch_optimizer,
                       torch::optim::Adam* policy_optimizer) {
   StepStats stats;
+  auto phase_start = std::chrono::steady_clock::now();
+  auto end_phase = [&](StepPhase phase) {
+    const auto now = std::chrono::steady_clock::now();
+    stats.phase_seconds[static_cast<size_t>(phase)] += std::chrono::duration<double>(now - phase_start).count();
+    phase_start = now;
+  };
   const auto& options = context.options;
   auto& model = context.model;
   std::unique_ptr<StepRanks> one_rank;
@@ -211,6 +218,7 @@ StepStats search_step(StepContext& context, Batch& train, Batch& val, double lr,
     for (int64_t r = 0; r < ranks.size(); ++r) ranks.model(r).follow(model);
   }
   const auto weights = model.weight_parameters();
+  end_phase(StepPhase::kAugment);
 
   // 2. Architecture step: one backward gives ∇_α L_val and v = ∇_w L_val.
   const auto validated = forward_backward(ranks, model, x_val, y_val, /*arch_graph=*/arch_optimizer != nullptr);
@@ -220,12 +228,14 @@ StepStats search_step(StepContext& context, Batch& train, Batch& val, double lr,
   stats.val_correct = validated.correct;
   // The gradients are replaced (not zeroed) below, so v stays valid.
   const auto v = grads_of(weights);
+  end_phase(StepPhase::kArchitecture);
 
   // 3. Training forward and backward on the augmented batch along the same
   // path, at the same w: the gradient of the weight step. Computed before
   // the policy step, which reads w, and applied after it.
   const auto trained = forward_backward(ranks, model, x, y, /*arch_graph=*/false);
   train::check_finite(torch::tensor(trained.loss), "training loss", epoch + 1, step + 1);
+  end_phase(StepPhase::kTraining);
 
   // 4. Policy step through the one-step unroll.
   if (context.policy) {
@@ -240,6 +250,8 @@ StepStats search_step(StepContext& context, Batch& train, Batch& val, double lr,
     }
   }
 
+  end_phase(StepPhase::kPolicy);
+
   // 5. Weight step.
   clear_grads(model.arch_parameters());
   if (options.grad_clip > 0) torch::nn::utils::clip_grad_norm_(weights, options.grad_clip);
@@ -251,6 +263,7 @@ StepStats search_step(StepContext& context, Batch& train, Batch& val, double lr,
   stats.train_loss = trained.loss;
   stats.train_correct = trained.correct;
   stats.images = y.size(0);
+  end_phase(StepPhase::kUpdate);
   return stats;
 }
 

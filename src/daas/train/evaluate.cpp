@@ -8,8 +8,10 @@
 
 #include "daas/augment/pipeline.h"
 #include "daas/core/error.h"
+#include "daas/core/parallel.h"
 #include "daas/data/loader.h"
 #include "daas/train/loss.h"
+#include "daas/train/ranks.h"
 
 namespace daas::train {
 
@@ -49,6 +51,8 @@ Evaluation evaluate(Network& net, const Dataset& data, int64_t batch_size, const
   const bool was_training = module.is_training();
   module.eval();
   torch::NoGradGuard no_grad;
+  TrainRanks ranks(net, data_parallel_ranks("batch", device), net.channels_last(), device);
+  ranks.follow_master();
 
   augment::PipelineOptions pipeline_options;
   pipeline_options.mean = info.mean;
@@ -63,7 +67,7 @@ Evaluation evaluate(Network& net, const Dataset& data, int64_t batch_size, const
   double loss_sum = 0;
   while (auto batch = loader.next()) {
     const auto labels = batch->labels.to(device);
-    const auto logits = net.forward(batch->images).logits;
+    const auto logits = ranks.infer(batch->images);
     loss_sum += torch::nn::functional::cross_entropy(
                     logits, labels, torch::nn::functional::CrossEntropyFuncOptions().reduction(torch::kSum))
                     .item<double>();

@@ -121,7 +121,7 @@ ModelInfo ModelInfo::from_json(const nlohmann::json& json, const std::string& so
   return info;
 }
 
-Network::Network(ModelInfo info, bool channels_last) : info_(std::move(info)) {
+Network::Network(ModelInfo info, bool channels_last) : info_(std::move(info)), channels_last_(channels_last) {
   if (info_.network == NetworkKind::kCifar) {
     cifar_ = nas::NetworkCIFAR(network_options(info_, channels_last));
   } else {

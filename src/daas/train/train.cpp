@@ -17,6 +17,7 @@
 #include "daas/data/loader.h"
 #include "daas/train/loss.h"
 #include "daas/train/model.h"
+#include "daas/train/ranks.h"
 #include "daas/train/schedule.h"
 
 namespace fs = std::filesystem;
@@ -140,102 +141,10 @@ struct EpochTotals {
   }
 };
 
-/// The ranks a training batch is split over (daas/core/parallel.h): rank r
-/// runs rows shard_range(N, r, size) on its own replica; one rank runs the
-/// master network itself.
-class TrainRanks {
- public:
-  TrainRanks(Network& master, int64_t ranks, bool channels_last, const c10::Device& device)
-      : master_(master), team_(ranks) {
-    for (int64_t r = 0; ranks > 1 && r < ranks; ++r) {
-      replicas_.push_back(std::make_unique<Network>(master.info(), channels_last));
-      replicas_.back()->module().to(device);
-    }
-  }
-  int64_t size() const { return team_.size(); }
-  Network& model(int64_t rank) { return replicas_.empty() ? master_ : *replicas_[static_cast<size_t>(rank)]; }
-  WorkerTeam& team() { return team_; }
-
-  /// Replicas take the master's weights, buffers and drop-path rate, and
-  /// their own drop-path generators, seeded from LibTorch's default one (saved
-  /// in every checkpoint), so the run stays a function of the seed.
-  void follow_master(double drop_prob) {
-    if (replicas_.empty()) return;
-    auto global = at::detail::getDefaultCPUGenerator();
-    uint64_t seed = 0;
-    {
-      std::lock_guard<std::mutex> lock(global.mutex());
-      seed = global.get<at::CPUGeneratorImpl>()->random64();
-    }
-    std::vector<at::Generator> generators;
-    for (size_t r = 0; r < replicas_.size(); ++r) {
-      copy_module_state(master_.module(), replicas_[r]->module());
-      replicas_[r]->set_drop_path_prob(drop_prob);
-      replicas_[r]->module().train(master_.module().is_training());
-      generators.push_back(at::make_generator<at::CPUGeneratorImpl>(seed + r));
-    }
-    team_.set_generators(std::move(generators));
-  }
-
-  /// The master's gradients become the sum of the replicas', its running
-  /// statistics rank 0's (the same on every rank: BatchNorm is synchronised).
-  void gather() {
-    if (replicas_.empty()) return;
-    std::vector<std::vector<torch::Tensor>> parts;
-    for (auto& replica : replicas_) parts.push_back(grads_of(replica->module().parameters()));
-    auto params = master_.module().parameters();
-    const auto summed = sum_over_ranks(parts);
-    for (size_t i = 0; i < params.size(); ++i) params[i].mutable_grad() = summed[i];
-    copy_buffers(replicas_[0]->module(), master_.module());
-  }
-
- private:
-  Network& master_;
-  std::vector<std::unique_ptr<Network>> replicas_;
-  WorkerTeam team_;
-};
-
-/// Loss and top-1 count of one training forward+backward over the ranks; the
-/// master's gradients are those of the whole batch's mean loss.
-std::pair<double, int64_t> train_forward_backward(TrainRanks& ranks, const TrainOptions& options,
-                                                  const torch::Tensor& images, const torch::Tensor& labels) {
-  const int64_t size = ranks.size();
-  std::vector<double> losses(static_cast<size_t>(size));
-  std::vector<int64_t> correct(static_cast<size_t>(size));
-  ranks.team().run([&](int64_t rank) {
-    auto& net = ranks.model(rank);
-    const auto [begin, end] = shard_range(images.size(0), rank, size);
-    const auto y = labels.slice(0, begin, end);
-    const auto output = net.forward(images.slice(0, begin, end));
-    auto loss = smoothed_cross_entropy(output.logits, y, options.label_smoothing);
-    if (output.aux_logits.defined()) {
-      loss = loss + options.auxiliary_weight * smoothed_cross_entropy(output.aux_logits, y, options.label_smoothing);
-    }
-    // This shard's share of the whole batch's mean.
-    if (size > 1) loss = loss * (static_cast<double>(end - begin) / static_cast<double>(images.size(0)));
-    // Gradients cleared to undefined (zero_grad(set_to_none=True)): a resumed
-    // run, whose gradients start undefined, then continues bit for bit.
-    for (auto parameter : net.module().parameters()) parameter.mutable_grad() = torch::Tensor();
-    loss.backward();
-    losses[static_cast<size_t>(rank)] = loss.item<double>();
-    correct[static_cast<size_t>(rank)] = correct_top_k(output.logits.detach(), y, 1);
-  });
-  ranks.gather();
-  double loss = 0;
-  int64_t hits = 0;
-  for (int64_t r = 0; r < size; ++r) {
-    loss += losses[static_cast<size_t>(r)];
-    hits += correct[static_cast<size_t>(r)];
-  }
-  return {loss, hits};
-}
-
 /// One training epoch over `loader`; returns its totals.
 EpochTotals train_epoch(TrainState& state, const TrainOptions& options, BatchLoader& loader, TrainRanks& ranks,
                         int64_t epoch, int64_t steps, const c10::Device& device) {
-  auto& net = *state.net;
-  net.module().train();
-  const auto parameters = net.module().parameters();
+  state.net->module().train();
   loader.start_epoch(epoch);
   EpochTotals totals;
   Progress progress(fmt::format("train epoch {}/{}", epoch + 1, options.epochs), steps);
@@ -244,13 +153,9 @@ EpochTotals train_epoch(TrainState& state, const TrainOptions& options, BatchLoa
     auto batch = loader.next();
     if (!batch) break;
     const auto labels = batch->labels.to(device);
-    ranks.follow_master(state.net->drop_path_prob());
-    const auto [loss, correct] = train_forward_backward(ranks, options, batch->images, labels);
-    check_finite(torch::tensor(loss), "training loss", epoch + 1, step + 1);
-    if (options.grad_clip > 0) torch::nn::utils::clip_grad_norm_(parameters, options.grad_clip);
-    state.optimizer->step();
-    totals.loss += loss;
-    totals.correct += correct;
+    const auto result = train_step(ranks, *state.optimizer, options, batch->images, labels, epoch, step);
+    totals.loss += result.loss;
+    totals.correct += result.correct;
     totals.images += labels.size(0);
     totals.steps += 1;
     const double seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
@@ -349,7 +254,7 @@ TrainResult train_splits(const TrainOptions& options, const DataSplits& data, co
         data.train.size(), options.batch_size);
   const int64_t steps = options.steps_per_epoch > 0 ? std::min(options.steps_per_epoch, full_steps) : full_steps;
 
-  TrainRanks ranks(*state.net, data_parallel_ranks(device), options.channels_last, device);
+  TrainRanks ranks(*state.net, data_parallel_ranks(options.parallel, device), options.channels_last, device);
   TrainResult result;
   bool evaluated = false;
   for (int64_t epoch = state.next_epoch; epoch < options.epochs; ++epoch) {

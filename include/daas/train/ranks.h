@@ -1,0 +1,57 @@
+#pragma once
+// A retraining step and inference split over the ranks of a WorkerTeam
+// (daas/core/parallel.h): each rank runs its shard of the batch on its own
+// replica of the network, BatchNorm keeps whole-batch statistics, and the
+// master network ends the step with the whole batch's gradients.
+#include <torch/optim/sgd.h>
+
+#include <memory>
+#include <vector>
+
+#include "daas/core/parallel.h"
+#include "daas/train/model.h"
+
+namespace daas::train {
+
+struct TrainOptions;
+
+class TrainRanks {
+ public:
+  /// `ranks` replicas of `master` on `device` (none for one rank: the master
+  /// computes alone).
+  TrainRanks(Network& master, int64_t ranks, bool channels_last, const c10::Device& device);
+  int64_t size() const { return team_.size(); }
+  /// The network rank `rank` computes with.
+  Network& model(int64_t rank);
+  WorkerTeam& team() { return team_; }
+  Network& master() { return master_; }
+
+  /// Replicas take the master's weights, buffers, mode and drop-path rate,
+  /// and their own drop-path generators, seeded from LibTorch's default one
+  /// (saved in every checkpoint), so a run stays a function of its seed.
+  void follow_master();
+  /// The master's gradients become the sum of the replicas', its running
+  /// statistics rank 0's (the same on every rank: BatchNorm is synchronised).
+  void gather();
+  /// Eval-mode logits [N, classes] of a normalised batch, each rank its
+  /// shard. The replicas must follow the master (follow_master()).
+  torch::Tensor infer(const torch::Tensor& images);
+
+ private:
+  Network& master_;
+  std::vector<std::unique_ptr<Network>> replicas_;
+  WorkerTeam team_;
+};
+
+struct TrainStepResult {
+  double loss = 0;      // mean loss of the batch (auxiliary term included)
+  int64_t correct = 0;  // top-1 hits
+};
+
+/// One retraining step on a normalised batch: forward, loss (label
+/// smoothing, auxiliary head), backward over the ranks, gradient clipping
+/// and an SGD step on the master. Fails when the loss is not finite.
+TrainStepResult train_step(TrainRanks& ranks, torch::optim::SGD& optimizer, const TrainOptions& options,
+                           const torch::Tensor& images, const torch::Tensor& labels, int64_t epoch, int64_t step);
+
+}  // namespace daas::train

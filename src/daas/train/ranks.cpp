@@ -1,0 +1,98 @@
+#include "daas/train/ranks.h"
+
+#include <ATen/CPUGeneratorImpl.h>
+#include <torch/torch.h>
+
+#include "daas/train/loss.h"
+#include "daas/train/train.h"
+
+namespace daas::train {
+
+TrainRanks::TrainRanks(Network& master, int64_t ranks, bool channels_last, const c10::Device& device)
+    : master_(master),
+      replicas_(make_replicas<Network>(ranks > 1 ? ranks : 0,
+                                       [&] {
+                                         auto replica = std::make_unique<Network>(master.info(), channels_last);
+                                         replica->module().to(device);
+                                         return replica;
+                                       })),
+      team_(ranks) {}
+
+Network& TrainRanks::model(int64_t rank) { return replicas_.empty() ? master_ : *replicas_[static_cast<size_t>(rank)]; }
+
+void TrainRanks::follow_master() {
+  if (replicas_.empty()) return;
+  auto global = at::detail::getDefaultCPUGenerator();
+  uint64_t seed = 0;
+  {
+    std::lock_guard<std::mutex> lock(global.mutex());
+    seed = global.get<at::CPUGeneratorImpl>()->random64();
+  }
+  std::vector<at::Generator> generators;
+  for (size_t r = 0; r < replicas_.size(); ++r) {
+    copy_module_state(master_.module(), replicas_[r]->module());
+    replicas_[r]->set_drop_path_prob(master_.drop_path_prob());
+    replicas_[r]->module().train(master_.module().is_training());
+    generators.push_back(at::make_generator<at::CPUGeneratorImpl>(seed + r));
+  }
+  team_.set_generators(std::move(generators));
+}
+
+void TrainRanks::gather() {
+  if (replicas_.empty()) return;
+  std::vector<std::vector<torch::Tensor>> parts;
+  for (auto& replica : replicas_) parts.push_back(grads_of(replica->module().parameters()));
+  auto params = master_.module().parameters();
+  const auto summed = sum_over_ranks(parts);
+  for (size_t i = 0; i < params.size(); ++i) params[i].mutable_grad() = summed[i];
+  copy_buffers(replicas_[0]->module(), master_.module());
+}
+
+torch::Tensor TrainRanks::infer(const torch::Tensor& images) {
+  const int64_t size = this->size();
+  std::vector<torch::Tensor> logits(static_cast<size_t>(size));
+  team_.run([&](int64_t rank) {
+    const auto [begin, end] = shard_range(images.size(0), rank, size);
+    logits[static_cast<size_t>(rank)] = model(rank).forward(images.slice(0, begin, end)).logits;
+  });
+  return size == 1 ? logits[0] : torch::cat(logits);
+}
+
+TrainStepResult train_step(TrainRanks& ranks, torch::optim::SGD& optimizer, const TrainOptions& options,
+                           const torch::Tensor& images, const torch::Tensor& labels, int64_t epoch, int64_t step) {
+  ranks.follow_master();
+  const int64_t size = ranks.size();
+  std::vector<double> losses(static_cast<size_t>(size));
+  std::vector<int64_t> correct(static_cast<size_t>(size));
+  ranks.team().run([&](int64_t rank) {
+    auto& net = ranks.model(rank);
+    const auto [begin, end] = shard_range(images.size(0), rank, size);
+    const auto y = labels.slice(0, begin, end);
+    const auto output = net.forward(images.slice(0, begin, end));
+    auto loss = smoothed_cross_entropy(output.logits, y, options.label_smoothing);
+    if (output.aux_logits.defined()) {
+      loss = loss + options.auxiliary_weight * smoothed_cross_entropy(output.aux_logits, y, options.label_smoothing);
+    }
+    // This shard's share of the whole batch's mean.
+    if (size > 1) loss = loss * (static_cast<double>(end - begin) / static_cast<double>(images.size(0)));
+    // Gradients cleared to undefined (zero_grad(set_to_none=True)): a resumed
+    // run, whose gradients start undefined, then continues bit for bit.
+    for (auto parameter : net.module().parameters()) parameter.mutable_grad() = torch::Tensor();
+    loss.backward();
+    losses[static_cast<size_t>(rank)] = loss.item<double>();
+    correct[static_cast<size_t>(rank)] = correct_top_k(output.logits.detach(), y, 1);
+  });
+  ranks.gather();
+  TrainStepResult result;
+  for (int64_t r = 0; r < size; ++r) {
+    result.loss += losses[static_cast<size_t>(r)];
+    result.correct += correct[static_cast<size_t>(r)];
+  }
+  check_finite(torch::tensor(result.loss), "training loss", epoch + 1, step + 1);
+  const auto parameters = ranks.master().module().parameters();
+  if (options.grad_clip > 0) torch::nn::utils::clip_grad_norm_(parameters, options.grad_clip);
+  optimizer.step();
+  return result;
+}
+
+}  // namespace daas::train
