@@ -6,6 +6,7 @@
 #include <spdlog/spdlog.h>
 #include <torch/torch.h>
 
+#include <cmath>
 #include <filesystem>
 
 #include "commands.h"
@@ -49,6 +50,8 @@ void add_augment_options(OptionTable<AugmentOptions>& table) {
       .add("samples", &AugmentOptions::samples, "grid: augmented samples per image", {1, 64});
 }
 
+bool item_is_file(const std::string& path) { return std::filesystem::is_regular_file(path); }
+
 bool is_image_file(const std::string& path) {
   const auto ext = std::filesystem::path(path).extension().string();
   return ext == ".png" || ext == ".PNG" || ext == ".jpg" || ext == ".jpeg" || ext == ".JPG";
@@ -71,14 +74,28 @@ std::vector<std::string> split(const std::string& text) {
 struct Inputs {
   torch::Tensor images;  // uint8 [N, C, H, W]
   std::vector<std::string> names;
-  std::vector<double> mean;  // Cutout fill in [0, 1]
+  std::vector<std::string> paths;  // image-file input: the files (names are their stems); else empty
+  std::vector<double> mean;        // Cutout fill in [0, 1]
 };
 
 Inputs read_inputs(const AugmentOptions& options) {
   check(!options.input.empty(), "--input: none given; expected PNG files or a data set such as fashion-mnist");
   const auto items = split(options.input);
   Inputs in;
-  if (std::all_of(items.begin(), items.end(), is_image_file)) {
+  const bool any_image = std::any_of(items.begin(), items.end(), is_image_file);
+  for (const auto& item : items) {
+    check(!std::filesystem::is_directory(item),
+          "--input {}: is a folder; expected PNG/JPEG files (comma-separated) or a data set FORMAT[:DIR] (folder:{} "
+          "for a folder of class folders)",
+          item, item);
+    check(!any_image || is_image_file(item), "--input {}: not a .png, .jpg or .jpeg file; expected image files only",
+          item);
+  }
+  if (items.size() == 1 && !any_image && item_is_file(items.front())) {
+    fail("--input {}: not a .png, .jpg or .jpeg file; expected PNG/JPEG files or a data set FORMAT[:DIR]",
+         items.front());
+  }
+  if (any_image) {
     std::vector<torch::Tensor> images;
     for (const auto& path : items) {
       images.push_back(read_image(path, options.channels));
@@ -86,6 +103,7 @@ Inputs read_inputs(const AugmentOptions& options) {
             images.back().size(1), images.back().size(2), images.front().size(1), images.front().size(2),
             items.front());
       in.names.push_back(std::filesystem::path(path).stem().string());
+      in.paths.push_back(path);
     }
     in.images = torch::stack(images);
     const auto mean = in.images.to(torch::kDouble).mean({0, 2, 3}) / 255.0;
@@ -114,6 +132,49 @@ double parse_number(const std::string& text, const char* key) {
   return v;
 }
 
+/// Values torchvision accepts (or that make sense) for --value: bits are an
+/// integer 0..8, enhancement factors and sizes non-negative; every bound keeps
+/// the value where the kernels' integer conversions are exact.
+void check_value(augment::Op op, double value) {
+  using augment::Op;
+  struct Allowed {
+    double low, high;
+    bool integer;
+    const char* what;
+  };
+  Allowed allowed{-1e4, 1e4, false, "a value"};
+  switch (op) {
+    case Op::Posterize:
+      allowed = {0, 8, true, "an integer number of bits"};
+      break;
+    case Op::Solarize:
+      allowed = {0, 256, false, "a threshold"};
+      break;
+    case Op::Contrast:
+    case Op::Color:
+    case Op::Brightness:
+    case Op::Sharpness:
+      allowed = {0, 1e4, false, "a non-negative factor"};
+      break;
+    case Op::Cutout:
+      allowed = {0, 1e4, false, "a side in pixels"};
+      break;
+    case Op::ShearX:
+    case Op::ShearY:
+      allowed = {-100, 100, false, "a shear factor"};
+      break;
+    case Op::Rotate:
+      allowed = {-360, 360, false, "an angle in degrees"};
+      break;
+    default:
+      allowed = {-1e4, 1e4, false, "a shift in pixels"};
+      break;
+  }
+  check(value >= allowed.low && value <= allowed.high && (!allowed.integer || value == std::floor(value)),
+        "--op {} --value {}: expected {} in [{}, {}]", augment::op_name(op), value, allowed.what, allowed.low,
+        allowed.high);
+}
+
 /// The augmentation to run: a function of the images and the generator.
 std::function<torch::Tensor(const torch::Tensor&, at::Generator&)> make_augmentation(const AugmentOptions& options,
                                                                                      const Inputs& in) {
@@ -127,18 +188,30 @@ std::function<torch::Tensor(const torch::Tensor&, at::Generator&)> make_augmenta
     return [policy](const torch::Tensor& images, at::Generator& g) { return policy->apply(images, g); };
   }
   const Op op = op_from_name(options.op);
+  if (!op_info(op).has_magnitude) {
+    // 0 is accepted: it is what torchvision's _apply_op passes these ops.
+    const std::string given = options.value.empty() ? options.level : options.value;
+    check(given.empty() || parse_number(given, options.value.empty() ? "level" : "value") == 0,
+          "--op {} takes no value (got '{}'); expected no --level or --value, or 0", options.op, given);
+    return [op](const torch::Tensor& images, at::Generator& g) {
+      OpContext context{&g, {}};
+      return apply_op(op, images, torch::zeros({images.size(0)}, torch::kDouble), {}, context);
+    };
+  }
   check(options.level.empty() != options.value.empty(), "--op {}: expected exactly one of --level and --value",
         options.op);
   std::vector<double> fill = in.mean;
   for (auto& f : fill) f *= 255.0;
   if (!options.value.empty()) {
     const double value = parse_number(options.value, "value");
+    check_value(op, value);
     return [op, value, fill](const torch::Tensor& images, at::Generator& g) {
       OpContext context{&g, fill};
       return apply_op(op, images, torch::full({images.size(0)}, value, torch::kDouble), {}, context);
     };
   }
   const double level = parse_number(options.level, "level");
+  check(level >= 0 && level <= 1, "--level {}: out of range; expected a level in [0, 1]", options.level);
   return [op, level, fill](const torch::Tensor& images, at::Generator& g) {
     const double value = level_to_value(op, level, images.size(2), images.size(3));
     auto values = torch::full({images.size(0)}, value, torch::kDouble);
@@ -167,6 +240,31 @@ torch::Tensor make_grid(const std::vector<torch::Tensor>& columns) {
   return grid;
 }
 
+/// What augment writes must not replace its own inputs, nor two outputs
+/// each other; checked before anything is written.
+void check_outputs(const AugmentOptions& options, const Inputs& in) {
+  namespace fs = std::filesystem;
+  std::vector<std::string> outputs;
+  if (options.grid) {
+    outputs.push_back((fs::path(options.output) / "grid.png").string());
+  } else {
+    for (const auto& name : in.names) outputs.push_back((fs::path(options.output) / (name + ".png")).string());
+  }
+  for (size_t i = 0; i < outputs.size(); ++i) {
+    for (size_t j = 0; j < i; ++j) {
+      check(outputs[i] != outputs[j],
+            "--output {}: inputs {} and {} would both be written to {}; expected distinct "
+            "file names",
+            options.output, in.paths[j], in.paths[i], outputs[i]);
+    }
+    std::error_code ec;
+    for (const auto& input : in.paths) {
+      check(!fs::equivalent(outputs[i], input, ec),
+            "--output {}: would overwrite the input {}; expected another folder", options.output, input);
+    }
+  }
+}
+
 void run_augment(const Invocation<AugmentOptions>& invocation) {
   const auto options = invocation.resolve();
   if (invocation.dry_run) {
@@ -178,6 +276,7 @@ void run_augment(const Invocation<AugmentOptions>& invocation) {
   const auto augmentation = make_augmentation(options, in);
   auto generator = at::make_generator<at::CPUGeneratorImpl>(static_cast<uint64_t>(options.seed));
   const auto images = in.images.to(device);
+  check_outputs(options, in);
   make_dirs(options.output);
   if (options.grid) {
     std::vector<torch::Tensor> columns = {in.images};

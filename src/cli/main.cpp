@@ -38,7 +38,9 @@ int main(int argc, char** argv) {
   try {
     app.parse(argc, argv);
   } catch (const CLI::ParseError& e) {
-    return app.exit(e);
+    // --help and --version exit 0; every other parse error is a usage error,
+    // 2 by convention (CLI11's own codes are 100 and up).
+    return app.exit(e) == 0 ? 0 : 2;
   } catch (const daas::Error& e) {
     spdlog::error("{}", e.what());
     return 1;

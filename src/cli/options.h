@@ -17,6 +17,24 @@ namespace daas::cli {
 
 constexpr const char* kDefaultProfile = "fashion";
 
+/// Settings a resumed run may change: they do not alter its result.
+inline bool may_change_on_resume(const std::string& key) {
+  return key == "epochs" || key == "threads" || key == "device" || key == "log_level" || key == "out";
+}
+
+/// The command ("search", "train") whose run `dir` holds, read from the first
+/// line of its config.yaml ("# daas search (profile ...)"); empty if none.
+inline std::string run_kind(const std::string& dir) {
+  namespace fs = std::filesystem;
+  const auto config = fs::path(dir) / "config.yaml";
+  if (!fs::is_regular_file(config)) return {};
+  const std::string head = read_file_head(config.string(), 64);
+  const std::string prefix = "# daas ";
+  if (head.rfind(prefix, 0) != 0) return {};
+  const auto end = head.find_first_of(" \n", prefix.size());
+  return head.substr(prefix.size(), end == std::string::npos ? std::string::npos : end - prefix.size());
+}
+
 template <typename T>
 struct Invocation {
   OptionTable<T> table;
@@ -24,6 +42,7 @@ struct Invocation {
   std::string profile = kDefaultProfile;
   bool dry_run = false;
   Settings overrides;
+  std::string resume_dir;  // set by resume_from
 
   /// The typed options: struct defaults, then the profile, then the command line.
   T resolve() const {
@@ -53,25 +72,62 @@ void resume_from(Invocation<T>& invocation, const std::string& resume_dir, const
   check(fs::exists(config), "--resume {}: no config.yaml there; expected a daas {} run folder", resume_dir, command);
   check(fs::exists(fs::path(resume_dir) / "checkpoint.pt"),
         "--resume {}: no checkpoint.pt yet (the run stopped before its first epoch ended); start it again", resume_dir);
+  const std::string kind = run_kind(resume_dir);
+  check(kind == command, "--resume {}: holds a daas {} run (config.yaml); expected a daas {} run folder", resume_dir,
+        kind.empty() ? "unknown" : kind, command);
   invocation.profile = config.string();
+  invocation.resume_dir = resume_dir;
   invocation.overrides.set("out", resume_dir, "--resume");
 }
 
-/// The run folder of `options`, with config.yaml written (rewritten when
-/// resuming, since --epochs may have grown). A new run refuses a folder that
-/// already holds one.
+/// The settings a resumed run was started with (its config.yaml); fails
+/// naming the first setting `options` changes that a resumed run must keep.
+template <typename T>
+T check_resume_settings(const Invocation<T>& invocation, const T& options) {
+  namespace fs = std::filesystem;
+  const std::string config = (fs::path(invocation.resume_dir) / "config.yaml").string();
+  T saved;
+  invocation.table.apply(Settings::from_profile(config, invocation.section), saved);
+  for (const auto& option : invocation.table.options()) {
+    if (may_change_on_resume(option.key)) continue;
+    const std::string was = invocation.table.value_text(saved, option);
+    const std::string now = invocation.table.value_text(options, option);
+    check(was == now,
+          "--resume {}: setting '{}' is {} but the run was started with {} ({}); a resumed run keeps its settings "
+          "(only epochs, threads, device and log_level may change); nothing was changed",
+          invocation.resume_dir, option.key, now, was, config);
+  }
+  return saved;
+}
+
+/// The run folder of `options`, with config.yaml written. Nothing in a folder
+/// changes before it is known to be ours: a new run takes a new or empty
+/// folder, or one holding a run of the same command that never reached its
+/// first checkpoint; a resumed run must keep its settings, and only a grown
+/// (or shrunk) --epochs is written back.
 template <typename T>
 std::string prepare_run_folder(const Invocation<T>& invocation, const T& options, const std::string& command,
                                bool resume) {
   namespace fs = std::filesystem;
   const std::string run_dir = run_folder(options, command);
-  if (!resume) {
+  T written = options;
+  if (resume) {
+    written = check_resume_settings(invocation, options);
+    for (const auto& option : invocation.table.options()) {
+      if (option.key == "epochs") std::visit([&](auto member) { written.*member = options.*member; }, option.field);
+    }
+  } else if (fs::exists(run_dir)) {
+    check(fs::is_directory(run_dir), "--out {}: exists and is not a folder; expected a new or empty folder", run_dir);
+    const std::string kind = run_kind(run_dir);
+    check(fs::is_empty(run_dir) || kind == command,
+          "--out {}: the folder is not empty and holds {}; expected a new or empty folder (nothing in it was changed)",
+          run_dir, kind.empty() ? "no daas run" : "a daas " + kind + " run");
     check(!fs::exists(fs::path(run_dir) / "checkpoint.pt"),
           "{}: already holds a {} run (checkpoint.pt); use --resume {} to continue it or another --out", run_dir,
           command, run_dir);
-    make_dirs(run_dir);
   }
-  write_file_atomic((fs::path(run_dir) / "config.yaml").string(), invocation.to_yaml_text(options, command));
+  make_dirs(run_dir);
+  write_file_atomic((fs::path(run_dir) / "config.yaml").string(), invocation.to_yaml_text(written, command));
   return run_dir;
 }
 
@@ -102,6 +158,11 @@ void bind_options(CLI::App* command, const std::shared_ptr<Invocation<T>>& invoc
                    "profile: a name under configs/ (smoke, fashion, ...) or a YAML file")
       ->capture_default_str();
   command->add_flag("--dry-run", invocation->dry_run, "print the resolved settings and stop");
+  if (!invocation->section.empty()) {
+    std::vector<std::string> keys;
+    for (const auto& option : invocation->table.options()) keys.push_back(option.key);
+    register_profile_section(invocation->section, keys);
+  }
   for (const auto& option : invocation->table.options()) {
     std::string names = "--" + option.key;
     std::string dashed = option.key;

@@ -85,7 +85,8 @@ TEST(AugmentCommand, GridAndErrors) {
   EXPECT_NE(run("--op Rotate --input " + input, dir.file("log")), 0);
   EXPECT_NE(slurp(dir.file("log")).find("expected exactly one of --level and --value"), std::string::npos);
   EXPECT_NE(run("--op Posterize --value 12 --input " + input, dir.file("log")), 0);
-  EXPECT_NE(slurp(dir.file("log")).find("Posterize: value 12 for image 0 is out of range"), std::string::npos);
+  EXPECT_NE(slurp(dir.file("log")).find("--op Posterize --value 12: expected an integer number of bits in [0, 8]"),
+            std::string::npos);
 }
 
 }  // namespace

@@ -103,6 +103,28 @@ TEST(Genotype, RejectsBadGenotypes) {
   EXPECT_THROWS_WITH(parse_genotype("{\"normal\": 3"), "genotype JSON:");
 }
 
+TEST(Genotype, HostileTextIsRefusedBeforeRecursingOrAllocating) {
+  EXPECT_THROWS_WITH(parse_genotype("Genotype(normal=" + std::string(50000, '[') + std::string(50000, ']') + ")"),
+                     "genotype text: lists nested more than 8 deep at offset 24");
+  EXPECT_THROWS_WITH(parse_genotype("{\"normal\": " + std::string(200000, '[') + std::string(200000, ']') + "}"),
+                     "genotype JSON: JSON nested more than 32 levels deep");
+  const std::string edges = "[('sep_conv_3x3', 0), ('sep_conv_3x3', 1)]";
+  EXPECT_THROWS_WITH(parse_genotype("Genotype(normal=" + edges + ", normal_concat=range(0, 1000000000000), reduce=" +
+                                    edges + ", reduce_concat=[2])"),
+                     "genotype text: range(0, 1000000000000) has more than 64 nodes");
+  std::string many;
+  for (int node = 0; node < 65; ++node) many += "('skip_connect', 0), ('skip_connect', 1), ";
+  EXPECT_THROWS_WITH(
+      parse_genotype("Genotype(normal=[" + many + "], normal_concat=[2], reduce=" + edges + ", reduce_concat=[2])"),
+      "genotype normal cell: 130 edges; expected at most 128 (64 nodes)");
+  auto json = builtin_genotype("DARTS_V2").to_json();
+  json["normal"][0] = std::vector<int>(100000, 1);
+  EXPECT_THROWS_WITH(
+      parse_genotype(json.dump()),
+      "genotype JSON: an edge of 'normal' is [1,1,1,1,1,1,1,1,1,1,1,1,1,1,1,1,1,1,1,1,1,1,1,1,1,1,1,1,1,1...; "
+      "expected [\"op\", node]");
+}
+
 // Softmax rows with a chosen op per edge at the given strength; other ops
 // share the rest evenly.
 torch::Tensor alpha_with(const std::vector<std::pair<int64_t, double>>& best) {

@@ -26,6 +26,8 @@ class Settings {
 
   /// Reads a profile: `name` is a file path or a name under configs/. Takes the
   /// top-level scalars and the scalars of section `section` (e.g. "search").
+  /// Fails naming the key path ("search.epochs") on a duplicate key, a key
+  /// without a value or with a list or mapping, and an unknown section or key.
   static Settings from_profile(const std::string& name, const std::string& section);
 
   void set(const std::string& key, const std::string& value, const std::string& origin);
@@ -35,6 +37,13 @@ class Settings {
  private:
   std::map<std::string, Entry> entries_;
 };
+
+/// Declares the keys a profile section (a command's name) may hold. Every
+/// command registers its section at start-up, so that from_profile refuses an
+/// unknown section or key in any section, not only the one it reads.
+void register_profile_section(const std::string& section, const std::vector<std::string>& keys);
+/// Forgets every registered section (tests that register their own).
+void clear_profile_sections();
 
 /// Folder holding the profiles: $DAAS_CONFIGS, else <source>/configs.
 std::string configs_dir();

@@ -2,9 +2,15 @@
 // PNG (libpng) and JPEG (libjpeg-turbo) decoding and PNG encoding.
 #include <torch/types.h>
 
+#include <cstdint>
 #include <string>
 
 namespace daas {
+
+/// Largest image read_image decodes: 16384 per side and 64 megapixels
+/// (192 MiB as RGB); checked against the file's header before decoding.
+constexpr uint64_t kMaxImageSide = 16384;
+constexpr uint64_t kMaxImagePixels = uint64_t{1} << 26;
 
 /// Decodes a PNG or JPEG file (by its signature) into uint8 [C, H, W] with
 /// `channels` = 1 (gray) or 3 (RGB). Fails naming the file if it cannot.

@@ -22,6 +22,10 @@ struct GenotypeEdge {
   bool operator==(const GenotypeEdge& other) const { return op == other.op && input == other.input; }
 };
 
+/// Most intermediate nodes a genotype cell may have (DARTS uses 4); bounds
+/// what a genotype file can make the program allocate.
+constexpr size_t kMaxCellNodes = 64;
+
 struct Genotype {
   std::vector<GenotypeEdge> normal;  // 2 per intermediate node, node by node
   std::vector<int64_t> normal_concat;
@@ -34,7 +38,7 @@ struct Genotype {
   }
   bool operator!=(const Genotype& other) const { return !(*this == other); }
 
-  /// Fails unless both cells have 2 edges per node, inputs of node i in
+  /// Fails unless both cells have 2 edges per node (at most kMaxCellNodes nodes), inputs of node i in
   /// [0, i+2) and concat indices naming existing nodes.
   void validate() const;
 

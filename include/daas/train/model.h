@@ -33,6 +33,20 @@ NetworkKind parse_network_kind(const std::string& name);
 constexpr int64_t kImageNetMinSide = 64;
 NetworkKind network_kind_for(int64_t height, int64_t width);
 
+/// Bounds of a derived network, shared by the settings (--channels,
+/// --layers) and the model record, so a file cannot build what the command
+/// line may not. Parameters grow with C²·layers (DARTS's C 36, 20 cells:
+/// 25,920, 3.3M parameters); the cap keeps a network near 300M parameters.
+constexpr int64_t kMinChannels = 4;
+constexpr int64_t kMaxChannels = 1024;
+constexpr int64_t kMinLayers = 3;
+constexpr int64_t kMaxLayers = 200;
+constexpr int64_t kMaxChannelsSquaredLayers = int64_t{1} << 21;
+
+/// Fails unless C and layers are within the bounds above; `source` names
+/// where they came from (a file, or "--channels/--layers").
+void check_network_size(int64_t C, int64_t layers, const std::string& source);
+
 /// What a model file records besides the weights.
 struct ModelInfo {
   nas::Genotype genotype;

@@ -17,6 +17,7 @@
 #include "daas/data/dataset.h"
 #include "daas/nas/genotype.h"
 #include "daas/train/evaluate.h"
+#include "daas/train/model.h"
 
 namespace daas::train {
 
@@ -67,8 +68,9 @@ void add_train_options(OptionTable<T>& table) {
       .add("eval_batch_size", &T::eval_batch_size, "test images per batch", {1, 65536})
       .add("eval_every", &T::eval_every, "evaluate on the test split every N epochs (and always after the last)",
            {1, 100000})
-      .add("channels", &T::channels, "network initial channels C", {1, 4096})
-      .add("layers", &T::layers, "network cells", {3, 1000})
+      .add("channels", &T::channels, "network initial channels C (C²·layers at most 2097152)",
+           {kMinChannels, kMaxChannels})
+      .add("layers", &T::layers, "network cells", {kMinLayers, kMaxLayers})
       .add("lr", &T::lr, "SGD learning rate at epoch 0 (cosine schedule)", {0, 10})
       .add("lr_min", &T::lr_min, "learning rate at the end of the cosine schedule", {0, 10})
       .add("momentum", &T::momentum, "SGD momentum", {0, 1})

@@ -8,15 +8,16 @@
 #include "daas/augment/policy.h"
 #include "daas/core/error.h"
 #include "daas/core/files.h"
+#include "daas/core/json.h"
 
 namespace daas::augment {
 namespace {
 
 double unit_number(const nlohmann::json& value, const std::string& where, const char* what) {
-  check(value.is_number(), "{}: {} {} is not a number; expected a number in [0, 1]", where, what, value.dump());
+  check(value.is_number(), "{}: {} {} is not a number; expected a number in [0, 1]", where, what, json_excerpt(value));
   const double v = value.get<double>();
   check(std::isfinite(v) && v >= 0 && v <= 1, "{}: {} {} is out of range; expected a number in [0, 1]", where, what,
-        value.dump());
+        json_excerpt(value));
   return v;
 }
 
@@ -35,13 +36,13 @@ std::vector<SubPolicy> parse_policy(const nlohmann::json& json, const std::strin
     const auto& entry = (*list)[s];
     const std::string where = fmt::format("{}: sub-policy {}", source, s);
     check(entry.is_array() && !entry.empty(), "{}: {} is not a non-empty list of [op, probability, level]", where,
-          entry.dump());
+          json_excerpt(entry));
     SubPolicy sub;
     for (size_t j = 0; j < entry.size(); ++j) {
       const auto& slot = entry[j];
       const std::string at = fmt::format("{}, op {}", where, j);
       check(slot.is_array() && slot.size() == 3 && slot[0].is_string(), "{}: {} is not [op, probability, level]", at,
-            slot.dump());
+            json_excerpt(slot));
       PolicyOp op;
       try {
         op.op = op_from_name(slot[0].get<std::string>());
@@ -58,14 +59,7 @@ std::vector<SubPolicy> parse_policy(const nlohmann::json& json, const std::strin
 }
 
 std::vector<SubPolicy> read_policy_file(const std::string& path) {
-  const std::string text = read_file(path);
-  nlohmann::json json;
-  try {
-    json = nlohmann::json::parse(text);
-  } catch (const nlohmann::json::exception& e) {
-    fail("{}: not valid JSON ({})", path, e.what());
-  }
-  return parse_policy(json, path);
+  return parse_policy(parse_json(read_file(path), path), path);
 }
 
 nlohmann::json policy_to_json(const std::vector<SubPolicy>& policy) {

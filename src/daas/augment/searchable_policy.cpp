@@ -6,6 +6,7 @@
 
 #include "daas/core/error.h"
 #include "daas/core/files.h"
+#include "daas/core/json.h"
 
 namespace daas::augment {
 namespace {
@@ -26,7 +27,7 @@ torch::Tensor tensor_from_json(const nlohmann::json& json, torch::IntArrayRef sh
     if (node.is_array()) {
       for (const auto& child : node) walk(child);
     } else {
-      check(node.is_number(), "{}: {} is not a number", where, node.dump());
+      check(node.is_number(), "{}: {} is not a number", where, json_excerpt(node));
       flat.push_back(node.get<float>());
     }
   };
@@ -176,15 +177,7 @@ void SearchablePolicyImpl::save(const std::string& path, int64_t k) const {
   write_file_atomic(path, to_json(k).dump(1) + "\n");
 }
 
-void SearchablePolicyImpl::load(const std::string& path) {
-  nlohmann::json json;
-  try {
-    json = nlohmann::json::parse(read_file(path));
-  } catch (const nlohmann::json::exception& e) {
-    fail("{}: not valid JSON ({})", path, e.what());
-  }
-  load_json(json, path);
-}
+void SearchablePolicyImpl::load(const std::string& path) { load_json(parse_json(read_file(path), path), path); }
 
 void SearchablePolicyImpl::pretty_print(std::ostream& stream) const {
   stream << "daas::augment::SearchablePolicy(sub_policies=" << kSubPolicyCount << ", levels=" << options_.levels()

@@ -4,6 +4,7 @@
 
 #include "daas/core/error.h"
 #include "daas/core/files.h"
+#include "daas/core/json.h"
 
 namespace daas {
 
@@ -32,7 +33,14 @@ void CheckpointWriter::json(const std::string& key, const nlohmann::json& value)
 }
 
 void CheckpointWriter::save(const std::string& path) {
-  write_atomic_with(path, [&](const std::string& tmp) { archive_.save_to(tmp); });
+  // Serialised into memory first: LibTorch's file writer reports a full disk
+  // by throwing from its destructor, which terminates the process.
+  std::string bytes;
+  archive_.save_to([&](const void* data, size_t size) {
+    bytes.append(static_cast<const char*>(data), size);
+    return size;
+  });
+  write_file_atomic(path, bytes);
 }
 
 CheckpointReader::CheckpointReader(const std::string& path) : path_(path) {
@@ -76,11 +84,7 @@ void CheckpointReader::generator(const std::string& key, at::Generator& value) {
 nlohmann::json CheckpointReader::json(const std::string& key) {
   c10::IValue value;
   if (!archive_.try_read(key, value) || !value.isString()) fail("{}: checkpoint has no entry '{}'", path_, key);
-  try {
-    return nlohmann::json::parse(value.toStringRef());
-  } catch (const nlohmann::json::exception& e) {
-    fail("{}: entry '{}' is not valid JSON ({})", path_, key, e.what());
-  }
+  return parse_json(value.toStringRef(), fmt::format("{}: entry '{}'", path_, key));
 }
 
 }  // namespace daas

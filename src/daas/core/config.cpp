@@ -2,6 +2,8 @@
 
 #include <cstdlib>
 #include <filesystem>
+#include <map>
+#include <set>
 
 #include "daas/core/files.h"
 
@@ -10,15 +12,44 @@ namespace fs = std::filesystem;
 namespace daas {
 namespace {
 
-void take_scalars(const YAML::Node& node, const std::string& origin, Settings& settings) {
+std::map<std::string, std::set<std::string>>& section_registry() {
+  static std::map<std::string, std::set<std::string>> registry;
+  return registry;
+}
+
+std::string joined(const std::set<std::string>& items) {
+  std::string out;
+  for (const auto& item : items) out += (out.empty() ? "" : ", ") + item;
+  return out;
+}
+
+// The settings of one mapping (the top level, or a section): every value must
+// be a single scalar, every key appear once. `prefix` is "" or "search.".
+void take_scalars(const YAML::Node& node, const std::string& path, const std::string& prefix, const std::string& origin,
+                  Settings* settings) {
+  std::set<std::string> seen;
   for (const auto& item : node) {
+    check(item.first.IsScalar(), "profile {}: a key of {} is not a name", path,
+          prefix.empty() ? "the top level" : prefix);
     const auto key = item.first.as<std::string>();
-    if (item.second.IsScalar()) settings.set(key, item.second.as<std::string>(), origin);
-    if (item.second.IsSequence()) fail("{}: setting '{}' is a list; expected a single value", origin, key);
+    const std::string name = prefix + key;
+    check(seen.insert(key).second, "profile {}: setting '{}' is given twice; expected each setting once", path, name);
+    // At the top level a mapping is a section, checked by the caller.
+    if (prefix.empty() && item.second.IsMap()) continue;
+    check(!item.second.IsNull(), "profile {}: setting '{}' has no value", path, name);
+    check(!item.second.IsSequence(), "profile {}: setting '{}' is a list; expected a single value", path, name);
+    check(item.second.IsScalar(), "profile {}: setting '{}' is a mapping; expected a single value", path, name);
+    if (settings != nullptr) settings->set(key, item.second.as<std::string>(), origin);
   }
 }
 
 }  // namespace
+
+void register_profile_section(const std::string& section, const std::vector<std::string>& keys) {
+  section_registry()[section].insert(keys.begin(), keys.end());
+}
+
+void clear_profile_sections() { section_registry().clear(); }
 
 void Settings::set(const std::string& key, const std::string& value, const std::string& origin) {
   entries_[key] = {value, origin};
@@ -62,10 +93,26 @@ Settings Settings::from_profile(const std::string& name, const std::string& sect
   if (root.IsNull()) return settings;
   if (!root.IsMap()) fail("profile {}: expected a mapping of settings at the top level", path);
   const std::string origin = "profile " + path;
-  take_scalars(root, origin, settings);
-  if (!section.empty() && root[section]) {
-    if (!root[section].IsMap()) fail("profile {}: section '{}' is not a mapping", path, section);
-    take_scalars(root[section], origin + " [" + section + "]", settings);
+  take_scalars(root, path, "", origin, &settings);
+  // Every section is checked, not only this command's: a misspelt section or
+  // key must not be ignored silently until the command that reads it runs.
+  // (Without registered sections, as in unit tests, only this one is read.)
+  const auto& registry = section_registry();
+  std::set<std::string> sections;
+  for (const auto& [name, keys] : registry) sections.insert(name);
+  for (const auto& item : root) {
+    if (!item.second.IsMap()) continue;
+    const auto name = item.first.as<std::string>();
+    const auto known = registry.find(name);
+    check(known != registry.end() || name == section || registry.empty(),
+          "profile {}: unknown section '{}'; expected one of {}", path, name, joined(sections));
+    take_scalars(item.second, path, name + ".", origin + " [" + name + "]", name == section ? &settings : nullptr);
+    if (known == registry.end()) continue;
+    for (const auto& entry : item.second) {
+      const auto key = entry.first.as<std::string>();
+      check(known->second.count(key) != 0, "profile {}: unknown setting '{}.{}'; known settings of {}: {}", path, name,
+            key, name, joined(known->second));
+    }
   }
   return settings;
 }

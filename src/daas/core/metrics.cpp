@@ -23,6 +23,7 @@ void MetricsLog::append(const nlohmann::json& record) {
   if (!out) fail("{}: cannot append metrics", path_);
   out << record.dump() << '\n';
   out.flush();
+  if (!out) fail("{}: cannot append metrics (disk full?)", path_);
 }
 
 std::vector<nlohmann::json> read_metrics(const std::string& path) {

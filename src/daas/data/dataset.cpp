@@ -51,6 +51,8 @@ void validate_dataset(const Dataset& data, const std::string& source) {
   check(data.labels.size(0) == data.images.size(0), "{}: {} images but {} labels", source, data.images.size(0),
         data.labels.size(0));
   check(data.size() > 0, "{}: no images", source);
+  check(data.images.size(2) > 0 && data.images.size(3) > 0, "{}: images are {}×{} pixels; expected at least 1×1",
+        source, data.images.size(2), data.images.size(3));
   const int64_t max_label = data.labels.max().item<int64_t>();
   const int64_t min_label = data.labels.min().item<int64_t>();
   if (min_label < 0 || max_label >= data.num_classes()) {
@@ -96,6 +98,8 @@ torch::Tensor stratified_indices(const torch::Tensor& labels, int64_t num_classe
 }
 
 std::pair<Dataset, Dataset> split_halves(const Dataset& data, uint64_t seed) {
+  check(data.size() >= 2, "{}: only {} training image(s); expected at least 2 (one for each half of the search)",
+        data.name, data.size());
   const auto first = stratified_indices(data.labels, data.num_classes(), data.size() / 2, seed);
   auto mask = torch::ones({data.size()}, torch::kBool);
   mask.index_fill_(0, first, false);
@@ -122,6 +126,10 @@ DataSplits load_data(const DataOptions& options, uint64_t seed) {
   DataSplits splits = format->read(folder, options);
   splits.train.name = std::string(format->name) + "/train";
   splits.test.name = std::string(format->name) + "/test";
+  const auto shape = [](const Dataset& d) { return fmt::format("{}", fmt::join(d.images.sizes().slice(1), "×")); };
+  check(splits.train.images.sizes().slice(1) == splits.test.images.sizes().slice(1),
+        "data '{}': training images are {} but test images are {}; expected the same shape", options.data,
+        shape(splits.train), shape(splits.test));
   if (options.subset > 0 && options.subset < splits.train.size()) {
     const int64_t full = splits.train.size();
     splits.train = splits.train.select(

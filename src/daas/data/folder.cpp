@@ -76,7 +76,10 @@ DataSplits read_folder(const std::string& dir, const DataOptions& options) {
   DataSplits splits;
   const fs::path train = fs::path(dir) / "train";
   const fs::path test = fs::path(dir) / "test";
-  if (fs::is_directory(train) && fs::is_directory(test)) {
+  check(fs::is_directory(train) == fs::is_directory(test),
+        "{}: has {}/ but no {}/; expected both train/ and test/ (each of class folders), or class folders only", dir,
+        fs::is_directory(train) ? "train" : "test", fs::is_directory(train) ? "test" : "train");
+  if (fs::is_directory(train)) {
     const auto classes = class_folders(train.string());
     splits.train = read_class_folders(train.string(), classes, options);
     splits.test = read_class_folders(test.string(), classes, options);
@@ -85,6 +88,7 @@ DataSplits read_folder(const std::string& dir, const DataOptions& options) {
   // One folder of classes: hold out a stratified share for testing (fixed seed,
   // so the test split does not move with --seed).
   const auto all = read_class_folders(dir, class_folders(dir), options);
+  check(all.size() >= 3, "{}: {} images; expected at least 3 (2 to train on, 1 held out to test)", dir, all.size());
   const int64_t test_count =
       std::max<int64_t>(1, static_cast<int64_t>(options.folder_test_fraction * static_cast<double>(all.size())));
   const auto test_indices = stratified_indices(all.labels, all.num_classes(), test_count, /*seed=*/12345);

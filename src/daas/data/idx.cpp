@@ -20,23 +20,38 @@ uint32_t big_endian_u32(const std::string& bytes, size_t offset) {
   return (uint32_t{p[0]} << 24) | (uint32_t{p[1]} << 16) | (uint32_t{p[2]} << 8) | uint32_t{p[3]};
 }
 
-/// Reads an IDX file, checks magic and size, returns the dimensions.
-std::vector<int64_t> idx_header(const std::string& bytes, const std::string& path, uint32_t magic, size_t dims) {
+// Largest IDX payload read: 16 GiB, far above any real IDX data set; a
+// header announcing more is corrupt (or a product that wrapped around).
+constexpr uint64_t kMaxIdxPayload = uint64_t{1} << 34;
+
+/// Reads an IDX file: the header first, checked (magic, and a payload size
+/// that does not overflow), then exactly the announced payload plus one byte
+/// to detect padding, so a small .gz cannot inflate to gigabytes first.
+/// Returns the bytes and fills `sizes`.
+std::string read_idx_file(const std::string& path, uint32_t magic, size_t dims, std::vector<int64_t>& sizes) {
   const size_t header = 4 + 4 * dims;
-  check(bytes.size() >= header, "{}: file is {} bytes, too short for an IDX header of {} bytes", path, bytes.size(),
+  const std::string head = read_file_head(path, header);
+  check(head.size() >= header, "{}: file is {} bytes, too short for an IDX header of {} bytes", path, head.size(),
         header);
-  const uint32_t found = big_endian_u32(bytes, 0);
+  const uint32_t found = big_endian_u32(head, 0);
   check(found == magic, "{}: magic {}, expected {} (IDX {} file)", path, found, magic,
         magic == kImagesMagic ? "image" : "label");
-  std::vector<int64_t> sizes;
-  size_t payload = 1;
+  sizes.clear();
+  uint64_t payload = 1;
   for (size_t i = 0; i < dims; ++i) {
-    sizes.push_back(big_endian_u32(bytes, 4 + 4 * i));
-    payload *= static_cast<size_t>(sizes.back());
+    sizes.push_back(big_endian_u32(head, 4 + 4 * i));
+    const auto size = static_cast<uint64_t>(sizes.back());
+    payload = size != 0 && payload > kMaxIdxPayload / size ? kMaxIdxPayload + 1 : payload * size;
   }
+  check(payload <= kMaxIdxPayload, "{}: header shape {} is more than {} bytes; expected a real IDX file", path,
+        fmt::join(sizes, "×"), kMaxIdxPayload);
+  const std::string bytes = read_file_head(path, header + payload + 1);
   check(bytes.size() == header + payload, "{}: {} bytes of data, expected {} for shape {} (file truncated or padded)",
-        path, bytes.size() - header, payload, fmt::join(sizes, "×"));
-  return sizes;
+        path,
+        bytes.size() == header + payload + 1 ? "more than " + std::to_string(payload)
+                                             : std::to_string(bytes.size() - header),
+        payload, fmt::join(sizes, "×"));
+  return bytes;
 }
 
 torch::Tensor payload_tensor(std::string& bytes, size_t header, std::vector<int64_t> shape) {
@@ -56,10 +71,11 @@ std::string find_idx(const std::string& dir, const std::string& stem) {
 }  // namespace
 
 Dataset read_idx_pair(const std::string& images_path, const std::string& labels_path) {
-  std::string image_bytes = read_file(images_path);
-  const auto image_sizes = idx_header(image_bytes, images_path, kImagesMagic, 3);
-  std::string label_bytes = read_file(labels_path);
-  const auto label_sizes = idx_header(label_bytes, labels_path, kLabelsMagic, 1);
+  std::vector<int64_t> image_sizes, label_sizes;
+  std::string image_bytes = read_idx_file(images_path, kImagesMagic, 3, image_sizes);
+  check(image_sizes[1] > 0 && image_sizes[2] > 0, "{}: images are {}×{} pixels; expected at least 1×1", images_path,
+        image_sizes[1], image_sizes[2]);
+  std::string label_bytes = read_idx_file(labels_path, kLabelsMagic, 1, label_sizes);
   check(image_sizes[0] == label_sizes[0], "{}: {} labels, but {} has {} images", labels_path, label_sizes[0],
         images_path, image_sizes[0]);
   Dataset data;
@@ -74,7 +90,12 @@ DataSplits read_idx(const std::string& dir, const DataOptions&) {
   if (!std::filesystem::is_directory(dir)) fail("{}: data folder not found", dir);
   DataSplits splits;
   splits.train = read_idx_pair(find_idx(dir, "train-images-idx3-ubyte"), find_idx(dir, "train-labels-idx1-ubyte"));
-  splits.test = read_idx_pair(find_idx(dir, "t10k-images-idx3-ubyte"), find_idx(dir, "t10k-labels-idx1-ubyte"));
+  const std::string test_images = find_idx(dir, "t10k-images-idx3-ubyte");
+  splits.test = read_idx_pair(test_images, find_idx(dir, "t10k-labels-idx1-ubyte"));
+  check(splits.train.images.sizes().slice(1) == splits.test.images.sizes().slice(1),
+        "{}: images are {}×{}, but the training images are {}×{}; expected the same size", test_images,
+        splits.test.images.size(2), splits.test.images.size(3), splits.train.images.size(2),
+        splits.train.images.size(3));
   return splits;
 }
 

@@ -13,12 +13,26 @@
 namespace daas {
 namespace {
 
+// Checked against the header before decoding: a few hundred bytes of PNG or
+// JPEG can announce gigapixels.
+void check_dimensions(const std::string& path, const char* format, uint64_t width, uint64_t height) {
+  check(width >= 1 && height >= 1 && width <= kMaxImageSide && height <= kMaxImageSide &&
+            width * height <= kMaxImagePixels,
+        "{}: {} header says {}×{} pixels; expected at most {} per side and {} pixels in all", path, format, width,
+        height, kMaxImageSide, kMaxImagePixels);
+}
+
 torch::Tensor decode_png(const std::string& bytes, const std::string& path, int64_t channels) {
   png_image image;
   std::memset(&image, 0, sizeof image);
   image.version = PNG_IMAGE_VERSION;
   if (!png_image_begin_read_from_memory(&image, bytes.data(), bytes.size())) {
     fail("{}: cannot decode PNG ({})", path, image.message);
+  }
+  if (image.width > kMaxImageSide || image.height > kMaxImageSide ||
+      uint64_t{image.width} * image.height > kMaxImagePixels) {
+    png_image_free(&image);
+    check_dimensions(path, "PNG", image.width, image.height);
   }
   image.format = channels == 1 ? PNG_FORMAT_GRAY : PNG_FORMAT_RGB;
   auto out =
@@ -43,11 +57,18 @@ void on_jpeg_error(j_common_ptr info) {
   std::longjmp(error->jump, 1);
 }
 
+// libjpeg reports a truncated or corrupt stream as a warning (level -1) and
+// fills the missing rows with grey; a data set must not train on those.
+void on_jpeg_message(j_common_ptr info, int level) {
+  if (level < 0) on_jpeg_error(info);
+}
+
 torch::Tensor decode_jpeg(const std::string& bytes, const std::string& path, int64_t channels) {
   jpeg_decompress_struct info;
   JpegError error;
   info.err = jpeg_std_error(&error.manager);
   error.manager.error_exit = on_jpeg_error;
+  error.manager.emit_message = on_jpeg_message;
   torch::Tensor out;
   if (setjmp(error.jump)) {
     jpeg_destroy_decompress(&info);
@@ -56,6 +77,12 @@ torch::Tensor decode_jpeg(const std::string& bytes, const std::string& path, int
   jpeg_create_decompress(&info);
   jpeg_mem_src(&info, reinterpret_cast<const unsigned char*>(bytes.data()), bytes.size());
   jpeg_read_header(&info, TRUE);
+  if (info.image_width > kMaxImageSide || info.image_height > kMaxImageSide ||
+      uint64_t{info.image_width} * info.image_height > kMaxImagePixels) {
+    const uint64_t width = info.image_width, height = info.image_height;
+    jpeg_destroy_decompress(&info);
+    check_dimensions(path, "JPEG", width, height);
+  }
   info.out_color_space = channels == 1 ? JCS_GRAYSCALE : JCS_RGB;
   jpeg_start_decompress(&info);
   out = torch::empty({info.output_height, info.output_width, channels}, torch::kUInt8);

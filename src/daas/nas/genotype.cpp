@@ -10,6 +10,7 @@
 
 #include "daas/core/error.h"
 #include "daas/core/files.h"
+#include "daas/core/json.h"
 
 namespace daas::nas {
 namespace {
@@ -71,6 +72,10 @@ class PyParser {
   }
 
   PyValue sequence(char close) {
+    // Genotypes nest 3 deep (GDAS: list of pairs of pairs); recursion per
+    // bracket must stop long before the stack does.
+    if (depth_ >= kMaxNesting) error(fmt::format("lists nested more than {} deep", kMaxNesting));
+    ++depth_;
     ++pos_;
     PyValue out;
     out.kind = PyValue::Kind::kList;
@@ -80,6 +85,7 @@ class PyParser {
       expect(',');
     }
     expect(close);
+    --depth_;
     return out;
   }
 
@@ -121,6 +127,10 @@ class PyParser {
     if (bounds.empty() || bounds.size() > 2) error("range() takes 1 or 2 integers");
     const int64_t from = bounds.size() == 2 ? bounds[0] : 0;
     const int64_t to = bounds.back();
+    // Checked before expanding: the bounds come from the file.
+    if (to > from && static_cast<uint64_t>(to) - static_cast<uint64_t>(from) > kMaxCellNodes) {
+      error(fmt::format("range({}, {}) has more than {} nodes", from, to, kMaxCellNodes));
+    }
     PyValue out;
     out.kind = PyValue::Kind::kList;
     for (int64_t i = from; i < to; ++i) {
@@ -156,8 +166,10 @@ class PyParser {
     fail("genotype text: {} at offset {} near '{}'", what, pos_, text_.substr(pos_, 24));
   }
 
+  static constexpr size_t kMaxNesting = 8;
   const std::string& text_;
   size_t pos_ = 0;
+  size_t depth_ = 0;
 };
 
 GenotypeEdge edge_from_py(const PyValue& v, const std::string& field) {
@@ -201,6 +213,10 @@ std::string concat_text(const std::vector<int64_t>& concat) { return fmt::format
 void validate_cell(const std::vector<GenotypeEdge>& edges, const std::vector<int64_t>& concat, const char* cell) {
   check(!edges.empty() && edges.size() % 2 == 0,
         "genotype {} cell: {} edges; expected an even, non-zero count (2 per intermediate node)", cell, edges.size());
+  check(edges.size() <= 2 * kMaxCellNodes, "genotype {} cell: {} edges; expected at most {} ({} nodes)", cell,
+        edges.size(), 2 * kMaxCellNodes, kMaxCellNodes);
+  check(concat.size() <= kMaxCellNodes, "genotype {}_concat: {} nodes; expected at most {}", cell, concat.size(),
+        kMaxCellNodes);
   const auto steps = static_cast<int64_t>(edges.size() / 2);
   for (size_t e = 0; e < edges.size(); ++e) {
     const int64_t node = static_cast<int64_t>(e / 2) + 2;
@@ -220,7 +236,7 @@ std::vector<GenotypeEdge> edges_from_json(const nlohmann::json& json, const char
   std::vector<GenotypeEdge> edges;
   for (const auto& item : json[field]) {
     if (!item.is_array() || item.size() != 2 || !item[0].is_string() || !item[1].is_number_integer()) {
-      fail("genotype JSON: an edge of '{}' is {}; expected [\"op\", node]", field, item.dump());
+      fail("genotype JSON: an edge of '{}' is {}; expected [\"op\", node]", field, json_excerpt(item));
     }
     edges.push_back({parse_primitive(item[0].get<std::string>()), item[1].get<int64_t>()});
   }
@@ -231,7 +247,8 @@ std::vector<int64_t> concat_from_json(const nlohmann::json& json, const char* fi
   if (!json.contains(field) || !json[field].is_array()) fail("genotype JSON: '{}' missing or not an array", field);
   std::vector<int64_t> out;
   for (const auto& item : json[field]) {
-    if (!item.is_number_integer()) fail("genotype JSON: '{}' holds {}; expected node indices", field, item.dump());
+    if (!item.is_number_integer())
+      fail("genotype JSON: '{}' holds {}; expected node indices", field, json_excerpt(item));
     out.push_back(item.get<int64_t>());
   }
   return out;
@@ -393,13 +410,7 @@ Genotype Genotype::from_json(const nlohmann::json& json) {
 Genotype parse_genotype(const std::string& text) {
   const auto first = text.find_first_not_of(" \t\r\n");
   if (first != std::string::npos && text[first] == '{') {
-    nlohmann::json json;
-    try {
-      json = nlohmann::json::parse(text);
-    } catch (const nlohmann::json::exception& e) {
-      fail("genotype JSON: {}", e.what());
-    }
-    return Genotype::from_json(json);
+    return Genotype::from_json(parse_json(text, "genotype JSON"));
   }
   auto args = PyParser(text).genotype_call();
   auto field = [&](const char* key) -> const PyValue& {

@@ -112,6 +112,8 @@ void save_checkpoint(SearchState& state, const SearchOptions& options, const std
 void load_checkpoint(SearchState& state, const SearchOptions& options, const std::string& path) {
   CheckpointReader reader(path);
   const auto meta = reader.json("state");
+  check(meta.is_object() && meta.contains("settings") && meta.contains("mode"),
+        "{}: not a daas search checkpoint (no search settings in it; a daas train checkpoint?)", path);
   check(meta.value("version", 0) == kCheckpointVersion, "{}: checkpoint version {}, expected {}", path,
         meta.value("version", 0), kCheckpointVersion);
   const auto saved = meta.value("settings", nlohmann::json::object());

@@ -3,10 +3,12 @@
 #include <fmt/ranges.h>
 #include <torch/torch.h>
 
+#include <cmath>
 #include <map>
 
 #include "daas/core/checkpoint.h"
 #include "daas/core/error.h"
+#include "daas/core/json.h"
 #include "daas/data/dataset.h"
 
 namespace daas::train {
@@ -27,7 +29,8 @@ T field(const nlohmann::json& json, const char* key, const std::string& source) 
   try {
     return json.at(key).get<T>();
   } catch (const nlohmann::json::exception& e) {
-    fail("{}: model record field \"{}\" = {} has the wrong type ({})", source, key, json.at(key).dump(), e.what());
+    fail("{}: model record field \"{}\" = {} has the wrong type ({})", source, key, json_excerpt(json.at(key)),
+         e.what());
   }
 }
 
@@ -85,6 +88,17 @@ nlohmann::json ModelInfo::to_json() const {
           {"std", std}};
 }
 
+void check_network_size(int64_t C, int64_t layers, const std::string& source) {
+  check(C >= kMinChannels && C <= kMaxChannels, "{}: C {}; expected {} to {} channels", source, C, kMinChannels,
+        kMaxChannels);
+  check(layers >= kMinLayers && layers <= kMaxLayers, "{}: {} layers; expected {} to {}", source, layers, kMinLayers,
+        kMaxLayers);
+  check(C * C * layers <= kMaxChannelsSquaredLayers,
+        "{}: C {} with {} layers is too large a network (C²·layers {}); expected C²·layers at most {} (about 300M "
+        "parameters)",
+        source, C, layers, C * C * layers, kMaxChannelsSquaredLayers);
+}
+
 ModelInfo ModelInfo::from_json(const nlohmann::json& json, const std::string& source) {
   check(json.is_object() && json.value("format", std::string()) == kModelFormat,
         "{}: not a daas model file (no \"format\": \"{}\" record); expected the model.pt of a daas train run", source,
@@ -111,13 +125,22 @@ ModelInfo ModelInfo::from_json(const nlohmann::json& json, const std::string& so
   const auto num_classes = field<int64_t>(json, "num_classes", source);
   check(num_classes == info.num_classes() && num_classes >= 2, "{}: model record has {} classes but {} class names",
         source, num_classes, info.classes.size());
-  check(info.C >= 1 && info.layers >= 3 && info.height >= 1 && info.width >= 1,
-        "{}: model record C {}, layers {}, size {}×{}; expected positive sizes and at least 3 layers", source, info.C,
-        info.layers, info.height, info.width);
-  check(info.in_channels >= 1 && static_cast<int64_t>(info.mean.size()) == info.in_channels &&
-            info.mean.size() == info.std.size(),
+  check_network_size(info.C, info.layers, source + ": model record");
+  check(info.height >= 1 && info.width >= 1 && info.height <= 4096 && info.width <= 4096,
+        "{}: model record input size {}×{}; expected 1 to 4096 pixels per side", source, info.height, info.width);
+  check(info.in_channels == 1 || info.in_channels == 3, "{}: model record in_channels {}; expected 1 or 3", source,
+        info.in_channels);
+  check(static_cast<int64_t>(info.mean.size()) == info.in_channels && info.mean.size() == info.std.size(),
         "{}: model record has {} input channels, {} means and {} stds; expected one mean and std per channel", source,
         info.in_channels, info.mean.size(), info.std.size());
+  // Statistics of pixels scaled to [0, 1]: anything else would normalise the
+  // inputs to infinities and report NaN losses as a result.
+  for (size_t c = 0; c < info.mean.size(); ++c) {
+    check(std::isfinite(info.mean[c]) && info.mean[c] >= 0 && info.mean[c] <= 1,
+          "{}: model record mean {} of channel {}; expected a number in [0, 1]", source, info.mean[c], c);
+    check(std::isfinite(info.std[c]) && info.std[c] >= 1e-6 && info.std[c] <= 1,
+          "{}: model record std {} of channel {}; expected a number in [1e-06, 1]", source, info.std[c], c);
+  }
   return info;
 }
 

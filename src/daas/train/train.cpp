@@ -11,6 +11,7 @@
 #include "daas/core/checkpoint.h"
 #include "daas/core/error.h"
 #include "daas/core/files.h"
+#include "daas/core/json.h"
 #include "daas/core/metrics.h"
 #include "daas/core/parallel.h"
 #include "daas/core/progress.h"
@@ -58,12 +59,7 @@ std::string searched_policy_path(const std::string& spec) {
 }
 
 std::shared_ptr<const augment::Policy> learned_policy(const std::string& path, const std::vector<double>& fill) {
-  nlohmann::json json;
-  try {
-    json = nlohmann::json::parse(read_file(path));
-  } catch (const nlohmann::json::exception& e) {
-    fail("{}: not valid JSON ({})", path, e.what());
-  }
+  const nlohmann::json json = parse_json(read_file(path), path);
   check(json.is_object() && json.contains("beta") && json.at("beta").contains("levels") &&
             json.at("beta").at("levels").is_number_integer(),
         "{}: no \"beta\" with integer \"levels\"; policy_sampling learned needs the policy.json a daas search wrote",
@@ -113,6 +109,8 @@ void save_checkpoint(TrainState& state, const TrainOptions& options, const std::
 void load_checkpoint(TrainState& state, const std::string& path) {
   CheckpointReader reader(path);
   const auto meta = reader.json("state");
+  check(meta.is_object() && meta.contains("genotype") && !meta.contains("settings"),
+        "{}: not a daas train checkpoint (no trained genotype in it; a daas search checkpoint?)", path);
   check(meta.value("version", 0) == kCheckpointVersion, "{}: checkpoint version {}, expected {}", path,
         meta.value("version", 0), kCheckpointVersion);
   const std::string genotype = state.net->info().genotype.to_darts_string();

@@ -1,0 +1,207 @@
+// Hostile but fair use of the command line (issue 14): every case is one clear
+// line, exit 1 (2 for usage errors), and leaves every existing file as it was.
+#include <gtest/gtest.h>
+#include <torch/torch.h>
+
+#include <cstdlib>
+#include <filesystem>
+
+#include "cli_support.h"
+#include "daas/core/checkpoint.h"
+#include "daas/core/files.h"
+#include "daas/data/image_io.h"
+#include "test_support.h"
+
+namespace daas {
+namespace {
+
+namespace fs = std::filesystem;
+using testing::run_daas;
+using testing::TempDir;
+
+#define EXPECT_FAILS_WITH(result, code, text)                                                  \
+  do {                                                                                         \
+    const auto r_ = (result);                                                                  \
+    EXPECT_EQ(r_.exit_code, code) << r_.output;                                                \
+    EXPECT_NE(r_.output.find(text), std::string::npos) << r_.output << "\nexpected: " << text; \
+  } while (0)
+
+int files_in(const std::string& dir) {
+  int files = 0;
+  for ([[maybe_unused]] const auto& entry : fs::directory_iterator(dir)) ++files;
+  return files;
+}
+
+TEST(HostileCli, DeeplyNestedGenotypesAndPoliciesAreRefused) {
+  TempDir dir;
+  write_file_atomic(dir.file("deep.txt"), "Genotype(normal=" + std::string(50000, '[') + std::string(50000, ']') + ")");
+  EXPECT_FAILS_WITH(run_daas("info --genotype " + dir.file("deep.txt")), 1,
+                    "deep.txt: genotype text: lists nested more than 8 deep at offset 24");
+  write_file_atomic(dir.file("deep.json"), "{\"normal\": " + std::string(200000, '[') + std::string(200000, ']') + "}");
+  EXPECT_FAILS_WITH(run_daas("info --genotype " + dir.file("deep.json")), 1,
+                    "deep.json: genotype JSON: JSON nested more than 32 levels deep");
+  write_file_atomic(dir.file("policy.json"), std::string(100000, '[') + std::string(100000, ']'));
+  write_png(dir.file("a.png"), torch::zeros({3, 8, 8}, torch::kUInt8));
+  EXPECT_FAILS_WITH(run_daas("augment --policy file:" + dir.file("policy.json") + " --input " + dir.file("a.png") +
+                             " --output " + dir.file("out")),
+                    1, "policy.json: JSON nested more than 32 levels deep at byte 32; expected at most 32");
+}
+
+TEST(HostileCli, SizesFromFilesAndSettingsAreBoundedBeforeAllocating) {
+  TempDir dir;
+  write_file_atomic(dir.file("g.txt"),
+                    "Genotype(normal=[('sep_conv_3x3', 0), ('sep_conv_3x3', 1)], normal_concat=range(0, "
+                    "1000000000000), reduce=[('sep_conv_3x3', 0), ('sep_conv_3x3', 1)], reduce_concat=[2])");
+  EXPECT_FAILS_WITH(run_daas("info --genotype " + dir.file("g.txt")), 1,
+                    "g.txt: genotype text: range(0, 1000000000000) has more than 64 nodes");
+  EXPECT_FAILS_WITH(run_daas("train --profile smoke --channels 1024 --layers 200 --out " + dir.file("t")), 1,
+                    "--channels/--layers: C 1024 with 200 layers is too large a network");
+  EXPECT_FAILS_WITH(run_daas("train --profile smoke --channels 4096 --out " + dir.file("t")), 1,
+                    "setting 'channels' = 4096 (from --channels) is out of range; expected a value in [4, 1024]");
+  EXPECT_FAILS_WITH(run_daas("train --profile smoke --channels 2 --out " + dir.file("t")), 1,
+                    "setting 'channels' = 2 (from --channels) is out of range; expected a value in [4, 1024]");
+  EXPECT_FALSE(fs::exists(dir.file("t")));
+}
+
+TEST(HostileCli, ProfileKeysAreValidated) {
+  TempDir dir;
+  auto with = [&](const std::string& text) {
+    write_file_atomic(dir.file("p.yaml"), text);
+    return run_daas("search --dry-run --profile " + dir.file("p.yaml"));
+  };
+  EXPECT_FAILS_WITH(with("serach:\n  epochs: 3\n"), 1,
+                    "p.yaml: unknown section 'serach'; expected one of augment, eval, info, search, train");
+  EXPECT_FAILS_WITH(with("search:\n  epochs:\n"), 1, "p.yaml: setting 'search.epochs' has no value");
+  EXPECT_FAILS_WITH(with("search:\n  channels: {a: 1}\n"), 1,
+                    "p.yaml: setting 'search.channels' is a mapping; expected a single value");
+  EXPECT_FAILS_WITH(with("search:\n  epochs: 3\n  epochs: 4\n"), 1,
+                    "p.yaml: setting 'search.epochs' is given twice; expected each setting once");
+  EXPECT_FAILS_WITH(with("train:\n  epohcs: 3\n"), 1,
+                    "p.yaml: unknown setting 'train.epohcs'; known settings of train:");
+  EXPECT_FAILS_WITH(with("search:\n  epochs: [3]\n"), 1, "p.yaml: setting 'search.epochs' is a list");
+}
+
+TEST(HostileCli, AugmentValuesOutOfRangeAreRefused) {
+  TempDir dir;
+  write_png(dir.file("a.png"), torch::zeros({3, 8, 8}, torch::kUInt8));
+  const std::string io = " --input " + dir.file("a.png") + " --output " + dir.file("out");
+  EXPECT_FAILS_WITH(run_daas("augment --op Invert --value 5" + io), 1,
+                    "--op Invert takes no value (got '5'); expected no --level or --value, or 0");
+  EXPECT_FAILS_WITH(run_daas("augment --op Identity --value -1e300" + io), 1,
+                    "--op Identity takes no value (got '-1e300')");
+  EXPECT_FAILS_WITH(run_daas("augment --op Posterize --value 2.5" + io), 1,
+                    "--op Posterize --value 2.5: expected an integer number of bits in [0, 8]");
+  EXPECT_FAILS_WITH(run_daas("augment --op Rotate --level 1.5" + io), 1,
+                    "--level 1.5: out of range; expected a level in [0, 1]");
+  EXPECT_FALSE(fs::exists(dir.file("out")));
+  EXPECT_EQ(run_daas("augment --op Invert" + io).exit_code, 0);
+}
+
+TEST(HostileCli, AugmentNeverOverwritesItsInputsOrItsOwnOutputs) {
+  TempDir dir;
+  const auto image = torch::randint(255, {3, 8, 8}).to(torch::kUInt8);
+  write_png(dir.file("a.png"), image);
+  const std::string before = read_file(dir.file("a.png"));
+  EXPECT_FAILS_WITH(run_daas("augment --op Invert --input " + dir.file("a.png") + " --output " + dir.path()), 1,
+                    "would overwrite the input " + dir.file("a.png") + "; expected another folder");
+  EXPECT_EQ(read_file(dir.file("a.png")), before);
+  fs::create_directories(dir.file("b"));
+  write_png(dir.file("b/a.png"), image);
+  EXPECT_FAILS_WITH(run_daas("augment --op Invert --input " + dir.file("a.png") + "," + dir.file("b/a.png") +
+                             " --output " + dir.file("out")),
+                    1, "would both be written to " + dir.file("out") + "/a.png; expected distinct file names");
+  EXPECT_FALSE(fs::exists(dir.file("out")));
+  EXPECT_FAILS_WITH(run_daas("augment --op Invert --input " + dir.file("b") + " --output " + dir.file("out")), 1,
+                    "--input " + dir.file("b") + ": is a folder; expected PNG/JPEG files");
+}
+
+TEST(HostileCli, UsageErrorsExit2) {
+  EXPECT_EQ(run_daas("data info --epochz 3").exit_code, 2);
+  EXPECT_EQ(run_daas("nosuchcommand").exit_code, 2);
+  EXPECT_EQ(run_daas("search --resume").exit_code, 2);
+  EXPECT_EQ(run_daas("--help").exit_code, 0);
+}
+
+/// A search or train run folder as the command would have left it after its
+/// first epoch, without running it: config.yaml from --dry-run, and a
+/// checkpoint.pt (`state` only; enough for the checks before loading).
+std::string fake_run(const TempDir& dir, const std::string& name, const std::string& command,
+                     const nlohmann::json& state) {
+  const std::string run = dir.file(name);
+  fs::create_directories(run);
+  const std::string dry = std::string(DAAS_BINARY) + " " + command + " --profile smoke --dry-run --out " + run + " > " +
+                          run + "/config.yaml";
+  EXPECT_EQ(std::system(dry.c_str()), 0);
+  CheckpointWriter writer;
+  writer.json("state", state);
+  writer.save(run + "/checkpoint.pt");
+  return run;
+}
+
+TEST(HostileCli, ResumeWithOtherSettingsChangesNothing) {
+  TempDir dir;
+  const std::string search = fake_run(dir, "s", "search", {{"version", 1}});
+  const std::string config = read_file(search + "/config.yaml");
+  EXPECT_FAILS_WITH(run_daas("search --resume " + search + " --lr 0.5"), 1,
+                    "--resume " + search + ": setting 'lr' is 0.5 but the run was started with 0.025 (" + search +
+                        "/config.yaml); a resumed run keeps its settings");
+  EXPECT_EQ(read_file(search + "/config.yaml"), config);
+  const std::string train = fake_run(dir, "t", "train", {{"version", 1}});
+  const std::string train_config = read_file(train + "/config.yaml");
+  EXPECT_FAILS_WITH(run_daas("train --resume " + train + " --channels 16"), 1,
+                    "setting 'channels' is 16 but the run was started with 8");
+  EXPECT_EQ(read_file(train + "/config.yaml"), train_config);
+  EXPECT_FAILS_WITH(run_daas("train --resume " + search), 1,
+                    "--resume " + search + ": holds a daas search run (config.yaml); expected a daas train run folder");
+}
+
+TEST(HostileCli, SwappedCheckpointsNameTheirKind) {
+  TempDir dir;
+  const std::string search = fake_run(dir, "s", "search", {{"version", 1}, {"next_epoch", 1}, {"genotype", "x"}});
+  EXPECT_FAILS_WITH(run_daas("search --resume " + search + " --threads 1"), 1,
+                    "checkpoint.pt: not a daas search checkpoint (no search settings in it; a daas train checkpoint?)");
+}
+
+TEST(HostileCli, RunFoldersAreOnlyNewEmptyOrOfTheSameCommand) {
+  TempDir dir;
+  fs::create_directories(dir.file("foreign"));
+  write_file_atomic(dir.file("foreign/config.yaml"), "mine: 1\n");
+  write_file_atomic(dir.file("foreign/policy.json"), "[]\n");
+  EXPECT_FAILS_WITH(run_daas("search --profile smoke --out " + dir.file("foreign")), 1,
+                    "--out " + dir.file("foreign") +
+                        ": the folder is not empty and holds no daas run; expected a new or empty folder (nothing in "
+                        "it was changed)");
+  EXPECT_EQ(read_file(dir.file("foreign/config.yaml")), "mine: 1\n");
+  EXPECT_EQ(read_file(dir.file("foreign/policy.json")), "[]\n");
+  const std::string search = fake_run(dir, "s", "search", {{"version", 1}});
+  EXPECT_FAILS_WITH(run_daas("train --profile smoke --out " + search), 1,
+                    "--out " + search +
+                        ": the folder is not empty and holds a daas search run; expected a new or "
+                        "empty folder");
+  EXPECT_EQ(files_in(search), 2);
+}
+
+TEST(HostileCli, FullDiskWhileCheckpointingKeepsNoTemporaryAndSaysSo) {
+  TempDir dir;
+  const std::string run = dir.file("run");
+  // ulimit -f (512-byte blocks) makes writes past 200 KiB fail as on a full
+  // disk; SIGXFSZ ignored so that they fail with an error, not a signal.
+  const std::string command = "sh -c \"trap '' XFSZ; ulimit -f 400; exec " + std::string(DAAS_BINARY) +
+                              " search --profile smoke --threads 2 --epochs 1 --out " + run + "\" 2>&1";
+  std::string output;
+  FILE* pipe = ::popen(command.c_str(), "r");
+  ASSERT_NE(pipe, nullptr);
+  char buffer[4096];
+  while (std::fgets(buffer, sizeof buffer, pipe) != nullptr) output += buffer;
+  const int status = ::pclose(pipe);
+  ASSERT_TRUE(WIFEXITED(status)) << output;
+  EXPECT_EQ(WEXITSTATUS(status), 1) << output;
+  EXPECT_NE(output.find("checkpoint.pt: cannot write"), std::string::npos) << output;
+  EXPECT_NE(output.find("(File too large); the previous file is kept"), std::string::npos) << output;
+  for (const auto& entry : fs::directory_iterator(run)) {
+    EXPECT_EQ(entry.path().filename().string().find(".tmp."), std::string::npos) << entry.path();
+  }
+}
+
+}  // namespace
+}  // namespace daas
