@@ -266,6 +266,54 @@ TEST(NonFinite, NaNStopsTheRunNamingEpochAndStepAndKeepsTheCheckpoint) {
   EXPECT_EQ(read_metrics(dir.file("metrics.jsonl")).size(), 1u);
 }
 
+/// Searches with the batch split over two threads (each its own replica,
+/// BatchNorm synchronised) and with one model on two intra-op threads.
+std::pair<SearchResult, SearchResult> batch_and_op_runs(int64_t epochs, int64_t steps) {
+  const auto [weights_half, arch_half] = fashion_halves(800, false);
+  auto options = tiny_options("joint");
+  options.epochs = epochs;
+  options.steps_per_epoch = steps;
+  at::set_num_threads(2);
+  testing::TempDir batch_dir, op_dir;
+  options.parallel = "batch";
+  auto batch = search_halves(options, weights_half, arch_half, batch_dir.path(), false);
+  options.parallel = "op";
+  auto op = search_halves(options, weights_half, arch_half, op_dir.path(), false);
+  return {batch, op};
+}
+
+void expect_close(const std::vector<torch::Tensor>& a, const std::vector<torch::Tensor>& b, double rtol, double atol,
+                  const char* what) {
+  ASSERT_EQ(a.size(), b.size()) << what;
+  ASSERT_FALSE(a.empty()) << what;
+  for (size_t i = 0; i < a.size(); ++i) {
+    ASSERT_GT(a[i].numel(), 0) << what << " " << i;
+    EXPECT_TRUE(torch::allclose(a[i], b[i], rtol, atol))
+        << what << " " << i << ": largest difference " << (a[i] - b[i]).abs().max().item<double>();
+  }
+}
+
+TEST(DataParallel, FirstStepOverTwoThreadsEqualsTheOneModelStep) {
+  const auto [batch, op] = batch_and_op_runs(/*epochs=*/1, /*steps=*/1);
+  for (const char* key : {"train_loss", "val_loss"}) {
+    const double a = batch.last_record[key].get<double>(), b = op.last_record[key].get<double>();
+    EXPECT_NEAR(a, b, 1e-4 * std::abs(b)) << key;
+  }
+  EXPECT_EQ(batch.last_record["train_acc"], op.last_record["train_acc"]);
+  // After one SGD, Adam (α) and Adam (β) step from the same gradients.
+  expect_close(batch.weights, op.weights, 1e-4, 1e-6, "weights");
+  expect_close(batch.alphas, op.alphas, 1e-4, 1e-6, "alpha");
+  expect_close(batch.beta, op.beta, 1e-3, 1e-5, "beta");
+}
+
+TEST(DataParallel, TwentyStepsStayWithinOnePercentInLoss) {
+  const auto [batch, op] = batch_and_op_runs(/*epochs=*/2, /*steps=*/10);
+  for (const char* key : {"train_loss", "val_loss"}) {
+    const double a = batch.last_record[key].get<double>(), b = op.last_record[key].get<double>();
+    EXPECT_NEAR(a, b, 0.01 * std::abs(b)) << key;
+  }
+}
+
 TEST(Settings, InconsistentSchedulesAreRejected) {
   const auto [weights_half, arch_half] = fashion_halves(200, false);
   auto options = tiny_options("joint");

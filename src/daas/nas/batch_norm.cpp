@@ -2,6 +2,9 @@
 
 #include <torch/torch.h>
 
+#include <algorithm>
+#include <vector>
+
 #include "daas/core/error.h"
 #include "daas/core/parallel.h"
 
@@ -13,6 +16,93 @@ using torch::autograd::variable_list;
 
 /// x as [rows, C] with C contiguous: a view for channels-last tensors.
 torch::Tensor rows_by_channel(const torch::Tensor& x) { return x.permute({0, 2, 3, 1}).reshape({-1, x.size(1)}); }
+
+/// Float, on the CPU, channels-last: the layout the loops below read directly
+/// (one pass each, where ATen would need several ops and temporaries).
+bool plain_rows(const torch::Tensor& x) {
+  return x.device().is_cpu() && x.scalar_type() == torch::kFloat && x.is_contiguous(torch::MemoryFormat::ChannelsLast);
+}
+
+// Rows are summed in float in blocks of this many, then added in double:
+// float keeps the inner loop vectorised, double keeps 50k-row sums exact
+// enough for E[x²] − E[x]².
+constexpr int64_t kBlockRows = 64;
+
+/// Per-channel [Σa·b (or Σa when b is null), Σa·a (or Σa·b)] over rows.
+void channel_sums(const float* a, const float* b, int64_t rows, int64_t C, double* first, double* second) {
+  std::vector<float> f(static_cast<size_t>(C)), g(static_cast<size_t>(C));
+  for (int64_t begin = 0; begin < rows; begin += kBlockRows) {
+    std::fill(f.begin(), f.end(), 0.0f);
+    std::fill(g.begin(), g.end(), 0.0f);
+    const int64_t end = std::min(rows, begin + kBlockRows);
+    for (int64_t r = begin; r < end; ++r) {
+      const float* ar = a + r * C;
+      const float* br = b != nullptr ? b + r * C : ar;
+      for (int64_t c = 0; c < C; ++c) {
+        f[c] += ar[c];
+        g[c] += ar[c] * br[c];
+      }
+    }
+    for (int64_t c = 0; c < C; ++c) {
+      first[c] += f[c];
+      second[c] += g[c];
+    }
+  }
+}
+
+/// [Σx, Σx²] per channel, double [2C].
+torch::Tensor local_moments(const torch::Tensor& x) {
+  const int64_t C = x.size(1);
+  if (!plain_rows(x)) {
+    const auto rows = rows_by_channel(x);
+    return torch::cat({rows.sum(0, false, torch::kFloat64), rows.square().sum(0, false, torch::kFloat64)});
+  }
+  auto out = torch::zeros({2 * C}, torch::kFloat64);
+  auto* o = out.data_ptr<double>();
+  channel_sums(x.data_ptr<float>(), nullptr, x.numel() / C, C, o, o + C);
+  return out;
+}
+
+/// [Σdy, Σdy·x] per channel, double [2C]; dy in x's layout.
+torch::Tensor local_grad_moments(const torch::Tensor& dy, const torch::Tensor& x) {
+  const int64_t C = x.size(1);
+  if (!plain_rows(x) || !plain_rows(dy)) {
+    const auto dy_rows = rows_by_channel(dy);
+    return torch::cat(
+        {dy_rows.sum(0, false, torch::kFloat64), (dy_rows * rows_by_channel(x)).sum(0, false, torch::kFloat64)});
+  }
+  auto out = torch::zeros({2 * C}, torch::kFloat64);
+  auto* o = out.data_ptr<double>();
+  channel_sums(dy.data_ptr<float>(), x.data_ptr<float>(), x.numel() / C, C, o, o + C);
+  return out;
+}
+
+/// (a − x·scale − shift)·gain per channel (a undefined: x·scale + shift),
+/// in x's layout; scale, shift, gain: [C] in x's dtype.
+torch::Tensor per_channel_affine(const torch::Tensor& a, const torch::Tensor& x, const torch::Tensor& scale,
+                                 const torch::Tensor& shift, const torch::Tensor& gain) {
+  const int64_t C = x.size(1);
+  if (!plain_rows(x) || (a.defined() && !plain_rows(a))) {
+    const auto view = [&](const torch::Tensor& t) { return t.view({1, C, 1, 1}); };
+    if (!a.defined()) return x * view(scale) + view(shift);
+    return (a - x * view(scale) - view(shift)) * view(gain);
+  }
+  auto out = torch::empty_like(x, torch::MemoryFormat::ChannelsLast);
+  const int64_t rows = x.numel() / C;
+  const float *xs = x.data_ptr<float>(), *s = scale.data_ptr<float>(), *t = shift.data_ptr<float>();
+  float* o = out.data_ptr<float>();
+  if (!a.defined()) {
+    for (int64_t r = 0; r < rows; ++r) {
+      for (int64_t c = 0; c < C; ++c) o[r * C + c] = xs[r * C + c] * s[c] + t[c];
+    }
+    return out;
+  }
+  const float *as = a.data_ptr<float>(), *k = gain.data_ptr<float>();
+  for (int64_t r = 0; r < rows; ++r) {
+    for (int64_t c = 0; c < C; ++c) o[r * C + c] = (as[r * C + c] - xs[r * C + c] * s[c] - t[c]) * k[c];
+  }
+  return out;
+}
 
 /// The calling rank's exchange; BatchNorm's backward runs on the thread that
 /// called backward(), which is the rank's own thread inside WorkerTeam::run.
@@ -28,12 +118,9 @@ struct SyncBatchNormFunction : public torch::autograd::Function<SyncBatchNormFun
                                double momentum, double eps) {
     const auto& shard = team_shard();
     const int64_t C = x.size(1);
-    const auto rows = rows_by_channel(x);
     // Sums in double: the variance below is E[x²] − E[x]², which loses
     // digits in float when the mean is large against the spread.
-    auto sums =
-        torch::cat({rows.sum(0, false, torch::kFloat64), rows.square().sum(0, false, torch::kFloat64),
-                    torch::full({1}, static_cast<double>(rows.size(0)), rows.options().dtype(torch::kFloat64))});
+    auto sums = torch::cat({local_moments(x), torch::full({1}, static_cast<double>(x.numel() / C), torch::kFloat64)});
     shard.exchange->all_reduce_sum(shard.rank, sums);
     const double count = sums[2 * C].item<double>();
     const auto mean = sums.slice(0, 0, C) / count;
@@ -49,8 +136,11 @@ struct SyncBatchNormFunction : public torch::autograd::Function<SyncBatchNormFun
     ctx->save_for_backward({x, weight, mean_f, var_f});
     ctx->saved_data["eps"] = eps;
     ctx->saved_data["count"] = count;
-    // Normalising with given statistics is eval-mode batch norm: one fused pass.
-    return torch::batch_norm(x, weight, bias, mean_f, var_f, /*training=*/false, 0.0, eps, /*cudnn_enabled=*/false);
+    // y = (x − mean)·invstd·γ + β = x·s + (β − mean·s).
+    const auto scale = (var + eps).rsqrt() * weight.to(torch::kFloat64);
+    const auto shift = bias.to(torch::kFloat64) - mean * scale;
+    const auto dtype = x.scalar_type();
+    return per_channel_affine({}, x, scale.to(dtype), shift.to(dtype), {});
   }
 
   static variable_list backward(AutogradContext* ctx, variable_list grad_outputs) {
@@ -61,24 +151,24 @@ struct SyncBatchNormFunction : public torch::autograd::Function<SyncBatchNormFun
     const double count = ctx->saved_data["count"].toDouble();
     const int64_t C = x.size(1);
     const auto dy = grad_outputs[0].contiguous(x.suggest_memory_format());
-    const auto dy_rows = rows_by_channel(dy);
     const auto mean_d = mean.to(torch::kFloat64);
     const auto invstd = (var.to(torch::kFloat64) + eps).rsqrt();
     // Local Σdy and Σdy·(x − mean): this rank's share of γ's and β's
     // gradients; their all-reduced sums give the input gradient.
-    const auto sum_dy = dy_rows.sum(0, false, torch::kFloat64);
-    const auto sum_dy_xmu = (dy_rows * rows_by_channel(x)).sum(0, false, torch::kFloat64) - mean_d * sum_dy;
+    const auto local = local_grad_moments(dy, x);
+    const auto sum_dy = local.slice(0, 0, C);
+    const auto sum_dy_xmu = local.slice(0, C, 2 * C) - mean_d * sum_dy;
     const auto grad_weight = (sum_dy_xmu * invstd).to(weight.scalar_type());
     const auto grad_bias = sum_dy.to(weight.scalar_type());
     auto totals = torch::cat({sum_dy, sum_dy_xmu});
     shard.exchange->all_reduce_sum(shard.rank, totals);
-    // dx = γ·invstd·(dy − mean(dy) − x̂·mean(dy·x̂)), with x̂ = (x − mean)·invstd.
+    // dx = γ·invstd·(dy − mean(dy) − x̂·mean(dy·x̂)), x̂ = (x − mean)·invstd
+    //    = (dy − x·b − (mean(dy) − mean·b))·γ·invstd, b = invstd·mean(dy·x̂).
     const auto mean_dy = totals.slice(0, 0, C) / count;
-    const auto mean_dy_xhat = totals.slice(0, C, 2 * C) * invstd / count;
-    const auto scale = invstd * weight.to(torch::kFloat64);
-    const auto offset = torch::batch_norm(x, mean_dy_xhat.to(x.scalar_type()), mean_dy.to(x.scalar_type()), mean, var,
-                                          /*training=*/false, 0.0, eps, /*cudnn_enabled=*/false);
-    const auto grad_x = (dy - offset) * scale.to(x.scalar_type()).view({1, C, 1, 1});
+    const auto b = totals.slice(0, C, 2 * C) * invstd.square() / count;
+    const auto dtype = x.scalar_type();
+    const auto grad_x = per_channel_affine(dy, x, b.to(dtype), (mean_dy - mean_d * b).to(dtype),
+                                           (invstd * weight.to(torch::kFloat64)).to(dtype));
     return {grad_x, grad_weight, grad_bias, torch::Tensor(), torch::Tensor(), torch::Tensor(), torch::Tensor()};
   }
 };

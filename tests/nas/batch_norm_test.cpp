@@ -1,0 +1,141 @@
+#include <gtest/gtest.h>
+#include <torch/torch.h>
+
+#include "daas/core/parallel.h"
+#include "daas/nas/batch_norm.h"
+
+namespace daas::nas {
+namespace {
+
+torch::nn::BatchNormOptions options_for(int64_t C, bool affine) {
+  return torch::nn::BatchNormOptions(C).affine(affine);
+}
+
+TEST(BatchNorm, SameNamesAndResultsAsLibTorchsOnOneRank) {
+  torch::manual_seed(0);
+  BatchNorm ours(options_for(6, true));
+  torch::nn::BatchNorm2d theirs(options_for(6, true));
+  for (auto* p : {&ours->weight, &ours->bias}) p->data().uniform_(0.5, 1.5);
+  theirs->weight.data().copy_(ours->weight);
+  theirs->bias.data().copy_(ours->bias);
+  std::vector<std::string> our_names, their_names;
+  for (const auto& item : ours->named_parameters()) our_names.push_back(item.key());
+  for (const auto& item : ours->named_buffers()) our_names.push_back(item.key());
+  for (const auto& item : theirs->named_parameters()) their_names.push_back(item.key());
+  for (const auto& item : theirs->named_buffers()) their_names.push_back(item.key());
+  EXPECT_EQ(our_names, their_names);
+  const auto x = torch::randn({4, 6, 5, 5}).contiguous(torch::MemoryFormat::ChannelsLast) * 3 + 1;
+  EXPECT_TRUE(torch::allclose(ours(x), theirs(x)));
+  EXPECT_TRUE(torch::allclose(ours->running_mean, theirs->running_mean));
+  EXPECT_TRUE(torch::allclose(ours->running_var, theirs->running_var));
+  EXPECT_EQ(ours->num_batches_tracked.item<int64_t>(), 1);
+  ours->eval();
+  theirs->eval();
+  EXPECT_TRUE(torch::allclose(ours(x), theirs(x)));
+}
+
+TEST(BatchNorm, FrozenRunningStatisticsAreLeftAlone) {
+  torch::manual_seed(1);
+  BatchNorm bn(options_for(3, false));
+  const auto x = torch::randn({8, 3, 4, 4}) + 2;
+  const auto expected = torch::batch_norm(x, {}, {}, {}, {}, true, 0.1, 1e-5, false);
+  FrozenRunningStats frozen;
+  EXPECT_TRUE(torch::allclose(bn(x), expected, 1e-5, 1e-6));
+  EXPECT_TRUE(torch::equal(bn->running_mean, torch::zeros({3})));
+  EXPECT_TRUE(torch::equal(bn->running_var, torch::ones({3})));
+  EXPECT_EQ(bn->num_batches_tracked.item<int64_t>(), 0);
+}
+
+/// A batch split over two ranks gives what one BatchNorm gives on the whole
+/// batch: output, input gradient, γ/β gradients (summed) and running stats.
+void expect_split_equals_whole(torch::ScalarType dtype, torch::MemoryFormat format, bool affine, double tolerance) {
+  torch::manual_seed(2);
+  const int64_t C = 5;
+  const auto x = (torch::randn({6, C, 7, 3}, dtype) * 2 + 0.5).contiguous(format);
+  const auto upstream = torch::randn({6, C, 7, 3}, dtype).contiguous(format);
+  BatchNorm whole(options_for(C, affine));
+  whole->to(dtype);
+  if (affine) whole->weight.data().uniform_(0.5, 1.5);
+  auto x_whole = x.clone().requires_grad_(true);
+  const auto y_whole = whole(x_whole);
+  (y_whole * upstream).sum().backward();
+
+  std::vector<BatchNorm> parts = {BatchNorm(options_for(C, affine)), BatchNorm(options_for(C, affine))};
+  std::vector<torch::Tensor> x_parts(2), y_parts(2);
+  for (auto& part : parts) {
+    part->to(dtype);
+    if (affine) part->weight.data().copy_(whole->weight);
+  }
+  WorkerTeam team(2);
+  team.run([&](int64_t rank) {
+    const auto [begin, end] = shard_range(x.size(0), rank, 2);
+    auto& part = parts[static_cast<size_t>(rank)];
+    x_parts[rank] = x.slice(0, begin, end).clone().requires_grad_(true);
+    y_parts[rank] = part(x_parts[rank]);
+    (y_parts[rank] * upstream.slice(0, begin, end)).sum().backward();
+  });
+  const auto close = [&](const torch::Tensor& a, const torch::Tensor& b) {
+    return torch::allclose(a, b, tolerance, tolerance);
+  };
+  EXPECT_TRUE(close(torch::cat({y_parts[0], y_parts[1]}), y_whole));
+  EXPECT_TRUE(close(torch::cat({x_parts[0].grad(), x_parts[1].grad()}), x_whole.grad()));
+  if (affine) {
+    EXPECT_TRUE(close(parts[0]->weight.grad() + parts[1]->weight.grad(), whole->weight.grad()));
+    EXPECT_TRUE(close(parts[0]->bias.grad() + parts[1]->bias.grad(), whole->bias.grad()));
+  }
+  for (const auto& part : parts) {
+    EXPECT_TRUE(close(part->running_mean, whole->running_mean));
+    EXPECT_TRUE(close(part->running_var, whole->running_var));
+    EXPECT_EQ(part->num_batches_tracked.item<int64_t>(), 1);
+  }
+}
+
+TEST(SyncBatchNorm, SplitBatchEqualsWholeBatchChannelsLastFloat) {
+  expect_split_equals_whole(torch::kFloat, torch::MemoryFormat::ChannelsLast, true, 1e-5);
+  expect_split_equals_whole(torch::kFloat, torch::MemoryFormat::ChannelsLast, false, 1e-5);
+}
+
+TEST(SyncBatchNorm, SplitBatchEqualsWholeBatchOtherLayoutsAndDouble) {
+  expect_split_equals_whole(torch::kFloat, torch::MemoryFormat::Contiguous, true, 1e-5);
+  expect_split_equals_whole(torch::kDouble, torch::MemoryFormat::Contiguous, true, 1e-10);
+}
+
+TEST(SyncBatchNorm, GradientMatchesFiniteDifferencesInDoubleOverTwoRanks) {
+  torch::manual_seed(4);
+  const auto x = torch::randn({4, 3, 2, 2}, torch::kDouble);
+  const auto gamma = torch::rand({3}, torch::kDouble) + 0.5;
+  const auto beta = torch::randn({3}, torch::kDouble);
+  const auto weights = torch::arange(1, 4, torch::kDouble).view({1, 3, 1, 1});
+  WorkerTeam team(2);
+  std::vector<double> worst(2);
+  team.run([&](int64_t rank) {
+    const auto [begin, end] = shard_range(4, rank, 2);
+    auto& exchange = *current_shard().exchange;
+    // The loss of the whole batch: both ranks' terms, summed.
+    auto total = [&](const torch::Tensor& input) {
+      auto value = (sync_batch_norm(input, gamma, beta, {}, {}, 0.1, 1e-5) * weights).sum().detach().reshape({1});
+      exchange.all_reduce_sum(rank, value);
+      return value.item<double>();
+    };
+    auto mine = x.slice(0, begin, end).clone().requires_grad_(true);
+    const auto analytic =
+        torch::autograd::grad({(sync_batch_norm(mine, gamma, beta, {}, {}, 0.1, 1e-5) * weights).sum()}, {mine})[0];
+    // Central differences on rank 0's rows; rank 1 runs the same forwards.
+    const double h = 1e-6;
+    double largest = 0;
+    for (int64_t i = 0; i < mine.numel(); ++i) {
+      auto plus = mine.detach().clone(), minus = mine.detach().clone();
+      if (rank == 0) {
+        plus.view(-1)[i] += h;
+        minus.view(-1)[i] -= h;
+      }
+      const double numeric = (total(plus) - total(minus)) / (2 * h);
+      largest = std::max(largest, std::abs(numeric - analytic.view(-1)[i].item<double>()));
+    }
+    worst[static_cast<size_t>(rank)] = largest;
+  });
+  EXPECT_LT(worst[0], 1e-6);
+}
+
+}  // namespace
+}  // namespace daas::nas
