@@ -165,7 +165,10 @@ double search_case(const Args& a) {
     std::sort(values.begin(), values.end());
     phases += fmt::format(" {}={:.0f}", daas::search::kStepPhaseNames[i], 1000 * values[values.size() / 2]);
   }
-  fmt::print("PHASES_MS{}\n", phases);
+  const auto& exchange = ranks.team().exchange();
+  fmt::print("PHASES_MS{} | rank waits {} per step, {:.0f} ms per step\n", phases,
+             exchange.waits() / std::max<int64_t>(step, 1),
+             1000 * exchange.wait_seconds() / std::max<int64_t>(step, 1));
   return ms;
 }
 
@@ -208,7 +211,13 @@ double train_case(const Args& a) {
       net.module().parameters(),
       torch::optim::SGDOptions(options.lr).momentum(options.momentum).weight_decay(options.weight_decay));
   int64_t step = 0;
-  return median_ms(a, [&] { daas::train::train_step(ranks, optimizer, options, x, y, /*epoch=*/0, step++); });
+  const double ms =
+      median_ms(a, [&] { daas::train::train_step(ranks, optimizer, options, x, y, /*epoch=*/0, step++); });
+  const auto& exchange = ranks.team().exchange();
+  fmt::print("RANKS {} | rank waits {} per step, {:.0f} ms per step\n", ranks.size(),
+             exchange.waits() / std::max<int64_t>(step, 1),
+             1000 * exchange.wait_seconds() / std::max<int64_t>(step, 1));
+  return ms;
 }
 
 }  // namespace

@@ -43,6 +43,10 @@ class Exchange {
   void abort();
   /// Clears an abort before the next parallel section.
   void reset();
+  /// Barrier waits so far and the seconds all ranks spent in them together:
+  /// what running in lockstep costs (benchmarks print it).
+  int64_t waits() const { return waits_; }
+  double wait_seconds() const { return static_cast<double>(wait_nanoseconds_) * 1e-9; }
 
  private:
   void wait_all();
@@ -54,6 +58,7 @@ class Exchange {
   int64_t arrived_ = 0;
   std::atomic<int64_t> generation_{0};
   std::atomic<bool> aborted_{false};
+  std::atomic<int64_t> waits_{0}, wait_nanoseconds_{0};
 };
 
 /// What the code running on a rank sees: its rank, the team size and the
@@ -108,6 +113,7 @@ class WorkerTeam {
   WorkerTeam& operator=(const WorkerTeam&) = delete;
 
   int64_t size() const { return size_; }
+  const Exchange& exchange() const { return exchange_; }
   /// Per-rank generators for draws inside the network (ShardContext::generator).
   void set_generators(std::vector<at::Generator> generators) { generators_ = std::move(generators); }
   /// Runs fn(rank) on every rank with that rank's ShardContext and the

@@ -43,6 +43,16 @@ Exchange::Exchange(int64_t size) : size_(size), slots_(static_cast<size_t>(size)
 }
 
 void Exchange::wait_all() {
+  const auto start = std::chrono::steady_clock::now();
+  struct Account {
+    std::chrono::steady_clock::time_point start;
+    std::atomic<int64_t>& nanoseconds;
+    ~Account() {
+      nanoseconds +=
+          std::chrono::duration_cast<std::chrono::nanoseconds>(std::chrono::steady_clock::now() - start).count();
+    }
+  } account{start, wait_nanoseconds_};
+  ++waits_;
   int64_t generation = 0;
   {
     std::lock_guard<std::mutex> lock(mutex_);
@@ -55,7 +65,7 @@ void Exchange::wait_all() {
       return;
     }
   }
-  const auto deadline = std::chrono::steady_clock::now() + kSpin;
+  const auto deadline = start + kSpin;
   while (generation_ == generation && !aborted_ && std::chrono::steady_clock::now() < deadline) {
     std::this_thread::yield();
   }
