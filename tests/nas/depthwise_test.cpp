@@ -33,12 +33,14 @@ bool has_output(const Case& c) {
   return c.H + 2 * c.padding >= span && c.W + 2 * c.padding >= span;
 }
 
-/// kernel × stride × dilation × padding (none, "same") × C × N × odd/even sides.
+/// kernel × stride × dilation × padding (none, "same") × C × N × odd/even
+/// sides. Dilation 3 takes the kernels' runtime-dilation path (1 and 2 are
+/// compile-time constants there).
 std::vector<Case> table() {
   std::vector<Case> cases;
   for (int64_t kernel : {3, 5}) {
     for (int64_t stride : {1, 2}) {
-      for (int64_t dilation : {1, 2}) {
+      for (int64_t dilation : {1, 2, 3}) {
         for (int64_t padding : {int64_t{0}, dilation * (kernel - 1) / 2}) {
           for (int64_t C : {8, 13, 16, 64}) {
             for (int64_t N : {1, 3}) {
@@ -123,7 +125,7 @@ Inputs random_inputs(const Case& c, torch::Dtype dtype) {
 
 TEST_F(DepthwiseTest, MatchesConv2dOnEveryCase) {
   const auto cases = table();
-  ASSERT_GT(cases.size(), 200u);
+  ASSERT_GT(cases.size(), 300u);
   for_each_isa([&] {
     for (const auto& c : cases) {
       SCOPED_TRACE(describe(c));
@@ -203,28 +205,30 @@ TEST_F(DepthwiseTest, OtherInputsFallBackToConv2d) {
   EXPECT_TRUE(torch::equal(got.grad_x, want.grad_x));
   EXPECT_TRUE(torch::equal(got.grad_weight, want.grad_weight));
 
-  EXPECT_FALSE(depthwise_uses_kernels(in.x, torch::randn({8, 1, 7, 7}), 1, 3, 1));         // kernel 7
-  EXPECT_FALSE(depthwise_uses_kernels(in.x, in.w, /*stride=*/3, 1, 1));                     // stride 3
-  EXPECT_FALSE(depthwise_uses_kernels(in.x, in.w.to(torch::kDouble), 1, 1, 1));            // mixed dtypes
+  EXPECT_FALSE(depthwise_uses_kernels(in.x, torch::randn({8, 1, 7, 7}), 1, 3, 1));              // kernel 7
+  EXPECT_FALSE(depthwise_uses_kernels(in.x, in.w, /*stride=*/3, 1, 1));                         // stride 3
+  EXPECT_FALSE(depthwise_uses_kernels(in.x, in.w.to(torch::kDouble), 1, 1, 1));                 // mixed dtypes
   EXPECT_FALSE(depthwise_uses_kernels(in.x.to(torch::kHalf), in.w.to(torch::kHalf), 1, 1, 1));  // half
-  EXPECT_FALSE(depthwise_uses_kernels(in.x, torch::randn({8, 2, 3, 3}), 1, 1, 1));         // not depthwise
+  EXPECT_FALSE(depthwise_uses_kernels(in.x, torch::randn({8, 2, 3, 3}), 1, 1, 1));              // not depthwise
   EXPECT_TRUE(depthwise_uses_kernels(in.x, in.w, 1, 1, 1));
 }
 
 TEST_F(DepthwiseTest, SameResultsOnOneAndTwoThreads) {
-  // Big enough that forward, input and weight gradient all split into tasks.
-  const Case c{5, 1, 2, 4, 16, 16, 28, 28};
-  const auto in = random_inputs(c, torch::kFloat);
-  for_each_isa([&] {
-    SCOPED_TRACE(describe(c));
-    at::set_num_threads(1);
-    const auto one = run(&ours, in.x, in.w, in.grad_y, c);
-    at::set_num_threads(2);
-    const auto two = run(&ours, in.x, in.w, in.grad_y, c);
-    EXPECT_TRUE(torch::equal(one.y, two.y));
-    EXPECT_TRUE(torch::equal(one.grad_x, two.grad_x));
-    EXPECT_TRUE(torch::equal(one.grad_weight, two.grad_weight));
-  });
+  // Big enough that forward, input and weight gradient all split into tasks
+  // (a task may start inside an image); a channel tail in the second.
+  for (const Case& c : {Case{5, 1, 2, 4, 16, 16, 28, 28}, Case{3, 2, 1, 1, 13, 24, 23, 21}}) {
+    const auto in = random_inputs(c, torch::kFloat);
+    for_each_isa([&] {
+      SCOPED_TRACE(describe(c));
+      at::set_num_threads(1);
+      const auto one = run(&ours, in.x, in.w, in.grad_y, c);
+      at::set_num_threads(2);
+      const auto two = run(&ours, in.x, in.w, in.grad_y, c);
+      EXPECT_TRUE(torch::equal(one.y, two.y));
+      EXPECT_TRUE(torch::equal(one.grad_x, two.grad_x));
+      EXPECT_TRUE(torch::equal(one.grad_weight, two.grad_weight));
+    });
+  }
 }
 
 TEST_F(DepthwiseTest, SecondOrderGradientsMatchConv2d) {

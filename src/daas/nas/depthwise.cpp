@@ -5,7 +5,9 @@
 #include <torch/torch.h>
 
 #include <algorithm>
+#include <array>
 #include <atomic>
+#include <utility>
 
 #include "daas/core/error.h"
 #include "isa/depthwise_kernels.h"
@@ -85,9 +87,7 @@ int64_t grain_rows(const DepthwiseShape& s, int64_t side) {
 }
 
 /// weight [C, 1, k, k] -> taps [k·k, C], the layout the kernels read.
-torch::Tensor weight_taps(const torch::Tensor& weight) {
-  return weight.reshape({weight.size(0), -1}).t().contiguous();
-}
+torch::Tensor weight_taps(const torch::Tensor& weight) { return weight.reshape({weight.size(0), -1}).t().contiguous(); }
 
 torch::Tensor channels_last(const torch::Tensor& t) { return t.contiguous(torch::MemoryFormat::ChannelsLast); }
 
@@ -97,9 +97,8 @@ torch::Tensor run_forward(const DepthwiseShape& s, const torch::Tensor& x, const
   const T* x_data = x.data_ptr<T>();
   const T* w_data = taps.data_ptr<T>();
   T* y_data = y.data_ptr<T>();
-  at::parallel_for(0, s.N * s.Ho, grain_rows(s, s.Wo), [&](int64_t begin, int64_t end) {
-    kernels<T>().forward(s, x_data, w_data, y_data, begin, end);
-  });
+  at::parallel_for(0, s.N * s.Ho, grain_rows(s, s.Wo),
+                   [&](int64_t begin, int64_t end) { kernels<T>().forward(s, x_data, w_data, y_data, begin, end); });
   return y;
 }
 
@@ -110,9 +109,8 @@ torch::Tensor run_grad_input(const DepthwiseShape& s, const torch::Tensor& grad_
   const T* g_data = grad_y.data_ptr<T>();
   const T* w_data = taps.data_ptr<T>();
   T* out = grad_x.data_ptr<T>();
-  at::parallel_for(0, s.N * s.H, grain_rows(s, s.W), [&](int64_t begin, int64_t end) {
-    kernels<T>().grad_input(s, g_data, w_data, out, begin, end);
-  });
+  at::parallel_for(0, s.N * s.H, grain_rows(s, s.W),
+                   [&](int64_t begin, int64_t end) { kernels<T>().grad_input(s, g_data, w_data, out, begin, end); });
   return grad_x;
 }
 
@@ -152,6 +150,41 @@ torch::Tensor run_grad_weight(const DepthwiseShape& s, const torch::Tensor& x, c
 // ---------------------------------------------------------------------------
 // The autograd function.
 
+struct Geometry {
+  int64_t stride, padding, dilation;
+};
+
+/// The gradients through the kernels; undefined where not `needed`.
+std::pair<torch::Tensor, torch::Tensor> kernel_backward(const torch::Tensor& grad_output, const torch::Tensor& x,
+                                                        const torch::Tensor& weight, const Geometry& g,
+                                                        std::array<bool, 2> needed) {
+  const auto s = shape_of(x, weight.size(2), g.stride, g.padding, g.dilation);
+  const auto grad_y = channels_last(grad_output);
+  const bool is_double = x.scalar_type() == torch::kDouble;
+  torch::Tensor grad_x, grad_weight;
+  if (needed[0]) {
+    const auto taps = weight_taps(weight);
+    grad_x = is_double ? run_grad_input<double>(s, grad_y, taps, x) : run_grad_input<float>(s, grad_y, taps, x);
+  }
+  if (needed[1]) {
+    grad_weight =
+        is_double ? run_grad_weight<double>(s, x, grad_y, weight) : run_grad_weight<float>(s, x, grad_y, weight);
+  }
+  return {grad_x, grad_weight};
+}
+
+/// The gradients through ATen's convolution_backward, which is itself
+/// differentiable: the kernels' results would carry no history for a
+/// backward with create_graph.
+std::pair<torch::Tensor, torch::Tensor> differentiable_backward(const torch::Tensor& grad_output,
+                                                                const torch::Tensor& x, const torch::Tensor& weight,
+                                                                const Geometry& g, std::array<bool, 2> needed) {
+  auto grads = at::convolution_backward(grad_output, x, weight, c10::nullopt, {g.stride, g.stride},
+                                        {g.padding, g.padding}, {g.dilation, g.dilation}, /*transposed=*/false, {0, 0},
+                                        /*groups=*/x.size(1), {needed[0], needed[1], false});
+  return {std::get<0>(grads), std::get<1>(grads)};
+}
+
 class DepthwiseConv2dFunction : public torch::autograd::Function<DepthwiseConv2dFunction> {
  public:
   static torch::Tensor forward(torch::autograd::AutogradContext* ctx, const torch::Tensor& x,
@@ -168,32 +201,12 @@ class DepthwiseConv2dFunction : public torch::autograd::Function<DepthwiseConv2d
   static torch::autograd::variable_list backward(torch::autograd::AutogradContext* ctx,
                                                  torch::autograd::variable_list grad_outputs) {
     const auto saved = ctx->get_saved_variables();
-    const auto& x = saved[0];
-    const auto& weight = saved[1];
-    const int64_t stride = ctx->saved_data["stride"].toInt();
-    const int64_t padding = ctx->saved_data["padding"].toInt();
-    const int64_t dilation = ctx->saved_data["dilation"].toInt();
-    const bool need_x = ctx->needs_input_grad(0), need_weight = ctx->needs_input_grad(1);
-    torch::Tensor grad_x, grad_weight;
-    if (torch::GradMode::is_enabled()) {
-      // create_graph: the kernels' results would carry no history, so take
-      // ATen's convolution_backward, which is itself differentiable.
-      std::tie(grad_x, grad_weight, std::ignore) = at::convolution_backward(
-          grad_outputs[0], x, weight, c10::nullopt, {stride, stride}, {padding, padding}, {dilation, dilation},
-          /*transposed=*/false, {0, 0}, x.size(1), {need_x, need_weight, false});
-    } else {
-      const auto s = shape_of(x, weight.size(2), stride, padding, dilation);
-      const auto grad_y = channels_last(grad_outputs[0]);
-      const bool is_double = x.scalar_type() == torch::kDouble;
-      if (need_x) {
-        const auto taps = weight_taps(weight);
-        grad_x = is_double ? run_grad_input<double>(s, grad_y, taps, x) : run_grad_input<float>(s, grad_y, taps, x);
-      }
-      if (need_weight) {
-        grad_weight = is_double ? run_grad_weight<double>(s, x, grad_y, weight)
-                                : run_grad_weight<float>(s, x, grad_y, weight);
-      }
-    }
+    const Geometry g{ctx->saved_data["stride"].toInt(), ctx->saved_data["padding"].toInt(),
+                     ctx->saved_data["dilation"].toInt()};
+    const std::array<bool, 2> needed{ctx->needs_input_grad(0), ctx->needs_input_grad(1)};
+    const auto [grad_x, grad_weight] = torch::GradMode::is_enabled()
+                                           ? differentiable_backward(grad_outputs[0], saved[0], saved[1], g, needed)
+                                           : kernel_backward(grad_outputs[0], saved[0], saved[1], g, needed);
     return {grad_x, grad_weight, torch::Tensor(), torch::Tensor(), torch::Tensor()};
   }
 };
@@ -203,7 +216,8 @@ class DepthwiseConv2dFunction : public torch::autograd::Function<DepthwiseConv2d
 bool depthwise_uses_kernels(const torch::Tensor& x, const torch::Tensor& weight, int64_t stride, int64_t padding,
                             int64_t dilation) {
   if (!x.defined() || !weight.defined() || x.dim() != 4 || weight.dim() != 4) return false;
-  if (!x.device().is_cpu() || !weight.device().is_cpu() || x.layout() != torch::kStrided) return false;
+  if (!x.device().is_cpu() || !weight.device().is_cpu()) return false;
+  if (x.layout() != torch::kStrided || weight.layout() != torch::kStrided) return false;
   const auto dtype = x.scalar_type();
   if ((dtype != torch::kFloat && dtype != torch::kDouble) || weight.scalar_type() != dtype) return false;
   if (!x.is_contiguous(torch::MemoryFormat::ChannelsLast) || x.numel() == 0) return false;

@@ -26,8 +26,7 @@ struct DepthwiseKernels {
   /// y rows [begin, end) of (n, oh): y = x ⋆ weight.
   void (*forward)(const DepthwiseShape& s, const T* x, const T* weight, T* y, int64_t begin, int64_t end);
   /// grad_x rows [begin, end) of (n, ih): the transposed convolution of grad_y.
-  void (*grad_input)(const DepthwiseShape& s, const T* grad_y, const T* weight, T* grad_x, int64_t begin,
-                     int64_t end);
+  void (*grad_input)(const DepthwiseShape& s, const T* grad_y, const T* weight, T* grad_x, int64_t begin, int64_t end);
   /// partial [kernel·kernel, C] = the weight gradient summed over the output
   /// rows [begin, end) of (n, oh), in a fixed order; overwritten.
   void (*grad_weight)(const DepthwiseShape& s, const T* x, const T* grad_y, T* partial, int64_t begin, int64_t end);
