@@ -4,6 +4,7 @@
 #include <torch/torch.h>
 
 #include "daas/core/error.h"
+#include "daas/nas/depthwise.h"
 
 namespace daas::nas {
 namespace {
@@ -64,6 +65,26 @@ Op make_dil5(const OpSettings& s) {
 
 thread_local MacCounter* active_counter = nullptr;
 
+/// Adds the multiply-adds of `conv` producing `y` to the active MacCounter.
+void count_conv(const torch::nn::Conv2d& conv, const torch::Tensor& y) {
+  if (active_counter == nullptr) return;
+  const auto& options = conv->options;
+  const auto& kernel = *options.kernel_size();
+  const int64_t per_output = (options.in_channels() / options.groups()) * kernel[0] * kernel[1];
+  MacCounter::add(y.numel() / y.size(0) * per_output);
+}
+
+/// A depthwise `conv` (groups = channels, square kernel, no bias) run through
+/// depthwise_conv2d: the module holds the weight (so parameter names and
+/// checkpoints stay those of a Conv2d) and its stride, padding and dilation.
+torch::Tensor counted_depthwise(torch::nn::Conv2d& conv, const torch::Tensor& x) {
+  const auto& options = conv->options;
+  const auto& padding = c10::get<torch::ExpandingArray<2>>(options.padding());
+  auto y = depthwise_conv2d(x, conv->weight, (*options.stride())[0], (*padding)[0], (*options.dilation())[0]);
+  count_conv(conv, y);
+  return y;
+}
+
 }  // namespace
 
 const char* primitive_name(Primitive op) {
@@ -118,8 +139,8 @@ SepConv::SepConv(int64_t C_in, int64_t C_out, int64_t kernel, int64_t stride, in
 }
 
 torch::Tensor SepConv::forward(const torch::Tensor& x) {
-  auto y = bn1_(counted(pw1_, counted(dw1_, torch::relu(x))));
-  return bn2_(counted(pw2_, counted(dw2_, torch::relu(y))));
+  auto y = bn1_(counted(pw1_, counted_depthwise(dw1_, torch::relu(x))));
+  return bn2_(counted(pw2_, counted_depthwise(dw2_, torch::relu(y))));
 }
 
 DilConv::DilConv(int64_t C_in, int64_t C_out, int64_t kernel, int64_t stride, int64_t padding, int64_t dilation,
@@ -129,7 +150,9 @@ DilConv::DilConv(int64_t C_in, int64_t C_out, int64_t kernel, int64_t stride, in
   bn_ = register_module("bn", batch_norm(C_out, affine));
 }
 
-torch::Tensor DilConv::forward(const torch::Tensor& x) { return bn_(counted(pw_, counted(dw_, torch::relu(x)))); }
+torch::Tensor DilConv::forward(const torch::Tensor& x) {
+  return bn_(counted(pw_, counted_depthwise(dw_, torch::relu(x))));
+}
 
 FactorizedReduce::FactorizedReduce(int64_t C_in, int64_t C_out, bool affine) {
   check(C_out % 2 == 0, "FactorizedReduce: C_out {} is odd; expected an even channel count", C_out);
@@ -170,12 +193,7 @@ torch::Tensor Pool::forward(const torch::Tensor& x) {
 
 torch::Tensor counted(torch::nn::Conv2d& conv, const torch::Tensor& x) {
   auto y = conv(x);
-  if (active_counter != nullptr) {
-    const auto& options = conv->options;
-    const auto& kernel = *options.kernel_size();
-    const int64_t per_output = (options.in_channels() / options.groups()) * kernel[0] * kernel[1];
-    MacCounter::add(y.numel() / y.size(0) * per_output);
-  }
+  count_conv(conv, y);
   return y;
 }
 
