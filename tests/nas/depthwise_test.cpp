@@ -260,7 +260,7 @@ torch::Tensor conv_module(torch::nn::Module& op, const std::string& name, const 
 }
 
 torch::Tensor bn_module(torch::nn::Module& op, const std::string& name, const torch::Tensor& x) {
-  return child(op, name).as<torch::nn::BatchNorm2dImpl>()->forward(x);
+  return child(op, name).as<BatchNormImpl>()->forward(x);
 }
 
 torch::Tensor previous_sep_conv(SepConv& op, const torch::Tensor& x) {
