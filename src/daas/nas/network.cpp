@@ -84,6 +84,9 @@ ModelSize measure_network(Net& net, int64_t size) {
 }  // namespace
 
 torch::Tensor to_compute_format(const torch::Tensor& x, bool channels_last) {
+  // A one-channel image is both channels-last and contiguous; LibTorch then
+  // treats it as contiguous and the stem convolution answers in NCHW, which
+  // every later op would keep: callers convert the stem's output too.
   return channels_last && x.dim() == 4 ? x.contiguous(torch::MemoryFormat::ChannelsLast) : x;
 }
 
@@ -183,7 +186,8 @@ NetworkCIFARImpl::NetworkCIFARImpl(NetworkOptions options) : options_(std::move(
 NetworkOutput NetworkCIFARImpl::forward(const torch::Tensor& x) {
   check(x.dim() == 4 && x.size(1) == options_.in_channels(), "NetworkCIFAR input: shape [{}]; expected [N, {}, H, W]",
         fmt::join(x.sizes(), ", "), options_.in_channels());
-  const auto s = stem_bn_(counted(stem_conv_, to_compute_format(x, options_.channels_last())));
+  const bool cl = options_.channels_last();
+  const auto s = stem_bn_(to_compute_format(counted(stem_conv_, to_compute_format(x, cl)), cl));
   NetworkOutput out;
   const auto features =
       run_cells(cells_, s, s, options_.drop_path_prob(), auxiliary_head_, is_training(), out.aux_logits);
@@ -222,8 +226,8 @@ NetworkOutput NetworkImageNetImpl::forward(const torch::Tensor& x) {
   check(x.dim() == 4 && x.size(1) == options_.in_channels(),
         "NetworkImageNet input: shape [{}]; expected [N, {}, H, W]", fmt::join(x.sizes(), ", "),
         options_.in_channels());
-  auto s0 = to_compute_format(x, options_.channels_last());
-  s0 = torch::relu(stem0_bn1_(counted(stem0_conv1_, s0)));
+  const bool cl = options_.channels_last();
+  auto s0 = torch::relu(stem0_bn1_(to_compute_format(counted(stem0_conv1_, to_compute_format(x, cl)), cl)));
   s0 = stem0_bn2_(counted(stem0_conv2_, s0));
   const auto s1 = stem1_bn_(counted(stem1_conv_, torch::relu(s0)));
   NetworkOutput out;

@@ -215,7 +215,8 @@ torch::Tensor SearchNetworkImpl::forward(const torch::Tensor& x, const PathSampl
   };
   const auto w_normal = weights_for(path.normal);
   const auto w_reduce = weights_for(path.reduce);
-  auto s0 = stem_bn_(counted(stem_conv_, to_compute_format(x, options_.channels_last())));
+  const bool cl = options_.channels_last();
+  auto s0 = stem_bn_(to_compute_format(counted(stem_conv_, to_compute_format(x, cl)), cl));
   auto s1 = s0;
   for (auto& cell : cells_) {
     const bool reduction = cell->reduction();
