@@ -19,8 +19,8 @@ build: configure
 	cmake --build $(BUILD) -j $(JOBS)
 
 # The main job: search an architecture and a policy on Fashion-MNIST (fashion
-# profile, about a quarter of an hour on 2 cores), then retrain what it found
-# (about an hour) and evaluate it on the test split.
+# profile, about 5 minutes on 2 cores), then retrain what it found (about
+# half an hour) and evaluate it on the test split.
 RUN ?= runs/fashion-$(shell date +%Y%m%d-%H%M%S)
 run: build
 	$(DAAS) search --out $(RUN)/search
