@@ -21,9 +21,7 @@ torch::nn::Conv2d conv(int64_t C_in, int64_t C_out, int64_t kernel, int64_t stri
                                .bias(false));
 }
 
-BatchNorm batch_norm(int64_t C, bool affine) {
-  return BatchNorm(torch::nn::BatchNormOptions(C).affine(affine));
-}
+BatchNorm batch_norm(int64_t C, bool affine) { return BatchNorm(torch::nn::BatchNormOptions(C).affine(affine)); }
 
 void check_same_channels(const char* op, const OpSettings& s) {
   check(s.C_in == s.C_out, "op {}: C_in {} and C_out {} differ; expected equal channels", op, s.C_in, s.C_out);
