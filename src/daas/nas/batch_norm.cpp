@@ -24,12 +24,15 @@ bool plain_rows(const torch::Tensor& x) {
 }
 
 // Rows are summed in float in blocks of this many, then added in double:
-// float keeps the inner loop vectorised, double keeps 50k-row sums exact
-// enough for E[x²] − E[x]².
+// float keeps the inner loop vectorised, double keeps 50k-row sums exact.
 constexpr int64_t kBlockRows = 64;
 
-/// Per-channel [Σa·b (or Σa when b is null), Σa·a (or Σa·b)] over rows.
-void channel_sums(const float* a, const float* b, int64_t rows, int64_t C, double* first, double* second) {
+/// Per-channel Σ(a − a_shift) into `first` and Σ(a − a_shift)·(b − b_shift)
+/// into `second`, over rows. The shifts bring the values near zero first, so
+/// that a large mean against a small spread (a constant image background)
+/// does not cancel away the digits of the spread.
+void channel_sums(const float* a, const float* a_shift, const float* b, const float* b_shift, int64_t rows, int64_t C,
+                  double* first, double* second) {
   std::vector<float> f(static_cast<size_t>(C)), g(static_cast<size_t>(C));
   for (int64_t begin = 0; begin < rows; begin += kBlockRows) {
     std::fill(f.begin(), f.end(), 0.0f);
@@ -37,10 +40,11 @@ void channel_sums(const float* a, const float* b, int64_t rows, int64_t C, doubl
     const int64_t end = std::min(rows, begin + kBlockRows);
     for (int64_t r = begin; r < end; ++r) {
       const float* ar = a + r * C;
-      const float* br = b != nullptr ? b + r * C : ar;
+      const float* br = b + r * C;
       for (int64_t c = 0; c < C; ++c) {
-        f[c] += ar[c];
-        g[c] += ar[c] * br[c];
+        const float da = ar[c] - a_shift[c];
+        f[c] += da;
+        g[c] += da * (br[c] - b_shift[c]);
       }
     }
     for (int64_t c = 0; c < C; ++c) {
@@ -50,78 +54,103 @@ void channel_sums(const float* a, const float* b, int64_t rows, int64_t C, doubl
   }
 }
 
-/// [Σx, Σx²] per channel, double [2C].
+/// [Σx, M2 + (Σx)²/n] per channel, double [2C], where M2 = Σ(x − x̄)² over
+/// this rank's n rows: both add up over the ranks, and the whole batch's
+/// variance is then ΣQ/N − (Σx/N)², whose cancellation double absorbs.
 torch::Tensor local_moments(const torch::Tensor& x) {
   const int64_t C = x.size(1);
+  const int64_t n = x.numel() / C;
+  if (n == 0) return torch::zeros({2 * C}, torch::kFloat64);
   if (!plain_rows(x)) {
-    const auto rows = rows_by_channel(x);
-    return torch::cat({rows.sum(0, false, torch::kFloat64), rows.square().sum(0, false, torch::kFloat64)});
+    const auto rows = rows_by_channel(x).to(torch::kFloat64);
+    const auto sum = rows.sum(0);
+    const auto m2 = (rows - sum / static_cast<double>(n)).square().sum(0);
+    return torch::cat({sum, m2 + sum.square() / static_cast<double>(n)});
   }
-  auto out = torch::zeros({2 * C}, torch::kFloat64);
+  // Shifted by the first row: near the mean wherever most pixels share a value.
+  const float* data = x.data_ptr<float>();
+  std::vector<float> shift(data, data + C);
+  std::vector<double> shifted(static_cast<size_t>(C)), squares(static_cast<size_t>(C));
+  channel_sums(data, shift.data(), data, shift.data(), n, C, shifted.data(), squares.data());
+  auto out = torch::empty({2 * C}, torch::kFloat64);
   auto* o = out.data_ptr<double>();
-  channel_sums(x.data_ptr<float>(), nullptr, x.numel() / C, C, o, o + C);
+  const double rows = static_cast<double>(n);
+  for (int64_t c = 0; c < C; ++c) {
+    const double s1 = shifted[static_cast<size_t>(c)];
+    const double sum = rows * shift[static_cast<size_t>(c)] + s1;
+    const double m2 = std::max(0.0, squares[static_cast<size_t>(c)] - s1 * s1 / rows);
+    o[c] = sum;
+    o[C + c] = m2 + sum * sum / rows;
+  }
   return out;
 }
 
-/// [Σdy, Σdy·x] per channel, double [2C]; dy in x's layout.
-torch::Tensor local_grad_moments(const torch::Tensor& dy, const torch::Tensor& x) {
+/// [Σdy, Σdy·(x − mean)] per channel, double [2C]; dy in x's layout, mean [C]
+/// in x's dtype.
+torch::Tensor local_grad_moments(const torch::Tensor& dy, const torch::Tensor& x, const torch::Tensor& mean) {
   const int64_t C = x.size(1);
   if (!plain_rows(x) || !plain_rows(dy)) {
-    const auto dy_rows = rows_by_channel(dy);
-    return torch::cat(
-        {dy_rows.sum(0, false, torch::kFloat64), (dy_rows * rows_by_channel(x)).sum(0, false, torch::kFloat64)});
+    const auto dy_rows = rows_by_channel(dy).to(torch::kFloat64);
+    const auto centred = rows_by_channel(x).to(torch::kFloat64) - mean.to(torch::kFloat64);
+    return torch::cat({dy_rows.sum(0), (dy_rows * centred).sum(0)});
   }
   auto out = torch::zeros({2 * C}, torch::kFloat64);
   auto* o = out.data_ptr<double>();
-  channel_sums(dy.data_ptr<float>(), x.data_ptr<float>(), x.numel() / C, C, o, o + C);
+  const std::vector<float> zero(static_cast<size_t>(C), 0.0f);
+  const auto mean_f = mean.contiguous();
+  channel_sums(dy.data_ptr<float>(), zero.data(), x.data_ptr<float>(), mean_f.data_ptr<float>(), x.numel() / C, C, o,
+               o + C);
   return out;
 }
 
-/// (a − x·scale − shift)·gain per channel (a undefined: x·scale + shift),
-/// in x's layout; scale, shift, gain: [C] in x's dtype.
-torch::Tensor per_channel_affine(const torch::Tensor& a, const torch::Tensor& x, const torch::Tensor& scale,
-                                 const torch::Tensor& shift, const torch::Tensor& gain) {
+/// (a − (x − centre)·scale − shift)·gain per channel (a undefined:
+/// (x − centre)·scale + shift), in x's layout; centre, scale, shift, gain:
+/// [C] in x's dtype. Centring first keeps the digits of the spread.
+torch::Tensor per_channel_affine(const torch::Tensor& a, const torch::Tensor& x, const torch::Tensor& centre,
+                                 const torch::Tensor& scale, const torch::Tensor& shift, const torch::Tensor& gain) {
   const int64_t C = x.size(1);
   if (!plain_rows(x) || (a.defined() && !plain_rows(a))) {
     const auto view = [&](const torch::Tensor& t) { return t.view({1, C, 1, 1}); };
-    if (!a.defined()) return x * view(scale) + view(shift);
-    return (a - x * view(scale) - view(shift)) * view(gain);
+    const auto centred = x - view(centre);
+    if (!a.defined()) return centred * view(scale) + view(shift);
+    return (a - centred * view(scale) - view(shift)) * view(gain);
   }
   auto out = torch::empty_like(x, torch::MemoryFormat::ChannelsLast);
   const int64_t rows = x.numel() / C;
-  const float *xs = x.data_ptr<float>(), *s = scale.data_ptr<float>(), *t = shift.data_ptr<float>();
+  const float *xs = x.data_ptr<float>(), *m = centre.data_ptr<float>(), *s = scale.data_ptr<float>(),
+              *t = shift.data_ptr<float>();
   float* o = out.data_ptr<float>();
   if (!a.defined()) {
     for (int64_t r = 0; r < rows; ++r) {
-      for (int64_t c = 0; c < C; ++c) o[r * C + c] = xs[r * C + c] * s[c] + t[c];
+      for (int64_t c = 0; c < C; ++c) o[r * C + c] = (xs[r * C + c] - m[c]) * s[c] + t[c];
     }
     return out;
   }
   const float *as = a.data_ptr<float>(), *k = gain.data_ptr<float>();
   for (int64_t r = 0; r < rows; ++r) {
-    for (int64_t c = 0; c < C; ++c) o[r * C + c] = (as[r * C + c] - xs[r * C + c] * s[c] - t[c]) * k[c];
+    for (int64_t c = 0; c < C; ++c) o[r * C + c] = (as[r * C + c] - (xs[r * C + c] - m[c]) * s[c] - t[c]) * k[c];
   }
   return out;
 }
 
 /// The calling rank's exchange; BatchNorm's backward runs on the thread that
 /// called backward(), which is the rank's own thread inside WorkerTeam::run.
-const ShardContext& team_shard() {
+void all_reduce_over_team(torch::Tensor& sums) {
   const auto& shard = current_shard();
+  if (shard.size == 1) return;
   check(shard.exchange != nullptr, "synchronised BatchNorm outside a worker team; expected a WorkerTeam::run section");
-  return shard;
+  shard.exchange->all_reduce_sum(shard.rank, sums);
 }
 
 struct SyncBatchNormFunction : public torch::autograd::Function<SyncBatchNormFunction> {
   static torch::Tensor forward(AutogradContext* ctx, const torch::Tensor& x, const torch::Tensor& weight,
                                const torch::Tensor& bias, torch::Tensor* running_mean, torch::Tensor* running_var,
                                double momentum, double eps) {
-    const auto& shard = team_shard();
     const int64_t C = x.size(1);
-    // Sums in double: the variance below is E[x²] − E[x]², which loses
-    // digits in float when the mean is large against the spread.
+    // Per-rank sums in double (local_moments), so that the variance, taken
+    // as E[x²] − E[x]² over the ranks, keeps the digits of the spread.
     auto sums = torch::cat({local_moments(x), torch::full({1}, static_cast<double>(x.numel() / C), torch::kFloat64)});
-    shard.exchange->all_reduce_sum(shard.rank, sums);
+    all_reduce_over_team(sums);
     const double count = sums[2 * C].item<double>();
     const auto mean = sums.slice(0, 0, C) / count;
     const auto var = (sums.slice(0, C, 2 * C) / count - mean.square()).clamp_min(0);
@@ -136,38 +165,35 @@ struct SyncBatchNormFunction : public torch::autograd::Function<SyncBatchNormFun
     ctx->save_for_backward({x, weight, mean_f, var_f});
     ctx->saved_data["eps"] = eps;
     ctx->saved_data["count"] = count;
-    // y = (x − mean)·invstd·γ + β = x·s + (β − mean·s).
+    // y = (x − mean)·invstd·γ + β.
     const auto scale = (var + eps).rsqrt() * weight.to(torch::kFloat64);
-    const auto shift = bias.to(torch::kFloat64) - mean * scale;
     const auto dtype = x.scalar_type();
-    return per_channel_affine({}, x, scale.to(dtype), shift.to(dtype), {});
+    return per_channel_affine({}, x, mean_f, scale.to(dtype), bias.to(dtype), {});
   }
 
   static variable_list backward(AutogradContext* ctx, variable_list grad_outputs) {
-    const auto& shard = team_shard();
     const auto saved = ctx->get_saved_variables();
     const auto &x = saved[0], &weight = saved[1], &mean = saved[2], &var = saved[3];
     const double eps = ctx->saved_data["eps"].toDouble();
     const double count = ctx->saved_data["count"].toDouble();
     const int64_t C = x.size(1);
     const auto dy = grad_outputs[0].contiguous(x.suggest_memory_format());
-    const auto mean_d = mean.to(torch::kFloat64);
     const auto invstd = (var.to(torch::kFloat64) + eps).rsqrt();
     // Local Σdy and Σdy·(x − mean): this rank's share of γ's and β's
     // gradients; their all-reduced sums give the input gradient.
-    const auto local = local_grad_moments(dy, x);
+    const auto local = local_grad_moments(dy, x, mean);
     const auto sum_dy = local.slice(0, 0, C);
-    const auto sum_dy_xmu = local.slice(0, C, 2 * C) - mean_d * sum_dy;
+    const auto sum_dy_xmu = local.slice(0, C, 2 * C);
     const auto grad_weight = (sum_dy_xmu * invstd).to(weight.scalar_type());
     const auto grad_bias = sum_dy.to(weight.scalar_type());
     auto totals = torch::cat({sum_dy, sum_dy_xmu});
-    shard.exchange->all_reduce_sum(shard.rank, totals);
+    all_reduce_over_team(totals);
     // dx = γ·invstd·(dy − mean(dy) − x̂·mean(dy·x̂)), x̂ = (x − mean)·invstd
-    //    = (dy − x·b − (mean(dy) − mean·b))·γ·invstd, b = invstd·mean(dy·x̂).
+    //    = (dy − (x − mean)·b − mean(dy))·γ·invstd, b = invstd·mean(dy·x̂).
     const auto mean_dy = totals.slice(0, 0, C) / count;
     const auto b = totals.slice(0, C, 2 * C) * invstd.square() / count;
     const auto dtype = x.scalar_type();
-    const auto grad_x = per_channel_affine(dy, x, b.to(dtype), (mean_dy - mean_d * b).to(dtype),
+    const auto grad_x = per_channel_affine(dy, x, mean, b.to(dtype), mean_dy.to(dtype),
                                            (invstd * weight.to(torch::kFloat64)).to(dtype));
     return {grad_x, grad_weight, grad_bias, torch::Tensor(), torch::Tensor(), torch::Tensor(), torch::Tensor()};
   }
@@ -210,23 +236,24 @@ torch::Tensor BatchNormImpl::forward(const torch::Tensor& x) {
   const double momentum = options.momentum().value();
   const auto& shard = current_shard();
   const bool track = is_training() && options.track_running_stats();
-  if (!is_training() || (shard.size == 1 && !shard.freeze_running_stats)) {
-    // LibTorch's BatchNorm2d, fused kernel.
-    if (track) {
+  const bool update_running = track && !shard.freeze_running_stats;
+  if (!is_training() || (shard.size == 1 && !plain_rows(x))) {
+    // LibTorch's fused kernel: evaluation, and one rank off the CPU's
+    // channels-last float path. In training, LibTorch's channels-last CPU
+    // kernel sums in float and is off by up to 1e-4 per layer, which the
+    // backward pass through a deep cell stack grew to percents; the loops
+    // below sum in double.
+    if (update_running) {
       torch::NoGradGuard no_grad;
       num_batches_tracked += 1;
     }
-    return torch::batch_norm(x, weight, bias, running_mean, running_var,
-                             is_training() || !options.track_running_stats(), momentum, options.eps(),
-                             /*cudnn_enabled=*/true);
-  }
-  if (shard.size == 1) {
-    // Batch statistics, running statistics left alone (no buffers passed).
-    return torch::batch_norm(x, weight, bias, {}, {}, /*training=*/true, momentum, options.eps(),
-                             /*cudnn_enabled=*/false);
+    const bool stats = !is_training() || update_running;
+    return torch::batch_norm(x, weight, bias, stats ? running_mean : torch::Tensor(),
+                             stats ? running_var : torch::Tensor(), is_training() || !options.track_running_stats(),
+                             momentum, options.eps(), /*cudnn_enabled=*/true);
   }
   torch::Tensor mean, var;
-  if (track && !shard.freeze_running_stats) {
+  if (update_running) {
     mean = running_mean;
     var = running_var;
     torch::NoGradGuard no_grad;
