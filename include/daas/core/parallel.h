@@ -52,7 +52,8 @@ class Exchange {
   void wait_all();
 
   int64_t size_;
-  std::vector<torch::Tensor> slots_;
+  std::array<std::vector<torch::Tensor>, 2> slots_;
+  std::vector<int64_t> rounds_;  // all-reduces so far, per rank
   std::mutex mutex_;
   std::condition_variable cv_;
   int64_t arrived_ = 0;

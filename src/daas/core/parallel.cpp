@@ -3,6 +3,7 @@
 #include <ATen/Parallel.h>
 #include <omp.h>
 
+#include <algorithm>
 #include <chrono>
 
 #include "daas/core/error.h"
@@ -44,7 +45,11 @@ class OneIntraOpThread {
 
 }  // namespace
 
-Exchange::Exchange(int64_t size) : size_(size), slots_(static_cast<size_t>(size)) {
+Exchange::Exchange(int64_t size)
+    : size_(size),
+      slots_{std::vector<torch::Tensor>(static_cast<size_t>(size)),
+             std::vector<torch::Tensor>(static_cast<size_t>(size))},
+      rounds_(static_cast<size_t>(size)) {
   check(size >= 1, "exchange of {} ranks; expected at least 1", size);
 }
 
@@ -86,12 +91,17 @@ void Exchange::wait_all() {
 
 void Exchange::all_reduce_sum(int64_t rank, torch::Tensor& t) {
   if (size_ == 1) return;
-  slots_[static_cast<size_t>(rank)] = t;
+  // Rounds alternate between two sets of slots, so one barrier per round
+  // suffices: a rank writes a set again two rounds later, after every rank
+  // has arrived at the barrier of the round between, that is, after every
+  // rank has read this round's slots.
+  auto& round = rounds_[static_cast<size_t>(rank)];
+  auto& slots = slots_[round % 2];
+  ++round;
+  slots[static_cast<size_t>(rank)] = t;
   wait_all();
-  auto sum = slots_[0].clone();
-  for (size_t r = 1; r < slots_.size(); ++r) sum.add_(slots_[r]);
-  // Nobody may overwrite a slot before every rank has read them all.
-  wait_all();
+  auto sum = slots[0].clone();
+  for (size_t r = 1; r < slots.size(); ++r) sum.add_(slots[r]);
   t = sum;
 }
 
@@ -105,7 +115,10 @@ void Exchange::reset() {
   std::lock_guard<std::mutex> lock(mutex_);
   aborted_ = false;
   arrived_ = 0;
-  for (auto& slot : slots_) slot = torch::Tensor();
+  for (auto& set : slots_) {
+    for (auto& slot : set) slot = torch::Tensor();
+  }
+  std::fill(rounds_.begin(), rounds_.end(), 0);
 }
 
 const ShardContext& current_shard() { return shard_context; }
