@@ -7,6 +7,7 @@
 
 #include "commands.h"
 #include "daas/core/error.h"
+#include "daas/core/interrupt.h"
 #include "daas/core/runtime.h"
 
 namespace {
@@ -41,6 +42,9 @@ int main(int argc, char** argv) {
     // --help and --version exit 0; every other parse error is a usage error,
     // 2 by convention (CLI11's own codes are 100 and up).
     return app.exit(e) == 0 ? 0 : 2;
+  } catch (const daas::Interrupted& e) {
+    spdlog::warn("{}", e.what());
+    return e.exit_status();
   } catch (const daas::Error& e) {
     spdlog::error("{}", e.what());
     return 1;

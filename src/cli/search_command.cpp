@@ -6,6 +6,7 @@
 
 #include "commands.h"
 #include "daas/core/files.h"
+#include "daas/core/interrupt.h"
 #include "daas/search/search.h"
 #include "options.h"
 
@@ -40,6 +41,7 @@ void run(Invocation<search::SearchOptions>& invocation, const std::string& resum
   search::validate(options);
   const std::string run_dir = prepare_run_folder(invocation, options, "search", !resume_dir.empty());
   spdlog::info("run folder {}", run_dir);
+  const InterruptHandlers stop_on_signal;  // Ctrl-C: checkpoint after this step, exit 130
   search::run_search(options, run_dir, !resume_dir.empty());
   print_results(run_dir);
 }

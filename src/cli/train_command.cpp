@@ -6,6 +6,7 @@
 
 #include "commands.h"
 #include "daas/core/files.h"
+#include "daas/core/interrupt.h"
 #include "daas/train/evaluate.h"
 #include "daas/train/model.h"
 #include "daas/train/train.h"
@@ -26,6 +27,7 @@ void run_train(Invocation<train::TrainOptions>& invocation, const std::string& r
   train::check_network_size(options.channels, options.layers, "--channels/--layers");
   const std::string run_dir = prepare_run_folder(invocation, options, "train", !resume_dir.empty());
   spdlog::info("run folder {}", run_dir);
+  const InterruptHandlers stop_on_signal;  // Ctrl-C: checkpoint after this step, exit 130
   const auto result = train::run_train(options, run_dir, !resume_dir.empty());
   fmt::print("test top-1 {:.2f}%{} on {} images\nmodel: {}\nrun folder: {}\n", 100 * result.test.top1(),
              result.test.confusion.size(0) > 10 ? fmt::format(", top-5 {:.2f}%", 100 * result.test.top5()) : "",

@@ -1,6 +1,8 @@
 // `daas search` as a user runs it: outputs, resume, refusals.
 #include <gtest/gtest.h>
 
+#include <array>
+#include <cstdio>
 #include <filesystem>
 
 #include "cli_support.h"
@@ -39,6 +41,32 @@ TEST(SearchCommand, SmokeSearchWritesEveryOutputAndResumes) {
   ASSERT_EQ(resumed.exit_code, 0) << resumed.output;
   EXPECT_NE(resumed.output.find("resuming"), std::string::npos) << resumed.output;
   EXPECT_EQ(read_metrics(run + "/metrics.jsonl").size(), 3u);
+}
+
+TEST(SearchCommand, SigintStopsAfterTheStepWithACheckpointAndExit130) {
+  testing::TempDir dir;
+  const std::string run = dir.file("run"), log = dir.file("log.txt");
+  // Started in the background; SIGINT once the search has begun (its first
+  // log line), then the exit status of daas itself.
+  const std::string script =
+      "sh -c '" + std::string(DAAS_BINARY) + " search --profile smoke --threads 1 --epochs 50 --out " + run + " >" +
+      log + " 2>&1 & pid=$!; i=0; while ! grep -q \"search (joint)\" " + log +
+      " && [ $i -lt 600 ]; do sleep 0.1; i=$((i+1)); done; kill -INT $pid; wait $pid; echo exit=$?'";
+  FILE* pipe = ::popen(script.c_str(), "r");
+  ASSERT_NE(pipe, nullptr);
+  std::string status;
+  std::array<char, 256> buffer{};
+  while (std::fgets(buffer.data(), buffer.size(), pipe) != nullptr) status += buffer.data();
+  ::pclose(pipe);
+  const std::string output = read_file(log);
+  EXPECT_EQ(status, "exit=130\n") << output;
+  EXPECT_NE(output.find("stopped by SIGINT: checkpoint at epoch 1, step"), std::string::npos) << output;
+  EXPECT_NE(output.find("go on with `daas search --resume " + run + "`"), std::string::npos) << output;
+  // The run goes on from there (two epochs are enough to finish it).
+  const auto resumed = run_daas("search --resume " + run + " --epochs 2 --threads 1");
+  ASSERT_EQ(resumed.exit_code, 0) << resumed.output;
+  EXPECT_NE(resumed.output.find("resuming " + run + " at epoch 1, step "), std::string::npos) << resumed.output;
+  EXPECT_EQ(read_metrics(run + "/metrics.jsonl").size(), 2u);
 }
 
 TEST(SearchCommand, BadResumeFolderAndBadSettingsAreClearErrors) {

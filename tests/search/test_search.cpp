@@ -1,13 +1,16 @@
 // The DAAS search: estimator, restore guarantees, learning signals, resume.
+#include <gmock/gmock.h>
 #include <gtest/gtest.h>
 #include <torch/torch.h>
 
+#include <csignal>
 #include <filesystem>
 #include <limits>
 
 #include "daas/augment/ops.h"
 #include "daas/augment/searchable_policy.h"
 #include "daas/core/files.h"
+#include "daas/core/interrupt.h"
 #include "daas/core/metrics.h"
 #include "daas/core/parallel.h"
 #include "daas/data/dataset.h"
@@ -232,6 +235,51 @@ TEST(Resume, InterruptedAndResumedRunEndsLikeTheUninterruptedOne) {
   EXPECT_EQ(*whole.genotype, *resumed.genotype);
   EXPECT_EQ(read_metrics(cut_dir.file("metrics.jsonl")).size(), 3u);
   EXPECT_EQ(read_file(whole_dir.file("policy.json")), read_file(cut_dir.file("policy.json")));
+}
+
+TEST(Resume, RunStoppedBySignalWithinAnEpochResumesExactly) {
+  const auto [weights_half, arch_half] = fashion_halves(600, false);
+  auto options = tiny_options("joint");
+  options.epochs = 2;
+  options.steps_per_epoch = 3;
+  testing::TempDir whole_dir, cut_dir;
+  const auto whole = search_halves(options, weights_half, arch_half, whole_dir.path(), false);
+  // As SIGINT during the run's second step of epoch 2 would: the step ends,
+  // the checkpoint is written, and the run stops saying how to go on.
+  const auto stop_in_epoch_2 = [](int64_t epoch, torch::nn::Module&) {
+    if (epoch == 1) request_interrupt(SIGINT);
+  };
+  try {
+    search_halves(options, weights_half, arch_half, cut_dir.path(), false, stop_in_epoch_2);
+    ADD_FAILURE() << "the run did not stop";
+  } catch (const Interrupted& stop) {
+    EXPECT_EQ(stop.exit_status(), 130);
+    EXPECT_THAT(stop.what(), ::testing::HasSubstr("stopped by SIGINT: checkpoint after epoch 1"));
+  }
+  // A request during an epoch: the run stops after the step in progress.
+  request_interrupt(SIGTERM);
+  try {
+    search_halves(options, weights_half, arch_half, cut_dir.path(), true);
+    ADD_FAILURE() << "the resumed run did not stop";
+  } catch (const Interrupted& stop) {
+    EXPECT_EQ(stop.exit_status(), 143);
+    EXPECT_THAT(stop.what(), ::testing::HasSubstr("checkpoint at epoch 2, step 1 of 3"));
+    EXPECT_THAT(stop.what(), ::testing::HasSubstr("daas search --resume"));
+  }
+  EXPECT_EQ(interrupt_requested(), 0);
+  const auto resumed = search_halves(options, weights_half, arch_half, cut_dir.path(), true);
+  for (size_t i = 0; i < whole.alphas.size(); ++i) EXPECT_TRUE(torch::equal(whole.alphas[i], resumed.alphas[i]));
+  for (size_t i = 0; i < whole.beta.size(); ++i) EXPECT_TRUE(torch::equal(whole.beta[i], resumed.beta[i]));
+  ASSERT_EQ(whole.weights.size(), resumed.weights.size());
+  for (size_t i = 0; i < whole.weights.size(); ++i) EXPECT_TRUE(torch::equal(whole.weights[i], resumed.weights[i]));
+  const auto whole_metrics = read_metrics(whole_dir.file("metrics.jsonl"));
+  const auto metrics = read_metrics(cut_dir.file("metrics.jsonl"));
+  ASSERT_EQ(metrics.size(), 2u);
+  for (size_t e = 0; e < 2; ++e) {
+    for (const char* key : {"train_loss", "train_acc", "val_loss", "val_acc", "advantage_std", "steps"}) {
+      EXPECT_EQ(metrics[e][key], whole_metrics[e][key]) << key << " of epoch " << e + 1;
+    }
+  }
 }
 
 TEST(Resume, ChangedSettingsAreRefusedByName) {

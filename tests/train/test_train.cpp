@@ -1,14 +1,17 @@
 // Retraining: learning on Fashion-MNIST, model file round trip and its
 // errors, resume equality, policy and genotype sources.
+#include <gmock/gmock.h>
 #include <gtest/gtest.h>
 #include <torch/torch.h>
 
+#include <csignal>
 #include <filesystem>
 #include <fstream>
 
 #include "daas/augment/searchable_policy.h"
 #include "daas/core/checkpoint.h"
 #include "daas/core/files.h"
+#include "daas/core/interrupt.h"
 #include "daas/core/metrics.h"
 #include "daas/data/dataset.h"
 #include "daas/train/evaluate.h"
@@ -128,6 +131,42 @@ TEST(Retrain, InterruptedAndResumedRunEndsLikeTheUninterruptedOne) {
   EXPECT_FALSE(metrics[0].contains("test_acc"));
   EXPECT_TRUE(metrics[1].contains("test_acc"));
   EXPECT_EQ(metrics[2]["test_acc"], whole_metrics[2]["test_acc"]);
+}
+
+TEST(Retrain, RunStoppedBySignalWithinAnEpochResumesExactly) {
+  const auto splits = fashion(600);
+  auto options = tiny_options();
+  options.epochs = 2;
+  options.steps_per_epoch = 3;
+  testing::TempDir dir;
+  const std::string whole_dir = dir.file("whole"), cut_dir = dir.file("cut");
+  train_splits(options, splits, whole_dir, false);
+  // As SIGTERM during the first step would: the step ends, the checkpoint
+  // is written, the run stops, and no model.pt is written.
+  request_interrupt(SIGTERM);
+  try {
+    train_splits(options, splits, cut_dir, false);
+    ADD_FAILURE() << "the run did not stop";
+  } catch (const Interrupted& stop) {
+    EXPECT_EQ(stop.exit_status(), 143);
+    EXPECT_THAT(stop.what(), ::testing::HasSubstr("stopped by SIGTERM: checkpoint at epoch 1, step 1 of 3"));
+    EXPECT_THAT(stop.what(), ::testing::HasSubstr("daas train --resume"));
+  }
+  EXPECT_FALSE(file_exists(cut_dir + "/model.pt"));
+  EXPECT_TRUE(file_exists(cut_dir + "/checkpoint.pt"));
+  train_splits(options, splits, cut_dir, true);
+  const auto whole = weights_of(whole_dir + "/model.pt");
+  const auto resumed = weights_of(cut_dir + "/model.pt");
+  ASSERT_EQ(whole.size(), resumed.size());
+  for (const auto& [name, tensor] : whole) EXPECT_TRUE(torch::equal(tensor, resumed.at(name))) << name;
+  const auto whole_metrics = read_metrics(whole_dir + "/metrics.jsonl");
+  const auto metrics = read_metrics(cut_dir + "/metrics.jsonl");
+  ASSERT_EQ(metrics.size(), 2u);
+  for (size_t e = 0; e < 2; ++e) {
+    for (const char* key : {"train_loss", "train_acc", "steps", "test_acc"}) {
+      EXPECT_EQ(metrics[e][key], whole_metrics[e][key]) << key << " of epoch " << e + 1;
+    }
+  }
 }
 
 TEST(ModelFile, TruncatedMissingAndForeignFilesAreClearErrors) {

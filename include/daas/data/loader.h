@@ -46,8 +46,11 @@ class BatchLoader {
   BatchLoader(const BatchLoader&) = delete;
   BatchLoader& operator=(const BatchLoader&) = delete;
 
-  /// Starts (or restarts) epoch `epoch`: its order is a function of (seed, epoch).
-  void start_epoch(int64_t epoch);
+  /// Starts (or restarts) epoch `epoch`: its order is a function of (seed,
+  /// epoch). From `first_batch` on (a run resumed within an epoch): batches
+  /// and their transforms depend on (seed, epoch, index) alone, so the rest
+  /// of the epoch is what it would have been.
+  void start_epoch(int64_t epoch, int64_t first_batch = 0);
   /// The next batch of the current epoch, or nullopt at its end. Rethrows a
   /// transform's error.
   std::optional<Batch> next();
@@ -57,7 +60,7 @@ class BatchLoader {
 
  private:
   void stop();
-  void produce(int64_t epoch);
+  void produce(int64_t epoch, int64_t first_batch);
 
   const Dataset& data_;
   LoaderOptions options_;

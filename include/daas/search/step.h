@@ -74,6 +74,9 @@ struct StepTotals {
   void add(const StepStats& stats);
   std::string summary() const;
   nlohmann::json to_json() const;
+  /// The sums themselves (a checkpoint taken within an epoch), and back.
+  nlohmann::json sums() const;
+  static StepTotals from_sums(const nlohmann::json& sums);
 
   double train_loss = 0, val_loss = 0, advantage_std = 0;
   int64_t train_correct = 0, val_correct = 0, images = 0, steps = 0;

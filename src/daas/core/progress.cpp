@@ -39,11 +39,16 @@ void Progress::advance(int64_t n, const std::string& fields) {
   }
 }
 
+void Progress::skip(int64_t n) {
+  done_ += n;
+  skipped_ += n;
+}
+
 void Progress::finish(const std::string& fields) { draw(fields, true); }
 
 void Progress::draw(const std::string& fields, bool final) {
   const double elapsed = elapsed_seconds();
-  const double rate = elapsed > 0 ? static_cast<double>(done_) / elapsed : 0.0;
+  const double rate = elapsed > 0 ? static_cast<double>(done_ - skipped_) / elapsed : 0.0;
   const double eta = rate > 0 && total_ > done_ ? static_cast<double>(total_ - done_) / rate : 0.0;
   std::string line = fmt::format("{} {}/{} {:.2f} {}/s {} {}", label_, done_, total_, rate, unit_,
                                  final ? "in " + format_duration(elapsed) : "eta " + format_duration(eta), fields);

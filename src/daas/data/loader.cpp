@@ -43,19 +43,21 @@ void BatchLoader::stop() {
   stopping_ = false;
 }
 
-void BatchLoader::start_epoch(int64_t epoch) {
+void BatchLoader::start_epoch(int64_t epoch, int64_t first_batch) {
+  check(first_batch >= 0 && first_batch <= batches_per_epoch(), "first batch {}; expected 0..{}", first_batch,
+        batches_per_epoch());
   stop();
-  produced_ = 0;
-  consumed_ = 0;
+  produced_ = first_batch;
+  consumed_ = first_batch;
   done_ = false;
-  worker_ = std::thread([this, epoch] { produce(epoch); });
+  worker_ = std::thread([this, epoch, first_batch] { produce(epoch, first_batch); });
 }
 
-void BatchLoader::produce(int64_t epoch) {
+void BatchLoader::produce(int64_t epoch, int64_t first_batch) {
   try {
     const auto order = epoch_order(epoch);
     const int64_t batches = batches_per_epoch();
-    for (int64_t b = 0; b < batches; ++b) {
+    for (int64_t b = first_batch; b < batches; ++b) {
       {
         std::unique_lock<std::mutex> lock(mutex_);
         changed_.wait(lock, [&] { return stopping_ || static_cast<int64_t>(ready_.size()) < options_.prefetch; });

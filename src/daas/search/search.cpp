@@ -12,6 +12,7 @@
 #include "daas/core/checkpoint.h"
 #include "daas/core/error.h"
 #include "daas/core/files.h"
+#include "daas/core/interrupt.h"
 #include "daas/core/metrics.h"
 #include "daas/core/progress.h"
 #include "daas/data/loader.h"
@@ -45,6 +46,9 @@ struct SearchState {
   std::unique_ptr<torch::optim::Adam> policy_optimizer;
   at::Generator rng;
   int64_t next_epoch = 0;
+  // A run stopped within an epoch: the next step and the epoch's sums so far.
+  int64_t next_step = 0;
+  nlohmann::json partial = nlohmann::json::object();
 };
 
 SearchState build_state(const SearchOptions& options, const Dataset& data, const c10::Device& device) {
@@ -104,6 +108,8 @@ void save_checkpoint(SearchState& state, const SearchOptions& options, const std
   writer.generator("torch_rng", at::detail::getDefaultCPUGenerator());
   writer.json("state", {{"version", kCheckpointVersion},
                         {"next_epoch", state.next_epoch},
+                        {"next_step", state.next_step},
+                        {"partial", state.partial},
                         {"mode", options.mode},
                         {"settings", defining_settings(options)}});
   writer.save(path);
@@ -136,6 +142,8 @@ void load_checkpoint(SearchState& state, const SearchOptions& options, const std
   auto torch_rng = at::detail::getDefaultCPUGenerator();
   reader.generator("torch_rng", torch_rng);
   state.next_epoch = meta.at("next_epoch").get<int64_t>();
+  state.next_step = meta.value("next_step", int64_t{0});
+  state.partial = meta.value("partial", nlohmann::json::object());
 }
 
 void set_learning_rate(torch::optim::Optimizer& optimizer, double lr) {
@@ -201,7 +209,8 @@ SearchResult search_halves(const SearchOptions& options, const Dataset& train_ha
       spdlog::info("{}: the search already ran its {} epochs; nothing to resume (raise --epochs to go on)", run_dir,
                    state.next_epoch);
     } else {
-      spdlog::info("resuming {} at epoch {}", run_dir, state.next_epoch + 1);
+      spdlog::info("resuming {} at epoch {}{}", run_dir, state.next_epoch + 1,
+                   state.next_step > 0 ? fmt::format(", step {}", state.next_step + 1) : std::string());
     }
   }
   MetricsLog metrics((fs::path(run_dir) / "metrics.jsonl").string(), resume ? state.next_epoch : -1);
@@ -222,18 +231,33 @@ SearchResult search_halves(const SearchOptions& options, const Dataset& train_ha
     const double tau = train::linear_schedule(options.tau_max, options.tau_min, epoch, options.epochs);
     set_learning_rate(*state.weight_optimizer, lr);
     state.model->set_tau(tau);
-    train_loader.start_epoch(epoch);
-    val_loader.start_epoch(epoch);
-    StepTotals totals;
+    // A run stopped within this epoch goes on from its next step.
+    const int64_t first_step = epoch == state.next_epoch ? std::min(state.next_step, steps) : 0;
+    train_loader.start_epoch(epoch, first_step);
+    val_loader.start_epoch(epoch, first_step);
+    StepTotals totals = first_step > 0 ? StepTotals::from_sums(state.partial.at("sums")) : StepTotals{};
+    const double earlier_seconds = first_step > 0 ? state.partial.at("seconds").get<double>() : 0.0;
+    const int64_t earlier_images = totals.images;
     Progress progress(fmt::format("search epoch {}/{}", epoch + 1, options.epochs), steps);
-    for (int64_t step = 0; step < steps; ++step) {
+    progress.skip(first_step);
+    for (int64_t step = first_step; step < steps; ++step) {
       auto train_batch = train_loader.next();
       auto val_batch = val_loader.next();
       const StepStats stats = search_step(context, *train_batch, *val_batch, lr, epoch, step, *state.weight_optimizer,
                                           state.arch_optimizer.get(), state.policy_optimizer.get());
       totals.add(stats);
       progress.advance(1, fmt::format("{} | {:.0f} img/s", totals.summary(),
-                                      totals.images / std::max(progress.elapsed_seconds(), 1e-9)));
+                                      (totals.images - earlier_images) / std::max(progress.elapsed_seconds(), 1e-9)));
+      if (interrupt_requested() != 0 && step + 1 < steps) {
+        state.next_epoch = epoch;
+        state.next_step = step + 1;
+        state.partial = {{"sums", totals.sums()}, {"seconds", earlier_seconds + progress.elapsed_seconds()}};
+        save_checkpoint(state, options, checkpoint_path);
+        throw_if_interrupted(
+            fmt::format("checkpoint at epoch {}, step {} of {} written to {}; go on with `daas search "
+                        "--resume {}`",
+                        epoch + 1, step + 1, steps, checkpoint_path, run_dir));
+      }
     }
     progress.finish(totals.summary());
     record = totals.to_json();
@@ -241,19 +265,26 @@ SearchResult search_halves(const SearchOptions& options, const Dataset& train_ha
     record["lr"] = lr;
     record["tau"] = tau;
     record["steps"] = steps;
-    record["seconds"] = progress.elapsed_seconds();
+    record["seconds"] = earlier_seconds + progress.elapsed_seconds();
     // Training images per second; each step also runs as many validation images.
-    record["images_per_second"] = totals.images / std::max(progress.elapsed_seconds(), 1e-9);
+    record["images_per_second"] = totals.images / std::max(record["seconds"].get<double>(), 1e-9);
     record.update(write_results(state, options, run_dir));
     metrics.append(record);
     state.next_epoch = epoch + 1;
+    state.next_step = 0;
+    state.partial = nlohmann::json::object();
     save_checkpoint(state, options, checkpoint_path);
     spdlog::info("epoch {}/{}: train loss {:.4f} acc {:.2f}%, val loss {:.4f} acc {:.2f}%, {:.1f} s", epoch + 1,
                  options.epochs, record["train_loss"].get<double>(), 100 * record["train_acc"].get<double>(),
                  record["val_loss"].get<double>(), 100 * record["val_acc"].get<double>(),
                  record["seconds"].get<double>());
     if (after_epoch) after_epoch(epoch + 1, state.model->module());
+    if (epoch + 1 < options.epochs) {
+      throw_if_interrupted(fmt::format("checkpoint after epoch {} written to {}; go on with `daas search --resume {}`",
+                                       epoch + 1, checkpoint_path, run_dir));
+    }
   }
+  clear_interrupt();  // a stop asked for during the last step: the run is complete
   if (record.is_null()) record = write_results(state, options, run_dir);
   SearchResult result;
   result.last_record = record;

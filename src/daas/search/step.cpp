@@ -121,6 +121,30 @@ nlohmann::json StepTotals::to_json() const {
           {"val_acc", val_correct / m},   {"advantage_std", advantage_std / n}, {"phase_seconds", phases}};
 }
 
+nlohmann::json StepTotals::sums() const {
+  return {{"train_loss", train_loss},
+          {"val_loss", val_loss},
+          {"advantage_std", advantage_std},
+          {"train_correct", train_correct},
+          {"val_correct", val_correct},
+          {"images", images},
+          {"steps", steps},
+          {"phase_seconds", phase_seconds}};
+}
+
+StepTotals StepTotals::from_sums(const nlohmann::json& sums) {
+  StepTotals totals;
+  totals.train_loss = sums.at("train_loss").get<double>();
+  totals.val_loss = sums.at("val_loss").get<double>();
+  totals.advantage_std = sums.at("advantage_std").get<double>();
+  totals.train_correct = sums.at("train_correct").get<int64_t>();
+  totals.val_correct = sums.at("val_correct").get<int64_t>();
+  totals.images = sums.at("images").get<int64_t>();
+  totals.steps = sums.at("steps").get<int64_t>();
+  totals.phase_seconds = sums.at("phase_seconds").get<decltype(totals.phase_seconds)>();
+  return totals;
+}
+
 torch::Tensor directional_derivatives(StepRanks& ranks, SearchModel& master, const std::vector<torch::Tensor>& v,
                                       const torch::Tensor& x, const torch::Tensor& y, double epsilon) {
   std::vector<torch::Tensor> squares;

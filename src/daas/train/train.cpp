@@ -5,12 +5,14 @@
 #include <torch/torch.h>
 
 #include <filesystem>
+#include <functional>
 
 #include "daas/augment/pipeline.h"
 #include "daas/augment/searchable_policy.h"
 #include "daas/core/checkpoint.h"
 #include "daas/core/error.h"
 #include "daas/core/files.h"
+#include "daas/core/interrupt.h"
 #include "daas/core/json.h"
 #include "daas/core/metrics.h"
 #include "daas/core/parallel.h"
@@ -75,6 +77,9 @@ struct TrainState {
   std::unique_ptr<Network> net;
   std::unique_ptr<torch::optim::SGD> optimizer;
   int64_t next_epoch = 0;
+  // A run stopped within an epoch: the next step and the epoch's sums so far.
+  int64_t next_step = 0;
+  nlohmann::json partial = nlohmann::json::object();
 };
 
 ModelInfo model_info(const TrainOptions& options, const Dataset& train, const nas::Genotype& genotype) {
@@ -101,6 +106,8 @@ void save_checkpoint(TrainState& state, const TrainOptions& options, const std::
   writer.generator("torch_rng", at::detail::getDefaultCPUGenerator());
   writer.json("state", {{"version", kCheckpointVersion},
                         {"next_epoch", state.next_epoch},
+                        {"next_step", state.next_step},
+                        {"partial", state.partial},
                         {"genotype", state.net->info().genotype.to_darts_string()},
                         {"seed", options.seed}});
   writer.save(path);
@@ -122,6 +129,8 @@ void load_checkpoint(TrainState& state, const std::string& path) {
   auto torch_rng = at::detail::getDefaultCPUGenerator();
   reader.generator("torch_rng", torch_rng);
   state.next_epoch = meta.at("next_epoch").get<int64_t>();
+  state.next_step = meta.value("next_step", int64_t{0});
+  state.partial = meta.value("partial", nlohmann::json::object());
 }
 
 void set_learning_rate(torch::optim::Optimizer& optimizer, double lr) {
@@ -133,21 +142,38 @@ struct EpochTotals {
   int64_t correct = 0;
   int64_t images = 0;
   int64_t steps = 0;
+  double seconds = 0;
   std::string summary() const {
     if (steps == 0) return {};
     return fmt::format("loss {:.3f} acc {:.1f}%", loss / steps, 100.0 * correct / images);
   }
+  nlohmann::json sums() const {
+    return {{"loss", loss}, {"correct", correct}, {"images", images}, {"steps", steps}, {"seconds", seconds}};
+  }
+  static EpochTotals from_sums(const nlohmann::json& sums) {
+    return {sums.at("loss").get<double>(), sums.at("correct").get<int64_t>(), sums.at("images").get<int64_t>(),
+            sums.at("steps").get<int64_t>(), sums.at("seconds").get<double>()};
+  }
 };
 
-/// One training epoch over `loader`; returns its totals.
+/// One training epoch over `loader`, from `state.next_step` when the run was
+/// stopped within this epoch; returns its totals. A stop request after a
+/// step (not the epoch's last) saves the checkpoint through `save` and throws.
 EpochTotals train_epoch(TrainState& state, const TrainOptions& options, BatchLoader& loader, TrainRanks& ranks,
-                        int64_t epoch, int64_t steps, const c10::Device& device) {
+                        int64_t epoch, int64_t steps, const c10::Device& device,
+                        const std::function<void(const std::string&)>& stop) {
   state.net->module().train();
-  loader.start_epoch(epoch);
-  EpochTotals totals;
+  const int64_t first_step = epoch == state.next_epoch ? std::min(state.next_step, steps) : 0;
+  loader.start_epoch(epoch, first_step);
+  EpochTotals totals = first_step > 0 ? EpochTotals::from_sums(state.partial) : EpochTotals{};
+  const EpochTotals earlier = totals;
   Progress progress(fmt::format("train epoch {}/{}", epoch + 1, options.epochs), steps);
+  progress.skip(first_step);
   const auto start = std::chrono::steady_clock::now();
-  for (int64_t step = 0; step < steps; ++step) {
+  auto seconds_since_start = [&] {
+    return std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
+  };
+  for (int64_t step = first_step; step < steps; ++step) {
     auto batch = loader.next();
     if (!batch) break;
     const auto labels = batch->labels.to(device);
@@ -156,10 +182,19 @@ EpochTotals train_epoch(TrainState& state, const TrainOptions& options, BatchLoa
     totals.correct += result.correct;
     totals.images += labels.size(0);
     totals.steps += 1;
-    const double seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
-    progress.advance(1, fmt::format("{} | {:.0f} img/s", totals.summary(), totals.images / std::max(seconds, 1e-9)));
+    const double seconds = seconds_since_start();
+    progress.advance(1, fmt::format("{} | {:.0f} img/s", totals.summary(),
+                                    (totals.images - earlier.images) / std::max(seconds, 1e-9)));
+    if (interrupt_requested() != 0 && step + 1 < steps) {
+      state.next_epoch = epoch;
+      state.next_step = step + 1;
+      state.partial = totals.sums();
+      state.partial["seconds"] = earlier.seconds + seconds;
+      stop(fmt::format("epoch {}, step {} of {}", epoch + 1, step + 1, steps));
+    }
   }
   progress.finish(totals.summary());
+  totals.seconds = earlier.seconds + seconds_since_start();
   return totals;
 }
 
@@ -232,7 +267,8 @@ TrainResult train_splits(const TrainOptions& options, const DataSplits& data, co
   const std::string checkpoint_path = (fs::path(run_dir) / "checkpoint.pt").string();
   if (resume) {
     load_checkpoint(state, checkpoint_path);
-    spdlog::info("resuming {} at epoch {}", run_dir, state.next_epoch + 1);
+    spdlog::info("resuming {} at epoch {}{}", run_dir, state.next_epoch + 1,
+                 state.next_step > 0 ? fmt::format(", step {}", state.next_step + 1) : std::string());
   }
   write_file_atomic((fs::path(run_dir) / "genotype.txt").string(), genotype.to_darts_string() + "\n");
   MetricsLog metrics((fs::path(run_dir) / "metrics.jsonl").string(), resume ? state.next_epoch : -1);
@@ -260,9 +296,14 @@ TrainResult train_splits(const TrainOptions& options, const DataSplits& data, co
     const double drop_prob = drop_path_schedule(options.drop_path, epoch, options.epochs);
     set_learning_rate(*state.optimizer, lr);
     state.net->set_drop_path_prob(drop_prob);
-    const auto start = std::chrono::steady_clock::now();
-    const EpochTotals totals = train_epoch(state, options, loader, ranks, epoch, steps, device);
-    const double train_seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
+    const EpochTotals totals =
+        train_epoch(state, options, loader, ranks, epoch, steps, device, [&](const std::string& at) {
+          save_checkpoint(state, options, checkpoint_path);
+          throw_if_interrupted(fmt::format("checkpoint at {} written to {}; go on with `daas train --resume {}`", at,
+                                           checkpoint_path, run_dir));
+        });
+    const double train_seconds = totals.seconds;
+    const auto after_training = std::chrono::steady_clock::now();
     nlohmann::json record = {{"epoch", epoch + 1},
                              {"lr", lr},
                              {"drop_path_prob", drop_prob},
@@ -278,9 +319,12 @@ TrainResult train_splits(const TrainOptions& options, const DataSplits& data, co
       add_evaluation(record, result.test, info.num_classes(),
                      std::chrono::duration<double>(std::chrono::steady_clock::now() - eval_start).count());
     }
-    record["seconds"] = std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
+    record["seconds"] =
+        train_seconds + std::chrono::duration<double>(std::chrono::steady_clock::now() - after_training).count();
     metrics.append(record);
     state.next_epoch = epoch + 1;
+    state.next_step = 0;
+    state.partial = nlohmann::json::object();
     save_checkpoint(state, options, checkpoint_path);
     spdlog::info("epoch {}/{}: lr {:.4g}, drop-path {:.3f}, train loss {:.4f} acc {:.2f}%{}, {:.1f} s", epoch + 1,
                  options.epochs, lr, drop_prob, record["train_loss"].get<double>(),
@@ -290,7 +334,12 @@ TrainResult train_splits(const TrainOptions& options, const DataSplits& data, co
                  record["seconds"].get<double>());
     result.last_record = record;
     if (after_epoch) after_epoch(epoch + 1);
+    if (epoch + 1 < options.epochs) {
+      throw_if_interrupted(fmt::format("checkpoint after epoch {} written to {}; go on with `daas train --resume {}`",
+                                       epoch + 1, checkpoint_path, run_dir));
+    }
   }
+  clear_interrupt();  // a stop asked for during the last epoch: the run is complete
   // A resumed run that had already finished evaluates here.
   if (!evaluated) result.test = evaluate(*state.net, data.test, options.eval_batch_size, device);
 

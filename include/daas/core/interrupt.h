@@ -1,0 +1,44 @@
+#pragma once
+// Stopping a long run on SIGINT or SIGTERM without losing work: the first
+// signal asks the running search or training to stop after its current step
+// (it then writes a checkpoint and throws Interrupted); a second signal ends
+// the process at once, as the default action would.
+#include <stdexcept>
+#include <string>
+
+namespace daas {
+
+/// Installs the handlers for its lifetime (the command-line tool holds one
+/// around a search or a training) and restores the previous ones after.
+class InterruptHandlers {
+ public:
+  InterruptHandlers();
+  ~InterruptHandlers();
+  InterruptHandlers(const InterruptHandlers&) = delete;
+  InterruptHandlers& operator=(const InterruptHandlers&) = delete;
+};
+
+/// The signal that asked for a stop, or 0.
+int interrupt_requested();
+/// Asks for a stop as `signal` would (tests; also usable from hooks).
+void request_interrupt(int signal);
+/// Forgets a request (after it has been handled).
+void clear_interrupt();
+
+/// Thrown once the run has saved its checkpoint after a stop request.
+class Interrupted : public std::runtime_error {
+ public:
+  Interrupted(int signal, const std::string& message);
+  int signal() const { return signal_; }
+  /// The exit status a shell expects after this signal: 128 + signal.
+  int exit_status() const { return 128 + signal_; }
+
+ private:
+  int signal_;
+};
+
+/// Throws Interrupted (and clears the request) when a stop was requested;
+/// `where` says what was saved and how to go on.
+void throw_if_interrupted(const std::string& where);
+
+}  // namespace daas

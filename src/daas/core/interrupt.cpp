@@ -1,0 +1,63 @@
+#include "daas/core/interrupt.h"
+
+#include <fmt/format.h>
+
+#include <atomic>
+#include <csignal>
+#include <cstring>
+
+namespace daas {
+namespace {
+
+std::atomic<int> requested{0};
+struct sigaction previous_int, previous_term;
+
+extern "C" void on_stop_signal(int signal) {
+  int expected = 0;
+  if (requested.compare_exchange_strong(expected, signal)) return;
+  // Second signal: the default action, now.
+  std::signal(signal, SIG_DFL);
+  std::raise(signal);
+}
+
+const char* signal_name(int signal) {
+  switch (signal) {
+    case SIGINT:
+      return "SIGINT";
+    case SIGTERM:
+      return "SIGTERM";
+    default:
+      return "a signal";
+  }
+}
+
+}  // namespace
+
+InterruptHandlers::InterruptHandlers() {
+  struct sigaction action;
+  std::memset(&action, 0, sizeof action);
+  action.sa_handler = on_stop_signal;
+  sigemptyset(&action.sa_mask);
+  action.sa_flags = SA_RESTART;
+  sigaction(SIGINT, &action, &previous_int);
+  sigaction(SIGTERM, &action, &previous_term);
+}
+
+InterruptHandlers::~InterruptHandlers() {
+  sigaction(SIGINT, &previous_int, nullptr);
+  sigaction(SIGTERM, &previous_term, nullptr);
+}
+
+int interrupt_requested() { return requested.load(); }
+void request_interrupt(int signal) { requested.store(signal); }
+void clear_interrupt() { requested.store(0); }
+
+Interrupted::Interrupted(int signal, const std::string& message) : std::runtime_error(message), signal_(signal) {}
+
+void throw_if_interrupted(const std::string& where) {
+  const int signal = requested.exchange(0);
+  if (signal == 0) return;
+  throw Interrupted(signal, fmt::format("stopped by {}: {}", signal_name(signal), where));
+}
+
+}  // namespace daas
