@@ -81,7 +81,8 @@ torch::Tensor stratified_indices(const torch::Tensor& labels, int64_t num_classe
 /// Cuts `data` into two stratified halves (search: weights / architecture+policy).
 std::pair<Dataset, Dataset> split_halves(const Dataset& data, uint64_t seed);
 
-/// Per-channel mean and std of uint8 images, in [0, 1].
+/// Per-channel mean and std of uint8 images, in [0, 1]; a constant channel
+/// gets std 1 (with a warning), so that normalising keeps it finite.
 void compute_statistics(Dataset& data);
 
 /// Fills in labels/class checks shared by readers: label range, counts.

@@ -68,6 +68,15 @@ void compute_statistics(Dataset& data) {
   const auto std = pixels.std({0, 2, 3}, /*unbiased=*/false);
   data.mean.assign(mean.data_ptr<double>(), mean.data_ptr<double>() + mean.numel());
   data.std.assign(std.data_ptr<double>(), std.data_ptr<double>() + std.numel());
+  for (size_t c = 0; c < data.std.size(); ++c) {
+    // A constant channel normalises to zero whatever its divisor; 1 keeps
+    // it finite (0 would make every input NaN, and a model file refuses it).
+    if (!(data.std[c] > 1e-12)) {
+      spdlog::warn("{}: channel {} is constant (value {:.4g}); normalised with standard deviation 1",
+                   data.name.empty() ? std::string("data set") : data.name, c, data.mean[c]);
+      data.std[c] = 1.0;
+    }
+  }
 }
 
 torch::Tensor stratified_indices(const torch::Tensor& labels, int64_t num_classes, int64_t count, uint64_t seed) {
