@@ -3,7 +3,7 @@ BUILD ?= build
 JOBS ?= $(shell nproc)
 DAAS := $(BUILD)/daas
 
-.PHONY: all setup configure build run search test bench bench-compare format format-check clean
+.PHONY: all setup configure build run search test bench bench-compare fuzz sanitize format format-check clean
 
 all: build
 
@@ -46,6 +46,24 @@ format:
 
 format-check: setup
 	clang-format --dry-run --Werror $$(git ls-files '*.cpp' '*.h')
+
+# libFuzzer over every reader (fuzz/): a clang build with ASan and UBSan in
+# build-fuzz, each target FUZZ_SECONDS seconds on its corpus; new inputs
+# that reach new code are added to fuzz/corpus/<target> (commit them, and
+# any crash-* file after fixing the crash: the test suite replays them).
+FUZZ_SECONDS ?= 60
+FUZZ_BUILD ?= build-fuzz
+fuzz: setup
+	bash scripts/fuzz.sh $(FUZZ_BUILD) $(FUZZ_SECONDS)
+
+# The whole test suite built with AddressSanitizer and UndefinedBehaviorSanitizer.
+SANITIZE_BUILD ?= build-sanitize
+sanitize: setup
+	cmake -S . -B $(SANITIZE_BUILD) -G Ninja -DCMAKE_BUILD_TYPE=RelWithDebInfo -DDAAS_BUILD_BENCH=OFF \
+	  -DCMAKE_CXX_FLAGS="-fsanitize=address,undefined -fno-omit-frame-pointer -fno-sanitize-recover=undefined"
+	cmake --build $(SANITIZE_BUILD) -j $(JOBS)
+	cd $(SANITIZE_BUILD) && ASAN_OPTIONS=detect_leaks=0 UBSAN_OPTIONS=print_stacktrace=1 \
+	  ctest --output-on-failure -j $(JOBS)
 
 clean:
 	rm -rf $(BUILD)
