@@ -53,7 +53,8 @@ format-check: setup
 # any crash-* file after fixing the crash: the test suite replays them).
 FUZZ_SECONDS ?= 60
 FUZZ_BUILD ?= build-fuzz
-fuzz: setup
+fuzz:
+	bash scripts/setup.sh fuzz
 	bash scripts/fuzz.sh $(FUZZ_BUILD) $(FUZZ_SECONDS)
 
 # The whole test suite built with AddressSanitizer and UndefinedBehaviorSanitizer.

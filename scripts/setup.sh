@@ -18,6 +18,10 @@ packages=(
   dataset-fashion-mnist                 # the default data set
   python3 python3-torchvision python3-numpy  # torchvision: the oracle for the augmentation parity tests
 )
+# `scripts/setup.sh fuzz` (make fuzz): clang and its libFuzzer runtime.
+if [ "${1:-}" = fuzz ]; then
+  packages+=(clang libclang-rt-14-dev)
+fi
 
 missing=()
 for package in "${packages[@]}"; do
