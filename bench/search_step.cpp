@@ -2,7 +2,7 @@
 // C 8, batch 64, Fashion-MNIST 1×28×28, gumbel sampler, channels-last):
 // seconds per step and peak memory for `joint` (architecture, policy and
 // weight steps) and `arch` (policy fixed to `standard`), in one run.
-// DESIGN 2.4 expects joint ≈ 1.7× arch: one validation forward+backward, two
+// Counting passes (docs/method.md §5), joint ≈ 1.7× arch: one validation forward+backward, two
 // no-grad train forwards, one train forward+backward.
 //
 //   cmake --build build --target bench_search_step

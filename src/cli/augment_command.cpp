@@ -36,7 +36,8 @@ struct AugmentOptions : RuntimeOptions, DataOptions {
 
 void add_augment_options(OptionTable<AugmentOptions>& table) {
   table.add("op", &AugmentOptions::op, "apply this op (ShearX, ..., Cutout, Identity); needs --level or --value")
-      .add("level", &AugmentOptions::level, "op level in [0, 1], mapped by DESIGN 2.3; signed ops mirrored at random")
+      .add("level", &AugmentOptions::level,
+           "op level in [0, 1], mapped to a value by the op's range; signed ops mirrored at random")
       .add("value", &AugmentOptions::value,
            "exact op value, torchvision's argument (shear factor, pixels, degrees, threshold, bits, factor); no "
            "mirroring")

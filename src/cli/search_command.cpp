@@ -34,11 +34,11 @@ void print_results(const std::string& run_dir) {
 void run(Invocation<search::SearchOptions>& invocation, const std::string& resume_dir) {
   if (!resume_dir.empty()) resume_from(invocation, resume_dir, "search");
   const auto options = invocation.resolve();
+  search::validate(options);
   if (invocation.dry_run) {
     fmt::print("{}", invocation.to_yaml_text(options, "search"));
     return;
   }
-  search::validate(options);
   const std::string run_dir = prepare_run_folder(invocation, options, "search", !resume_dir.empty());
   spdlog::info("run folder {}", run_dir);
   const InterruptHandlers stop_on_signal;  // Ctrl-C: checkpoint after this step, exit 130

@@ -20,11 +20,11 @@ namespace {
 void run_train(Invocation<train::TrainOptions>& invocation, const std::string& resume_dir) {
   if (!resume_dir.empty()) resume_from(invocation, resume_dir, "train");
   const auto options = invocation.resolve();
+  train::validate(options);
   if (invocation.dry_run) {
     fmt::print("{}", invocation.to_yaml_text(options, "train"));
     return;
   }
-  train::check_network_size(options.channels, options.layers, "--channels/--layers");
   const std::string run_dir = prepare_run_folder(invocation, options, "train", !resume_dir.empty());
   spdlog::info("run folder {}", run_dir);
   const InterruptHandlers stop_on_signal;  // Ctrl-C: checkpoint after this step, exit 130

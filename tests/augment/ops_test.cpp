@@ -56,7 +56,7 @@ torch::Tensor read_raw(const std::string& path, torch::IntArrayRef shape) {
 }
 
 /// Values each op is checked at: both signs for signed ops, the ends of the
-/// DESIGN ranges, and values that put sample points on half pixels (shear 0.2).
+/// docs/method.md §3 ranges, and values that put sample points on half pixels (shear 0.2).
 std::vector<double> parity_values(Op op) {
   switch (op) {
     case Op::ShearX:

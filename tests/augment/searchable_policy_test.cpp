@@ -109,13 +109,18 @@ TEST(SearchablePolicy, ApplyUsesTheDrawnOpsAndLevels) {
   ASSERT_GE(s, 0);
   sample.sub_policy = torch::full({3}, s, torch::kLong);
   sample.applied = torch::tensor({true, false, false, false, true, true}).view({3, 2});
-  sample.levels = torch::tensor({0, 0, 0, 0, 0, 10}, torch::kLong).view({3, 2});
+  // Image 2: Solarize at level 4 of 10, threshold 256 · 0.4 = 102.4.
+  sample.levels = torch::tensor({0, 0, 0, 0, 0, 4}, torch::kLong).view({3, 2});
   sample.negate = torch::zeros({3, 2}, torch::kBool);
   const auto out = policy->apply(images, sample, generator);
   EXPECT_TRUE(torch::equal(out[0], 255 - images[0]));  // Invert only
   EXPECT_TRUE(torch::equal(out[1], images[1]));        // nothing applied
-  // Invert, then Solarize at level 1 (threshold 256): unchanged after inversion.
-  EXPECT_TRUE(torch::equal(out[2], 255 - images[2]));
+  // Invert, then Solarize: pixels at or above the threshold (103 and up on
+  // the uint8 scale) are inverted again, the others stay inverted.
+  const auto inverted = 255 - images[2];
+  const auto solarized = torch::where(inverted >= 103, 255 - inverted, inverted);
+  EXPECT_TRUE(torch::equal(out[2], solarized));
+  EXPECT_FALSE(torch::equal(out[2], inverted));
 }
 
 TEST(SearchablePolicy, TopKExportAndResume) {

@@ -34,6 +34,32 @@ TEST(Checkpoint, RoundTripsModulesOptimisersGeneratorsAndJson) {
   reader.optimizer("adam", other_adam);
   reader.generator("rng", other_generator);
   EXPECT_TRUE(torch::equal(other->weight, model->weight));
+  // The optimiser state came back: Adam's moments and step count, and so
+  // the next step from the same gradient lands on the same weights (a fresh
+  // Adam would take a full lr-sized step instead).
+  const auto adam_state = [](torch::optim::Adam& optimizer,
+                             const torch::Tensor& parameter) -> const torch::optim::AdamParamState* {
+    const auto& state = optimizer.state();
+    const auto found = state.find(c10::guts::to_string(parameter.unsafeGetTensorImpl()));
+    return found == state.end() ? nullptr : static_cast<const torch::optim::AdamParamState*>(found->second.get());
+  };
+  ASSERT_EQ(other_adam.state().size(), 2u);
+  for (size_t i = 0; i < 2; ++i) {
+    const auto* want = adam_state(adam, model->parameters()[i]);
+    const auto* got = adam_state(other_adam, other->parameters()[i]);
+    ASSERT_NE(want, nullptr);
+    ASSERT_NE(got, nullptr);
+    EXPECT_EQ(got->step(), want->step());
+    EXPECT_TRUE(torch::equal(got->exp_avg(), want->exp_avg()));
+    EXPECT_TRUE(torch::equal(got->exp_avg_sq(), want->exp_avg_sq()));
+  }
+  for (auto* optimizer : {&adam, &other_adam}) optimizer->zero_grad();
+  model(torch::ones({4, 3})).sum().backward();
+  other(torch::ones({4, 3})).sum().backward();
+  adam.step();
+  other_adam.step();
+  EXPECT_TRUE(torch::equal(other->weight, model->weight));
+  EXPECT_TRUE(torch::equal(other->bias, model->bias));
   EXPECT_TRUE(torch::equal(torch::rand({3}, other_generator), expected_next));
   EXPECT_TRUE(torch::equal(reader.tensor("alpha"), torch::arange(4.0)));
   EXPECT_EQ(reader.json("meta")["epoch"], 3);

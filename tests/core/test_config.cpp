@@ -70,11 +70,5 @@ TEST(Config, BadProfiles) {
   EXPECT_THROWS_WITH(Settings::from_profile(dir.file("bad.yaml"), ""), "invalid YAML");
 }
 
-TEST(Config, ShippedProfilesParse) {
-  for (const std::string name : {"smoke", "fashion"}) {
-    EXPECT_NO_THROW(Settings::from_profile(name, "")) << name;
-  }
-}
-
 }  // namespace
 }  // namespace daas

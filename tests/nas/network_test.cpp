@@ -2,6 +2,8 @@
 
 #include <torch/torch.h>
 
+#include <array>
+
 #include "test_support.h"
 
 namespace daas::nas {
@@ -173,6 +175,53 @@ TEST(NetworkCIFAR, DropPathIsIdentityInEval) {
   EXPECT_LT(kept, 54);
   EXPECT_TRUE(torch::allclose(dropped.index({dropped.sum({1, 2, 3}).gt(0)}), torch::full({kept, 2, 3, 3}, 2.0)));
   EXPECT_THROWS_WITH(net->set_drop_path_prob(1.0), "drop_path_prob = 1");
+}
+
+TEST(Cell, DropPathInTrainingDropsEachNonIdentityEdgePerImage) {
+  torch::manual_seed(0);
+  // One node fed by two max-pool edges of the same input: in training the
+  // node is (d1 + d2)·P / keep, d ~ Bernoulli(keep) per image and edge, P the
+  // pooled input; without drop-path it is 2·P.
+  const GenotypeEdge pool{Primitive::kMaxPool3x3, 0};
+  const Genotype pools{{pool, pool}, {2}, {pool, pool}, {2}};
+  Cell cell(pools, /*C_prev_prev=*/4, /*C_prev=*/4, /*C=*/4, /*reduction=*/false, /*reduction_prev=*/false);
+  cell->train();
+  const auto s0 = torch::randn({64, 4, 6, 6});
+  const auto s1 = torch::randn({64, 4, 6, 6});
+  const auto half = cell->forward(s0, s1, /*drop_prob=*/0.0) / 2;  // P
+  const auto dropped = cell->forward(s0, s1, /*drop_prob=*/0.5);
+  std::array<int64_t, 3> kept_edges{};  // images whose node kept 0, 1 or 2 edges
+  for (int64_t i = 0; i < 64; ++i) {
+    bool matched = false;
+    for (int64_t k = 0; k <= 2; ++k) {
+      if (torch::allclose(dropped[i], half[i] * (2.0 * k), 1e-5, 1e-6)) {
+        ++kept_edges[static_cast<size_t>(k)];
+        matched = true;
+        break;
+      }
+    }
+    EXPECT_TRUE(matched) << "image " << i << " is not 0, 2 or 4 times P";
+  }
+  for (int64_t k = 0; k <= 2; ++k) EXPECT_GT(kept_edges[static_cast<size_t>(k)], 4) << k << " edges kept";
+  // In eval mode nothing is dropped.
+  cell->eval();
+  EXPECT_TRUE(torch::equal(cell->forward(s0, s1, 0.5), cell->forward(s0, s1, 0.0)));
+  // Identity edges are never dropped (DARTS).
+  const GenotypeEdge skip{Primitive::kSkipConnect, 1};
+  const Genotype skips{{skip, skip}, {2}, {skip, skip}, {2}};
+  Cell identity(skips, 4, 4, 4, /*reduction=*/false, /*reduction_prev=*/false);
+  identity->train();
+  EXPECT_TRUE(torch::equal(identity->forward(s0, s1, 0.5), identity->forward(s0, s1, 0.0)));
+}
+
+TEST(NetworkCIFAR, DropPathChangesTrainingOutputsFromCallToCall) {
+  torch::manual_seed(0);
+  auto net = tiny(false, /*drop_path_prob=*/0.3);
+  const auto x = torch::randn({4, 1, 8, 8});
+  net->train();
+  EXPECT_FALSE(torch::equal(net->forward(x).logits, net->forward(x).logits));
+  net->set_drop_path_prob(0.0);
+  EXPECT_TRUE(torch::equal(net->forward(x).logits, net->forward(x).logits));
 }
 
 TEST(NetworkCIFAR, TrainsOnATinyBatch) {

@@ -131,22 +131,33 @@ TEST_F(SearchNetworkTest, GumbelRunsOnlyTheSampledOpOfEachEdge) {
 }
 
 TEST_F(SearchNetworkTest, NodesWhoseEdgesAllDrewNoneAreZero) {
-  // Every edge `none`: each node of every cell is zero, in normal and in
-  // reduction cells (this once read a dangling reference and crashed).
-  for (const bool reduce_only : {false, true}) {
-    auto net = tiny();
-    {
-      torch::NoGradGuard no_grad;
-      net->alpha_reduce().select(1, 0).fill_(100.0);
-      if (!reduce_only) net->alpha_normal().select(1, 0).fill_(100.0);
-    }
-    net->set_tau(0.1);
-    const auto path = net->sample_path();
-    ASSERT_TRUE(path.reduce.index.eq(0).all().item<bool>());
-    const auto logits = net->forward(torch::randn({2, 3, 9, 9}), path, /*detach_arch=*/true);
-    EXPECT_EQ(logits.sizes(), (std::vector<int64_t>{2, 10}));
-    EXPECT_TRUE(torch::isfinite(logits).all().item<bool>());
+  // Every edge `none`: each node is zero, so a cell's output is zero at the
+  // cell's output size, in normal and in reduction cells (this once read a
+  // dangling reference and crashed).
+  auto net = tiny();
+  {
+    torch::NoGradGuard no_grad;
+    net->alpha_normal().select(1, 0).fill_(100.0);
+    net->alpha_reduce().select(1, 0).fill_(100.0);
   }
+  net->set_tau(0.1);
+  const auto path = net->sample_path();
+  ASSERT_TRUE(path.normal.index.eq(0).all().item<bool>());
+  ASSERT_TRUE(path.reduce.index.eq(0).all().item<bool>());
+  for (const bool reduction : {false, true}) {
+    SearchCell cell(/*steps=*/4, /*multiplier=*/4, /*C_prev_prev=*/6, /*C_prev=*/6, /*C=*/4, reduction,
+                    /*reduction_prev=*/false);
+    const auto s = torch::randn({2, 6, 9, 9});
+    const auto out = cell->forward(s, s, reduction ? path.reduce : path.normal, /*weights=*/torch::Tensor());
+    const int64_t side = reduction ? 5 : 9;
+    EXPECT_EQ(out.sizes(), (std::vector<int64_t>{2, 16, side, side})) << reduction;
+    EXPECT_EQ(out.abs().max().item<double>(), 0.0) << reduction;
+  }
+  // Through the whole network: the last cell gives zeros, so every image's
+  // logits are the classifier's bias.
+  const auto logits = net->forward(torch::randn({2, 3, 9, 9}), path, /*detach_arch=*/true);
+  const auto bias = net->named_parameters()["classifier.bias"];
+  EXPECT_TRUE(torch::equal(logits, bias.detach().expand({2, 10})));
 }
 
 TEST_F(SearchNetworkTest, SoftmaxRunsEveryOpButNone) {

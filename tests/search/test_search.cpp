@@ -15,6 +15,7 @@
 #include "daas/core/parallel.h"
 #include "daas/data/dataset.h"
 #include "daas/nas/batch_norm.h"
+#include "daas/nas/genotype.h"
 #include "daas/search/model.h"
 #include "daas/search/search.h"
 #include "daas/search/step.h"
@@ -207,9 +208,10 @@ TEST(ArchitectureLearning, AlphaLeavesUniformAndGenotypeIsValid) {
   ASSERT_EQ(result.alphas.size(), 2u);
   // Initial α is 1e-3·N(0,1); after 8 Adam steps of 0.05 rows are far from uniform.
   EXPECT_GT(result.alphas[0].detach().abs().max().item<double>(), 0.1);
+  // The genotype is DARTS's derivation from the final α, and genotype.txt holds it.
   ASSERT_TRUE(result.genotype.has_value());
-  EXPECT_NO_THROW(result.genotype->validate());
-  EXPECT_TRUE(file_exists(dir.file("genotype.txt")));
+  EXPECT_EQ(*result.genotype, nas::derive_genotype(result.alphas[0], result.alphas[1]));
+  EXPECT_EQ(read_file(dir.file("genotype.txt")), result.genotype->to_darts_string() + "\n");
   EXPECT_TRUE(file_exists(dir.file("checkpoint.pt")));
   EXPECT_EQ(read_metrics(dir.file("metrics.jsonl")).size(), 2u);
 }
@@ -228,6 +230,11 @@ TEST(Resume, InterruptedAndResumedRunEndsLikeTheUninterruptedOne) {
                              }),
                Stop);
   const auto resumed = search_halves(options, weights_half, arch_half, cut_dir.path(), true);
+  // α_normal and α_reduce; φ, θ and μ: the loops below compare every one.
+  ASSERT_EQ(whole.alphas.size(), 2u);
+  ASSERT_EQ(resumed.alphas.size(), 2u);
+  ASSERT_EQ(whole.beta.size(), 3u);
+  ASSERT_EQ(resumed.beta.size(), 3u);
   for (size_t i = 0; i < whole.alphas.size(); ++i) EXPECT_TRUE(torch::equal(whole.alphas[i], resumed.alphas[i]));
   for (size_t i = 0; i < whole.beta.size(); ++i) EXPECT_TRUE(torch::equal(whole.beta[i], resumed.beta[i]));
   ASSERT_EQ(whole.weights.size(), resumed.weights.size());

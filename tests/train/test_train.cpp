@@ -4,6 +4,8 @@
 #include <gtest/gtest.h>
 #include <torch/torch.h>
 
+#include <algorithm>
+#include <array>
 #include <csignal>
 #include <filesystem>
 #include <fstream>
@@ -264,13 +266,27 @@ TEST(Sources, GenotypeAndPolicyFromASearchRunFolder) {
   EXPECT_EQ(resolve_genotype(dir.path()), genotype);
   EXPECT_EQ(resolve_genotype("DARTS_V2"), nas::builtin_genotype("DARTS_V2"));
 
+  // A searched policy that has settled on (Invert, Equalize) with Invert
+  // always applied and Equalize never: both ways of applying it must invert
+  // every image and do nothing else.
   augment::SearchablePolicy searched(augment::SearchablePolicyOptions().levels(5));
-  searched->save(dir.file("policy.json"), 3);
+  const auto& pairs = augment::sub_policy_ops();
+  const auto pair =
+      std::find(pairs.begin(), pairs.end(), std::array<augment::Op, 2>{augment::Op::Invert, augment::Op::Equalize});
+  ASSERT_NE(pair, pairs.end());
+  const auto s = pair - pairs.begin();
+  {
+    torch::NoGradGuard no_grad;
+    searched->phi[s] = 50.0;
+    searched->theta[s][0] = 50.0;
+    searched->theta[s][1] = -50.0;
+  }
+  searched->save(dir.file("policy.json"), 1);
   const auto images = torch::randint(0, 256, {8, 1, 12, 12}, torch::kUInt8);
   for (const char* sampling : {"sub-policies", "learned"}) {
     const auto policy = resolve_policy(dir.path(), sampling, {});
     auto generator = at::make_generator<at::CPUGeneratorImpl>(1);
-    EXPECT_EQ(policy->apply(images, generator).sizes(), images.sizes()) << sampling;
+    EXPECT_TRUE(torch::equal(policy->apply(images, generator), 255 - images)) << sampling;
   }
   EXPECT_THROWS_WITH(resolve_policy("standard", "learned", {}), "policy 'standard' with policy_sampling learned");
   testing::TempDir empty;

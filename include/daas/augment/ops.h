@@ -1,5 +1,5 @@
 #pragma once
-// The augmentation op table (DESIGN 2.3): every op as one row of data, name,
+// The augmentation op table (docs/method.md §3): every op as one row of data, name,
 // level -> value range, signedness and a batched apply function, shared by the
 // fixed policies, the searchable policy and the command line.
 //
@@ -21,7 +21,7 @@
 namespace daas::augment {
 
 /// The ops. The first kSearchOpCount are the DADA / Fast-AutoAugment search
-/// space in the order of DESIGN 2.3; Identity is used by RandAugment and
+/// space in the order of docs/method.md §3; Identity is used by RandAugment and
 /// TrivialAugment only.
 enum class Op : int {
   ShearX,
@@ -49,7 +49,7 @@ constexpr int kSearchOpCount = 15;
 /// What the level -> value map scales with.
 enum class Extent { None, Width, Height, Side };
 
-/// Settings every op receives (STYLE item 1: one signature for all rows).
+/// Settings every op receives: one signature for every row, so no caller branches on an op.
 struct OpContext {
   /// Cutout's random centres; a CPU generator. Null: LibTorch's default.
   at::Generator* generator = nullptr;
@@ -83,7 +83,7 @@ const char* op_name(Op op);
 /// The op called `name` (as in op_table); fails naming the known ops.
 Op op_from_name(const std::string& name);
 
-/// DESIGN 2.3 map of a level in [0, 1] to an unsigned op value for an image
+/// The map of a level in [0, 1] to an unsigned op value (docs/method.md §3) for an image
 /// of height × width: Shear 0.3·l, Translate 0.45·l·size, Rotate 30·l,
 /// Solarize 256·l, Posterize 4 + 4·l, Contrast/Color/Brightness/Sharpness
 /// 0.1 + 1.8·l, Cutout 0.2·l·min(height, width).

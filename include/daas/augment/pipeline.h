@@ -1,6 +1,6 @@
 #pragma once
 // The per-data-set augmentation pipeline: base transforms -> policy -> float,
-// normalised -> Cutout (DESIGN 2.3, 2.6). As a daas::BatchTransform it runs
+// normalised -> Cutout (docs/method.md §8). As a daas::BatchTransform it runs
 // on the loader's prefetch thread; its randomness comes from (seed, epoch,
 // batch index) only, so results do not depend on thread timing.
 #include <ATen/core/Generator.h>

@@ -1,5 +1,5 @@
 #pragma once
-// Augmentation policies (DESIGN 2.3): what to apply to each image of a uint8
+// Augmentation policies (docs/method.md §3, §8): what to apply to each image of a uint8
 // batch. Fixed policies come from one factory, make_policy(name, options);
 // policy files hold sub-policies in the Fast-AutoAugment / DADA convention.
 #include <ATen/core/Generator.h>

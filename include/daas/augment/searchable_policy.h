@@ -1,5 +1,5 @@
 #pragma once
-// The searchable policy of DESIGN 2.3: 105 two-op sub-policies (unordered
+// The searchable policy (docs/method.md §3): 105 two-op sub-policies (unordered
 // pairs of the 15 search ops) with selection logits φ [105], application
 // logits θ [105, 2] and magnitude logits μ [105, 2, M]. The search loop calls
 //   sample(N, generator) -> apply(images, sample, generator) -> log_prob(sample)
@@ -21,7 +21,7 @@
 namespace daas::augment {
 
 constexpr int64_t kSubPolicyCount = kSearchOpCount * (kSearchOpCount - 1) / 2;  // C(15, 2) = 105
-static_assert(kSubPolicyCount == 105, "DESIGN 2.3: 105 sub-policies");
+static_assert(kSubPolicyCount == 105, "a new search op changes the sub-policies and the shape of beta");
 
 /// The ops of each sub-policy: pairs (i, j), i < j, in lexicographic order.
 const std::array<std::array<Op, 2>, kSubPolicyCount>& sub_policy_ops();
@@ -58,11 +58,11 @@ class SearchablePolicyImpl : public torch::nn::Module {
 
   /// log p_β of each image's draws, [N] on the parameters' device,
   /// differentiable in φ, θ, μ: log softmax(φ)[s] + Σ_j log Bernoulli(b_j; σ(θ_sj))
-  /// + Σ_j log softmax(μ_sj)[m_j] (every draw, as DESIGN 2.3 states).
+  /// + Σ_j log softmax(μ_sj)[m_j] (every draw; docs/method.md §3).
   torch::Tensor log_prob(const PolicySample& sample) const;
 
   /// The top k sub-policies by softmax φ, each slot with p = σ(θ) and its
-  /// most likely level as a value in [0, 1] (DESIGN 2.5).
+  /// most likely level as a value in [0, 1] (docs/method.md §7).
   std::vector<SubPolicy> top_k(int64_t k) const;
 
   /// {"sub_policies": top-k list (policy file format), "beta": {"levels",

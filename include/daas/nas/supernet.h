@@ -1,7 +1,7 @@
 #pragma once
 // The search network (DARTS model_search.py) with α kept as registered
 // parameters apart from the weights, and two samplers behind one interface:
-// `gumbel` (GDAS single path, DESIGN 2.2) and `softmax` (DARTS relaxation).
+// `gumbel` (GDAS single path, docs/method.md §2) and `softmax` (DARTS relaxation).
 #include <ATen/core/Generator.h>
 #include <torch/nn/module.h>
 #include <torch/nn/modules/batchnorm.h>
@@ -53,7 +53,7 @@ const std::vector<SamplerEntry>& sampler_table();
 /// Fails naming the unknown sampler and the known ones.
 const SamplerEntry& find_sampler(const std::string& name);
 
-/// DESIGN 2.2 on each row of `alpha` ([edges, ops]): p = softmax((log_softmax α
+/// GDAS sampling (docs/method.md §2) on each row of `alpha` ([edges, ops]): p = softmax((log_softmax α
 /// + g) / τ), g ~ Gumbel(0,1); k = argmax p; straight-through one-hot.
 /// Redraws (at most 100 times) while g or p holds inf or NaN.
 CellPath gumbel_path(const torch::Tensor& alpha, double tau, at::Generator* generator);
@@ -106,7 +106,7 @@ struct SearchNetworkOptions {
   TORCH_ARG(int64_t, stem_multiplier) = 3;
   /// A row of sampler_table(): "gumbel" or "softmax".
   TORCH_ARG(std::string, sampler) = "gumbel";
-  /// Gumbel-softmax temperature (DESIGN 2.2 anneals it 10 -> 0.1).
+  /// Gumbel-softmax temperature (the search anneals it 10 -> 0.1; docs/method.md §2).
   TORCH_ARG(double, tau) = 10.0;
   /// Compute in channels-last memory format; inputs are converted at the stem.
   TORCH_ARG(bool, channels_last) = true;

@@ -18,7 +18,7 @@ struct SearchOptions;
 class SearchModel {
  public:
   virtual ~SearchModel() = default;
-  /// Draws the path every forward of this step shares (DESIGN 2.2).
+  /// Draws the path every forward of this step shares (docs/method.md §2).
   virtual void begin_step(at::Generator& generator) = 0;
   /// Logits along the step's path. `arch_graph`: keep the graph back to α
   /// (the architecture step); otherwise the path weights are detached.

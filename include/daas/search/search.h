@@ -1,5 +1,5 @@
 #pragma once
-// The DAAS joint search (DESIGN 2.4): one loop, three modes.
+// The DAAS joint search (docs/method.md §5, §6): one loop, three modes.
 //   joint  — architecture α (Gumbel single path) and policy β together;
 //   arch   — β frozen at a fixed policy (GDAS with augmentation);
 //   policy — α frozen at a given genotype (DADA-like, REINFORCE).
@@ -76,7 +76,7 @@ void add_search_options(OptionTable<T>& table) {
       .add("tau_min", &T::tau_min, "Gumbel temperature at the last epoch", {1e-3, 1e3})
       .add("unroll_epsilon", &T::unroll_epsilon, "finite-difference step ε·‖v‖ of the policy gradient", {1e-8, 1})
       .add_choice("policy_advantage", &T::policy_advantage,
-                  "raw: (d_i − b) as DESIGN 2.4 writes it; normalized: divided by its batch std (same direction "
+                  "raw: (d_i − b) as the estimator is derived; normalized: divided by its batch std (same direction "
                   "per step, far less noise across steps)",
                   {"raw", "normalized"})
       .add("fixed_policy", &T::fixed_policy, "arch mode: the fixed augmentation policy (none, standard, ...)")

@@ -1,5 +1,5 @@
 #pragma once
-// One joint search step (DESIGN 2.4) and the policy-gradient estimator.
+// One joint search step and the policy-gradient estimator (docs/method.md §4, §5).
 #include <torch/optim/adam.h>
 #include <torch/optim/sgd.h>
 

@@ -1,5 +1,5 @@
 #pragma once
-// A retrained network and its model file (DESIGN 2.6): NetworkCIFAR or
+// A retrained network and its model file (docs/method.md §8): NetworkCIFAR or
 // NetworkImageNet behind one interface, and one file holding everything
 // needed to use it again — weights plus a JSON record of the genotype, C,
 // layers, input shape, normalisation and class names — so `daas eval`

@@ -1,5 +1,5 @@
 #pragma once
-// Retraining (DESIGN 2.6): a genotype's NetworkCIFAR / NetworkImageNet
+// Retraining (docs/method.md §8): a genotype's NetworkCIFAR / NetworkImageNet
 // trained from scratch with SGD (cosine learning rate, weight decay, gradient
 // clipping), optional auxiliary head, linearly growing drop-path, label
 // smoothing, and a policy applied per image (base transforms -> policy ->
@@ -83,6 +83,10 @@ void add_train_options(OptionTable<T>& table) {
       .add("label_smoothing", &T::label_smoothing, "label smoothing ε of the training loss", {0, 0.99})
       .add("channels_last", &T::channels_last, "compute in channels-last memory format (faster on CPU)");
 }
+
+/// Fails with a clear message on settings that cannot work together, before
+/// anything is written: network size, schedule, device, genotype, policies.
+void validate(const TrainOptions& options);
 
 /// A genotype from a built-in name, a genotype file, or a search run folder
 /// (its genotype.json).

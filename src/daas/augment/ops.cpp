@@ -14,7 +14,7 @@ namespace {
 
 namespace k = kernels;
 
-// DESIGN 2.3 ranges (the DADA / Fast-AutoAugment ones): value at level l is
+// The DADA / Fast-AutoAugment ranges (docs/method.md §3): value at level l is
 // (low + (high − low)·l) · extent.
 const std::array<OpInfo, kOpCount> kOps = {{
     {Op::ShearX, "ShearX", 0.0, 0.3, Extent::None, true, true, &k::shear_x},

@@ -56,7 +56,7 @@ const std::array<std::array<Op, 2>, kSubPolicyCount>& sub_policy_ops() {
 
 SearchablePolicyImpl::SearchablePolicyImpl(SearchablePolicyOptions options) : options_(std::move(options)) {
   TORCH_CHECK(options_.levels() >= 2, "SearchablePolicy: ", options_.levels(), " magnitude levels; expected >= 2");
-  // DESIGN 2.3: all logits start at 0 (uniform selection, p = 0.5, uniform magnitudes).
+  // All logits start at 0: uniform selection, p = 0.5, uniform magnitudes (docs/method.md §3).
   phi = register_parameter("phi", torch::zeros({kSubPolicyCount}));
   theta = register_parameter("theta", torch::zeros({kSubPolicyCount, 2}));
   mu = register_parameter("mu", torch::zeros({kSubPolicyCount, 2, options_.levels()}));

@@ -171,7 +171,7 @@ torch::Tensor directional_derivatives(StepRanks& ranks, SearchModel& master, con
     auto weights = model.weight_parameters();
     const auto x_shard = shard_of(x, rank, size), y_shard = shard_of(y, rank, size);
     // BatchNorm normalises with these batches' statistics but its running
-    // statistics stay as they were (DESIGN 2.4: "BN running statistics untouched").
+    // statistics stay as they were (docs/method.md §4).
     FrozenRunningStats frozen;
     auto losses_at = [&](double scale) {
       // Weights off the path (v undefined) already equal the master's.
@@ -225,7 +225,7 @@ StepStats search_step(StepContext& context, Batch& train, Batch& val, double lr,
   // 1. Augmentation draw for the train images, and the step's path.
   augment::PolicySample sample;
   torch::Tensor augmented;
-  // The ops run on the model's device (DESIGN 2.3); their draws come from the CPU generator.
+  // The ops run on the model's device (docs/method.md §3); their draws come from the CPU generator.
   const auto images = train.images.to(context.device);
   if (context.policy) {
     sample = context.policy->sample(images.size(0), context.rng);

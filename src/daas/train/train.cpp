@@ -233,6 +233,15 @@ std::shared_ptr<const augment::Policy> resolve_policy(const std::string& spec, c
   return augment::make_policy(spec, options);
 }
 
+void validate(const TrainOptions& options) {
+  check_network_size(options.channels, options.layers, "--channels/--layers");
+  check(options.lr_min <= options.lr, "lr_min {} is above lr {}; expected lr_min <= lr", options.lr_min, options.lr);
+  resolve_device(options.device);
+  resolve_genotype(options.genotype);
+  if (options.base_policy != "none") augment::make_policy(options.base_policy);
+  resolve_policy(options.policy, options.policy_sampling, {});
+}
+
 TrainResult run_train(const TrainOptions& options, const std::string& run_dir, bool resume) {
   setup_runtime(options);
   const DataSplits splits = load_data(options, static_cast<uint64_t>(options.seed));
@@ -241,7 +250,7 @@ TrainResult run_train(const TrainOptions& options, const std::string& run_dir, b
 
 TrainResult train_splits(const TrainOptions& options, const DataSplits& data, const std::string& run_dir, bool resume,
                          const EpochHook& after_epoch) {
-  check(options.lr_min <= options.lr, "lr_min {} is above lr {}; expected lr_min <= lr", options.lr_min, options.lr);
+  validate(options);
   const c10::Device device = resolve_device(options.device);
   const nas::Genotype genotype = resolve_genotype(options.genotype);
   const auto policy_options = augment::default_policy_options(data.train);
