@@ -84,7 +84,9 @@ class OptionTable {
   /// Sets every field named in `settings`; unknown keys, bad types and values
   /// out of range fail with the key, the value, its origin and what is allowed.
   void apply(const Settings& settings, T& target) const {
-    for (const auto& [key, entry] : settings.entries()) {
+    for (const auto& item : settings.entries()) {
+      const auto& key = item.first;
+      const auto& entry = item.second;  // a named reference: C++17 lambdas cannot capture structured bindings
       const Option* option = find(key);
       if (option == nullptr) fail("unknown setting '{}' (from {}); known settings: {}", key, entry.origin, key_list());
       std::visit([&](auto member) { assign(*option, entry, target.*member); }, option->field);
