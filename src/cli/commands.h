@@ -10,5 +10,6 @@ void register_info(CLI::App& app);
 void register_search(CLI::App& app);
 void register_train(CLI::App& app);
 void register_eval(CLI::App& app);
+void register_experiment(CLI::App& app);
 
 }  // namespace daas::cli

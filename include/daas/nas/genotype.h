@@ -61,8 +61,20 @@ Genotype builtin_genotype(const std::string& name);
 /// Names accepted by builtin_genotype.
 std::vector<std::string> builtin_genotype_names();
 
-/// A built-in name, or a file holding any form parse_genotype reads.
+/// A built-in name, `random:SEED` (random_genotype), or a file holding any
+/// form parse_genotype reads.
 Genotype load_genotype(const std::string& name_or_file);
+
+/// A genotype drawn uniformly from the DARTS search space: per node two
+/// distinct inputs (every pair equally likely) and for each an op other than
+/// `none` (each equally likely); all `steps` nodes concatenated. The same seed
+/// gives the same genotype on every platform.
+Genotype random_genotype(uint64_t seed, int64_t steps = 4);
+/// Prefix of the genotype spec `random:SEED`.
+constexpr const char* kRandomGenotypePrefix = "random:";
+bool is_random_genotype_spec(const std::string& spec);
+/// random_genotype(SEED) for `random:SEED`; fails naming the spec otherwise.
+Genotype random_genotype_from_spec(const std::string& spec);
 
 /// DARTS's derivation rule (model_search.py genotype()): per node keep the
 /// two incoming edges with the largest non-`none` softmax(α) weight, each

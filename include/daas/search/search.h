@@ -103,7 +103,8 @@ void validate(const SearchOptions& options);
 
 /// Runs (or, with `resume`, continues) a search into `run_dir`: reads the
 /// data, cuts the training split into two stratified halves and searches.
-SearchResult run_search(const SearchOptions& options, const std::string& run_dir, bool resume);
+SearchResult run_search(const SearchOptions& options, const std::string& run_dir, bool resume,
+                        const EpochHook& after_epoch = {});
 
 /// The search itself on given halves: `weights_half` trains w, `arch_half`
 /// trains α and β. Normalisation uses weights_half's mean and std.

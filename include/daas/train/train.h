@@ -32,6 +32,7 @@ struct TrainOptions : RuntimeOptions, DataOptions {
   int64_t batch_size = 96;
   int64_t eval_batch_size = 256;
   int64_t eval_every = 1;
+  double val_fraction = 0.0;  // share of the training split held out for validation
   int64_t channels = 16;
   int64_t layers = 8;
   double lr = 0.025;
@@ -50,7 +51,8 @@ template <typename T>
 void add_train_options(OptionTable<T>& table) {
   table
       .add("genotype", &T::genotype,
-           "architecture: a built-in name (DARTS_V2, DARTS_V1, GDAS_V1), a genotype file, or a daas search run folder")
+           "architecture: a built-in name (DARTS_V2, DARTS_V1, GDAS_V1), random:SEED (uniform over the search "
+           "space), a genotype file, or a daas search run folder")
       .add("policy", &T::policy,
            "augmentation policy: none, standard, autoaugment-cifar10, randaugment, trivialaugment, file:PATH, or a "
            "daas search run folder (its policy.json)")
@@ -66,8 +68,14 @@ void add_train_options(OptionTable<T>& table) {
       .add("steps_per_epoch", &T::steps_per_epoch, "steps per epoch; 0 = one pass over the training split", {0, 1e9})
       .add("batch_size", &T::batch_size, "training images per batch", {2, 65536})
       .add("eval_batch_size", &T::eval_batch_size, "test images per batch", {1, 65536})
-      .add("eval_every", &T::eval_every, "evaluate on the test split every N epochs (and always after the last)",
+      .add("eval_every", &T::eval_every,
+           "evaluate every N epochs (and always after the last): on the validation share when val_fraction > 0, "
+           "else on the test split",
            {1, 100000})
+      .add("val_fraction", &T::val_fraction,
+           "stratified share of the training split held out for validation (not trained on); with it, epochs are "
+           "monitored on it and the test split is evaluated once, after the last epoch; 0 = none",
+           {0, 0.9})
       .add("channels", &T::channels, "network initial channels C (C²·layers at most 2097152)",
            {kMinChannels, kMaxChannels})
       .add("layers", &T::layers, "network cells", {kMinLayers, kMaxLayers})
@@ -109,7 +117,8 @@ using EpochHook = std::function<void(int64_t epoch)>;
 
 /// Reads the data set and retrains into `run_dir` (continuing from its
 /// checkpoint with `resume`).
-TrainResult run_train(const TrainOptions& options, const std::string& run_dir, bool resume);
+TrainResult run_train(const TrainOptions& options, const std::string& run_dir, bool resume,
+                      const EpochHook& after_epoch = {});
 
 /// The retraining itself on given splits.
 TrainResult train_splits(const TrainOptions& options, const DataSplits& data, const std::string& run_dir, bool resume,

@@ -449,8 +449,9 @@ std::vector<std::string> builtin_genotype_names() {
 
 Genotype load_genotype(const std::string& name_or_file) {
   if (builtins().count(name_or_file) != 0) return builtin_genotype(name_or_file);
+  if (is_random_genotype_spec(name_or_file)) return random_genotype_from_spec(name_or_file);
   if (!std::filesystem::exists(name_or_file)) {
-    fail("genotype '{}': neither a built-in ({}) nor an existing file", name_or_file,
+    fail("genotype '{}': neither a built-in ({}), random:SEED, nor an existing file", name_or_file,
          fmt::join(builtin_genotype_names(), ", "));
   }
   try {

@@ -184,11 +184,12 @@ void validate(const SearchOptions& options) {
   if (options.mode == "policy") nas::load_genotype(options.genotype);
 }
 
-SearchResult run_search(const SearchOptions& options, const std::string& run_dir, bool resume) {
+SearchResult run_search(const SearchOptions& options, const std::string& run_dir, bool resume,
+                        const EpochHook& after_epoch) {
   setup_runtime(options);
   const DataSplits splits = load_data(options, static_cast<uint64_t>(options.seed));
   auto [weights_half, arch_half] = split_halves(splits.train, static_cast<uint64_t>(options.seed));
-  return search_halves(options, weights_half, arch_half, run_dir, resume);
+  return search_halves(options, weights_half, arch_half, run_dir, resume, after_epoch);
 }
 
 SearchResult search_halves(const SearchOptions& options, const Dataset& train_half, const Dataset& val_half,

@@ -4,8 +4,10 @@
 #include <spdlog/spdlog.h>
 #include <torch/torch.h>
 
+#include <cmath>
 #include <filesystem>
 #include <functional>
+#include <tuple>
 
 #include "daas/augment/pipeline.h"
 #include "daas/augment/searchable_policy.h"
@@ -198,11 +200,28 @@ EpochTotals train_epoch(TrainState& state, const TrainOptions& options, BatchLoa
   return totals;
 }
 
-void add_evaluation(nlohmann::json& record, const Evaluation& test, int64_t num_classes, double seconds) {
-  record["test_loss"] = test.loss;
-  record["test_acc"] = test.top1();
-  if (num_classes > 10) record["test_top5"] = test.top5();
-  record["test_seconds"] = seconds;
+/// Adds an evaluation as <split>_loss, <split>_acc (, <split>_top5), <split>_images, <split>_seconds.
+void add_evaluation(nlohmann::json& record, const std::string& split, const Evaluation& evaluation, int64_t num_classes,
+                    double seconds) {
+  record[split + "_images"] = evaluation.images;
+  record[split + "_loss"] = evaluation.loss;
+  record[split + "_acc"] = evaluation.top1();
+  if (num_classes > 10) record[split + "_top5"] = evaluation.top5();
+  record[split + "_seconds"] = seconds;
+}
+
+/// Cuts a stratified `fraction` of `train` off as a validation share (fixed
+/// by `seed`); returns (the rest, the share). The test split is not touched.
+std::pair<Dataset, Dataset> split_validation(const Dataset& train, double fraction, uint64_t seed) {
+  const auto count = static_cast<int64_t>(std::llround(fraction * static_cast<double>(train.size())));
+  check(count >= 1 && count < train.size(),
+        "val_fraction {}: {} of {} training images; expected a share leaving at least one image on each side", fraction,
+        count, train.size());
+  // Another stream than the subset's (seed) and the test subset's (seed + 1).
+  const auto held = stratified_indices(train.labels, train.num_classes(), count, seed + 2);
+  auto mask = torch::ones({train.size()}, torch::kBool);
+  mask.index_fill_(0, held, false);
+  return {train.select(mask.nonzero().flatten(), "[train share]"), train.select(held, "[validation share]")};
 }
 
 }  // namespace
@@ -242,10 +261,11 @@ void validate(const TrainOptions& options) {
   resolve_policy(options.policy, options.policy_sampling, {});
 }
 
-TrainResult run_train(const TrainOptions& options, const std::string& run_dir, bool resume) {
+TrainResult run_train(const TrainOptions& options, const std::string& run_dir, bool resume,
+                      const EpochHook& after_epoch) {
   setup_runtime(options);
   const DataSplits splits = load_data(options, static_cast<uint64_t>(options.seed));
-  return train_splits(options, splits, run_dir, resume);
+  return train_splits(options, splits, run_dir, resume, after_epoch);
 }
 
 TrainResult train_splits(const TrainOptions& options, const DataSplits& data, const std::string& run_dir, bool resume,
@@ -256,6 +276,14 @@ TrainResult train_splits(const TrainOptions& options, const DataSplits& data, co
   const auto policy_options = augment::default_policy_options(data.train);
   const auto base = options.base_policy == "none" ? nullptr : augment::make_policy(options.base_policy, policy_options);
   const auto policy = resolve_policy(options.policy, options.policy_sampling, policy_options);
+
+  Dataset train_share = data.train;
+  Dataset validation;
+  const bool validate = options.val_fraction > 0;
+  if (validate) {
+    std::tie(train_share, validation) =
+        split_validation(data.train, options.val_fraction, static_cast<uint64_t>(options.seed));
+  }
 
   // The initial weights are a function of the seed alone; drop-path draws
   // from the same global generator, saved in every checkpoint.
@@ -269,8 +297,9 @@ TrainResult train_splits(const TrainOptions& options, const DataSplits& data, co
   const ModelInfo& info = state.net->info();
   spdlog::info("train: {} ({} C {}, {} layers{}) on {} images {}×{}×{}, {} classes; policy {} ({}) after {}",
                genotype.to_darts_string(), network_kind_name(info.network), info.C, info.layers,
-               info.auxiliary ? ", auxiliary head" : "", data.train.size(), info.in_channels, info.height, info.width,
+               info.auxiliary ? ", auxiliary head" : "", train_share.size(), info.in_channels, info.height, info.width,
                info.num_classes(), policy->name(), options.policy_sampling, options.base_policy);
+  if (validate) spdlog::info("validation share: {} training images held out", validation.size());
 
   make_dirs(run_dir);
   const std::string checkpoint_path = (fs::path(run_dir) / "checkpoint.pt").string();
@@ -289,12 +318,12 @@ TrainResult train_splits(const TrainOptions& options, const DataSplits& data, co
   pipeline_options.seed = static_cast<uint64_t>(options.seed);
   pipeline_options.device = device;
   const augment::Pipeline pipeline(base, policy, pipeline_options);
-  BatchLoader loader(data.train,
+  BatchLoader loader(train_share,
                      {options.batch_size, /*shuffle=*/true, /*drop_last=*/true, static_cast<uint64_t>(options.seed)},
                      pipeline.transform());
   const int64_t full_steps = loader.batches_per_epoch();
   check(full_steps > 0, "{}: {} training images make no full batch of batch_size {}; lower batch_size", data.train.name,
-        data.train.size(), options.batch_size);
+        train_share.size(), options.batch_size);
   const int64_t steps = options.steps_per_epoch > 0 ? std::min(options.steps_per_epoch, full_steps) : full_steps;
 
   TrainRanks ranks(*state.net, data_parallel_ranks(options.parallel, device), options.channels_last, device);
@@ -321,11 +350,21 @@ TrainResult train_splits(const TrainOptions& options, const DataSplits& data, co
                              {"train_acc", static_cast<double>(totals.correct) / std::max<int64_t>(totals.images, 1)},
                              {"train_seconds", train_seconds},
                              {"images_per_second", totals.images / std::max(train_seconds, 1e-9)}};
-    evaluated = (epoch + 1) % options.eval_every == 0 || epoch + 1 == options.epochs;
+    // With a validation share, the epochs are monitored on it and the test
+    // split is evaluated once, after the last epoch.
+    const bool last = epoch + 1 == options.epochs;
+    const bool monitored = (epoch + 1) % options.eval_every == 0 || last;
+    if (monitored && validate) {
+      const auto eval_start = std::chrono::steady_clock::now();
+      const Evaluation val = evaluate(*state.net, validation, options.eval_batch_size, device);
+      add_evaluation(record, "val", val, info.num_classes(),
+                     std::chrono::duration<double>(std::chrono::steady_clock::now() - eval_start).count());
+    }
+    evaluated = last || (monitored && !validate);
     if (evaluated) {
       const auto eval_start = std::chrono::steady_clock::now();
       result.test = evaluate(*state.net, data.test, options.eval_batch_size, device);
-      add_evaluation(record, result.test, info.num_classes(),
+      add_evaluation(record, "test", result.test, info.num_classes(),
                      std::chrono::duration<double>(std::chrono::steady_clock::now() - eval_start).count());
     }
     record["seconds"] =
@@ -335,12 +374,15 @@ TrainResult train_splits(const TrainOptions& options, const DataSplits& data, co
     state.next_step = 0;
     state.partial = nlohmann::json::object();
     save_checkpoint(state, options, checkpoint_path);
-    spdlog::info("epoch {}/{}: lr {:.4g}, drop-path {:.3f}, train loss {:.4f} acc {:.2f}%{}, {:.1f} s", epoch + 1,
-                 options.epochs, lr, drop_prob, record["train_loss"].get<double>(),
-                 100 * record["train_acc"].get<double>(),
-                 evaluated ? fmt::format(", test loss {:.4f} top-1 {:.2f}%", result.test.loss, 100 * result.test.top1())
-                           : std::string(),
-                 record["seconds"].get<double>());
+    spdlog::info(
+        "epoch {}/{}: lr {:.4g}, drop-path {:.3f}, train loss {:.4f} acc {:.2f}%{}{}, {:.1f} s", epoch + 1,
+        options.epochs, lr, drop_prob, record["train_loss"].get<double>(), 100 * record["train_acc"].get<double>(),
+        record.contains("val_acc") ? fmt::format(", val loss {:.4f} top-1 {:.2f}%", record["val_loss"].get<double>(),
+                                                 100 * record["val_acc"].get<double>())
+                                   : std::string(),
+        evaluated ? fmt::format(", test loss {:.4f} top-1 {:.2f}%", result.test.loss, 100 * result.test.top1())
+                  : std::string(),
+        record["seconds"].get<double>());
     result.last_record = record;
     if (after_epoch) after_epoch(epoch + 1);
     if (epoch + 1 < options.epochs) {

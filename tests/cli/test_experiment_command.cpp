@@ -1,0 +1,223 @@
+// `daas experiment` end to end: a tiny plan runs, its tables hold the runs'
+// own numbers, and a killed experiment resumes without redoing finished runs.
+#include <gtest/gtest.h>
+
+#include <cstdlib>
+#include <filesystem>
+#include <map>
+#include <sstream>
+
+#include "cli_support.h"
+#include "daas/core/files.h"
+#include "daas/core/metrics.h"
+#include "daas/experiment/runner.h"
+#include "daas/nas/genotype.h"
+#include "daas/nas/network.h"
+#include "test_support.h"
+
+namespace fs = std::filesystem;
+
+namespace daas {
+namespace {
+
+using testing::run_daas;
+
+// 2 conditions × 2 seeds at smoke sizes: a joint search whose genotype and
+// policy are retrained, and random genotypes. 12 epochs in all.
+constexpr const char* kPlan = R"(profile: smoke
+seeds: [0, 1]
+search: {epochs: 2, steps_per_epoch: 1, batch_size: 8, subset: 1000}
+train: {epochs: 2, steps_per_epoch: 2, batch_size: 8, channels: 4, subset: 1000, val_fraction: 0.1, auxiliary_weight: 0}
+conditions:
+  - name: joint
+    search: {mode: joint}
+    train: {genotype: search, policy: search}
+  - name: random
+    train: {genotype: random}
+)";
+
+nlohmann::json record_of(const std::string& run) { return nlohmann::json::parse(read_file(run + "/run.json")); }
+
+/// results.csv (or runs.csv) as rows of named fields; fields hold no commas here
+/// except the quoted genotype and folder, which are skipped.
+std::vector<std::map<std::string, std::string>> read_csv(const std::string& path) {
+  std::istringstream in(read_file(path));
+  std::string line;
+  std::getline(in, line);
+  std::vector<std::string> header;
+  std::stringstream head(line);
+  for (std::string field; std::getline(head, field, ',');) header.push_back(field);
+  std::vector<std::map<std::string, std::string>> rows;
+  while (std::getline(in, line)) {
+    std::map<std::string, std::string> row;
+    std::stringstream fields(line);
+    for (const auto& name : header) {
+      std::string field;
+      if (fields.peek() == '"') break;  // the quoted fields come last
+      std::getline(fields, field, ',');
+      row[name] = field;
+    }
+    rows.push_back(row);
+  }
+  return rows;
+}
+
+fs::file_time_type mtime(const std::string& path) { return fs::last_write_time(path); }
+
+TEST(ExperimentCommand, TinyPlanKilledResumesAndSummarisesItsRuns) {
+  testing::TempDir dir;
+  const std::string plan = dir.file("tiny.yaml");
+  write_file_atomic(plan, kPlan);
+  const std::string out = dir.file("exp");
+  const std::string command = "experiment " + plan + " --threads 2 --out " + out;
+
+  // Killed (SIGKILL) after 3 epochs: joint/seed0's search (2 epochs) has
+  // finished, its retrain has checkpointed 1 epoch of 2.
+  ::setenv(experiment::kKillAfterEpochsVariable, "3", 1);
+  const auto killed = run_daas(command);
+  ::unsetenv(experiment::kKillAfterEpochsVariable);
+  ASSERT_NE(killed.exit_code, 0) << killed.output;
+  const std::string search0 = out + "/joint/seed0/search";
+  const std::string train0 = out + "/joint/seed0/train";
+  EXPECT_TRUE(record_of(search0)["finished"].get<bool>());
+  EXPECT_FALSE(record_of(train0)["finished"].get<bool>());
+  EXPECT_EQ(record_of(train0)["epochs_done"], 1);
+  EXPECT_TRUE(file_exists(train0 + "/checkpoint.pt"));
+  EXPECT_FALSE(file_exists(train0 + "/model.pt"));
+  EXPECT_FALSE(fs::exists(out + "/random/seed0"));
+  const auto search_time = mtime(search0 + "/metrics.jsonl");
+  const auto search_checkpoint_time = mtime(search0 + "/checkpoint.pt");
+  const std::string first_epoch = read_file(train0 + "/metrics.jsonl");
+  const double search_cpu = record_of(search0)["cpu_seconds"].get<double>();
+  EXPECT_GT(search_cpu, 0);
+
+  // The folder is not reused by accident.
+  const auto again = run_daas(command);
+  EXPECT_EQ(again.exit_code, 1) << again.output;
+  EXPECT_NE(again.output.find("add --resume to continue it"), std::string::npos) << again.output;
+
+  const auto resumed = run_daas(command + " --resume");
+  ASSERT_EQ(resumed.exit_code, 0) << resumed.output;
+  EXPECT_NE(resumed.output.find("6 runs: 4 started, 1 resumed, 1 finished before"), std::string::npos)
+      << resumed.output;
+  // The finished search was not repeated; the retrain went on from its epoch 1.
+  EXPECT_EQ(mtime(search0 + "/metrics.jsonl"), search_time);
+  EXPECT_EQ(mtime(search0 + "/checkpoint.pt"), search_checkpoint_time);
+  EXPECT_EQ(record_of(search0)["sessions"], 1);
+  EXPECT_EQ(record_of(search0)["cpu_seconds"].get<double>(), search_cpu);
+  EXPECT_EQ(record_of(train0)["sessions"], 2);
+  EXPECT_EQ(read_file(train0 + "/metrics.jsonl").substr(0, first_epoch.size()), first_epoch);
+  EXPECT_EQ(read_metrics(train0 + "/metrics.jsonl").size(), 2u);
+
+  // Every number of results.csv and runs.csv is the runs' own.
+  std::map<std::string, std::vector<double>> top1, parameters, train_hours, search_hours;
+  for (const char* condition : {"joint", "random"}) {
+    for (int seed = 0; seed < 2; ++seed) {
+      const std::string run = fmt::format("{}/{}/seed{}/train", out, condition, seed);
+      const auto record = record_of(run);
+      EXPECT_TRUE(record["finished"].get<bool>()) << run;
+      const auto metrics = read_metrics(run + "/metrics.jsonl");
+      ASSERT_EQ(metrics.size(), 2u) << run;
+      // val_fraction: the epochs are monitored on the validation share, the test split only at the end.
+      EXPECT_FALSE(metrics[0].contains("test_acc")) << run;
+      EXPECT_TRUE(metrics[0].contains("val_acc")) << run;
+      top1[condition].push_back(metrics[1]["test_acc"].get<double>());
+      train_hours[condition].push_back(record["cpu_seconds"].get<double>() / 3600);
+      const std::string search = fmt::format("{}/{}/seed{}/search", out, condition, seed);
+      search_hours[condition].push_back(fs::exists(search) ? record_of(search)["cpu_seconds"].get<double>() / 3600 : 0);
+
+      // Parameters and multiply-adds as `daas info` counts the trained genotype.
+      const auto genotype = nas::parse_genotype(read_file(run + "/genotype.txt"));
+      nas::NetworkCIFAR net(nas::NetworkOptions(4, 3, genotype).num_classes(10).in_channels(1));
+      const auto size = nas::measure(net, 28);
+      EXPECT_EQ(record["parameters"].get<int64_t>(), size.parameters) << run;
+      EXPECT_EQ(record["multiply_adds"].get<int64_t>(), size.macs) << run;
+      parameters[condition].push_back(static_cast<double>(size.parameters));
+      if (std::string(condition) == "random") EXPECT_EQ(genotype, nas::random_genotype(seed));
+      if (std::string(condition) == "joint") {
+        EXPECT_EQ(genotype, nas::parse_genotype(read_file(search + "/genotype.txt")));
+      }
+    }
+  }
+  EXPECT_NE(nas::parse_genotype(read_file(out + "/random/seed0/train/genotype.txt")),
+            nas::parse_genotype(read_file(out + "/random/seed1/train/genotype.txt")));
+
+  const auto rows = read_csv(out + "/results.csv");
+  ASSERT_EQ(rows.size(), 2u);
+  for (const auto& row : rows) {
+    const std::string condition = row.at("condition");
+    const auto& t = top1[condition];
+    const double mean = (t[0] + t[1]) / 2;
+    const double std = std::abs(t[0] - t[1]) / std::sqrt(2.0);
+    EXPECT_EQ(row.at("n"), "2");
+    EXPECT_NEAR(std::stod(row.at("test_top1_mean_pct")), 100 * mean, 5e-5) << condition;
+    EXPECT_NEAR(std::stod(row.at("test_top1_std_pct")), 100 * std, 5e-5) << condition;
+    EXPECT_NEAR(std::stod(row.at("parameters_mean")), (parameters[condition][0] + parameters[condition][1]) / 2, 0.5);
+    EXPECT_NEAR(std::stod(row.at("train_cpu_hours_per_seed")),
+                (train_hours[condition][0] + train_hours[condition][1]) / 2, 1e-6);
+    EXPECT_NEAR(std::stod(row.at("search_cpu_hours_per_seed")),
+                (search_hours[condition][0] + search_hours[condition][1]) / 2, 1e-6);
+  }
+  EXPECT_GT(std::stod(rows[0].at("search_cpu_hours_per_seed")), 0);
+  EXPECT_EQ(rows[1].at("search_cpu_hours_per_seed"), "0.000000");
+  for (const auto& row : read_csv(out + "/runs.csv")) {
+    if (row.at("run") != "train") continue;
+    const double expected = top1[row.at("condition")][std::stoul(row.at("seed"))];
+    EXPECT_EQ(std::stod(row.at("test_acc")), expected);
+  }
+  const std::string md = read_file(out + "/results.md");
+  EXPECT_NE(md.find("| joint | joint search of joint | joint search of joint | 2/2 |"), std::string::npos) << md;
+  EXPECT_NE(md.find("| random | random (one per seed) | none | 2/2 |"), std::string::npos) << md;
+
+  // Once all is done, a resume repeats nothing.
+  const auto model_time = mtime(train0 + "/model.pt");
+  const auto done = run_daas(command + " --resume");
+  ASSERT_EQ(done.exit_code, 0) << done.output;
+  EXPECT_NE(done.output.find("6 runs: 0 started, 0 resumed, 6 finished before"), std::string::npos) << done.output;
+  EXPECT_EQ(mtime(train0 + "/model.pt"), model_time);
+
+  // A run folder made with other settings is refused, not mixed in.
+  std::string changed = kPlan;
+  changed.replace(changed.find("steps_per_epoch: 2"), 18, "steps_per_epoch: 3");
+  write_file_atomic(plan, changed);
+  const auto refused = run_daas(command + " --resume");
+  EXPECT_EQ(refused.exit_code, 1) << refused.output;
+  EXPECT_NE(refused.output.find("setting 'steps_per_epoch' is 3 in the plan but the run there was made with 2"),
+            std::string::npos)
+      << refused.output;
+}
+
+TEST(ExperimentCommand, DryRunListsRunsAndBadPlansFailClearly) {
+  testing::TempDir dir;
+  const std::string plan = dir.file("tiny.yaml");
+  write_file_atomic(plan, kPlan);
+  const auto listed = run_daas("experiment " + plan + " --dry-run --out " + dir.file("exp"));
+  ASSERT_EQ(listed.exit_code, 0) << listed.output;
+  EXPECT_NE(listed.output.find("6 runs"), std::string::npos) << listed.output;
+  EXPECT_NE(listed.output.find("random seed 1 train: train random:1"), std::string::npos) << listed.output;
+  EXPECT_FALSE(fs::exists(dir.file("exp")));
+
+  std::string bad = kPlan;
+  bad.replace(bad.find("mode: joint"), 11, "mode: jiont");
+  write_file_atomic(plan, bad);
+  const auto refused = run_daas("experiment " + plan + " --out " + dir.file("exp"));
+  EXPECT_EQ(refused.exit_code, 1) << refused.output;
+  EXPECT_NE(refused.output.find("setting 'mode' = 'jiont' (from plan " + plan + ": conditions.joint.search.mode)"),
+            std::string::npos)
+      << refused.output;
+  EXPECT_FALSE(fs::exists(dir.file("exp")));
+
+  // The shipped plans read and resolve.
+  for (const char* shipped : {"fashion-ablation", "fashion-ablation-quick"}) {
+    const auto checked = run_daas("experiment " + testing::source_dir() + "/configs/experiments/" + shipped +
+                                  ".yaml --dry-run --out " + dir.file(shipped));
+    EXPECT_EQ(checked.exit_code, 0) << shipped << "\n" << checked.output;
+  }
+  // A random genotype from the command line.
+  const auto info = run_daas("info --genotype random:3 --channels 16 --layers 8");
+  EXPECT_EQ(info.exit_code, 0) << info.output;
+  EXPECT_NE(info.output.find(nas::random_genotype(3).to_darts_string()), std::string::npos) << info.output;
+}
+
+}  // namespace
+}  // namespace daas
