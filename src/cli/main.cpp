@@ -19,6 +19,7 @@ struct CommandEntry {
 constexpr CommandEntry kCommands[] = {
     {&daas::cli::register_search},  {&daas::cli::register_train}, {&daas::cli::register_eval},
     {&daas::cli::register_augment}, {&daas::cli::register_data},  {&daas::cli::register_info},
+    {&daas::cli::register_report},
 };
 
 }  // namespace
