@@ -20,11 +20,13 @@ build: configure
 
 # The main job: search an architecture and a policy on Fashion-MNIST (fashion
 # profile, about 5 minutes on 2 cores), then retrain what it found (about
-# half an hour) and evaluate it on the test split.
+# half an hour) and evaluate it on the test split. Each writes its own
+# report.html; the last line printed is the report of both.
 RUN ?= runs/fashion-$(shell date +%Y%m%d-%H%M%S)
 run: build
 	$(DAAS) search --out $(RUN)/search
 	$(DAAS) train --genotype $(RUN)/search --policy $(RUN)/search --out $(RUN)/train
+	$(DAAS) report $(RUN)/search $(RUN)/train --out $(RUN)/report.html
 
 search: build
 	$(DAAS) search --out $(RUN)/search

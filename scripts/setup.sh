@@ -17,10 +17,18 @@ packages=(
   clang-format                          # formatting check
   dataset-fashion-mnist                 # the default data set
   python3 python3-torchvision python3-numpy  # torchvision: the oracle for the augmentation parity tests
+  graphviz                              # daas report: the cells drawn by dot
+  chromium fonts-dejavu-core            # the report tests open reports in headless Chromium
 )
 # `scripts/setup.sh fuzz` (make fuzz): clang and its libFuzzer runtime.
 if [ "${1:-}" = fuzz ]; then
   packages+=(clang libclang-rt-14-dev)
+fi
+# npm fetches the plotting libraries daas report inlines (at configure time,
+# cmake/report_assets.cmake). A Node.js already installed with its own npm
+# is used as it is; otherwise Debian's.
+if ! command -v npm >/dev/null 2>&1; then
+  packages+=(nodejs npm)
 fi
 
 missing=()

@@ -12,6 +12,7 @@
 #include "commands.h"
 #include "daas/augment/ops.h"
 #include "daas/augment/policy.h"
+#include "daas/augment/preview.h"
 #include "daas/core/files.h"
 #include "daas/core/runtime.h"
 #include "daas/data/dataset.h"
@@ -177,8 +178,7 @@ void check_value(augment::Op op, double value) {
 }
 
 /// The augmentation to run: a function of the images and the generator.
-std::function<torch::Tensor(const torch::Tensor&, at::Generator&)> make_augmentation(const AugmentOptions& options,
-                                                                                     const Inputs& in) {
+augment::Augmentation make_augmentation(const AugmentOptions& options, const Inputs& in) {
   using namespace augment;
   check(options.op.empty() != options.policy.empty(), "expected exactly one of --op and --policy (got {})",
         options.op.empty() ? "neither" : "both");
@@ -224,23 +224,6 @@ std::function<torch::Tensor(const torch::Tensor&, at::Generator&)> make_augmenta
   };
 }
 
-/// Rows: images; columns: the original, then `samples` draws; 2-pixel grey gaps.
-torch::Tensor make_grid(const std::vector<torch::Tensor>& columns) {
-  const int64_t n = columns.front().size(0), c = columns.front().size(1);
-  const int64_t h = columns.front().size(2), w = columns.front().size(3);
-  constexpr int64_t kGap = 2;
-  const int64_t cols = static_cast<int64_t>(columns.size());
-  auto grid = torch::full({c, n * (h + kGap) + kGap, cols * (w + kGap) + kGap}, 128, torch::kByte);
-  for (int64_t j = 0; j < cols; ++j) {
-    for (int64_t i = 0; i < n; ++i) {
-      grid.narrow(1, kGap + i * (h + kGap), h)
-          .narrow(2, kGap + j * (w + kGap), w)
-          .copy_(columns[static_cast<size_t>(j)][i]);
-    }
-  }
-  return grid;
-}
-
 /// What augment writes must not replace its own inputs, nor two outputs
 /// each other; checked before anything is written.
 void check_outputs(const AugmentOptions& options, const Inputs& in) {
@@ -280,10 +263,8 @@ void run_augment(const Invocation<AugmentOptions>& invocation) {
   check_outputs(options, in);
   make_dirs(options.output);
   if (options.grid) {
-    std::vector<torch::Tensor> columns = {in.images};
-    for (int64_t s = 0; s < options.samples; ++s) columns.push_back(augmentation(images, generator).to(torch::kCPU));
     const std::string path = (std::filesystem::path(options.output) / "grid.png").string();
-    write_png(path, make_grid(columns));
+    write_png(path, augment::preview_grid(images, options.samples, augmentation, generator));
     spdlog::info("wrote {} ({} images × {} samples)", path, images.size(0), options.samples);
     return;
   }

@@ -1,4 +1,5 @@
 // `daas search`: the joint architecture and augmentation policy search.
+#include <c10/util/Exception.h>
 #include <fmt/format.h>
 #include <spdlog/spdlog.h>
 
@@ -7,6 +8,9 @@
 #include "commands.h"
 #include "daas/core/files.h"
 #include "daas/core/interrupt.h"
+#include "daas/core/json.h"
+#include "daas/core/metrics.h"
+#include "daas/search/history.h"
 #include "daas/search/search.h"
 #include "options.h"
 
@@ -15,20 +19,53 @@ namespace fs = std::filesystem;
 namespace daas::cli {
 namespace {
 
-void print_results(const std::string& run_dir) {
-  const auto genotype = fs::path(run_dir) / "genotype.txt";
-  const auto policy = fs::path(run_dir) / "policy.json";
-  if (fs::exists(genotype)) fmt::print("genotype: {}", read_file(genotype.string()));
-  if (fs::exists(policy)) {
-    const auto json = nlohmann::json::parse(read_file(policy.string()));
-    fmt::print("top sub-policies ([op, probability, level]):\n");
-    int shown = 0;
-    for (const auto& sub : json.at("sub_policies")) {
-      if (shown++ == 10) break;
-      fmt::print("  {}\n", sub.dump());
+/// "Rotate (0.62, 0.7)": an op with its application probability and level,
+/// at most 3 significant digits.
+std::string slot_text(const nlohmann::json& op, const nlohmann::json& p, const nlohmann::json& level) {
+  return fmt::format("{} ({:.3g}, {:.3g})", op.get<std::string>(), p.get<double>(), level.get<double>());
+}
+
+/// The top sub-policies: from the last policy_history.jsonl record (with the
+/// chance each is chosen), else from policy.json.
+std::string top_sub_policies(const std::string& run_dir) {
+  const auto history = fs::path(run_dir) / search::SearchHistory::kPolicyFile;
+  std::string text;
+  if (fs::exists(history)) {
+    const auto records = read_metrics(history.string());
+    if (!records.empty() && records.back().contains("top")) {
+      text += "top sub-policies (P chosen: op (P applied, level) + op (P applied, level)):\n";
+      for (const auto& sub : records.back().at("top")) {
+        text += fmt::format("  {:>6.3g}%  {} + {}\n", 100 * sub.at("probability").get<double>(),
+                            slot_text(sub.at("ops")[0], sub.at("apply")[0], sub.at("level")[0]),
+                            slot_text(sub.at("ops")[1], sub.at("apply")[1], sub.at("level")[1]));
+      }
+      return text;
     }
   }
-  fmt::print("run folder: {}\n", run_dir);
+  const auto policy = fs::path(run_dir) / "policy.json";
+  if (!fs::exists(policy)) return text;
+  const auto json = parse_json(read_file(policy.string()), policy.string());
+  text += "top sub-policies (op (P applied, level) + op (P applied, level)):\n";
+  int shown = 0;
+  for (const auto& sub : json.at("sub_policies")) {
+    if (shown++ == 10) break;
+    text += fmt::format("  {} + {}\n", slot_text(sub[0][0], sub[0][1], sub[0][2]),
+                        slot_text(sub[1][0], sub[1][1], sub[1][2]));
+  }
+  return text;
+}
+
+void print_results(const std::string& run_dir, RunLog& log) {
+  const auto genotype = fs::path(run_dir) / "genotype.txt";
+  std::string text;
+  if (fs::exists(genotype)) text += "genotype: " + read_file(genotype.string());
+  try {
+    text += top_sub_policies(run_dir);
+  } catch (const std::exception& e) {
+    spdlog::warn("{}: the top sub-policies cannot be shown ({})", run_dir, e.what());
+  }
+  text += fmt::format("run folder: {}\n", run_dir);
+  log.print(text);
 }
 
 void run(Invocation<search::SearchOptions>& invocation, const std::string& resume_dir) {
@@ -40,10 +77,20 @@ void run(Invocation<search::SearchOptions>& invocation, const std::string& resum
     return;
   }
   const std::string run_dir = prepare_run_folder(invocation, options, "search", !resume_dir.empty());
-  spdlog::info("run folder {}", run_dir);
+  RunLog log((fs::path(run_dir) / RunLog::kFileName).string(), /*append=*/!resume_dir.empty());
   const InterruptHandlers stop_on_signal;  // Ctrl-C: checkpoint after this step, exit 130
-  search::run_search(options, run_dir, !resume_dir.empty());
-  print_results(run_dir);
+  try {
+    spdlog::info("daas search, profile {}; run folder {}", invocation.profile, run_dir);
+    search::run_search(options, run_dir, !resume_dir.empty());
+    print_results(run_dir, log);
+  } catch (const c10::Error& e) {
+    log.record_error(e.what_without_backtrace());
+    throw;
+  } catch (const std::exception& e) {
+    log.record_error(e.what());
+    throw;
+  }
+  write_run_report(run_dir, log);
 }
 
 }  // namespace

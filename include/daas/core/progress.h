@@ -1,6 +1,7 @@
 #pragma once
 // A progress line for long loops: count, rate, ETA and caller-supplied
-// fields. Redrawn in place on a terminal, logged every few seconds otherwise.
+// fields. Redrawn in place on a terminal, logged every few seconds otherwise;
+// the final line is always a log message (so it reaches run.log too).
 #include <chrono>
 #include <cstdint>
 #include <string>

@@ -16,6 +16,10 @@ constexpr uint64_t kMaxImagePixels = uint64_t{1} << 26;
 /// `channels` = 1 (gray) or 3 (RGB). Fails naming the file if it cannot.
 torch::Tensor read_image(const std::string& path, int64_t channels);
 
+/// The PNG file of uint8 [C, H, W] (C = 1 or 3), as bytes; `what` names the
+/// image in messages.
+std::string encode_png(const torch::Tensor& image, const std::string& what);
+
 /// Writes uint8 [C, H, W] (C = 1 or 3) as PNG, atomically.
 void write_png(const std::string& path, const torch::Tensor& image);
 

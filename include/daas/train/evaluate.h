@@ -26,7 +26,7 @@ struct Evaluation {
   double top5() const { return images > 0 ? static_cast<double>(top5_correct) / images : 0.0; }
   /// Correct / images of each true class (NaN for a class with no images).
   std::vector<double> per_class_accuracy() const;
-  /// {"images", "loss", "top1", "top5", "per_class": {name: acc}, "confusion": [[...]]}.
+  /// {"images", "loss", "top1", "top5", "classes": [names], "per_class": {name: acc}, "confusion": [[...]]}.
   nlohmann::json to_json(const std::vector<std::string>& classes) const;
 };
 

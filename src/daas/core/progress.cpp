@@ -52,12 +52,14 @@ void Progress::draw(const std::string& fields, bool final) {
   const double eta = rate > 0 && total_ > done_ ? static_cast<double>(total_ - done_) / rate : 0.0;
   std::string line = fmt::format("{} {}/{} {:.2f} {}/s {} {}", label_, done_, total_, rate, unit_,
                                  final ? "in " + format_duration(elapsed) : "eta " + format_duration(eta), fields);
-  if (tty_) {
-    std::fprintf(stderr, "\r\033[K%s%s", line.c_str(), final ? "\n" : "");
+  if (tty_ && !final) {
+    std::fprintf(stderr, "\r\033[K%s", line.c_str());
     std::fflush(stderr);
-  } else {
-    spdlog::info("{}", line);
+    return;
   }
+  // The final line is a log message (it then also reaches run.log).
+  if (tty_) std::fprintf(stderr, "\r\033[K");
+  spdlog::info("{}", line);
 }
 
 }  // namespace daas

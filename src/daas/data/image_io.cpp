@@ -110,21 +110,31 @@ torch::Tensor read_image(const std::string& path, int64_t channels) {
   fail("{}: not a PNG or JPEG image ({} bytes, unknown signature)", path, bytes.size());
 }
 
-void write_png(const std::string& path, const torch::Tensor& image) {
+std::string encode_png(const torch::Tensor& image, const std::string& what) {
   check(image.dim() == 3 && (image.size(0) == 1 || image.size(0) == 3) && image.scalar_type() == torch::kUInt8,
-        "{}: write_png expects uint8 [C, H, W] with C = 1 or 3, got {}", path, fmt::join(image.sizes(), "×"));
+        "{}: PNG encoding expects uint8 [C, H, W] with C = 1 or 3, got {}", what, fmt::join(image.sizes(), "×"));
   const auto pixels = image.to(torch::kCPU).permute({1, 2, 0}).contiguous();
-  write_atomic_with(path, [&](const std::string& tmp) {
-    png_image info;
-    std::memset(&info, 0, sizeof info);
-    info.version = PNG_IMAGE_VERSION;
-    info.width = static_cast<png_uint_32>(image.size(2));
-    info.height = static_cast<png_uint_32>(image.size(1));
-    info.format = image.size(0) == 1 ? PNG_FORMAT_GRAY : PNG_FORMAT_RGB;
-    if (!png_image_write_to_file(&info, tmp.c_str(), 0, pixels.data_ptr<uint8_t>(), 0, nullptr)) {
-      fail("{}: cannot write PNG ({})", path, info.message);
-    }
-  });
+  png_image info;
+  std::memset(&info, 0, sizeof info);
+  info.version = PNG_IMAGE_VERSION;
+  info.width = static_cast<png_uint_32>(image.size(2));
+  info.height = static_cast<png_uint_32>(image.size(1));
+  info.format = image.size(0) == 1 ? PNG_FORMAT_GRAY : PNG_FORMAT_RGB;
+  // First call sizes the buffer, the second fills it.
+  png_alloc_size_t size = 0;
+  if (!png_image_write_to_memory(&info, nullptr, &size, 0, pixels.data_ptr<uint8_t>(), 0, nullptr)) {
+    fail("{}: cannot encode PNG ({})", what, info.message);
+  }
+  std::string bytes(size, '\0');
+  if (!png_image_write_to_memory(&info, bytes.data(), &size, 0, pixels.data_ptr<uint8_t>(), 0, nullptr)) {
+    fail("{}: cannot encode PNG ({})", what, info.message);
+  }
+  bytes.resize(size);
+  return bytes;
+}
+
+void write_png(const std::string& path, const torch::Tensor& image) {
+  write_file_atomic(path, encode_png(image, path));
 }
 
 }  // namespace daas

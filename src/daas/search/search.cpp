@@ -19,6 +19,7 @@
 #include "daas/nas/genotype.h"
 #include "daas/nas/network.h"
 #include "daas/nas/supernet.h"
+#include "daas/search/history.h"
 #include "daas/search/model.h"
 #include "daas/search/step.h"
 #include "daas/train/loss.h"
@@ -215,6 +216,8 @@ SearchResult search_halves(const SearchOptions& options, const Dataset& train_ha
     }
   }
   MetricsLog metrics((fs::path(run_dir) / "metrics.jsonl").string(), resume ? state.next_epoch : -1);
+  SearchHistory history(run_dir, resume ? state.next_epoch : -1, !state.model->arch_parameters().empty(),
+                        static_cast<bool>(state.policy));
 
   const LoaderOptions loader_options{options.batch_size, /*shuffle=*/true, /*drop_last=*/true,
                                      static_cast<uint64_t>(options.seed)};
@@ -271,6 +274,7 @@ SearchResult search_halves(const SearchOptions& options, const Dataset& train_ha
     record["images_per_second"] = totals.images / std::max(record["seconds"].get<double>(), 1e-9);
     record.update(write_results(state, options, run_dir));
     metrics.append(record);
+    history.append(epoch + 1, state.model->arch_parameters(), state.policy);
     state.next_epoch = epoch + 1;
     state.next_step = 0;
     state.partial = nlohmann::json::object();

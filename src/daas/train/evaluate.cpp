@@ -39,8 +39,8 @@ nlohmann::json Evaluation::to_json(const std::vector<std::string>& classes) cons
     const auto row = confusion[i].contiguous();
     matrix.push_back(std::vector<int64_t>(row.data_ptr<int64_t>(), row.data_ptr<int64_t>() + row.numel()));
   }
-  return {{"images", images}, {"loss", loss},           {"top1", top1()},
-          {"top5", top5()},   {"per_class", per_class}, {"confusion", matrix}};
+  return {{"images", images},   {"loss", loss},           {"top1", top1()},     {"top5", top5()},
+          {"classes", classes}, {"per_class", per_class}, {"confusion", matrix}};
 }
 
 Evaluation evaluate(Network& net, const Dataset& data, int64_t batch_size, const c10::Device& device) {

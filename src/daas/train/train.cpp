@@ -406,6 +406,8 @@ TrainResult train_splits(const TrainOptions& options, const DataSplits& data, co
               {"test_images", result.test.images},
               {"test_top1", result.test.top1()},
               {"test_top5", result.test.top5()}});
+  // Per-class accuracy and the confusion matrix, as `daas eval --json` writes them (daas report reads them).
+  write_file_atomic((fs::path(run_dir) / "evaluation.json").string(), result.test.to_json(info.classes).dump(2) + "\n");
   spdlog::info("model written to {} (test top-1 {:.2f}% on {} images)", result.model_path, 100 * result.test.top1(),
                result.test.images);
   return result;
