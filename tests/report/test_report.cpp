@@ -212,6 +212,23 @@ TEST(Report, SeveralRunsGetAComparisonWithErrorBars) {
   EXPECT_NE(html.find("href=\"../exp/a\""), std::string::npos);
 }
 
+TEST(Report, RunsOfAnExperimentAreFoundThreeLevelsDown) {
+  TempDir dir;
+  // condition/seed/{search,train}, config.yaml headed by the experiment rather than a profile.
+  const auto search = make_search_run(dir, "exp/joint/seed1/search", 1);
+  const auto train = make_train_run(dir, "exp/joint/seed1/train");
+  write_file_atomic(search + "/config.yaml", std::regex_replace(kSearchConfig, std::regex("\\(profile smoke\\)"),
+                                                                "(experiment plan.yaml, condition joint, seed 1)"));
+  EXPECT_EQ(find_run_folders({dir.file("exp")}), (std::vector<std::string>{search, train}));
+  const auto run = read_run(search);
+  EXPECT_EQ(run.origin, "experiment plan.yaml, condition joint, seed 1");
+  EXPECT_TRUE(run.profile.empty());
+  EXPECT_TRUE(run.notes.empty()) << run.notes.front();
+  // Deeper than three levels is not searched.
+  make_search_run(dir, "deep/a/b/c/search", 1);
+  EXPECT_THROWS_WITH(find_run_folders({dir.file("deep")}), "no run folders inside it");
+}
+
 TEST(Report, RunKilledBeforeItsFirstEpochSaysSo) {
   TempDir dir;
   const auto run = make_search_run(dir, "search", 0);
