@@ -155,6 +155,10 @@ TEST(Report, SearchRunHasEverySection) {
   // φ[7] was raised each epoch: sub-policy 7 (ShearX + Solarize) leads the findings and the table.
   EXPECT_NE(html.find("Most likely sub-policy: ShearX + Solarize"), std::string::npos);
   EXPECT_NE(html.find("3 of 3 finished"), std::string::npos);
+  // Heat map colours are centred on the uniform value (1/8 for α, 1/105 for sub-policies, 1/11 for levels).
+  EXPECT_NE(html.find("\"domainMid\":0.125"), std::string::npos);
+  EXPECT_NE(html.find(fmt::format("\"domainMid\":{}", nlohmann::json(1.0 / 105).dump())), std::string::npos);
+  EXPECT_NE(html.find(fmt::format("\"domainMid\":{}", nlohmann::json(1.0 / 11).dump())), std::string::npos);
   // Nothing but the libraries' own scripts, the specs and the bootstrap: no network address to load.
   EXPECT_EQ(html.find("<script src="), std::string::npos);
   EXPECT_EQ(html.find("<link"), std::string::npos);
@@ -210,6 +214,23 @@ TEST(Report, SeveralRunsGetAComparisonWithErrorBars) {
   EXPECT_NE(html.find("\"runs\":1,\"sd\":0.0"), std::string::npos) << "the one-run group has no spread";
   // Links from the report's folder to each run.
   EXPECT_NE(html.find("href=\"../exp/a\""), std::string::npos);
+}
+
+TEST(Report, RunsOfAnExperimentAreFoundThreeLevelsDown) {
+  TempDir dir;
+  // condition/seed/{search,train}, config.yaml headed by the experiment rather than a profile.
+  const auto search = make_search_run(dir, "exp/joint/seed1/search", 1);
+  const auto train = make_train_run(dir, "exp/joint/seed1/train");
+  write_file_atomic(search + "/config.yaml", std::regex_replace(kSearchConfig, std::regex("\\(profile smoke\\)"),
+                                                                "(experiment plan.yaml, condition joint, seed 1)"));
+  EXPECT_EQ(find_run_folders({dir.file("exp")}), (std::vector<std::string>{search, train}));
+  const auto run = read_run(search);
+  EXPECT_EQ(run.origin, "experiment plan.yaml, condition joint, seed 1");
+  EXPECT_TRUE(run.profile.empty());
+  EXPECT_TRUE(run.notes.empty()) << run.notes.front();
+  // Deeper than three levels is not searched.
+  make_search_run(dir, "deep/a/b/c/search", 1);
+  EXPECT_THROWS_WITH(find_run_folders({dir.file("deep")}), "no run folders inside it");
 }
 
 TEST(Report, RunKilledBeforeItsFirstEpochSaysSo) {

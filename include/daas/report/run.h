@@ -40,8 +40,9 @@ struct SettingChange {
 
 struct RunFolder {
   std::string dir;
-  std::string kind;                                           // "search" or "train"
-  std::string profile;                                        // as config.yaml's first line names it
+  std::string kind;     // "search" or "train"
+  std::string profile;  // as config.yaml's first line names it ("" when it names none)
+  std::string origin;   // what that line says in parentheses ("profile smoke", "experiment ...")
   std::vector<std::pair<std::string, std::string>> settings;  // config.yaml, in its order
   std::optional<std::vector<SettingChange>> changes;          // unset when the profile cannot be read
   std::optional<search::SearchOptions> search;                // the settings, typed (search runs)
@@ -69,8 +70,9 @@ std::string run_kind(const std::string& dir);
 RunFolder read_run(const std::string& dir);
 
 /// The run folders that `paths` name: a run folder is itself; any other
-/// folder stands for the run folders inside it, two levels deep (an
-/// experiment, or a `make run` folder with search/ and train/). Fails naming
+/// folder stands for the run folders inside it, three levels deep (an
+/// experiment's condition/seed/search, or a `make run` folder with search/
+/// and train/). Fails naming
 /// the path that is neither.
 std::vector<std::string> find_run_folders(const std::vector<std::string>& paths);
 

@@ -56,8 +56,7 @@ void read_typed(RunFolder& run, const std::string& config_path, std::optional<T>
     return;
   }
   if (run.profile.empty()) {
-    run.notes.push_back("config.yaml names no profile; settings are not compared with one");
-    return;
+    return;  // written by another command (an experiment): nothing to compare with
   }
   std::error_code ec;
   std::string profile_path;
@@ -88,6 +87,14 @@ void read_typed(RunFolder& run, const std::string& config_path, std::optional<T>
     run.notes.push_back(
         fmt::format("profile '{}': {}; settings are not compared with it", run.profile, first_error_line(e)));
   }
+}
+
+/// What the header's parentheses say: "profile smoke", "experiment ...".
+std::string origin_of(const std::string& header) {
+  const auto start = header.find('(');
+  const auto end = header.rfind(')');
+  if (start == std::string::npos || end == std::string::npos || end < start) return {};
+  return header.substr(start + 1, end - start - 1);
 }
 
 std::string profile_of(const std::string& header) {
@@ -216,6 +223,7 @@ RunFolder read_run(const std::string& dir) {
   const std::string config_path = (fs::path(dir) / "config.yaml").string();
   const std::string head = read_file_head(config_path, 512);
   run.profile = profile_of(head.substr(0, head.find('\n')));
+  run.origin = origin_of(head.substr(0, head.find('\n')));
   try {
     const YAML::Node root = YAML::LoadFile(config_path);
     if (root.IsMap()) {
@@ -296,7 +304,7 @@ std::vector<std::string> find_run_folders(const std::vector<std::string>& paths)
     std::error_code ec;
     for (auto it = fs::recursive_directory_iterator(path, ec); !ec && it != fs::recursive_directory_iterator();
          it.increment(ec)) {
-      if (it.depth() > 1) {
+      if (it.depth() > 2) {
         it.disable_recursion_pending();
         continue;
       }

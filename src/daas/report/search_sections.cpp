@@ -190,8 +190,8 @@ std::string summary(const RunView& view) {
   const auto& records = run.metrics.lines;
   std::vector<std::pair<std::string, std::string>> rows;
   rows.emplace_back("run folder", fmt::format("<a href=\"{}\">{}</a>", escape_html(view.link), escape_html(run.dir)));
-  rows.emplace_back("command", fmt::format("daas search, mode <code>{}</code>, profile <code>{}</code>",
-                                           escape_html(run.setting("mode")), escape_html(run.profile)));
+  rows.emplace_back("command", fmt::format("daas search, mode <code>{}</code>, {}", escape_html(run.setting("mode")),
+                                           escape_html(run.origin)));
   std::string data = fmt::format("<code>{}</code>", escape_html(run.setting("data")));
   if (run.setting("subset") != "" && run.setting("subset") != "0")
     data += ", subset " + escape_html(run.setting("subset"));

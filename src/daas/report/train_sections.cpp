@@ -116,7 +116,7 @@ std::string summary(const RunView& view) {
   const auto& records = run.metrics.lines;
   std::vector<std::pair<std::string, std::string>> rows;
   rows.emplace_back("run folder", fmt::format("<a href=\"{}\">{}</a>", escape_html(view.link), escape_html(run.dir)));
-  rows.emplace_back("command", fmt::format("daas train, profile <code>{}</code>", escape_html(run.profile)));
+  rows.emplace_back("command", fmt::format("daas train, {}", escape_html(run.origin)));
   std::string data = fmt::format("<code>{}</code>", escape_html(run.setting("data")));
   if (run.setting("subset") != "" && run.setting("subset") != "0")
     data += ", subset " + escape_html(run.setting("subset"));
@@ -160,7 +160,9 @@ std::string curves(const RunView& view, Page& page) {
   using charts::series_of;
   std::string html = "<div class=\"charts\">\n";
   if (auto spec = charts::lines(
-          "Loss", {series_of("training batches", records, "train_loss"), series_of("test split", records, "test_loss")},
+          "Loss",
+          {series_of("training batches", records, "train_loss"), series_of("validation share", records, "val_loss"),
+           series_of("test split", records, "test_loss")},
           {"mean cross-entropy"});
       !spec.is_null()) {
     html += page.chart("loss", spec,
@@ -171,7 +173,8 @@ std::string curves(const RunView& view, Page& page) {
   accuracy.percent = true;
   if (auto spec = charts::lines(
           "Accuracy",
-          {series_of("training batches", records, "train_acc"), series_of("test split", records, "test_acc")},
+          {series_of("training batches", records, "train_acc"), series_of("validation share", records, "val_acc"),
+           series_of("test split", records, "test_acc")},
           accuracy);
       !spec.is_null()) {
     html += page.chart("accuracy", spec, "Top-1 accuracy per epoch (the test split every eval_every epochs).");
