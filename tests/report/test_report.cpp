@@ -155,6 +155,10 @@ TEST(Report, SearchRunHasEverySection) {
   // φ[7] was raised each epoch: sub-policy 7 (ShearX + Solarize) leads the findings and the table.
   EXPECT_NE(html.find("Most likely sub-policy: ShearX + Solarize"), std::string::npos);
   EXPECT_NE(html.find("3 of 3 finished"), std::string::npos);
+  // Heat map colours are centred on the uniform value (1/8 for α, 1/105 for sub-policies, 1/11 for levels).
+  EXPECT_NE(html.find("\"domainMid\":0.125"), std::string::npos);
+  EXPECT_NE(html.find(fmt::format("\"domainMid\":{}", nlohmann::json(1.0 / 105).dump())), std::string::npos);
+  EXPECT_NE(html.find(fmt::format("\"domainMid\":{}", nlohmann::json(1.0 / 11).dump())), std::string::npos);
   // Nothing but the libraries' own scripts, the specs and the bootstrap: no network address to load.
   EXPECT_EQ(html.find("<script src="), std::string::npos);
   EXPECT_EQ(html.find("<link"), std::string::npos);

@@ -62,16 +62,14 @@ std::string level_label(double level) { return fmt::format("{:.2g}", level); }
 
 /// A diverging colour scale whose middle is the uniform value: what a
 /// uniform distribution gives stays pale, what gains weight turns orange,
-/// what loses it blue. The domain spans at least [0, 2·uniform], so that
-/// noise around the uniform value is not stretched over the whole scale.
-json centred_scale(double uniform, double largest) {
-  return {{"scheme", "blueorange"}, {"domain", {0.0, std::max(2 * uniform, largest)}}, {"domainMid", uniform}};
-}
-
-double largest_of(const json& values, const char* field) {
-  double largest = 0;
-  for (const auto& v : values) largest = std::max(largest, v.at(field).get<double>());
-  return largest;
+/// what loses it blue. It spans the values seen, and at least ±25% of the
+/// uniform value, so that noise around it is not stretched over the whole
+/// scale (a search that has not moved stays pale).
+json centred_scale(double uniform, const json& values, const char* field) {
+  double span = 0.25 * uniform;
+  for (const auto& v : values) span = std::max(span, std::abs(v.at(field).get<double>() - uniform));
+  return {
+      {"scheme", "blueorange"}, {"domain", {std::max(0.0, uniform - span), uniform + span}}, {"domainMid", uniform}};
 }
 
 }  // namespace
@@ -175,7 +173,7 @@ json alpha_heatmap(const std::vector<json>& records, const std::string& cell,
                {{"field", "p"},
                 {"type", "quantitative"},
                 {"title", "softmax α"},
-                {"scale", centred_scale(1.0 / static_cast<double>(ops.size()), largest_of(values, "p"))}}},
+                {"scale", centred_scale(1.0 / static_cast<double>(ops.size()), values, "p")}}},
               {"tooltip", tooltip({{"edge", nullptr}, {"op", nullptr}, {"epoch", nullptr}, {"p", ".4f"}})}}}}},
           {"spacing", 8}};
 }
@@ -208,7 +206,7 @@ json op_pair_heatmap(const json& record) {
          {{"field", "p"},
           {"type", "quantitative"},
           {"title", "P(selected)"},
-          {"scale", centred_scale(1.0 / static_cast<double>(p->size()), largest_of(values, "p"))}}},
+          {"scale", centred_scale(1.0 / static_cast<double>(p->size()), values, "p")}}},
         {"tooltip", tooltip({{"first", nullptr}, {"second", nullptr}, {"p", ".3%"}})}}}};
 }
 
@@ -277,7 +275,7 @@ json level_heatmap(const json& record) {
              {{"field", "p"},
               {"type", "quantitative"},
               {"title", "P(level | applied)"},
-              {"scale", centred_scale(1.0 / static_cast<double>(m), largest_of(values, "p"))}}},
+              {"scale", centred_scale(1.0 / static_cast<double>(m), values, "p")}}},
             {"tooltip", tooltip({{"op", nullptr}, {"level", nullptr}, {"p", ".3%"}})}}}};
 }
 
