@@ -2,6 +2,7 @@
 // The daas subcommands. Each registers itself on the app and sets its callback.
 #include <CLI/CLI.hpp>
 
+#include <functional>
 #include <string>
 
 #include "daas/core/run_log.h"
@@ -21,5 +22,10 @@ void register_report(CLI::App& app);
 /// its path (also into run.log); a report that cannot be written is a
 /// warning, not a failed run.
 void write_run_report(const std::string& run_dir, RunLog& log);
+
+/// Runs a search or training `body` with Ctrl-C/SIGTERM stopping it after
+/// the step in progress (checkpoint, exit 130/143); an error is recorded in
+/// run.log before it propagates; the report is written after a whole run.
+void run_logged(const std::string& run_dir, RunLog& log, const std::function<void()>& body);
 
 }  // namespace daas::cli

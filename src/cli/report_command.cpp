@@ -8,6 +8,7 @@
 #include <CLI/CLI.hpp>
 
 #include "commands.h"
+#include "daas/core/interrupt.h"
 #include "daas/report/report.h"
 
 namespace daas::cli {
@@ -50,6 +51,20 @@ void write_run_report(const std::string& run_dir, RunLog& log) {
   } catch (const std::exception& e) {
     spdlog::warn("report not written: {}", e.what());
   }
+}
+
+void run_logged(const std::string& run_dir, RunLog& log, const std::function<void()>& body) {
+  const InterruptHandlers stop_on_signal;
+  try {
+    body();
+  } catch (const c10::Error& e) {
+    log.record_error(e.what_without_backtrace());
+    throw;
+  } catch (const std::exception& e) {
+    log.record_error(e.what());
+    throw;
+  }
+  write_run_report(run_dir, log);
 }
 
 void register_report(CLI::App& app) {

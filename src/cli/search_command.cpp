@@ -7,7 +7,6 @@
 
 #include "commands.h"
 #include "daas/core/files.h"
-#include "daas/core/interrupt.h"
 #include "daas/core/json.h"
 #include "daas/core/metrics.h"
 #include "daas/search/history.h"
@@ -78,19 +77,11 @@ void run(Invocation<search::SearchOptions>& invocation, const std::string& resum
   }
   const std::string run_dir = prepare_run_folder(invocation, options, "search", !resume_dir.empty());
   RunLog log((fs::path(run_dir) / RunLog::kFileName).string(), /*append=*/!resume_dir.empty());
-  const InterruptHandlers stop_on_signal;  // Ctrl-C: checkpoint after this step, exit 130
-  try {
+  run_logged(run_dir, log, [&] {
     spdlog::info("daas search, profile {}; run folder {}", invocation.profile, run_dir);
     search::run_search(options, run_dir, !resume_dir.empty());
     print_results(run_dir, log);
-  } catch (const c10::Error& e) {
-    log.record_error(e.what_without_backtrace());
-    throw;
-  } catch (const std::exception& e) {
-    log.record_error(e.what());
-    throw;
-  }
-  write_run_report(run_dir, log);
+  });
 }
 
 }  // namespace

@@ -7,7 +7,6 @@
 
 #include "commands.h"
 #include "daas/core/files.h"
-#include "daas/core/interrupt.h"
 #include "daas/train/evaluate.h"
 #include "daas/train/model.h"
 #include "daas/train/train.h"
@@ -28,22 +27,14 @@ void run_train(Invocation<train::TrainOptions>& invocation, const std::string& r
   }
   const std::string run_dir = prepare_run_folder(invocation, options, "train", !resume_dir.empty());
   RunLog log((fs::path(run_dir) / RunLog::kFileName).string(), /*append=*/!resume_dir.empty());
-  const InterruptHandlers stop_on_signal;  // Ctrl-C: checkpoint after this step, exit 130
-  try {
+  run_logged(run_dir, log, [&] {
     spdlog::info("daas train, profile {}; run folder {}", invocation.profile, run_dir);
     const auto result = train::run_train(options, run_dir, !resume_dir.empty());
     log.print(
         fmt::format("test top-1 {:.2f}%{} on {} images\nmodel: {}\nrun folder: {}\n", 100 * result.test.top1(),
                     result.test.confusion.size(0) > 10 ? fmt::format(", top-5 {:.2f}%", 100 * result.test.top5()) : "",
                     result.test.images, result.model_path, run_dir));
-  } catch (const c10::Error& e) {
-    log.record_error(e.what_without_backtrace());
-    throw;
-  } catch (const std::exception& e) {
-    log.record_error(e.what());
-    throw;
-  }
-  write_run_report(run_dir, log);
+  });
 }
 
 struct EvalOptions : RuntimeOptions, DataOptions {
