@@ -97,6 +97,14 @@ TEST(Retrain, LearnsFashionMnistAndTheSavedModelEvaluatesTheSame) {
   EXPECT_DOUBLE_EQ(loaded.extra.at("test_top1").get<double>(), result.test.top1());
 }
 
+/// Both model files hold the same tensors, bit for bit.
+void expect_same_weights(const std::string& expected_path, const std::string& actual_path) {
+  const auto expected = weights_of(expected_path);
+  const auto actual = weights_of(actual_path);
+  ASSERT_EQ(expected.size(), actual.size());
+  for (const auto& [name, tensor] : expected) EXPECT_TRUE(torch::equal(tensor, actual.at(name))) << name;
+}
+
 TEST(Retrain, InterruptedAndResumedRunEndsLikeTheUninterruptedOne) {
   const auto splits = fashion(600);
   auto options = tiny_options();
@@ -116,10 +124,7 @@ TEST(Retrain, InterruptedAndResumedRunEndsLikeTheUninterruptedOne) {
   EXPECT_FALSE(file_exists(cut_dir + "/model.pt"));
   train_splits(options, splits, cut_dir, true);
 
-  const auto whole = weights_of(whole_dir + "/model.pt");
-  const auto resumed = weights_of(cut_dir + "/model.pt");
-  ASSERT_EQ(whole.size(), resumed.size());
-  for (const auto& [name, tensor] : whole) EXPECT_TRUE(torch::equal(tensor, resumed.at(name))) << name;
+  expect_same_weights(whole_dir + "/model.pt", cut_dir + "/model.pt");
 
   const auto whole_metrics = read_metrics(whole_dir + "/metrics.jsonl");
   const auto metrics = read_metrics(cut_dir + "/metrics.jsonl");
@@ -157,10 +162,7 @@ TEST(Retrain, RunStoppedBySignalWithinAnEpochResumesExactly) {
   EXPECT_FALSE(file_exists(cut_dir + "/model.pt"));
   EXPECT_TRUE(file_exists(cut_dir + "/checkpoint.pt"));
   train_splits(options, splits, cut_dir, true);
-  const auto whole = weights_of(whole_dir + "/model.pt");
-  const auto resumed = weights_of(cut_dir + "/model.pt");
-  ASSERT_EQ(whole.size(), resumed.size());
-  for (const auto& [name, tensor] : whole) EXPECT_TRUE(torch::equal(tensor, resumed.at(name))) << name;
+  expect_same_weights(whole_dir + "/model.pt", cut_dir + "/model.pt");
   const auto whole_metrics = read_metrics(whole_dir + "/metrics.jsonl");
   const auto metrics = read_metrics(cut_dir + "/metrics.jsonl");
   ASSERT_EQ(metrics.size(), 2u);

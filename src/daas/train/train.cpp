@@ -190,8 +190,8 @@ EpochTotals train_epoch(TrainState& state, const TrainOptions& options, BatchLoa
     if (interrupt_requested() != 0 && step + 1 < steps) {
       state.next_epoch = epoch;
       state.next_step = step + 1;
+      totals.seconds = earlier.seconds + seconds;
       state.partial = totals.sums();
-      state.partial["seconds"] = earlier.seconds + seconds;
       stop(fmt::format("epoch {}, step {} of {}", epoch + 1, step + 1, steps));
     }
   }
