@@ -10,5 +10,7 @@ void register_info(CLI::App& app);
 void register_search(CLI::App& app);
 void register_train(CLI::App& app);
 void register_eval(CLI::App& app);
+void register_predict(CLI::App& app);
+void register_export(CLI::App& app);
 
 }  // namespace daas::cli

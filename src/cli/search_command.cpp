@@ -2,10 +2,12 @@
 #include <fmt/format.h>
 #include <spdlog/spdlog.h>
 
+#include <algorithm>
 #include <filesystem>
 
 #include "commands.h"
 #include "daas/core/files.h"
+#include "daas/nas/genotype.h"
 #include "daas/search/search.h"
 #include "options.h"
 
@@ -22,10 +24,15 @@ void print_results(const std::string& run_dir) {
     const auto json = nlohmann::json::parse(read_file(policy.string()));
     fmt::print("top sub-policies ([op, probability, level]):\n");
     int shown = 0;
-    for (const auto& sub : json.at("sub_policies")) {
+    for (const auto& sub : json) {
       if (shown++ == 10) break;
       fmt::print("  {}\n", sub.dump());
     }
+  }
+  const auto search = fs::path(run_dir) / "policy_search.json";
+  if (!fs::exists(policy) && fs::exists(search)) {
+    const auto json = nlohmann::json::parse(read_file(search.string()));
+    if (json.contains("fixed_policy")) fmt::print("policy (fixed): {}\n", json.at("fixed_policy").get<std::string>());
   }
   fmt::print("run folder: {}\n", run_dir);
 }
@@ -52,6 +59,15 @@ void register_search(CLI::App& app) {
   add_runtime_options(invocation->table);
   add_data_options(invocation->table);
   search::add_search_options(invocation->table);
+  invocation->normalize = [](search::SearchOptions& options) {
+    options.out = absolute_path(options.out);
+    absolute_data_paths(options);
+    const auto builtins = nas::builtin_genotype_names();
+    if (std::find(builtins.begin(), builtins.end(), options.genotype) == builtins.end()) {
+      options.genotype = absolute_if_exists(options.genotype);
+    }
+    options.fixed_policy = absolute_policy_spec(options.fixed_policy);
+  };
   auto* command = app.add_subcommand(
       "search", "search an architecture and an augmentation policy together (DAAS); writes genotype and policy");
   auto resume = std::make_shared<std::string>();
