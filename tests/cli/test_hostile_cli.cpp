@@ -69,8 +69,9 @@ TEST(HostileCli, ProfileKeysAreValidated) {
     write_file_atomic(dir.file("p.yaml"), text);
     return run_daas("search --dry-run --profile " + dir.file("p.yaml"));
   };
-  EXPECT_FAILS_WITH(with("serach:\n  epochs: 3\n"), 1,
-                    "p.yaml: unknown section 'serach'; expected one of augment, eval, export, info, predict, search, train");
+  EXPECT_FAILS_WITH(
+      with("serach:\n  epochs: 3\n"), 1,
+      "p.yaml: unknown section 'serach'; expected one of augment, eval, export, info, predict, search, train");
   EXPECT_FAILS_WITH(with("search:\n  epochs:\n"), 1, "p.yaml: setting 'search.epochs' has no value");
   EXPECT_FAILS_WITH(with("search:\n  channels: {a: 1}\n"), 1,
                     "p.yaml: setting 'search.channels' is a mapping; expected a single value");
