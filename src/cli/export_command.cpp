@@ -50,6 +50,8 @@ void register_export(CLI::App& app) {
   auto invocation = std::make_shared<Invocation<ExportOptions>>();
   invocation->section = "export";
   add_runtime_options(invocation->table);
+  // The export is a copy on the CPU: no device, seed or parallel mode.
+  invocation->table.remove("device").remove("parallel").remove("seed");
   invocation->table.add("model", &ExportOptions::model,
                         "model file written by daas train (model.pt), or its run folder");
   auto* command = app.add_subcommand(

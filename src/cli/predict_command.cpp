@@ -139,7 +139,7 @@ void register_predict(CLI::App& app) {
   auto invocation = std::make_shared<Invocation<PredictOptions>>();
   invocation->section = "predict";
   add_runtime_options(invocation->table);
-  invocation->table.remove("out");
+  invocation->table.remove("out").remove("seed");  // writes nothing, draws nothing
   add_predict_options(invocation->table);
   auto* command = app.add_subcommand(
       "predict",

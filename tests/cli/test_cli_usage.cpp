@@ -67,6 +67,9 @@ TEST(CliUsage, SettingsACommandWouldIgnoreAreRefused) {
     EXPECT_NE(result.output.find("--out"), std::string::npos) << result.output;
   }
   EXPECT_FALSE(fs::exists(dir.file("o")));
+  EXPECT_EQ(run_daas("export --model m.pt --out " + dir.file("o") + " --device cpu").exit_code, 2);
+  EXPECT_EQ(run_daas("predict --model m.pt --seed 3 a.png").exit_code, 2);
+  EXPECT_FALSE(fs::exists(dir.file("o")));
   // The shared top level of a profile may hold settings of other commands.
   write_file_atomic(dir.file("p.yaml"), "subset: 100\nout: somewhere\n");
   EXPECT_RESULT(run_daas("info --genotype DARTS_V2 --dry-run --profile " + dir.file("p.yaml")), 0,
@@ -97,6 +100,19 @@ TEST(CliUsage, HelpShowsTheChosenProfilesValues) {
   EXPECT_NE(run_daas("search --help --profile=smoke").output.find("supernet cells [5]"), std::string::npos);
 }
 
+/// The output of `daas ARGS` run on a terminal (script(1) gives it a pty).
+std::string on_a_terminal(const std::string& env, const std::string& args) {
+  const std::string command =
+      "script -qec '" + env + " " + std::string(DAAS_BINARY) + " " + args + "' /dev/null 2>&1 < /dev/null";
+  std::string output;
+  FILE* pipe = ::popen(command.c_str(), "r");
+  if (pipe == nullptr) return output;
+  char buffer[4096];
+  while (std::fgets(buffer, sizeof buffer, pipe) != nullptr) output += buffer;
+  ::pclose(pipe);
+  return output;
+}
+
 TEST(CliUsage, QuietAndLogLevelGovernEveryLine) {
   TempDir dir;
   const std::string search = "search --profile smoke --threads 2 --epochs 1 --steps-per-epoch 2 --out ";
@@ -111,19 +127,13 @@ TEST(CliUsage, QuietAndLogLevelGovernEveryLine) {
     EXPECT_EQ(result.output.find(" info "), std::string::npos) << quiet << "\n" << result.output;
     EXPECT_NE(result.output.find("run folder: "), std::string::npos) << result.output;  // results still printed
   }
-}
-
-/// The output of `daas ARGS` run on a terminal (script(1) gives it a pty).
-std::string on_a_terminal(const std::string& env, const std::string& args) {
-  const std::string command =
-      "script -qec '" + env + " " + std::string(DAAS_BINARY) + " " + args + "' /dev/null 2>&1 < /dev/null";
-  std::string output;
-  FILE* pipe = ::popen(command.c_str(), "r");
-  if (pipe == nullptr) return output;
-  char buffer[4096];
-  while (std::fgets(buffer, sizeof buffer, pipe) != nullptr) output += buffer;
-  ::pclose(pipe);
-  return output;
+  // On a terminal the progress line is redrawn in place, not logged: --quiet
+  // hides it there too.
+  if (std::system("command -v script > /dev/null 2>&1") != 0) GTEST_SKIP() << "no script(1) to make a terminal";
+  EXPECT_NE(on_a_terminal("", search + dir.file("c")).find("search epoch 1/1"), std::string::npos);
+  const auto quiet = on_a_terminal("", search + dir.file("d") + " --quiet");
+  EXPECT_NE(quiet.find("run folder: "), std::string::npos) << quiet;
+  EXPECT_EQ(quiet.find("search epoch"), std::string::npos) << quiet;
 }
 
 TEST(CliUsage, NoColorTurnsColourOff) {
