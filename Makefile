@@ -3,7 +3,7 @@ BUILD ?= build
 JOBS ?= $(shell nproc)
 DAAS := $(BUILD)/daas
 
-.PHONY: all setup configure build run search test bench bench-compare fuzz sanitize format format-check clean
+.PHONY: all setup configure build install run search test bench bench-compare fuzz sanitize format format-check clean
 
 all: build
 
@@ -21,8 +21,12 @@ build: configure
 # The main job: search an architecture and a policy on Fashion-MNIST (fashion
 # profile, about 5 minutes on 2 cores), then retrain what it found (about
 # half an hour) and evaluate it on the test split. Each writes its own
-# report.html; the last line printed is the report of both.
-RUN ?= runs/fashion-$(shell date +%Y%m%d-%H%M%S)
+# report.html; the last line printed is the report of both. The run folder is
+# fixed once, when make reads this file (`:=`), so search and train share it;
+# `make run RUN=DIR` chooses another.
+ifeq ($(origin RUN),undefined)
+RUN := runs/fashion-$(shell date +%Y%m%d-%H%M%S)
+endif
 run: build
 	$(DAAS) search --out $(RUN)/search
 	$(DAAS) train --genotype $(RUN)/search --policy $(RUN)/search --out $(RUN)/train
@@ -30,6 +34,12 @@ run: build
 
 search: build
 	$(DAAS) search --out $(RUN)/search
+
+# The binary to PREFIX/bin, the profiles to PREFIX/share/daas/configs
+# (where the installed binary looks for them); PREFIX defaults to /usr/local.
+PREFIX ?= /usr/local
+install: build
+	cmake --install $(BUILD) --prefix $(PREFIX)
 
 test: build
 	cd $(BUILD) && ctest --output-on-failure -j $(JOBS)

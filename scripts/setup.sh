@@ -16,7 +16,7 @@ packages=(
   libbenchmark-dev                      # benchmarks
   clang-format                          # formatting check
   dataset-fashion-mnist                 # the default data set
-  python3 python3-torchvision python3-numpy  # torchvision: the oracle for the augmentation parity tests
+  python3 python3-torchvision python3-numpy  # torchvision (and torch): oracle of the augmentation parity tests, loader of the export test
   graphviz                              # daas report: the cells drawn by dot
   chromium fonts-dejavu-core            # the report tests open reports in headless Chromium
 )

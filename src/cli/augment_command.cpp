@@ -8,6 +8,7 @@
 
 #include <cmath>
 #include <filesystem>
+#include <map>
 
 #include "commands.h"
 #include "daas/augment/ops.h"
@@ -28,9 +29,7 @@ struct AugmentOptions : RuntimeOptions, DataOptions {
   std::string value;
   std::string policy;
   std::string input;
-  std::string output = "augmented";
   int64_t count = 8;
-  int64_t channels = 3;
   bool grid = false;
   int64_t samples = 8;
 };
@@ -44,12 +43,13 @@ void add_augment_options(OptionTable<AugmentOptions>& table) {
            "mirroring")
       .add("policy", &AugmentOptions::policy,
            "apply this policy: none, standard, autoaugment-cifar10, randaugment, trivialaugment or file:PATH")
-      .add("input", &AugmentOptions::input, "comma-separated PNG/JPEG files, or a data set (FORMAT or FORMAT:DIR)")
-      .add("output", &AugmentOptions::output, "folder for the PNGs (or grid.png)")
+      .add("input", &AugmentOptions::input,
+           "comma-separated PNG/JPEG files (channels: image_channels), or a data set (FORMAT or FORMAT:DIR)")
       .add("count", &AugmentOptions::count, "data set input: how many training images", {1, 1024})
-      .add("channels", &AugmentOptions::channels, "image-file input: 1 = grayscale, 3 = RGB", {1, 3})
       .add("grid", &AugmentOptions::grid, "write one grid.png: a row per image, the original then --samples draws")
-      .add("samples", &AugmentOptions::samples, "grid: augmented samples per image", {1, 64});
+      .add("samples", &AugmentOptions::samples, "grid: augmented samples per image", {1, 64})
+      .add_renamed("output", "out")
+      .add_renamed("channels", "image_channels");
 }
 
 bool item_is_file(const std::string& path) { return std::filesystem::is_regular_file(path); }
@@ -73,6 +73,33 @@ std::vector<std::string> split(const std::string& text) {
   return parts;
 }
 
+/// A distinct output name per input file: its stem; where two files share
+/// the stem, the stem and the extension (a.png, a.jpg -> a-png, a-jpg); where
+/// they share the name (x/a.png, y/a.png), the stem and the position in the
+/// list (a-1, a-2).
+std::vector<std::string> output_names(const std::vector<std::string>& paths) {
+  namespace fs = std::filesystem;
+  std::map<std::string, int> stems, files;
+  for (const auto& path : paths) {
+    ++stems[fs::path(path).stem().string()];
+    ++files[fs::path(path).filename().string()];
+  }
+  std::vector<std::string> names;
+  std::map<std::string, int> taken;
+  for (size_t i = 0; i < paths.size(); ++i) {
+    const fs::path path(paths[i]);
+    std::string name = path.stem().string();
+    if (files[path.filename().string()] > 1) {
+      name += "-" + std::to_string(i + 1);
+    } else if (stems[name] > 1 && !path.extension().empty()) {
+      name += "-" + path.extension().string().substr(1);
+    }
+    if (taken[name]++ > 0) name += "-" + std::to_string(i + 1);
+    names.push_back(name);
+  }
+  return names;
+}
+
 struct Inputs {
   torch::Tensor images;  // uint8 [N, C, H, W]
   std::vector<std::string> names;
@@ -81,7 +108,7 @@ struct Inputs {
 };
 
 Inputs read_inputs(const AugmentOptions& options) {
-  check(!options.input.empty(), "--input: none given; expected PNG files or a data set such as fashion-mnist");
+  usage_check(!options.input.empty(), "--input: none given; expected PNG files or a data set such as fashion-mnist");
   const auto items = split(options.input);
   Inputs in;
   const bool any_image = std::any_of(items.begin(), items.end(), is_image_file);
@@ -98,15 +125,21 @@ Inputs read_inputs(const AugmentOptions& options) {
          items.front());
   }
   if (any_image) {
+    check(options.image_channels == 0 || options.image_channels == 1 || options.image_channels == 3,
+          "image_channels {}: expected 0 (as stored), 1 (gray) or 3 (RGB)", options.image_channels);
     std::vector<torch::Tensor> images;
+    int64_t channels = 1;
     for (const auto& path : items) {
-      images.push_back(read_image(path, options.channels));
-      check(images.back().sizes() == images.front().sizes(), "{}: image of size {}×{}; expected {}×{} like {}", path,
-            images.back().size(1), images.back().size(2), images.front().size(1), images.front().size(2),
-            items.front());
-      in.names.push_back(std::filesystem::path(path).stem().string());
+      images.push_back(read_image(path, options.image_channels, options.image_background));
+      check(images.back().sizes().slice(1) == images.front().sizes().slice(1),
+            "{}: image of size {}×{}; expected {}×{} like {}", path, images.back().size(1), images.back().size(2),
+            images.front().size(1), images.front().size(2), items.front());
+      channels = std::max(channels, images.back().size(0));
       in.paths.push_back(path);
     }
+    // Gray and colour files together: the gray ones are replicated to RGB.
+    for (auto& image : images) image = convert_channels(image, channels);
+    in.names = output_names(in.paths);
     in.images = torch::stack(images);
     const auto mean = in.images.to(torch::kDouble).mean({0, 2, 3}) / 255.0;
     for (int64_t c = 0; c < mean.size(0); ++c) in.mean.push_back(mean[c].item<double>());
@@ -130,7 +163,7 @@ double parse_number(const std::string& text, const char* key) {
   } catch (const std::exception&) {
     used = 0;
   }
-  check(used > 0 && used == text.size() && std::isfinite(v), "--{} '{}': expected a finite number", key, text);
+  usage_check(used > 0 && used == text.size() && std::isfinite(v), "--{} '{}': expected a finite number", key, text);
   return v;
 }
 
@@ -172,16 +205,16 @@ void check_value(augment::Op op, double value) {
       allowed = {-1e4, 1e4, false, "a shift in pixels"};
       break;
   }
-  check(value >= allowed.low && value <= allowed.high && (!allowed.integer || value == std::floor(value)),
-        "--op {} --value {}: expected {} in [{}, {}]", augment::op_name(op), value, allowed.what, allowed.low,
-        allowed.high);
+  usage_check(value >= allowed.low && value <= allowed.high && (!allowed.integer || value == std::floor(value)),
+              "--op {} --value {}: expected {} in [{}, {}]", augment::op_name(op), value, allowed.what, allowed.low,
+              allowed.high);
 }
 
 /// The augmentation to run: a function of the images and the generator.
 augment::Augmentation make_augmentation(const AugmentOptions& options, const Inputs& in) {
   using namespace augment;
-  check(options.op.empty() != options.policy.empty(), "expected exactly one of --op and --policy (got {})",
-        options.op.empty() ? "neither" : "both");
+  usage_check(options.op.empty() != options.policy.empty(), "expected exactly one of --op and --policy (got {})",
+              options.op.empty() ? "neither" : "both");
   if (!options.policy.empty()) {
     PolicyOptions policy_options;
     policy_options.fill = in.mean;
@@ -192,15 +225,15 @@ augment::Augmentation make_augmentation(const AugmentOptions& options, const Inp
   if (!op_info(op).has_magnitude) {
     // 0 is accepted: it is what torchvision's _apply_op passes these ops.
     const std::string given = options.value.empty() ? options.level : options.value;
-    check(given.empty() || parse_number(given, options.value.empty() ? "level" : "value") == 0,
-          "--op {} takes no value (got '{}'); expected no --level or --value, or 0", options.op, given);
+    usage_check(given.empty() || parse_number(given, options.value.empty() ? "level" : "value") == 0,
+                "--op {} takes no value (got '{}'); expected no --level or --value, or 0", options.op, given);
     return [op](const torch::Tensor& images, at::Generator& g) {
       OpContext context{&g, {}};
       return apply_op(op, images, torch::zeros({images.size(0)}, torch::kDouble), {}, context);
     };
   }
-  check(options.level.empty() != options.value.empty(), "--op {}: expected exactly one of --level and --value",
-        options.op);
+  usage_check(options.level.empty() != options.value.empty(), "--op {}: expected exactly one of --level and --value",
+              options.op);
   std::vector<double> fill = in.mean;
   for (auto& f : fill) f *= 255.0;
   if (!options.value.empty()) {
@@ -212,7 +245,7 @@ augment::Augmentation make_augmentation(const AugmentOptions& options, const Inp
     };
   }
   const double level = parse_number(options.level, "level");
-  check(level >= 0 && level <= 1, "--level {}: out of range; expected a level in [0, 1]", options.level);
+  usage_check(level >= 0 && level <= 1, "--level {}: out of range; expected a level in [0, 1]", options.level);
   return [op, level, fill](const torch::Tensor& images, at::Generator& g) {
     const double value = level_to_value(op, level, images.size(2), images.size(3));
     auto values = torch::full({images.size(0)}, value, torch::kDouble);
@@ -226,25 +259,23 @@ augment::Augmentation make_augmentation(const AugmentOptions& options, const Inp
 
 /// What augment writes must not replace its own inputs, nor two outputs
 /// each other; checked before anything is written.
-void check_outputs(const AugmentOptions& options, const Inputs& in) {
+void check_outputs(const std::string& folder, const AugmentOptions& options, const Inputs& in) {
   namespace fs = std::filesystem;
   std::vector<std::string> outputs;
   if (options.grid) {
-    outputs.push_back((fs::path(options.output) / "grid.png").string());
+    outputs.push_back((fs::path(folder) / "grid.png").string());
   } else {
-    for (const auto& name : in.names) outputs.push_back((fs::path(options.output) / (name + ".png")).string());
+    for (const auto& name : in.names) outputs.push_back((fs::path(folder) / (name + ".png")).string());
   }
   for (size_t i = 0; i < outputs.size(); ++i) {
     for (size_t j = 0; j < i; ++j) {
-      check(outputs[i] != outputs[j],
-            "--output {}: inputs {} and {} would both be written to {}; expected distinct "
-            "file names",
-            options.output, in.paths[j], in.paths[i], outputs[i]);
+      check(outputs[i] != outputs[j], "--out {}: inputs {} and {} would both be written to {}; expected distinct names",
+            folder, in.paths[j], in.paths[i], outputs[i]);
     }
     std::error_code ec;
     for (const auto& input : in.paths) {
-      check(!fs::equivalent(outputs[i], input, ec),
-            "--output {}: would overwrite the input {}; expected another folder", options.output, input);
+      check(!fs::equivalent(outputs[i], input, ec), "--out {}: would overwrite the input {}; expected another folder",
+            folder, input);
     }
   }
 }
@@ -255,24 +286,27 @@ void run_augment(const Invocation<AugmentOptions>& invocation) {
     fmt::print("{}", invocation.to_yaml_text(options, "augment"));
     return;
   }
+  usage_check(options.op.empty() != options.policy.empty(), "expected exactly one of --op and --policy (got {})",
+              options.op.empty() ? "neither" : "both");
   const c10::Device device = setup_runtime(options);
   const Inputs in = read_inputs(options);
   const auto augmentation = make_augmentation(options, in);
   auto generator = at::make_generator<at::CPUGeneratorImpl>(static_cast<uint64_t>(options.seed));
   const auto images = in.images.to(device);
-  check_outputs(options, in);
-  make_dirs(options.output);
+  const std::string folder = run_folder(options, "augment");
+  check_outputs(folder, options, in);
+  make_dirs(folder);
   if (options.grid) {
-    const std::string path = (std::filesystem::path(options.output) / "grid.png").string();
+    const std::string path = (std::filesystem::path(folder) / "grid.png").string();
     write_png(path, augment::preview_grid(images, options.samples, augmentation, generator));
     spdlog::info("wrote {} ({} images × {} samples)", path, images.size(0), options.samples);
     return;
   }
   const auto out = augmentation(images, generator).to(torch::kCPU);
   for (int64_t i = 0; i < out.size(0); ++i) {
-    write_png((std::filesystem::path(options.output) / (in.names[static_cast<size_t>(i)] + ".png")).string(), out[i]);
+    write_png((std::filesystem::path(folder) / (in.names[static_cast<size_t>(i)] + ".png")).string(), out[i]);
   }
-  spdlog::info("wrote {} images to {}", out.size(0), options.output);
+  spdlog::info("wrote {} images to {}", out.size(0), folder);
 }
 
 }  // namespace

@@ -27,5 +27,7 @@ void write_run_report(const std::string& run_dir, RunLog& log);
 /// the step in progress (checkpoint, exit 130/143); an error is recorded in
 /// run.log before it propagates; the report is written after a whole run.
 void run_logged(const std::string& run_dir, RunLog& log, const std::function<void()>& body);
+void register_predict(CLI::App& app);
+void register_export(CLI::App& app);
 
 }  // namespace daas::cli

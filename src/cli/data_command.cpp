@@ -15,10 +15,15 @@ namespace {
 
 struct DataInfoOptions : RuntimeOptions, DataOptions {};
 
-void print_split(const Dataset& data) {
+void print_split(const Dataset& split) {
+  // load_data gives the test split the training statistics (what the
+  // network normalises with); shown here are the split's own.
+  Dataset data = split;
+  compute_statistics(data);
   fmt::print("{}: {} images, {}×{}×{}, {} classes\n", data.name, data.size(), data.channels(), data.height(),
              data.width(), data.num_classes());
-  fmt::print("  mean {:.4f}  std {:.4f}\n", fmt::join(data.mean, " "), fmt::join(data.std, " "));
+  fmt::print("  mean {:.4f}  std {:.4f}  (of this split's pixels, in [0, 1])\n", fmt::join(data.mean, " "),
+             fmt::join(data.std, " "));
   const auto counts = data.class_counts();
   for (int64_t c = 0; c < data.num_classes(); ++c) {
     fmt::print("  {:>3} {:<14} {:>7}\n", c, data.classes[static_cast<size_t>(c)], counts[c].item<int64_t>());
@@ -47,6 +52,7 @@ void register_data(CLI::App& app) {
   data->require_subcommand(1);
   auto invocation = std::make_shared<Invocation<DataInfoOptions>>();
   add_runtime_options(invocation->table);
+  invocation->table.remove("out");
   add_data_options(invocation->table);
   auto* info = data->add_subcommand("info", "count, shape, class histogram and mean/std of train and test splits");
   bind_options(info, invocation);

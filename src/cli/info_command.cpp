@@ -3,18 +3,25 @@
 #include <fmt/format.h>
 #include <torch/torch.h>
 
+#include <filesystem>
+
 #include "commands.h"
 #include "daas/core/runtime.h"
 #include "daas/data/dataset.h"
 #include "daas/nas/network.h"
 #include "daas/nas/supernet.h"
+#include "daas/search/search.h"
+#include "daas/train/model.h"
+#include "daas/train/train.h"
 #include "options.h"
+
+namespace fs = std::filesystem;
 
 namespace daas::cli {
 namespace {
 
 struct InfoOptions : RuntimeOptions, DataOptions {
-  std::string genotype;     // built-in name or file
+  std::string genotype;     // built-in name, file or run folder
   int64_t channels = 0;     // 0 = DARTS default of the network kind
   int64_t layers = 0;       // 0 = DARTS default of the network kind
   int64_t in_channels = 3;  // CIFAR's shape unless --data is given
@@ -29,14 +36,26 @@ struct InfoFlags {
 };
 
 void add_info_options(OptionTable<InfoOptions>& table) {
-  table.add("genotype", &InfoOptions::genotype, "genotype: DARTS_V1, DARTS_V2 (DARTS), GDAS_V1 or a genotype file")
+  table
+      .add("genotype", &InfoOptions::genotype,
+           "genotype: DARTS_V1, DARTS_V2 (DARTS), GDAS_V1, a genotype file, or a daas search or train run folder (a "
+           "train run's model.pt also gives C, layers and the input shape)")
       .add("channels", &InfoOptions::channels,
-           "initial channels C; 0 = DARTS default (36 CIFAR, 48 ImageNet, 16 search network)", {0, 4096})
-      .add("layers", &InfoOptions::layers, "cells; 0 = DARTS default (20 CIFAR, 14 ImageNet, 8 search network)",
+           "initial channels C; 0 = DARTS default (36 CIFAR, 48 ImageNet), or the profile's search channels with "
+           "--supernet",
+           {0, 4096})
+      .add("layers", &InfoOptions::layers,
+           "cells; 0 = DARTS default (20 CIFAR, 14 ImageNet), or the profile's search layers with --supernet",
            {0, 1000})
-      .add("in_channels", &InfoOptions::in_channels, "input channels (default CIFAR's 3, or the --data set's)", {1, 64})
-      .add("classes", &InfoOptions::classes, "classes (default CIFAR's 10, or the --data set's)", {1, 100000})
-      .add("size", &InfoOptions::size, "input side in pixels (default CIFAR's 32, or the --data set's)", {1, 4096});
+      .add("in_channels", &InfoOptions::in_channels,
+           "input channels (default CIFAR's 3; with --data or --supernet the data set's)", {1, 64})
+      .add("classes", &InfoOptions::classes,
+           "classes (default CIFAR's 10, ImageNet's 1000 with --imagenet; with --data or --supernet the data set's)",
+           {1, 100000})
+      .add("size", &InfoOptions::size,
+           "input side in pixels (default CIFAR's 32, ImageNet's 224 with --imagenet; with --data or --supernet the "
+           "data set's)",
+           {1, 4096});
 }
 
 std::string grouped(int64_t n) {
@@ -45,18 +64,17 @@ std::string grouped(int64_t n) {
   return digits;
 }
 
-// Input shape: CIFAR's unless --data names a data set; explicit flags win.
-void apply_data_shape(const Invocation<InfoOptions>& invocation, InfoOptions& options) {
-  const auto& given = invocation.overrides.entries();
-  if (given.count("data") == 0) return;
-  const auto splits = load_data(options, static_cast<uint64_t>(options.seed));
+// The input shape of `data`'s data set, for every shape setting not given.
+void apply_data_shape(const std::set<std::string>& given, const DataOptions& data, uint64_t seed,
+                      InfoOptions& options) {
+  if (given.count("in_channels") != 0 && given.count("classes") != 0 && given.count("size") != 0) return;
+  const auto splits = load_data(data, seed);
   if (given.count("in_channels") == 0) options.in_channels = splits.train.channels();
   if (given.count("classes") == 0) options.classes = splits.train.num_classes();
   if (given.count("size") == 0) options.size = splits.train.height();
 }
 
-void print_genotype_info(const InfoOptions& o, bool imagenet) {
-  const auto genotype = nas::load_genotype(o.genotype);
+void print_genotype_info(const InfoOptions& o, const nas::Genotype& genotype, bool imagenet) {
   const int64_t C = o.channels > 0 ? o.channels : (imagenet ? 48 : 36);
   const int64_t layers = o.layers > 0 ? o.layers : (imagenet ? 14 : 20);
   const auto options =
@@ -81,19 +99,30 @@ void print_genotype_info(const InfoOptions& o, bool imagenet) {
              grouped(size.macs), static_cast<double>(size.macs) / 1e6, o.size, o.size);
 }
 
-void print_supernet_info(const InfoOptions& o) {
-  const int64_t C = o.channels > 0 ? o.channels : 16;
-  const int64_t layers = o.layers > 0 ? o.layers : 8;
-  nas::SearchNetwork net(nas::SearchNetworkOptions(C, layers).num_classes(o.classes).in_channels(o.in_channels));
+void print_supernet_info(const InfoOptions& o, const std::string& profile) {
+  nas::SearchNetwork net(
+      nas::SearchNetworkOptions(o.channels, o.layers).num_classes(o.classes).in_channels(o.in_channels));
   int64_t weights = 0, arch = 0;
   for (const auto& p : net->weight_parameters()) weights += p.numel();
   for (const auto& p : net->arch_parameters()) arch += p.numel();
-  fmt::print("search network: C={}, {} cells, steps {}, multiplier {}, input {}×{}×{}, {} classes\n", C, layers,
-             net->options().steps(), net->options().multiplier(), o.in_channels, o.size, o.size, o.classes);
+  fmt::print("search network (profile {}): C={}, {} cells, steps {}, multiplier {}, input {}×{}×{}, {} classes\n",
+             profile, o.channels, o.layers, net->options().steps(), net->options().multiplier(), o.in_channels, o.size,
+             o.size, o.classes);
   fmt::print("  weights:                 {:>11} ({:.3f}M)\n", grouped(weights), static_cast<double>(weights) / 1e6);
   fmt::print("  architecture parameters: {:>11} (alpha_normal {}×{}, alpha_reduce {}×{})\n", grouped(arch),
              net->alpha_normal().size(0), net->alpha_normal().size(1), net->alpha_reduce().size(0),
              net->alpha_reduce().size(1));
+}
+
+// The profile's search settings (what `daas search` with it would build).
+search::SearchOptions profile_search_options(const std::string& profile) {
+  OptionTable<search::SearchOptions> table;
+  add_runtime_options(table);
+  add_data_options(table);
+  search::add_search_options(table);
+  search::SearchOptions options;
+  table.apply(Settings::from_profile(profile, "search"), options);
+  return options;
 }
 
 void run_info(const Invocation<InfoOptions>& invocation, const InfoFlags& flags) {
@@ -102,15 +131,45 @@ void run_info(const Invocation<InfoOptions>& invocation, const InfoFlags& flags)
     fmt::print("{}", invocation.to_yaml_text(options, "info"));
     return;
   }
-  check(flags.supernet != !options.genotype.empty(),
-        "daas info: expected exactly one of --genotype NAME|FILE or --supernet");
+  usage_check(flags.supernet != !options.genotype.empty(),
+              "daas info: expected exactly one of --genotype NAME|FILE|RUN_DIR or --supernet");
+  usage_check(!(flags.supernet && flags.imagenet),
+              "daas info: --imagenet describes a genotype's NetworkImageNet; expected it without --supernet");
   setup_runtime(options);
-  apply_data_shape(invocation, options);
+  const auto given = invocation.explicit_keys();
   if (flags.supernet) {
-    print_supernet_info(options);
-  } else {
-    print_genotype_info(options, flags.imagenet);
+    // The supernet `daas search` would build with this profile: its search
+    // width and depth and its data set's shape, unless given here.
+    const auto search = profile_search_options(invocation.profile);
+    if (given.count("channels") == 0) options.channels = search.channels;
+    if (given.count("layers") == 0) options.layers = search.layers;
+    if (given.count("data") != 0) {
+      apply_data_shape(given, options, static_cast<uint64_t>(options.seed), options);
+    } else {
+      apply_data_shape(given, search, static_cast<uint64_t>(search.seed), options);
+    }
+    print_supernet_info(options, invocation.profile);
+    return;
   }
+  bool imagenet = flags.imagenet;
+  const fs::path model = fs::path(options.genotype) / "model.pt";
+  if (fs::is_directory(options.genotype) && fs::exists(model)) {
+    // A train run: its network as trained, unless given here.
+    const auto info = train::load_model(model.string(), c10::Device(c10::kCPU)).network->info();
+    if (given.count("channels") == 0) options.channels = info.C;
+    if (given.count("layers") == 0) options.layers = info.layers;
+    if (given.count("in_channels") == 0) options.in_channels = info.in_channels;
+    if (given.count("classes") == 0) options.classes = info.num_classes();
+    if (given.count("size") == 0) options.size = info.height;
+    imagenet = imagenet || info.network == train::NetworkKind::kImageNet;
+  } else if (given.count("data") != 0) {
+    apply_data_shape(given, options, static_cast<uint64_t>(options.seed), options);
+  } else if (imagenet) {
+    // ImageNet's shape, as DARTS reports NetworkImageNet.
+    if (given.count("classes") == 0) options.classes = 1000;
+    if (given.count("size") == 0) options.size = 224;
+  }
+  print_genotype_info(options, train::resolve_genotype(options.genotype), imagenet);
 }
 
 }  // namespace
@@ -119,15 +178,18 @@ void register_info(CLI::App& app) {
   auto invocation = std::make_shared<Invocation<InfoOptions>>();
   invocation->section = "info";
   add_runtime_options(invocation->table);
+  invocation->table.remove("out");
   add_data_options(invocation->table);
   add_info_options(invocation->table);
   auto flags = std::make_shared<InfoFlags>();
   auto* info = app.add_subcommand("info",
                                   "parameters and multiply-adds of a genotype's network (DARTS counting), or the "
-                                  "parameters of the search network");
+                                  "parameters of the profile's search network");
   bind_options(info, invocation);
-  info->add_flag("--supernet", flags->supernet, "describe the search network instead of a genotype's network");
-  info->add_flag("--imagenet", flags->imagenet, "NetworkImageNet (two-stage stride-8 stem) instead of NetworkCIFAR");
+  info->add_flag("--supernet", flags->supernet,
+                 "describe the search network `daas search` builds with this profile (its channels, layers, data set)");
+  info->add_flag("--imagenet", flags->imagenet,
+                 "NetworkImageNet (two-stage stride-8 stem); input 224×224 and 1000 classes unless given");
   info->callback([invocation, flags] { run_info(*invocation, *flags); });
 }
 

@@ -4,11 +4,14 @@
 #include <spdlog/spdlog.h>
 
 #include <CLI/CLI.hpp>
+#include <cstdlib>
+#include <string>
 
 #include "commands.h"
 #include "daas/core/error.h"
 #include "daas/core/interrupt.h"
 #include "daas/core/runtime.h"
+#include "options.h"
 
 namespace {
 
@@ -18,16 +21,34 @@ struct CommandEntry {
 
 // Every subcommand, in the order `daas --help` lists them.
 constexpr CommandEntry kCommands[] = {
-    {&daas::cli::register_search},     {&daas::cli::register_train},  {&daas::cli::register_eval},
-    {&daas::cli::register_augment},    {&daas::cli::register_data},   {&daas::cli::register_info},
-    {&daas::cli::register_experiment}, {&daas::cli::register_report},
+    {&daas::cli::register_search},     {&daas::cli::register_train},   {&daas::cli::register_eval},
+    {&daas::cli::register_predict},    {&daas::cli::register_export},  {&daas::cli::register_augment},
+    {&daas::cli::register_data},       {&daas::cli::register_info},    {&daas::cli::register_experiment},
+    {&daas::cli::register_report},
 };
+
+// The value of --profile on the command line, if any, so that --help can
+// show that profile's values.
+void note_help_profile(int argc, char** argv) {
+  for (int i = 1; i < argc; ++i) {
+    const std::string arg = argv[i];
+    if (arg == "--profile" && i + 1 < argc) daas::cli::help_profile() = argv[i + 1];
+    if (arg.rfind("--profile=", 0) == 0) daas::cli::help_profile() = arg.substr(10);
+  }
+}
+
+// https://no-color.org: a set, non-empty NO_COLOR turns colour off.
+spdlog::color_mode color_mode() {
+  const char* no_color = std::getenv("NO_COLOR");
+  return no_color != nullptr && *no_color != '\0' ? spdlog::color_mode::never : spdlog::color_mode::automatic;
+}
 
 }  // namespace
 
 int main(int argc, char** argv) {
   daas::prefer_passive_openmp(argv);
-  auto logger = spdlog::stderr_color_mt("daas");
+  note_help_profile(argc, argv);
+  auto logger = spdlog::stderr_color_mt("daas", color_mode());
   spdlog::set_default_logger(logger);
   spdlog::set_pattern("[%H:%M:%S] %^%l%$ %v");
 
@@ -46,6 +67,9 @@ int main(int argc, char** argv) {
   } catch (const daas::Interrupted& e) {
     spdlog::warn("{}", e.what());
     return e.exit_status();
+  } catch (const daas::UsageError& e) {
+    spdlog::error("{}", e.what());
+    return 2;
   } catch (const daas::Error& e) {
     spdlog::error("{}", e.what());
     return 1;

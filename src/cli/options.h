@@ -6,16 +6,27 @@
 #include <CLI/CLI.hpp>
 
 #include <filesystem>
+#include <functional>
 #include <memory>
+#include <set>
 #include <string>
+#include <type_traits>
 
 #include "daas/core/config.h"
 #include "daas/core/files.h"
 #include "daas/core/runtime.h"
+#include "daas/data/dataset.h"
 
 namespace daas::cli {
 
 constexpr const char* kDefaultProfile = "fashion";
+
+/// The profile whose values `--help` shows: the one the command line names
+/// (main() reads --profile before the options are registered), else the default.
+inline std::string& help_profile() {
+  static std::string profile = kDefaultProfile;
+  return profile;
+}
 
 /// Settings a resumed run may change: they do not alter its result.
 inline bool may_change_on_resume(const std::string& key) {
@@ -35,6 +46,42 @@ inline std::string run_kind(const std::string& dir) {
   return head.substr(prefix.size(), end == std::string::npos ? std::string::npos : end - prefix.size());
 }
 
+/// `path` made absolute (and normalised) when it names something that
+/// exists, else as given: a run's config.yaml must mean the same from any
+/// folder (`cd / && daas train --resume /abs/run`).
+inline std::string absolute_if_exists(const std::string& path) {
+  namespace fs = std::filesystem;
+  if (path.empty() || !fs::exists(path)) return path;
+  return fs::absolute(path).lexically_normal().string();
+}
+
+/// `path` made absolute (empty stays empty).
+inline std::string absolute_path(const std::string& path) {
+  return path.empty() ? path : std::filesystem::absolute(path).lexically_normal().string();
+}
+
+/// A policy spec with its file or folder made absolute (file:PATH, RUN_DIR).
+inline std::string absolute_policy_spec(const std::string& spec) {
+  if (spec.rfind("file:", 0) == 0) return "file:" + absolute_if_exists(spec.substr(5));
+  return std::filesystem::is_directory(spec) ? absolute_if_exists(spec) : spec;
+}
+
+/// The folder of a FORMAT:DIR data spec made absolute.
+inline void absolute_data_paths(DataOptions& data) {
+  const auto colon = data.data.find(':');
+  if (colon != std::string::npos)
+    data.data = data.data.substr(0, colon + 1) + absolute_if_exists(data.data.substr(colon + 1));
+}
+
+/// The model file of `--model FILE|RUN_DIR`: the file, or a run folder's
+/// model.pt. Fails (usage) when none is given.
+inline std::string model_file(const std::string& model, const std::string& command) {
+  usage_check(!model.empty(), "daas {}: no --model; expected the model.pt of a daas train run (or its folder)",
+              command);
+  namespace fs = std::filesystem;
+  return fs::is_directory(model) ? (fs::path(model) / "model.pt").string() : model;
+}
+
 template <typename T>
 struct Invocation {
   OptionTable<T> table;
@@ -43,14 +90,32 @@ struct Invocation {
   bool dry_run = false;
   Settings overrides;
   std::string resume_dir;  // set by resume_from
+  /// Applied to the resolved options (and to a resumed run's saved ones
+  /// before comparing): makes the paths in them absolute.
+  std::function<void(T&)> normalize;
 
-  /// The typed options: struct defaults, then the profile, then the command line.
+  /// The typed options: struct defaults, then the profile, then the command
+  /// line. The log level applies at once, so that it governs every line.
   T resolve() const {
     Settings settings = Settings::from_profile(profile, section);
     for (const auto& [key, entry] : overrides.entries()) settings.set(key, entry.value, entry.origin);
     T values;
     table.apply(settings, values);
+    if (normalize) normalize(values);
+    if constexpr (std::is_base_of_v<RuntimeOptions, T>) apply_log_level(values.log_level);
     return values;
+  }
+
+  /// The keys this call sets itself: on the command line or in the profile's
+  /// section of this command (not the profile's shared top level).
+  std::set<std::string> explicit_keys() const {
+    std::set<std::string> keys;
+    const Settings from_profile = Settings::from_profile(profile, section);
+    for (const auto& [key, entry] : from_profile.entries()) {
+      if (!entry.top_level) keys.insert(key);
+    }
+    for (const auto& [key, entry] : overrides.entries()) keys.insert(key);
+    return keys;
   }
 
   /// YAML text of the resolved options, as written into the run folder; it
@@ -88,6 +153,7 @@ T check_resume_settings(const Invocation<T>& invocation, const T& options) {
   const std::string config = (fs::path(invocation.resume_dir) / "config.yaml").string();
   T saved;
   invocation.table.apply(Settings::from_profile(config, invocation.section), saved);
+  if (invocation.normalize) invocation.normalize(saved);
   for (const auto& option : invocation.table.options()) {
     if (may_change_on_resume(option.key)) continue;
     const std::string was = invocation.table.value_text(saved, option);
@@ -143,40 +209,69 @@ std::string type_name(const typename OptionTable<T>::Option& option) {
   return std::visit(Name{}, option.field);
 }
 
-/// Registers the options of `invocation` on `command`. Help texts show the
-/// default profile's value when that profile can be read.
+/// Registers the options of `invocation` on `command`: every key as --key
+/// (and --key-with-dashes); a BOOL key as a flag (--key, --key=false,
+/// --no-key). Help texts show the values of the profile the command line
+/// names (else the default profile) when it can be read.
 template <typename T>
 void bind_options(CLI::App* command, const std::shared_ptr<Invocation<T>>& invocation) {
   T shown;
   try {
-    invocation->table.apply(Settings::from_profile(kDefaultProfile, invocation->section), shown);
+    invocation->table.apply(Settings::from_profile(help_profile(), invocation->section), shown);
   } catch (const std::exception&) {
     shown = T{};
   }
   command
       ->add_option("--profile", invocation->profile,
-                   "profile: a name under configs/ (smoke, fashion, ...) or a YAML file")
+                   "profile: a name (smoke, fashion, cifar10-paper: YAML files of the profile folder) or a YAML file")
       ->capture_default_str();
   command->add_flag("--dry-run", invocation->dry_run, "print the resolved settings and stop");
+  if (invocation->table.has("log_level")) {
+    command->add_flag_callback(
+        "-q,--quiet", [invocation] { invocation->overrides.set("log_level", "warn", "--quiet"); },
+        "warnings and errors only: no info lines, no progress line (log_level warn)");
+  }
   if (!invocation->section.empty()) {
     std::vector<std::string> keys;
     for (const auto& option : invocation->table.options()) keys.push_back(option.key);
+    for (const auto& renamed : invocation->table.renamed()) keys.push_back(renamed.first);
     register_profile_section(invocation->section, keys);
   }
   for (const auto& option : invocation->table.options()) {
+    const std::string dashed = OptionTable<T>::dashed(option.key);
     std::string names = "--" + option.key;
-    std::string dashed = option.key;
-    std::replace(dashed.begin(), dashed.end(), '_', '-');
     if (dashed != option.key) names += ",--" + dashed;
     std::string help = option.help + " [" + invocation->table.value_text(shown, option) + "]";
     const std::string allowed = OptionTable<T>::allowed(option);
     if (!allowed.empty()) help += " (" + allowed + ")";
     const std::string key = option.key;
+    if (std::holds_alternative<bool T::*>(option.field)) {
+      // --key alone is true; --key=false and --no-key are false.
+      const auto set = [invocation, key](bool value) {
+        invocation->overrides.set(key, value ? "true" : "false", "--" + key);
+      };
+      command->add_flag_function(
+          names, [set](int64_t count) { set(count > 0); }, help + "; --no-" + dashed + " for false");
+      command->add_flag_callback("--no-" + dashed, [set] { set(false); })->group("");
+      continue;
+    }
     command
         ->add_option_function<std::string>(
             names, [invocation, key](const std::string& value) { invocation->overrides.set(key, value, "--" + key); },
             help)
         ->type_name(type_name<T>(option));
+  }
+  // A renamed key is still recognised, to fail naming its new name.
+  for (const auto& [old_key, new_key] : invocation->table.renamed()) {
+    const std::string dashed = OptionTable<T>::dashed(old_key);
+    std::string names = "--" + old_key;
+    if (dashed != old_key) names += ",--" + dashed;
+    const std::string key = old_key;
+    command
+        ->add_option_function<std::string>(
+            names, [invocation, key](const std::string& value) { invocation->overrides.set(key, value, "--" + key); },
+            "renamed: --" + OptionTable<T>::dashed(new_key))
+        ->group("");
   }
 }
 

@@ -3,6 +3,7 @@
 #include <fmt/format.h>
 #include <spdlog/spdlog.h>
 
+#include <algorithm>
 #include <filesystem>
 
 #include "commands.h"
@@ -10,6 +11,7 @@
 #include "daas/core/json.h"
 #include "daas/core/metrics.h"
 #include "daas/search/history.h"
+#include "daas/nas/genotype.h"
 #include "daas/search/search.h"
 #include "options.h"
 
@@ -42,11 +44,19 @@ std::string top_sub_policies(const std::string& run_dir) {
     }
   }
   const auto policy = fs::path(run_dir) / "policy.json";
-  if (!fs::exists(policy)) return text;
+  if (!fs::exists(policy)) {
+    // An arch-only search trains with a fixed policy and writes no policy.json.
+    const auto search = fs::path(run_dir) / "policy_search.json";
+    if (!fs::exists(search)) return text;
+    const auto json = parse_json(read_file(search.string()), search.string());
+    if (json.contains("fixed_policy")) text += fmt::format("policy (fixed): {}\n", json.at("fixed_policy").get<std::string>());
+    return text;
+  }
+  // policy.json is Fast-AutoAugment's format: a list of sub-policies.
   const auto json = parse_json(read_file(policy.string()), policy.string());
   text += "top sub-policies (op (P applied, level) + op (P applied, level)):\n";
   int shown = 0;
-  for (const auto& sub : json.at("sub_policies")) {
+  for (const auto& sub : json) {
     if (shown++ == 10) break;
     text += fmt::format("  {} + {}\n", slot_text(sub[0][0], sub[0][1], sub[0][2]),
                         slot_text(sub[1][0], sub[1][1], sub[1][2]));
@@ -92,6 +102,15 @@ void register_search(CLI::App& app) {
   add_runtime_options(invocation->table);
   add_data_options(invocation->table);
   search::add_search_options(invocation->table);
+  invocation->normalize = [](search::SearchOptions& options) {
+    options.out = absolute_path(options.out);
+    absolute_data_paths(options);
+    const auto builtins = nas::builtin_genotype_names();
+    if (std::find(builtins.begin(), builtins.end(), options.genotype) == builtins.end()) {
+      options.genotype = absolute_if_exists(options.genotype);
+    }
+    options.fixed_policy = absolute_policy_spec(options.fixed_policy);
+  };
   auto* command = app.add_subcommand(
       "search", "search an architecture and an augmentation policy together (DAAS); writes genotype and policy");
   auto resume = std::make_shared<std::string>();

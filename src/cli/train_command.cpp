@@ -3,10 +3,13 @@
 #include <fmt/format.h>
 #include <spdlog/spdlog.h>
 
+#include <algorithm>
 #include <filesystem>
+#include <set>
 
 #include "commands.h"
 #include "daas/core/files.h"
+#include "daas/nas/genotype.h"
 #include "daas/train/evaluate.h"
 #include "daas/train/model.h"
 #include "daas/train/train.h"
@@ -20,7 +23,7 @@ namespace {
 void run_train(Invocation<train::TrainOptions>& invocation, const std::string& resume_dir) {
   if (!resume_dir.empty()) resume_from(invocation, resume_dir, "train");
   const auto options = invocation.resolve();
-  train::validate(options);
+  train::validate(options, !resume_dir.empty());
   if (invocation.dry_run) {
     fmt::print("{}", invocation.to_yaml_text(options, "train"));
     return;
@@ -40,37 +43,69 @@ void run_train(Invocation<train::TrainOptions>& invocation, const std::string& r
 struct EvalOptions : RuntimeOptions, DataOptions {
   std::string model;
   int64_t batch_size = 256;
-  std::string json;
+  bool json = false;
 };
 
+/// The data settings a model was trained with, from its record, for every
+/// data key not given explicitly (command line, or the eval section of the
+/// profile); a folder data set is read at the model's input size and
+/// channels. Models written before the record kept only data and subset.
+/// Returns how the data settings were chosen, for the log.
+std::string apply_model_data_settings(const train::LoadedModel& loaded, const std::set<std::string>& given,
+                                      const std::string& path, EvalOptions& options) {
+  const auto& extra = loaded.extra;
+  const auto& info = loaded.network->info();
+  DataOptions& data = options;
+  // Another data set given: its subset and seed are not the record's.
+  std::set<std::string> keep = given;
+  if (given.count("data") != 0) keep.insert({"subset", "seed"});
+  if (extra.contains("data_settings")) {
+    data_options_from_json(extra.at("data_settings"), keep, path + ": model record", data);
+  } else {
+    if (given.count("data") == 0 && extra.contains("data")) data.data = extra.at("data").get<std::string>();
+    if (keep.count("subset") == 0 && extra.contains("subset")) data.subset = extra.at("subset").get<int64_t>();
+  }
+  if (given.count("image_size") == 0) data.image_size = info.height;
+  if (given.count("image_channels") == 0) data.image_channels = info.in_channels;
+  // The seed chose the subset's test images.
+  if (keep.count("seed") == 0 && extra.contains("seed")) options.seed = extra.at("seed").get<int64_t>();
+  std::vector<std::string> taken;
+  for (const char* key : {"data", "subset", "seed"}) {
+    if (keep.count(key) == 0) taken.emplace_back(key);
+  }
+  return taken.empty() ? "as given" : fmt::format("{} from the model's record", fmt::join(taken, ", "));
+}
+
 void run_eval(Invocation<EvalOptions>& invocation) {
-  const auto options = invocation.resolve();
+  auto options = invocation.resolve();
   if (invocation.dry_run) {
     fmt::print("{}", invocation.to_yaml_text(options, "eval"));
     return;
   }
-  check(!options.model.empty(), "daas eval: no --model; expected the model.pt of a daas train run (or its folder)");
-  const std::string path =
-      fs::is_directory(options.model) ? (fs::path(options.model) / "model.pt").string() : options.model;
+  const std::string path = model_file(options.model, "eval");
   const c10::Device device = setup_runtime(options);
   auto loaded = train::load_model(path, device);
   const auto& info = loaded.network->info();
+  const std::string chosen = apply_model_data_settings(loaded, invocation.explicit_keys(), path, options);
+  spdlog::info("data {} (subset {}, seed {}; {})", options.data, options.subset, options.seed, chosen);
   const DataSplits splits = load_data(options, static_cast<uint64_t>(options.seed));
   train::check_compatible(info, splits.test, path);
   if (splits.test.classes != info.classes) {
     spdlog::warn("{}: class names differ from {}'s; reporting with the model's names", path, splits.test.name);
   }
+  const auto evaluation = train::evaluate(*loaded.network, splits.test, options.batch_size, device);
+  if (options.json) {
+    auto json = evaluation.to_json(info.classes);
+    json["model"] = path;
+    json["data"] = options.data;
+    json["split"] = splits.test.name;
+    fmt::print("{}\n", json.dump(2));
+    return;
+  }
   fmt::print("model: {} ({} network, C {}, {} layers, {}×{}×{}, {} classes)\ngenotype: {}\n", path,
              train::network_kind_name(info.network), info.C, info.layers, info.in_channels, info.height, info.width,
              info.num_classes(), info.genotype.to_darts_string());
-  const auto evaluation = train::evaluate(*loaded.network, splits.test, options.batch_size, device);
   fmt::print("{}: {}", splits.test.name, train::format_evaluation(evaluation, info.classes));
-  if (!options.json.empty()) {
-    auto json = evaluation.to_json(info.classes);
-    json["model"] = path;
-    json["data"] = splits.test.name;
-    write_file_atomic(options.json, json.dump(2) + "\n");
-  }
 }
 
 }  // namespace
@@ -81,6 +116,15 @@ void register_train(CLI::App& app) {
   add_runtime_options(invocation->table);
   add_data_options(invocation->table);
   train::add_train_options(invocation->table);
+  invocation->normalize = [](train::TrainOptions& options) {
+    options.out = absolute_path(options.out);
+    absolute_data_paths(options);
+    const auto builtins = nas::builtin_genotype_names();
+    if (std::find(builtins.begin(), builtins.end(), options.genotype) == builtins.end()) {
+      options.genotype = absolute_if_exists(options.genotype);
+    }
+    options.policy = absolute_policy_spec(options.policy);
+  };
   auto* command = app.add_subcommand(
       "train", "retrain a genotype from scratch with an augmentation policy; writes model.pt and its test accuracy");
   auto resume = std::make_shared<std::string>();
@@ -93,12 +137,16 @@ void register_eval(CLI::App& app) {
   auto invocation = std::make_shared<Invocation<EvalOptions>>();
   invocation->section = "eval";
   add_runtime_options(invocation->table);
+  invocation->table.remove("out");
   add_data_options(invocation->table);
   invocation->table.add("model", &EvalOptions::model, "model file written by daas train (model.pt), or its run folder")
       .add("batch_size", &EvalOptions::batch_size, "test images per batch", {1, 65536})
-      .add("json", &EvalOptions::json, "also write the evaluation (per-class accuracy, confusion) to this JSON file");
+      .add("json", &EvalOptions::json,
+           "print the evaluation (top-1/top-5, per-class accuracy, confusion) as JSON on stdout instead of text");
   auto* command = app.add_subcommand(
-      "eval", "test a saved model on a data set's test split: top-1/top-5, per-class accuracy, confusion matrix");
+      "eval",
+      "test a saved model on a data set's test split: top-1/top-5, per-class accuracy, confusion matrix (data "
+      "settings from the model unless given)");
   bind_options(command, invocation);
   command->callback([invocation] { run_eval(*invocation); });
 }

@@ -40,10 +40,10 @@ TEST(AugmentCommand, ValueOutputMatchesTorchvision) {
         .write(reinterpret_cast<const char*>(image.data_ptr<uint8_t>()), image.numel());
     for (const auto& [op, value] : cases) {
       const std::string out = dir.file(op + std::to_string(channels));
-      ASSERT_EQ(
-          run(fmt::format("--op {} --value {} --input {} --channels {} --output {}", op, value, input, channels, out),
-              dir.file("log")),
-          0)
+      ASSERT_EQ(run(fmt::format("--op {} --value {} --input {} --image-channels {} --out {}", op, value, input,
+                                channels, out),
+                    dir.file("log")),
+                0)
           << slurp(dir.file("log"));
       manifest.push_back({{"op", op},
                           {"values", {std::stod(value)}},
@@ -72,8 +72,7 @@ TEST(AugmentCommand, GridAndErrors) {
   const auto image = torch::full({3, 16, 16}, 90, torch::kByte);
   const std::string input = dir.file("a.png");
   write_png(input, image);
-  ASSERT_EQ(run("--policy trivialaugment --grid true --samples 3 --input " + input + "," + input + " --output " +
-                    dir.file("g"),
+  ASSERT_EQ(run("--policy trivialaugment --grid --samples 3 --input " + input + "," + input + " --out " + dir.file("g"),
                 dir.file("log")),
             0)
       << slurp(dir.file("log"));

@@ -25,7 +25,7 @@ TEST(DataInfoCommand, MissingDataIsOneClearErrorAndExitCode1) {
 
 TEST(DataInfoCommand, BadSettingNamesKeyAndRange) {
   const auto result = run_daas("data info --threads -3");
-  EXPECT_EQ(result.exit_code, 1);
+  EXPECT_EQ(result.exit_code, 2);
   EXPECT_NE(result.output.find("setting 'threads' = -3 (from --threads) is out of range"), std::string::npos)
       << result.output;
 }

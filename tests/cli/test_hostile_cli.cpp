@@ -43,7 +43,7 @@ TEST(HostileCli, DeeplyNestedGenotypesAndPoliciesAreRefused) {
   write_file_atomic(dir.file("policy.json"), std::string(100000, '[') + std::string(100000, ']'));
   write_png(dir.file("a.png"), torch::zeros({3, 8, 8}, torch::kUInt8));
   EXPECT_FAILS_WITH(run_daas("augment --policy file:" + dir.file("policy.json") + " --input " + dir.file("a.png") +
-                             " --output " + dir.file("out")),
+                             " --out " + dir.file("out")),
                     1, "policy.json: JSON nested more than 32 levels deep at byte 32; expected at most 32");
 }
 
@@ -56,9 +56,9 @@ TEST(HostileCli, SizesFromFilesAndSettingsAreBoundedBeforeAllocating) {
                     "g.txt: genotype text: range(0, 1000000000000) has more than 64 nodes");
   EXPECT_FAILS_WITH(run_daas("train --profile smoke --channels 1024 --layers 200 --out " + dir.file("t")), 1,
                     "--channels/--layers: C 1024 with 200 layers is too large a network");
-  EXPECT_FAILS_WITH(run_daas("train --profile smoke --channels 4096 --out " + dir.file("t")), 1,
+  EXPECT_FAILS_WITH(run_daas("train --profile smoke --channels 4096 --out " + dir.file("t")), 2,
                     "setting 'channels' = 4096 (from --channels) is out of range; expected a value in [4, 1024]");
-  EXPECT_FAILS_WITH(run_daas("train --profile smoke --channels 2 --out " + dir.file("t")), 1,
+  EXPECT_FAILS_WITH(run_daas("train --profile smoke --channels 2 --out " + dir.file("t")), 2,
                     "setting 'channels' = 2 (from --channels) is out of range; expected a value in [4, 1024]");
   EXPECT_FALSE(fs::exists(dir.file("t")));
 }
@@ -69,8 +69,9 @@ TEST(HostileCli, ProfileKeysAreValidated) {
     write_file_atomic(dir.file("p.yaml"), text);
     return run_daas("search --dry-run --profile " + dir.file("p.yaml"));
   };
-  EXPECT_FAILS_WITH(with("serach:\n  epochs: 3\n"), 1,
-                    "p.yaml: unknown section 'serach'; expected one of augment, eval, info, search, train");
+  EXPECT_FAILS_WITH(
+      with("serach:\n  epochs: 3\n"), 1,
+      "p.yaml: unknown section 'serach'; expected one of augment, eval, export, info, predict, search, train");
   EXPECT_FAILS_WITH(with("search:\n  epochs:\n"), 1, "p.yaml: setting 'search.epochs' has no value");
   EXPECT_FAILS_WITH(with("search:\n  channels: {a: 1}\n"), 1,
                     "p.yaml: setting 'search.channels' is a mapping; expected a single value");
@@ -84,14 +85,14 @@ TEST(HostileCli, ProfileKeysAreValidated) {
 TEST(HostileCli, AugmentValuesOutOfRangeAreRefused) {
   TempDir dir;
   write_png(dir.file("a.png"), torch::zeros({3, 8, 8}, torch::kUInt8));
-  const std::string io = " --input " + dir.file("a.png") + " --output " + dir.file("out");
-  EXPECT_FAILS_WITH(run_daas("augment --op Invert --value 5" + io), 1,
+  const std::string io = " --input " + dir.file("a.png") + " --out " + dir.file("out");
+  EXPECT_FAILS_WITH(run_daas("augment --op Invert --value 5" + io), 2,
                     "--op Invert takes no value (got '5'); expected no --level or --value, or 0");
-  EXPECT_FAILS_WITH(run_daas("augment --op Identity --value -1e300" + io), 1,
+  EXPECT_FAILS_WITH(run_daas("augment --op Identity --value -1e300" + io), 2,
                     "--op Identity takes no value (got '-1e300')");
-  EXPECT_FAILS_WITH(run_daas("augment --op Posterize --value 2.5" + io), 1,
+  EXPECT_FAILS_WITH(run_daas("augment --op Posterize --value 2.5" + io), 2,
                     "--op Posterize --value 2.5: expected an integer number of bits in [0, 8]");
-  EXPECT_FAILS_WITH(run_daas("augment --op Rotate --level 1.5" + io), 1,
+  EXPECT_FAILS_WITH(run_daas("augment --op Rotate --level 1.5" + io), 2,
                     "--level 1.5: out of range; expected a level in [0, 1]");
   EXPECT_FALSE(fs::exists(dir.file("out")));
   EXPECT_EQ(run_daas("augment --op Invert" + io).exit_code, 0);
@@ -102,16 +103,25 @@ TEST(HostileCli, AugmentNeverOverwritesItsInputsOrItsOwnOutputs) {
   const auto image = torch::randint(255, {3, 8, 8}).to(torch::kUInt8);
   write_png(dir.file("a.png"), image);
   const std::string before = read_file(dir.file("a.png"));
-  EXPECT_FAILS_WITH(run_daas("augment --op Invert --input " + dir.file("a.png") + " --output " + dir.path()), 1,
+  EXPECT_FAILS_WITH(run_daas("augment --op Invert --input " + dir.file("a.png") + " --out " + dir.path()), 1,
                     "would overwrite the input " + dir.file("a.png") + "; expected another folder");
   EXPECT_EQ(read_file(dir.file("a.png")), before);
+  // Inputs of one name, or one stem, get distinct outputs; the count is the files'.
   fs::create_directories(dir.file("b"));
   write_png(dir.file("b/a.png"), image);
-  EXPECT_FAILS_WITH(run_daas("augment --op Invert --input " + dir.file("a.png") + "," + dir.file("b/a.png") +
-                             " --output " + dir.file("out")),
-                    1, "would both be written to " + dir.file("out") + "/a.png; expected distinct file names");
-  EXPECT_FALSE(fs::exists(dir.file("out")));
-  EXPECT_FAILS_WITH(run_daas("augment --op Invert --input " + dir.file("b") + " --output " + dir.file("out")), 1,
+  write_file_atomic(dir.file("a.jpg"), read_file(dir.file("a.png")));  // a PNG named .jpg: read by its signature
+  const auto three = run_daas("augment --op Invert --input " + dir.file("a.png") + "," + dir.file("b/a.png") + "," +
+                              dir.file("a.jpg") + " --out " + dir.file("out"));
+  ASSERT_EQ(three.exit_code, 0) << three.output;
+  EXPECT_NE(three.output.find("wrote 3 images to " + dir.file("out")), std::string::npos) << three.output;
+  for (const char* name : {"a-1.png", "a-2.png", "a-jpg.png"}) EXPECT_TRUE(fs::exists(dir.file("out") + "/" + name));
+  EXPECT_EQ(files_in(dir.file("out")), 3);
+  const auto two = run_daas("augment --op Invert --input " + dir.file("a.png") + "," + dir.file("a.jpg") + " --out " +
+                            dir.file("out2"));
+  ASSERT_EQ(two.exit_code, 0) << two.output;
+  EXPECT_TRUE(fs::exists(dir.file("out2/a-png.png")));
+  EXPECT_TRUE(fs::exists(dir.file("out2/a-jpg.png")));
+  EXPECT_FAILS_WITH(run_daas("augment --op Invert --input " + dir.file("b") + " --out " + dir.file("out3")), 1,
                     "--input " + dir.file("b") + ": is a folder; expected PNG/JPEG files");
 }
 

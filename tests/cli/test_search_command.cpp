@@ -22,8 +22,8 @@ TEST(SearchCommand, SmokeSearchWritesEveryOutputAndResumes) {
   ASSERT_EQ(result.exit_code, 0) << result.output;
   EXPECT_NE(result.output.find("genotype: Genotype(normal=[("), std::string::npos) << result.output;
   EXPECT_NE(result.output.find("top sub-policies"), std::string::npos);
-  for (const char* name :
-       {"config.yaml", "metrics.jsonl", "genotype.json", "genotype.txt", "policy.json", "checkpoint.pt"}) {
+  for (const char* name : {"config.yaml", "metrics.jsonl", "genotype.json", "genotype.txt", "policy.json",
+                           "policy_search.json", "checkpoint.pt"}) {
     EXPECT_TRUE(file_exists(run + "/" + name)) << name;
   }
   const auto records = read_metrics(run + "/metrics.jsonl");
@@ -76,7 +76,7 @@ TEST(SearchCommand, BadResumeFolderAndBadSettingsAreClearErrors) {
   EXPECT_NE(missing.output.find("no config.yaml there; expected a daas search run folder"), std::string::npos)
       << missing.output;
   const auto mode = run_daas("search --profile smoke --mode both --out " + dir.file("x"));
-  EXPECT_EQ(mode.exit_code, 1);
+  EXPECT_EQ(mode.exit_code, 2);
   EXPECT_NE(
       mode.output.find("setting 'mode' = 'both' (from --mode) is not allowed; expected one of joint, arch, policy"),
       std::string::npos)

@@ -36,14 +36,16 @@ TEST(TrainCommand, SmokeRetrainThenEvalAgree) {
   const std::string train_top1 = top1_of(trained.output);
   ASSERT_FALSE(train_top1.empty()) << trained.output;
 
-  const auto evaluated =
-      run_daas("eval --profile smoke --threads 2 --model " + run + "/model.pt --json " + dir.file("eval.json"));
+  const auto evaluated = run_daas("eval --profile smoke --threads 2 --model " + run + "/model.pt");
   ASSERT_EQ(evaluated.exit_code, 0) << evaluated.output;
   EXPECT_EQ(top1_of(evaluated.output), train_top1) << evaluated.output;
   EXPECT_NE(evaluated.output.find("confusion matrix"), std::string::npos);
   EXPECT_NE(evaluated.output.find("Ankle boot"), std::string::npos);
-  const auto json = nlohmann::json::parse(read_file(dir.file("eval.json")));
+  const auto as_json = run_daas("eval --quiet --threads 2 --json --model " + run);
+  ASSERT_EQ(as_json.exit_code, 0) << as_json.output;
+  const auto json = nlohmann::json::parse(as_json.output);
   EXPECT_EQ(json["confusion"].size(), 10u);
+  EXPECT_EQ(fmt::format("{:.2f}", 100 * json["top1"].get<double>()), train_top1);
 
   // An existing run is not overwritten; --resume of a finished run only re-saves the model.
   const auto again = run_daas("train --profile smoke --out " + run);
@@ -74,7 +76,7 @@ TEST(EvalCommand, TruncatedOrMissingModelIsOneClearError) {
   EXPECT_EQ(truncated.exit_code, 1);
   EXPECT_NE(truncated.output.find("not a readable daas checkpoint"), std::string::npos) << truncated.output;
   const auto missing = run_daas("eval --subset 100");
-  EXPECT_EQ(missing.exit_code, 1);
+  EXPECT_EQ(missing.exit_code, 2);
   EXPECT_NE(missing.output.find("daas eval: no --model"), std::string::npos) << missing.output;
 }
 
@@ -86,7 +88,7 @@ TEST(TrainCommand, DryRunShowsTheProfilesTrainSection) {
     EXPECT_NE(paper.output.find(line), std::string::npos) << line << "\n" << paper.output;
   }
   const auto bad = run_daas("train --policy-sampling greedy --dry-run");
-  EXPECT_EQ(bad.exit_code, 1);
+  EXPECT_EQ(bad.exit_code, 2);
   EXPECT_NE(bad.output.find("expected one of sub-policies, learned"), std::string::npos) << bad.output;
 }
 

@@ -132,7 +132,7 @@ TEST(Retrain, InterruptedAndResumedRunEndsLikeTheUninterruptedOne) {
   for (size_t e = 0; e < 3; ++e) {
     EXPECT_EQ(metrics[e]["train_loss"], whole_metrics[e]["train_loss"]) << e;
     // DARTS's drop-path: max · epoch / epochs, epoch counted from 0.
-    EXPECT_DOUBLE_EQ(metrics[e]["drop_path_prob"].get<double>(), 0.2 * static_cast<double>(e) / 3.0);
+    EXPECT_DOUBLE_EQ(metrics[e]["drop_path"].get<double>(), 0.2 * static_cast<double>(e) / 3.0);
   }
   // eval_every 2: epochs 2 and 3 (the last) are evaluated, epoch 1 is not.
   EXPECT_FALSE(metrics[0].contains("test_acc"));

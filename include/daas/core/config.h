@@ -21,7 +21,10 @@ class Settings {
  public:
   struct Entry {
     std::string value;
-    std::string origin;  // "profile fashion", "--epochs", ...
+    std::string origin;      // "profile fashion", "profile fashion [train]", "--epochs", ...
+    bool top_level = false;  // from a profile's top level, shared by every command
+    /// Given on the command line: a bad value is a usage error (exit 2).
+    bool from_command_line() const { return origin.rfind("--", 0) == 0; }
   };
 
   /// Reads a profile: `name` is a file path or a name under configs/. Takes the
@@ -30,7 +33,7 @@ class Settings {
   /// without a value or with a list or mapping, and an unknown section or key.
   static Settings from_profile(const std::string& name, const std::string& section);
 
-  void set(const std::string& key, const std::string& value, const std::string& origin);
+  void set(const std::string& key, const std::string& value, const std::string& origin, bool top_level = false);
   const std::map<std::string, Entry>& entries() const { return entries_; }
   std::string profile_path;
 
@@ -44,9 +47,16 @@ class Settings {
 void register_profile_section(const std::string& section, const std::vector<std::string>& keys);
 /// Forgets every registered section (tests that register their own).
 void clear_profile_sections();
+/// Whether some registered section declares `key`: a profile's top-level
+/// setting that the running command lacks is then meant for another command.
+bool is_registered_setting(const std::string& key);
 
-/// Folder holding the profiles: $DAAS_CONFIGS, else <source>/configs.
+/// Folder holding the profiles, the first of: $DAAS_CONFIGS; share/daas/configs
+/// next to the binary's folder (an installed daas: <prefix>/bin/daas reads
+/// <prefix>/share/daas/configs); the source tree's configs/ (a build tree).
 std::string configs_dir();
+/// Every folder configs_dir() looks in, in order, for messages and --help.
+std::vector<std::string> configs_search_path();
 
 /// Finds a profile file by name or path; fails naming the known profiles.
 std::string resolve_profile(const std::string& name);
@@ -78,19 +88,56 @@ class OptionTable {
     options_.push_back({std::move(key), field, std::move(help), {}, std::move(choices)});
     return *this;
   }
+  /// A key that was renamed: giving it fails naming the new key.
+  OptionTable& add_renamed(std::string old_key, std::string new_key) {
+    renamed_.emplace_back(std::move(old_key), std::move(new_key));
+    return *this;
+  }
+  /// Drops a declared key (a shared group of settings holds one this command
+  /// has no use for); giving it is then an error rather than being ignored.
+  OptionTable& remove(const std::string& key) {
+    for (auto it = options_.begin(); it != options_.end(); ++it) {
+      if (it->key == key) {
+        options_.erase(it);
+        break;
+      }
+    }
+    return *this;
+  }
 
   const std::vector<Option>& options() const { return options_; }
+  const std::vector<std::pair<std::string, std::string>>& renamed() const { return renamed_; }
+  bool has(const std::string& key) const { return find(key) != nullptr; }
 
   /// Sets every field named in `settings`; unknown keys, bad types and values
-  /// out of range fail with the key, the value, its origin and what is allowed.
+  /// out of range fail with the key, the value, its origin and what is allowed
+  /// (a usage error when the value came from the command line). A profile's
+  /// top-level key that another command declares is left to that command.
   void apply(const Settings& settings, T& target) const {
     for (const auto& item : settings.entries()) {
       const auto& key = item.first;
       const auto& entry = item.second;  // a named reference: C++17 lambdas cannot capture structured bindings
+      for (const auto& [old_key, new_key] : renamed_) {
+        if (key == old_key) {
+          raise(entry, fmt::format("setting '{}' (from {}) was renamed; use '{}' (--{})", key, entry.origin, new_key,
+                                   dashed(new_key)));
+        }
+      }
       const Option* option = find(key);
-      if (option == nullptr) fail("unknown setting '{}' (from {}); known settings: {}", key, entry.origin, key_list());
+      if (option == nullptr && entry.top_level && is_registered_setting(key)) continue;
+      if (option == nullptr) {
+        raise(entry, fmt::format("unknown setting '{}' (from {}); known settings: {}", key, entry.origin, key_list()));
+      }
       std::visit([&](auto member) { assign(*option, entry, target.*member); }, option->field);
     }
+  }
+
+  /// "--key-with-dashes" spelling of a key.
+  static std::string dashed(std::string key) {
+    for (auto& c : key) {
+      if (c == '_') c = '-';
+    }
+    return key;
   }
 
   /// The current value of an option as text.
@@ -150,10 +197,17 @@ class OptionTable {
   static std::string to_text(bool v) { return v ? "true" : "false"; }
   static std::string to_text(const std::string& v) { return v; }
 
+  /// Throws the message as a usage error when the value came from the
+  /// command line, else as an error of the profile.
+  [[noreturn]] static void raise(const Settings::Entry& entry, const std::string& message) {
+    if (entry.from_command_line()) throw UsageError(message);
+    throw Error(message);
+  }
+
   static void check_range(const Option& option, const Settings::Entry& entry, double v) {
     if (v < option.range.min || v > option.range.max) {
-      fail("setting '{}' = {} (from {}) is out of range; expected a value {}", option.key, entry.value, entry.origin,
-           allowed(option));
+      raise(entry, fmt::format("setting '{}' = {} (from {}) is out of range; expected a value {}", option.key,
+                               entry.value, entry.origin, allowed(option)));
     }
   }
 
@@ -166,7 +220,8 @@ class OptionTable {
       used = 0;
     }
     if (used == 0 || used != entry.value.size()) {
-      fail("setting '{}' = '{}' (from {}) is not an integer", option.key, entry.value, entry.origin);
+      raise(entry,
+            fmt::format("setting '{}' = '{}' (from {}) is not an integer", option.key, entry.value, entry.origin));
     }
     check_range(option, entry, static_cast<double>(v));
     out = v;
@@ -181,7 +236,8 @@ class OptionTable {
       used = 0;
     }
     if (used == 0 || used != entry.value.size() || !std::isfinite(v)) {
-      fail("setting '{}' = '{}' (from {}) is not a finite number", option.key, entry.value, entry.origin);
+      raise(entry,
+            fmt::format("setting '{}' = '{}' (from {}) is not a finite number", option.key, entry.value, entry.origin));
     }
     check_range(option, entry, v);
     out = v;
@@ -194,7 +250,8 @@ class OptionTable {
     } else if (v == "false" || v == "0" || v == "no" || v == "off") {
       out = false;
     } else {
-      fail("setting '{}' = '{}' (from {}) is not a boolean; expected true or false", option.key, v, entry.origin);
+      raise(entry, fmt::format("setting '{}' = '{}' (from {}) is not a boolean; expected true or false", option.key, v,
+                               entry.origin));
     }
   }
 
@@ -203,14 +260,15 @@ class OptionTable {
       bool known = false;
       for (const auto& choice : option.choices) known = known || choice == entry.value;
       if (!known) {
-        fail("setting '{}' = '{}' (from {}) is not allowed; expected {}", option.key, entry.value, entry.origin,
-             allowed(option));
+        raise(entry, fmt::format("setting '{}' = '{}' (from {}) is not allowed; expected {}", option.key, entry.value,
+                                 entry.origin, allowed(option)));
       }
     }
     out = entry.value;
   }
 
   std::vector<Option> options_;
+  std::vector<std::pair<std::string, std::string>> renamed_;
 };
 
 }  // namespace daas

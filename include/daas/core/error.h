@@ -14,6 +14,14 @@ class Error : public std::runtime_error {
   using std::runtime_error::runtime_error;
 };
 
+/// A failure caused by how a command was called (an option's value out of
+/// range, a missing or conflicting option): the CLI exits with 2, as for an
+/// unknown option, instead of 1.
+class UsageError : public Error {
+ public:
+  using Error::Error;
+};
+
 /// Throws daas::Error with a fmt-formatted message. Messages name the thing,
 /// the value found and what was expected.
 template <typename... Args>
@@ -25,6 +33,18 @@ template <typename... Args>
 template <typename... Args>
 void check(bool condition, fmt::format_string<Args...> format, Args&&... args) {
   if (!condition) fail(format, std::forward<Args>(args)...);
+}
+
+/// Throws daas::UsageError with a fmt-formatted message.
+template <typename... Args>
+[[noreturn]] void usage_fail(fmt::format_string<Args...> format, Args&&... args) {
+  throw UsageError(fmt::format(format, std::forward<Args>(args)...));
+}
+
+/// usage_fail() unless `condition` holds.
+template <typename... Args>
+void usage_check(bool condition, fmt::format_string<Args...> format, Args&&... args) {
+  if (!condition) usage_fail(format, std::forward<Args>(args)...);
 }
 
 }  // namespace daas

@@ -51,6 +51,10 @@ c10::Device resolve_device(const std::string& name);
 /// Seeds LibTorch's global CPU (and CUDA) generators.
 void seed_everything(uint64_t seed);
 
+/// Sets the log level ("trace" ... "error"); below "info" the progress line
+/// is not drawn either.
+void apply_log_level(const std::string& level);
+
 /// Applies threads, seed and log level; returns the device.
 c10::Device setup_runtime(const RuntimeOptions& options);
 

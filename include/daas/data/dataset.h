@@ -4,6 +4,8 @@
 #include <torch/types.h>
 
 #include <cstdint>
+#include <nlohmann/json.hpp>
+#include <set>
 #include <string>
 #include <vector>
 
@@ -38,11 +40,13 @@ struct DataSplits {
 
 /// Settings that decide how a data set is read.
 struct DataOptions {
-  std::string data = "fashion-mnist";  // FORMAT or FORMAT:DIR
-  int64_t subset = 0;                  // keep N stratified train images (0 = all)
-  int64_t image_size = 32;             // folder format: images resized to this side
-  int64_t folder_channels = 3;         // folder format: 1 (gray) or 3 (RGB)
-  double folder_test_fraction = 0.2;   // folder without train/ and test/: held-out share
+  std::string data = "fashion-mnist";      // FORMAT or FORMAT:DIR
+  int64_t subset = 0;                      // keep N stratified train images (0 = all)
+  int64_t image_size = 32;                 // folder format: images brought to this side
+  std::string image_resize = "crop";       // folder format: crop (shorter side, then centre crop) or stretch
+  int64_t image_channels = 0;              // images read from files: 0 = as stored, 1 (gray) or 3 (RGB)
+  std::string image_background = "white";  // images with transparency: composited on white or black, or error
+  double folder_test_fraction = 0.2;       // folder without train/ and test/: held-out share
   std::string cifar100_labels = "fine";
 };
 
@@ -53,12 +57,32 @@ void add_data_options(OptionTable<T>& table) {
            "data set: FORMAT or FORMAT:DIR (formats: fashion-mnist, mnist, kmnist, cifar10, cifar100, folder)")
       .add("subset", &T::subset, "keep a stratified subset of N training images (test set scaled alike); 0 = all",
            {0, 1e12})
-      .add("image_size", &T::image_size, "folder data: resize images to this side", {8, 4096})
-      .add("folder_channels", &T::folder_channels, "folder data: 1 = grayscale, 3 = RGB", {1, 3})
+      .add("image_size", &T::image_size, "folder data: bring images to this side (see image_resize)", {8, 4096})
+      .add_choice("image_resize", &T::image_resize,
+                  "folder data: crop = shorter side to image_size, then the centre square (torchvision's "
+                  "Resize + CenterCrop); stretch = both sides to image_size",
+                  {"crop", "stretch"})
+      .add("image_channels", &T::image_channels,
+           "images read from files: 0 = as stored (gray stays gray; a folder with any colour image is RGB), 1 = gray, "
+           "3 = RGB",
+           {0, 3})
+      .add_choice("image_background", &T::image_background,
+                  "images with transparency (RGBA, gray+alpha, tRNS): composited on white or black; error = refuse "
+                  "any image that is not opaque",
+                  {"white", "black", "error"})
       .add("folder_test_fraction", &T::folder_test_fraction,
            "folder data without train/ and test/ subfolders: share held out for testing", {0.01, 0.9})
-      .add_choice("cifar100_labels", &T::cifar100_labels, "CIFAR-100 label set", {"fine", "coarse"});
+      .add_choice("cifar100_labels", &T::cifar100_labels, "CIFAR-100 label set", {"fine", "coarse"})
+      .add_renamed("folder_channels", "image_channels");
 }
+
+/// The data settings as a JSON object of texts ({"data": "fashion-mnist",
+/// "subset": "2000", ...}): a model file records how its data was read.
+nlohmann::json data_options_to_json(const DataOptions& options);
+/// Sets the fields named in `json` (as data_options_to_json writes them),
+/// except the keys in `keep`; fails naming `source` on a bad value.
+void data_options_from_json(const nlohmann::json& json, const std::set<std::string>& keep, const std::string& source,
+                            DataOptions& options);
 
 /// A reader of one format: reads the train and test splits from a folder.
 struct DataFormat {

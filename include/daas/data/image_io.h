@@ -12,9 +12,24 @@ namespace daas {
 constexpr uint64_t kMaxImageSide = 16384;
 constexpr uint64_t kMaxImagePixels = uint64_t{1} << 26;
 
-/// Decodes a PNG or JPEG file (by its signature) into uint8 [C, H, W] with
-/// `channels` = 1 (gray) or 3 (RGB). Fails naming the file if it cannot.
-torch::Tensor read_image(const std::string& path, int64_t channels);
+/// Decodes a PNG or JPEG file (by its signature) into uint8 [C, H, W].
+/// `channels`: 0 = as stored (1 for a gray image, 3 for colour), 1 = gray
+/// (ITU-R 601 luma, as PIL's convert("L")), 3 = RGB (gray replicated).
+/// `background`: an image with an alpha channel or a transparent colour is
+/// composited on "white" or "black" (PNG's stored colours are blended in
+/// sRGB, as PIL's alpha_composite does), or with "error" refused unless
+/// every pixel is opaque. Fails naming the file if it cannot decode it.
+torch::Tensor read_image(const std::string& path, int64_t channels, const std::string& background = "white");
+
+/// uint8 [C, H, W] with C = 1 or 3 converted to `channels` (1 or 3).
+torch::Tensor convert_channels(const torch::Tensor& image, int64_t channels);
+
+/// uint8 [C, H, W] brought to height×width. "crop": scaled (bilinear,
+/// antialiased) until it covers height×width, then the centre cut out (for a
+/// square: the shorter side to the size, torchvision's Resize(size) +
+/// CenterCrop(size)); "stretch": each side scaled to its size. An image of
+/// that size already is returned as it is.
+torch::Tensor resize_image(const torch::Tensor& image, int64_t height, int64_t width, const std::string& mode);
 
 /// The PNG file of uint8 [C, H, W] (C = 1 or 3), as bytes; `what` names the
 /// image in messages.

@@ -3,8 +3,9 @@
 //   joint  — architecture α (Gumbel single path) and policy β together;
 //   arch   — β frozen at a fixed policy (GDAS with augmentation);
 //   policy — α frozen at a given genotype (DADA-like, REINFORCE).
-// Each epoch writes metrics.jsonl, genotype.{json,txt}, policy.json and an
-// atomic checkpoint.pt to the run folder; a run resumes from its folder.
+// Each epoch writes metrics.jsonl, genotype.{json,txt}, policy.json (the
+// Fast-AA / DADA list), policy_search.json (the full β, or the fixed policy)
+// and an atomic checkpoint.pt to the run folder; a run resumes from its folder.
 #include <torch/types.h>
 
 #include <cstdint>

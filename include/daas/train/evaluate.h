@@ -34,6 +34,11 @@ struct Evaluation {
 /// `data`, normalised with the network's own mean and std, in order.
 Evaluation evaluate(Network& net, const Dataset& data, int64_t batch_size, const c10::Device& device);
 
+/// The logits, float [N, classes] on the CPU, of uint8 images [N, C, H, W]
+/// of the network's input shape: normalised and run exactly as evaluate()
+/// runs a test split (so the argmax is what evaluate() counts).
+torch::Tensor predict(Network& net, const torch::Tensor& images, int64_t batch_size, const c10::Device& device);
+
 /// The evaluation as text: top-1/top-5, per-class accuracy and the confusion matrix.
 std::string format_evaluation(const Evaluation& evaluation, const std::vector<std::string>& classes);
 

@@ -94,7 +94,9 @@ void add_train_options(OptionTable<T>& table) {
 
 /// Fails with a clear message on settings that cannot work together, before
 /// anything is written: network size, schedule, device, genotype, policies.
-void validate(const TrainOptions& options);
+/// A resumed run reads its own copies of the genotype and policy files, so
+/// their sources are checked only for a new run.
+void validate(const TrainOptions& options, bool resume = false);
 
 /// A genotype from a built-in name, a genotype file, or a search run folder
 /// (its genotype.json).

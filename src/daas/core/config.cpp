@@ -39,7 +39,7 @@ void take_scalars(const YAML::Node& node, const std::string& path, const std::st
     check(!item.second.IsNull(), "profile {}: setting '{}' has no value", path, name);
     check(!item.second.IsSequence(), "profile {}: setting '{}' is a list; expected a single value", path, name);
     check(item.second.IsScalar(), "profile {}: setting '{}' is a mapping; expected a single value", path, name);
-    if (settings != nullptr) settings->set(key, item.second.as<std::string>(), origin);
+    if (settings != nullptr) settings->set(key, item.second.as<std::string>(), origin, prefix.empty());
   }
 }
 
@@ -51,17 +51,38 @@ void register_profile_section(const std::string& section, const std::vector<std:
 
 void clear_profile_sections() { section_registry().clear(); }
 
-void Settings::set(const std::string& key, const std::string& value, const std::string& origin) {
-  entries_[key] = {value, origin};
+bool is_registered_setting(const std::string& key) {
+  for (const auto& [name, keys] : section_registry()) {
+    if (keys.count(key) != 0) return true;
+  }
+  return false;
+}
+
+void Settings::set(const std::string& key, const std::string& value, const std::string& origin, bool top_level) {
+  entries_[key] = {value, origin, top_level};
+}
+
+std::vector<std::string> configs_search_path() {
+  std::vector<std::string> path;
+  if (const char* dir = std::getenv("DAAS_CONFIGS"); dir != nullptr && *dir != '\0') path.emplace_back(dir);
+  std::error_code ec;
+  const fs::path exe = fs::read_symlink("/proc/self/exe", ec);
+  if (!ec) path.push_back((exe.parent_path().parent_path() / "share" / "daas" / "configs").string());
+#ifdef DAAS_SOURCE_CONFIGS
+  path.emplace_back(DAAS_SOURCE_CONFIGS);
+#endif
+  return path;
 }
 
 std::string configs_dir() {
-  if (const char* dir = std::getenv("DAAS_CONFIGS")) return dir;
-#ifdef DAAS_DEFAULT_CONFIGS
-  return DAAS_DEFAULT_CONFIGS;
-#else
-  return "configs";
-#endif
+  // A folder named by DAAS_CONFIGS is used even when missing: the error then
+  // names it, rather than silently reading other profiles.
+  if (const char* dir = std::getenv("DAAS_CONFIGS"); dir != nullptr && *dir != '\0') return dir;
+  const auto path = configs_search_path();
+  for (const auto& dir : path) {
+    if (fs::is_directory(dir)) return dir;
+  }
+  return path.empty() ? "configs" : path.front();
 }
 
 std::string resolve_profile(const std::string& name) {
@@ -77,7 +98,12 @@ std::string resolve_profile(const std::string& name) {
       if (entry.path().extension() == ".yaml") known += (known.empty() ? "" : ", ") + entry.path().stem().string();
     }
   }
-  fail("profile '{}': no file {}; known profiles: {}", name, path.string(), known.empty() ? "(none)" : known);
+  std::string searched;
+  for (const auto& dir : configs_search_path()) searched += (searched.empty() ? "" : ", ") + dir;
+  fail(
+      "profile '{}': no file {}; known profiles: {} (profiles are looked up in: {}; DAAS_CONFIGS=DIR names another "
+      "folder)",
+      name, path.string(), known.empty() ? "(none)" : known, searched);
 }
 
 Settings Settings::from_profile(const std::string& name, const std::string& section) {

@@ -47,6 +47,9 @@ void Progress::skip(int64_t n) {
 void Progress::finish(const std::string& fields) { draw(fields, true); }
 
 void Progress::draw(const std::string& fields, bool final) {
+  // The progress line is an info line: --quiet or a log level above info
+  // hides it.
+  if (!spdlog::should_log(spdlog::level::info)) return;
   const double elapsed = elapsed_seconds();
   const double rate = elapsed > 0 ? static_cast<double>(done_ - skipped_) / elapsed : 0.0;
   const double eta = rate > 0 && total_ > done_ ? static_cast<double>(total_ - done_) / rate : 0.0;

@@ -55,8 +55,10 @@ void seed_everything(uint64_t seed) {
   if (torch::cuda::is_available()) torch::cuda::manual_seed_all(seed);
 }
 
+void apply_log_level(const std::string& level) { spdlog::set_level(spdlog::level::from_str(level)); }
+
 c10::Device setup_runtime(const RuntimeOptions& options) {
-  spdlog::set_level(spdlog::level::from_str(options.log_level));
+  apply_log_level(options.log_level);
   const c10::Device device = resolve_device(options.device);
   const int64_t threads = configure_threads(options.threads);
   seed_everything(static_cast<uint64_t>(options.seed));

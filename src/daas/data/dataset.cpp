@@ -35,6 +35,40 @@ const std::vector<DataFormat>& data_formats() {
   return formats;
 }
 
+namespace {
+
+const OptionTable<DataOptions>& data_option_table() {
+  static const OptionTable<DataOptions> table = [] {
+    OptionTable<DataOptions> t;
+    add_data_options(t);
+    return t;
+  }();
+  return table;
+}
+
+}  // namespace
+
+nlohmann::json data_options_to_json(const DataOptions& options) {
+  nlohmann::json out = nlohmann::json::object();
+  const auto& table = data_option_table();
+  for (const auto& option : table.options()) out[option.key] = table.value_text(options, option);
+  return out;
+}
+
+void data_options_from_json(const nlohmann::json& json, const std::set<std::string>& keep, const std::string& source,
+                            DataOptions& options) {
+  check(json.is_object(), "{}: data settings are not a JSON object", source);
+  const auto& table = data_option_table();
+  Settings settings;
+  for (const auto& option : table.options()) {
+    if (keep.count(option.key) != 0 || !json.contains(option.key)) continue;
+    const auto& value = json.at(option.key);
+    check(value.is_string(), "{}: data setting '{}' is not a text", source, option.key);
+    settings.set(option.key, value.get<std::string>(), source);
+  }
+  table.apply(settings, options);
+}
+
 Dataset Dataset::select(const torch::Tensor& indices, const std::string& suffix) const {
   Dataset out = *this;
   out.name = name + suffix;

@@ -1,5 +1,6 @@
 // Image-folder reader: root/<class>/*.{png,jpg,jpeg}, classes sorted by name,
-// optional root/train and root/test; images decoded and resized to a square.
+// optional root/train and root/test; images decoded (channels as stored by
+// default) and brought to a square (shorter side, then the centre by default).
 #include <torch/torch.h>
 
 #include <algorithm>
@@ -30,22 +31,14 @@ std::vector<std::string> class_folders(const std::string& root) {
   return classes;
 }
 
-torch::Tensor resize(const torch::Tensor& image, int64_t size) {
-  if (image.size(1) == size && image.size(2) == size) return image;
-  // Bilinear with antialiasing, as PIL's resize does for photos.
-  auto resized = torch::nn::functional::interpolate(image.unsqueeze(0).to(torch::kFloat32),
-                                                    torch::nn::functional::InterpolateFuncOptions()
-                                                        .size(std::vector<int64_t>{size, size})
-                                                        .mode(torch::kBilinear)
-                                                        .align_corners(false)
-                                                        .antialias(true));
-  return resized.squeeze(0).round_().clamp_(0, 255).to(torch::kUInt8);
-}
-
-Dataset read_class_folders(const std::string& root, const std::vector<std::string>& classes,
-                           const DataOptions& options) {
-  std::vector<torch::Tensor> images;
+struct FolderImages {
+  std::vector<torch::Tensor> images;  // uint8 [C, H, W], channels as read
   std::vector<int64_t> labels;
+};
+
+FolderImages read_class_folders(const std::string& root, const std::vector<std::string>& classes,
+                                const DataOptions& options) {
+  FolderImages out;
   for (size_t c = 0; c < classes.size(); ++c) {
     const fs::path folder = fs::path(root) / classes[c];
     check(fs::is_directory(folder), "{}: class folder missing (the class list comes from the training folder)",
@@ -57,13 +50,32 @@ Dataset read_class_folders(const std::string& root, const std::vector<std::strin
     check(!files.empty(), "{}: class folder has no .png, .jpg or .jpeg images", folder.string());
     std::sort(files.begin(), files.end());
     for (const auto& file : files) {
-      images.push_back(resize(read_image(file.string(), options.folder_channels), options.image_size));
-      labels.push_back(static_cast<int64_t>(c));
+      const auto image = read_image(file.string(), options.image_channels, options.image_background);
+      out.images.push_back(resize_image(image, options.image_size, options.image_size, options.image_resize));
+      out.labels.push_back(static_cast<int64_t>(c));
     }
   }
+  return out;
+}
+
+// With image_channels 0, the images keep their stored channels unless the
+// folder mixes gray and colour: then all are RGB (a gray image replicated).
+int64_t common_channels(const std::vector<const FolderImages*>& parts) {
+  int64_t channels = 1;
+  for (const auto* part : parts) {
+    for (const auto& image : part->images) channels = std::max(channels, image.size(0));
+  }
+  return channels;
+}
+
+Dataset to_dataset(const FolderImages& read, int64_t channels, const std::vector<std::string>& classes,
+                   const std::string& root) {
+  std::vector<torch::Tensor> images;
+  images.reserve(read.images.size());
+  for (const auto& image : read.images) images.push_back(convert_channels(image, channels));
   Dataset data;
   data.images = torch::stack(images);
-  data.labels = torch::tensor(labels, torch::kLong);
+  data.labels = torch::tensor(read.labels, torch::kLong);
   data.classes = classes;
   validate_dataset(data, root);
   return data;
@@ -79,15 +91,22 @@ DataSplits read_folder(const std::string& dir, const DataOptions& options) {
   check(fs::is_directory(train) == fs::is_directory(test),
         "{}: has {}/ but no {}/; expected both train/ and test/ (each of class folders), or class folders only", dir,
         fs::is_directory(train) ? "train" : "test", fs::is_directory(train) ? "test" : "train");
+  check(options.image_channels == 0 || options.image_channels == 1 || options.image_channels == 3,
+        "image_channels {}: expected 0 (as stored), 1 (gray) or 3 (RGB)", options.image_channels);
   if (fs::is_directory(train)) {
     const auto classes = class_folders(train.string());
-    splits.train = read_class_folders(train.string(), classes, options);
-    splits.test = read_class_folders(test.string(), classes, options);
+    const auto train_images = read_class_folders(train.string(), classes, options);
+    const auto test_images = read_class_folders(test.string(), classes, options);
+    const int64_t channels = common_channels({&train_images, &test_images});
+    splits.train = to_dataset(train_images, channels, classes, train.string());
+    splits.test = to_dataset(test_images, channels, classes, test.string());
     return splits;
   }
   // One folder of classes: hold out a stratified share for testing (fixed seed,
   // so the test split does not move with --seed).
-  const auto all = read_class_folders(dir, class_folders(dir), options);
+  const auto classes = class_folders(dir);
+  const auto read = read_class_folders(dir, classes, options);
+  const auto all = to_dataset(read, common_channels({&read}), classes, dir);
   check(all.size() >= 3, "{}: {} images; expected at least 3 (2 to train on, 1 held out to test)", dir, all.size());
   const int64_t test_count =
       std::max<int64_t>(1, static_cast<int64_t>(options.folder_test_fraction * static_cast<double>(all.size())));

@@ -153,7 +153,17 @@ void set_learning_rate(torch::optim::Optimizer& optimizer, double lr) {
   }
 }
 
-/// Writes genotype.{json,txt} and policy.json; returns the metrics fields they give.
+/// A policy list as text: one sub-policy a line, as Fast-AA and DADA print theirs.
+std::string policy_list_text(const nlohmann::json& list) {
+  std::string text = "[\n";
+  for (size_t i = 0; i < list.size(); ++i) text += "  " + list[i].dump() + (i + 1 < list.size() ? ",\n" : "\n");
+  return text + "]\n";
+}
+
+/// Writes genotype.{json,txt}, policy.json (the Fast-AA / DADA list of
+/// sub-policies: the top-k of β, or the fixed policy of --mode arch when it is
+/// such a list) and policy_search.json (the mode and the full β, or the fixed
+/// policy's name); returns the metrics fields they give.
 nlohmann::json write_results(SearchState& state, const SearchOptions& options, const std::string& run_dir) {
   nlohmann::json fields;
   if (const auto genotype = state.model->genotype()) {
@@ -165,9 +175,22 @@ nlohmann::json write_results(SearchState& state, const SearchOptions& options, c
   if (!alphas.empty()) {
     fields["alpha_entropy"] = {{"normal", entropy_of_rows(alphas[0])}, {"reduce", entropy_of_rows(alphas[1])}};
   }
+  const std::string policy_path = (fs::path(run_dir) / "policy.json").string();
+  const std::string search_path = (fs::path(run_dir) / "policy_search.json").string();
+  if (state.fixed_policy) {
+    nlohmann::json record = {{"mode", options.mode}, {"fixed_policy", options.fixed_policy}};
+    if (options.fixed_policy.rfind("file:", 0) == 0) {
+      const auto list = augment::policy_to_json(augment::read_policy_file(options.fixed_policy.substr(5)));
+      write_file_atomic(policy_path, policy_list_text(list));
+    }
+    write_file_atomic(search_path, record.dump(2) + "\n");
+  }
   if (state.policy) {
-    const auto exported = state.policy->to_json(options.top_k);
-    write_file_atomic((fs::path(run_dir) / "policy.json").string(), exported.dump(2) + "\n");
+    auto exported = state.policy->to_json(options.top_k);
+    write_file_atomic(policy_path, policy_list_text(exported.at("sub_policies")));
+    exported["mode"] = options.mode;
+    exported["top_k"] = options.top_k;
+    write_file_atomic(search_path, exported.dump(2) + "\n");
     fields["phi_entropy"] = entropy_of_rows(state.policy->phi);
     fields["top_sub_policies"] = augment::policy_to_json(state.policy->top_k(std::min<int64_t>(5, options.top_k)));
   }

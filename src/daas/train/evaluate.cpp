@@ -2,6 +2,8 @@
 
 #include <torch/torch.h>
 
+#include <fmt/ranges.h>
+
 #include <algorithm>
 #include <cmath>
 #include <limits>
@@ -43,10 +45,16 @@ nlohmann::json Evaluation::to_json(const std::vector<std::string>& classes) cons
           {"classes", classes}, {"per_class", per_class}, {"confusion", matrix}};
 }
 
-Evaluation evaluate(Network& net, const Dataset& data, int64_t batch_size, const c10::Device& device) {
+namespace {
+
+/// Runs `net` in eval mode without gradients over every image of `data` in
+/// order, each batch normalised with the network's own mean and std; calls
+/// `use(batch, logits)` per batch. evaluate() and predict() share it, so that
+/// a prediction is exactly what the evaluation counts.
+template <typename Use>
+void for_each_batch(Network& net, const Dataset& data, int64_t batch_size, const c10::Device& device, Use&& use) {
   check(batch_size >= 1, "evaluate: batch size {}; expected >= 1", batch_size);
   const ModelInfo& info = net.info();
-  const int64_t k = info.num_classes();
   auto& module = net.module();
   const bool was_training = module.is_training();
   module.eval();
@@ -61,26 +69,49 @@ Evaluation evaluate(Network& net, const Dataset& data, int64_t batch_size, const
   const augment::Pipeline pipeline(nullptr, nullptr, pipeline_options);
   BatchLoader loader(data, {batch_size, /*shuffle=*/false, /*drop_last=*/false, /*seed=*/0}, pipeline.transform());
   loader.start_epoch(0);
+  while (auto batch = loader.next()) use(*batch, ranks.infer(batch->images));
+  module.train(was_training);
+}
 
+}  // namespace
+
+Evaluation evaluate(Network& net, const Dataset& data, int64_t batch_size, const c10::Device& device) {
+  const int64_t k = net.info().num_classes();
   Evaluation result;
   auto confusion = torch::zeros({k * k}, torch::kLong);
   double loss_sum = 0;
-  while (auto batch = loader.next()) {
-    const auto labels = batch->labels.to(device);
-    const auto logits = ranks.infer(batch->images);
+  for_each_batch(net, data, batch_size, device, [&](const Batch& batch, const torch::Tensor& logits) {
+    const auto labels = batch.labels.to(device);
     loss_sum += torch::nn::functional::cross_entropy(
                     logits, labels, torch::nn::functional::CrossEntropyFuncOptions().reduction(torch::kSum))
                     .item<double>();
     result.top1_correct += correct_top_k(logits, labels, 1);
     result.top5_correct += correct_top_k(logits, labels, 5);
     const auto predicted = logits.argmax(1).to(torch::kCPU);
-    confusion += torch::bincount(batch->labels * k + predicted, {}, k * k);
+    confusion += torch::bincount(batch.labels * k + predicted, {}, k * k);
     result.images += labels.size(0);
-  }
+  });
   result.loss = result.images > 0 ? loss_sum / static_cast<double>(result.images) : 0.0;
   result.confusion = confusion.view({k, k});
-  module.train(was_training);
   return result;
+}
+
+torch::Tensor predict(Network& net, const torch::Tensor& images, int64_t batch_size, const c10::Device& device) {
+  const ModelInfo& info = net.info();
+  check(images.dim() == 4 && images.scalar_type() == torch::kUInt8 && images.size(1) == info.in_channels &&
+            images.size(2) == info.height && images.size(3) == info.width,
+        "predict: images of shape [{}]; expected uint8 [N, {}, {}, {}], the model's input",
+        fmt::join(images.sizes(), ", "), info.in_channels, info.height, info.width);
+  Dataset data;
+  data.name = "predict";
+  data.images = images;
+  data.labels = torch::zeros({images.size(0)}, torch::kLong);
+  data.classes = info.classes;
+  std::vector<torch::Tensor> parts;
+  for_each_batch(net, data, batch_size, device, [&](const Batch&, const torch::Tensor& logits) {
+    parts.push_back(logits.to(torch::kCPU, torch::kFloat32));
+  });
+  return torch::cat(parts);
 }
 
 std::string format_evaluation(const Evaluation& evaluation, const std::vector<std::string>& classes) {

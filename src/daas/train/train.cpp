@@ -50,29 +50,92 @@ class LearnedPolicy : public augment::Policy {
   std::string name_;
 };
 
-/// The policy file a spec names: a search run folder's policy.json, the PATH
-/// of file:PATH, or empty for a built-in name.
-std::string searched_policy_path(const std::string& spec) {
-  if (fs::is_directory(spec)) {
-    const auto path = fs::path(spec) / "policy.json";
-    check(fs::exists(path), "policy '{}': the folder has no policy.json; expected a daas search run folder", spec);
-    return path.string();
-  }
-  if (spec.rfind("file:", 0) == 0) return spec.substr(5);
-  return {};
+constexpr const char* kPolicyList = "policy.json";
+constexpr const char* kPolicySearch = "policy_search.json";
+
+/// Whether a policy spec names files (a run folder or file:PATH) rather than
+/// a built-in policy.
+bool names_policy_files(const std::string& spec) { return fs::is_directory(spec) || spec.rfind("file:", 0) == 0; }
+
+/// The JSON of a policy file that holds a full β: policy_search.json, or an
+/// older daas policy.json (an object with "sub_policies" and "beta").
+bool holds_beta(const nlohmann::json& json) { return json.is_object() && json.contains("beta"); }
+
+/// The file holding the full β that a spec names: a run folder's
+/// policy_search.json (or its older policy.json with "beta"), or file:PATH.
+std::string beta_path(const std::string& spec) {
+  if (!fs::is_directory(spec)) return spec.substr(5);
+  const auto search = fs::path(spec) / kPolicySearch;
+  if (fs::exists(search)) return search.string();
+  const auto list = fs::path(spec) / kPolicyList;
+  check(fs::exists(list),
+        "policy '{}': the folder has no {} or {}; expected a daas search run folder (joint or policy mode)", spec,
+        kPolicySearch, kPolicyList);
+  return list.string();
 }
 
 std::shared_ptr<const augment::Policy> learned_policy(const std::string& path, const std::vector<double>& fill) {
   const nlohmann::json json = parse_json(read_file(path), path);
-  check(json.is_object() && json.contains("beta") && json.at("beta").contains("levels") &&
-            json.at("beta").at("levels").is_number_integer(),
-        "{}: no \"beta\" with integer \"levels\"; policy_sampling learned needs the policy.json a daas search wrote",
-        path);
+  check(
+      holds_beta(json) && json.at("beta").contains("levels") && json.at("beta").at("levels").is_number_integer(),
+      "{}: no \"beta\" with integer \"levels\"; policy_sampling learned needs the policy_search.json of a daas search "
+      "(joint or policy mode)",
+      path);
   augment::SearchablePolicy policy(
       augment::SearchablePolicyOptions().levels(json.at("beta").at("levels").get<int64_t>()).fill(fill));
   policy->load_json(json, path);
   for (auto& parameter : policy->parameters()) parameter.requires_grad_(false);
   return std::make_shared<LearnedPolicy>(policy, "learned:" + path);
+}
+
+/// What a run folder's policy files say for sub-policy sampling: the list of
+/// policy.json, or (a --mode arch search with a built-in policy) the name in
+/// policy_search.json. Empty list and name: neither file.
+struct FolderPolicy {
+  std::vector<augment::SubPolicy> list;
+  std::string fixed;
+};
+
+FolderPolicy folder_policy(const std::string& dir) {
+  FolderPolicy out;
+  const auto list = fs::path(dir) / kPolicyList;
+  if (fs::exists(list)) {
+    out.list = augment::read_policy_file(list.string());
+    return out;
+  }
+  const auto search = fs::path(dir) / kPolicySearch;
+  if (fs::exists(search)) {
+    const auto json = parse_json(read_file(search.string()), search.string());
+    check(json.is_object() && json.contains("fixed_policy") && json.at("fixed_policy").is_string(),
+          "{}: neither a {} beside it nor a \"fixed_policy\" in it; expected the files of a daas search run",
+          search.string(), kPolicyList);
+    out.fixed = json.at("fixed_policy").get<std::string>();
+    return out;
+  }
+  fail("policy '{}': the folder has no {} (nor {}); expected a daas search or train run folder", dir, kPolicyList,
+       kPolicySearch);
+}
+
+/// Copies the policy files a spec names into the run folder, so that it
+/// holds what it trains with: policy.json (the sub-policy list) and
+/// policy_search.json (β, or a fixed policy's name) as far as they exist.
+void copy_policy_files(const std::string& spec, const std::string& run_dir) {
+  const auto write = [&](const char* name, const std::string& text) {
+    write_file_atomic((fs::path(run_dir) / name).string(), text);
+  };
+  if (fs::is_directory(spec)) {
+    for (const char* name : {kPolicyList, kPolicySearch}) {
+      const auto from = fs::path(spec) / name;
+      std::error_code ec;
+      if (fs::exists(from) && !fs::equivalent(from, fs::path(run_dir) / name, ec))
+        write(name, read_file(from.string()));
+    }
+    return;
+  }
+  const std::string path = spec.substr(5);
+  const auto json = parse_json(read_file(path), path);
+  write(kPolicyList, augment::policy_to_json(augment::parse_policy(json, path)).dump() + "\n");
+  if (holds_beta(json)) write(kPolicySearch, json.dump(2) + "\n");
 }
 
 struct TrainState {
@@ -228,36 +291,41 @@ std::pair<Dataset, Dataset> split_validation(const Dataset& train, double fracti
 
 nas::Genotype resolve_genotype(const std::string& spec) {
   if (fs::is_directory(spec)) {
-    const auto path = fs::path(spec) / "genotype.json";
-    check(fs::exists(path), "genotype '{}': the folder has no genotype.json; expected a daas search run folder", spec);
-    return nas::load_genotype(path.string());
+    for (const char* name : {"genotype.json", "genotype.txt"}) {
+      const auto path = fs::path(spec) / name;
+      if (fs::exists(path)) return nas::load_genotype(path.string());
+    }
+    fail("genotype '{}': the folder has no genotype.json or genotype.txt; expected a daas search or train run folder",
+         spec);
   }
   return nas::load_genotype(spec);
 }
 
 std::shared_ptr<const augment::Policy> resolve_policy(const std::string& spec, const std::string& sampling,
                                                       const augment::PolicyOptions& options) {
-  const std::string path = searched_policy_path(spec);
   if (sampling == "learned") {
-    check(!path.empty(),
-          "policy '{}' with policy_sampling learned: expected a searched policy (a daas search run folder or "
-          "file:PATH of its policy.json), whose full β is drawn from",
+    check(names_policy_files(spec),
+          "policy '{}' with policy_sampling learned: expected a searched policy (a daas search run folder, or "
+          "file:PATH of its policy_search.json), whose full β is drawn from",
           spec);
-    return learned_policy(path, options.fill);
+    return learned_policy(beta_path(spec), options.fill);
   }
   check(sampling == "sub-policies", "policy_sampling '{}': expected sub-policies or learned", sampling);
   if (fs::is_directory(spec)) {
-    return augment::make_sub_policy_policy(augment::read_policy_file(path), options.fill, "search:" + spec);
+    auto folder = folder_policy(spec);
+    if (!folder.fixed.empty()) return augment::make_policy(folder.fixed, options);
+    return augment::make_sub_policy_policy(std::move(folder.list), options.fill, "search:" + spec);
   }
   return augment::make_policy(spec, options);
 }
 
-void validate(const TrainOptions& options) {
+void validate(const TrainOptions& options, bool resume) {
   check_network_size(options.channels, options.layers, "--channels/--layers");
   check(options.lr_min <= options.lr, "lr_min {} is above lr {}; expected lr_min <= lr", options.lr_min, options.lr);
   resolve_device(options.device);
-  resolve_genotype(options.genotype);
   if (options.base_policy != "none") augment::make_policy(options.base_policy);
+  if (resume) return;
+  resolve_genotype(options.genotype);
   resolve_policy(options.policy, options.policy_sampling, {});
 }
 
@@ -270,12 +338,21 @@ TrainResult run_train(const TrainOptions& options, const std::string& run_dir, b
 
 TrainResult train_splits(const TrainOptions& options, const DataSplits& data, const std::string& run_dir, bool resume,
                          const EpochHook& after_epoch) {
-  validate(options);
+  validate(options, resume);
   const c10::Device device = resolve_device(options.device);
-  const nas::Genotype genotype = resolve_genotype(options.genotype);
+  // The run folder keeps what it trains: genotype.json and the policy files.
+  // A resumed run reads them there, wherever its sources went since; a new
+  // run reads the sources and copies them.
+  const bool own_genotype = resume && fs::exists(fs::path(run_dir) / "genotype.json");
+  const nas::Genotype genotype = resolve_genotype(own_genotype ? run_dir : options.genotype);
+  const bool policy_files = names_policy_files(options.policy);
+  // Copies exist only when the policy came from files (a built-in name is
+  // recorded in config.yaml alone); the source may be gone by now.
+  const bool own_policy =
+      resume && (fs::exists(fs::path(run_dir) / kPolicyList) || fs::exists(fs::path(run_dir) / kPolicySearch));
   const auto policy_options = augment::default_policy_options(data.train);
   const auto base = options.base_policy == "none" ? nullptr : augment::make_policy(options.base_policy, policy_options);
-  const auto policy = resolve_policy(options.policy, options.policy_sampling, policy_options);
+  const auto policy = resolve_policy(own_policy ? run_dir : options.policy, options.policy_sampling, policy_options);
 
   Dataset train_share = data.train;
   Dataset validation;
@@ -309,6 +386,8 @@ TrainResult train_splits(const TrainOptions& options, const DataSplits& data, co
                  state.next_step > 0 ? fmt::format(", step {}", state.next_step + 1) : std::string());
   }
   write_file_atomic((fs::path(run_dir) / "genotype.txt").string(), genotype.to_darts_string() + "\n");
+  write_file_atomic((fs::path(run_dir) / "genotype.json").string(), genotype.to_json().dump(2) + "\n");
+  if (policy_files && !own_policy) copy_policy_files(options.policy, run_dir);
   MetricsLog metrics((fs::path(run_dir) / "metrics.jsonl").string(), resume ? state.next_epoch : -1);
 
   augment::PipelineOptions pipeline_options;
@@ -344,7 +423,7 @@ TrainResult train_splits(const TrainOptions& options, const DataSplits& data, co
     const auto after_training = std::chrono::steady_clock::now();
     nlohmann::json record = {{"epoch", epoch + 1},
                              {"lr", lr},
-                             {"drop_path_prob", drop_prob},
+                             {"drop_path", drop_prob},
                              {"steps", totals.steps},
                              {"train_loss", totals.loss / std::max<int64_t>(totals.steps, 1)},
                              {"train_acc", static_cast<double>(totals.correct) / std::max<int64_t>(totals.images, 1)},
@@ -399,6 +478,7 @@ TrainResult train_splits(const TrainOptions& options, const DataSplits& data, co
              {{"data", options.data},
               {"subset", options.subset},
               {"seed", options.seed},
+              {"data_settings", data_options_to_json(options)},
               {"epochs", options.epochs},
               {"genotype_source", options.genotype},
               {"policy", options.policy},
