@@ -26,8 +26,6 @@ namespace fs = std::filesystem;
 namespace daas::train {
 namespace {
 
-constexpr int kCheckpointVersion = 1;
-
 /// A searched policy applied from its full β: each image draws its
 /// sub-policy, application and levels from the learned distributions.
 class LearnedPolicy : public augment::Policy {
@@ -111,8 +109,7 @@ void load_checkpoint(TrainState& state, const std::string& path) {
   const auto meta = reader.json("state");
   check(meta.is_object() && meta.contains("genotype") && !meta.contains("settings"),
         "{}: not a daas train checkpoint (no trained genotype in it; a daas search checkpoint?)", path);
-  check(meta.value("version", 0) == kCheckpointVersion, "{}: checkpoint version {}, expected {}", path,
-        meta.value("version", 0), kCheckpointVersion);
+  check_checkpoint_version(meta, path);
   const std::string genotype = state.net->info().genotype.to_darts_string();
   check(meta.value("genotype", std::string()) == genotype,
         "{}: checkpoint of genotype {}, but this run trains {}; expected the same genotype", path,
@@ -122,10 +119,6 @@ void load_checkpoint(TrainState& state, const std::string& path) {
   auto torch_rng = at::detail::getDefaultCPUGenerator();
   reader.generator("torch_rng", torch_rng);
   state.next_epoch = meta.at("next_epoch").get<int64_t>();
-}
-
-void set_learning_rate(torch::optim::Optimizer& optimizer, double lr) {
-  for (auto& group : optimizer.param_groups()) static_cast<torch::optim::SGDOptions&>(group.options()).lr(lr);
 }
 
 struct EpochTotals {
@@ -199,8 +192,7 @@ std::shared_ptr<const augment::Policy> resolve_policy(const std::string& spec, c
 }
 
 void validate(const TrainOptions& options) {
-  check_network_size(options.channels, options.layers, "--channels/--layers");
-  check(options.lr_min <= options.lr, "lr_min {} is above lr {}; expected lr_min <= lr", options.lr_min, options.lr);
+  validate_loop(options);
   resolve_device(options.device);
   resolve_genotype(options.genotype);
   if (options.base_policy != "none") augment::make_policy(options.base_policy);
@@ -213,53 +205,89 @@ TrainResult run_train(const TrainOptions& options, const std::string& run_dir, b
   return train_splits(options, splits, run_dir, resume);
 }
 
+namespace {
+
+/// The network and optimiser of a run on `device`, from its checkpoint when resuming.
+TrainState start_training(const TrainOptions& options, const Dataset& train, const nas::Genotype& genotype,
+                          const c10::Device& device, const std::string& run_dir, bool resume) {
+  // The initial weights are a function of the seed alone; drop-path draws
+  // from the same global generator, saved in every checkpoint.
+  seed_everything(static_cast<uint64_t>(options.seed));
+  TrainState state;
+  state.net = std::make_unique<Network>(model_info(options, train, genotype), options.channels_last);
+  state.net->module().to(device);
+  state.optimizer = std::make_unique<torch::optim::SGD>(
+      state.net->module().parameters(),
+      torch::optim::SGDOptions(options.lr).momentum(options.momentum).weight_decay(options.weight_decay));
+  make_dirs(run_dir);
+  if (resume) {
+    load_checkpoint(state, (fs::path(run_dir) / "checkpoint.pt").string());
+    announce_resume(run_dir, state.next_epoch, options.epochs);
+  }
+  return state;
+}
+
+/// The training loader: batches through the augmentation pipeline on its
+/// prefetch thread.
+std::unique_ptr<BatchLoader> training_loader(const TrainOptions& options, const Dataset& train,
+                                             const std::shared_ptr<const augment::Policy>& policy,
+                                             const c10::Device& device) {
+  const auto policy_options = augment::default_policy_options(train);
+  const auto base = options.base_policy == "none" ? nullptr : augment::make_policy(options.base_policy, policy_options);
+  augment::PipelineOptions pipeline_options;
+  pipeline_options.mean = train.mean;
+  pipeline_options.std = train.std;
+  pipeline_options.cutout = options.cutout;
+  pipeline_options.seed = static_cast<uint64_t>(options.seed);
+  pipeline_options.device = device;
+  const augment::Pipeline pipeline(base, policy, pipeline_options);
+  auto loader = std::make_unique<BatchLoader>(
+      train,
+      LoaderOptions{options.batch_size, /*shuffle=*/true, /*drop_last=*/true, static_cast<uint64_t>(options.seed)},
+      pipeline.transform());
+  check(loader->batches_per_epoch() > 0, "{}: {} training images make no full batch of batch_size {}; lower batch_size",
+        train.name, train.size(), options.batch_size);
+  return loader;
+}
+
+/// Writes model.pt with what the run was and how it scored.
+std::string finish_training(TrainState& state, const TrainOptions& options, const Evaluation& test,
+                            const std::string& run_dir) {
+  const std::string path = (fs::path(run_dir) / "model.pt").string();
+  save_model(*state.net, path,
+             {{"data", options.data},
+              {"subset", options.subset},
+              {"seed", options.seed},
+              {"epochs", options.epochs},
+              {"genotype_source", options.genotype},
+              {"policy", options.policy},
+              {"policy_sampling", options.policy_sampling},
+              {"test_images", test.images},
+              {"test_top1", test.top1()},
+              {"test_top5", test.top5()}});
+  spdlog::info("model written to {} (test top-1 {:.2f}% on {} images)", path, 100 * test.top1(), test.images);
+  return path;
+}
+
+}  // namespace
+
 TrainResult train_splits(const TrainOptions& options, const DataSplits& data, const std::string& run_dir, bool resume,
                          const EpochHook& after_epoch) {
   validate(options);
   const c10::Device device = resolve_device(options.device);
   const nas::Genotype genotype = resolve_genotype(options.genotype);
-  const auto policy_options = augment::default_policy_options(data.train);
-  const auto base = options.base_policy == "none" ? nullptr : augment::make_policy(options.base_policy, policy_options);
-  const auto policy = resolve_policy(options.policy, options.policy_sampling, policy_options);
-
-  // The initial weights are a function of the seed alone; drop-path draws
-  // from the same global generator, saved in every checkpoint.
-  seed_everything(static_cast<uint64_t>(options.seed));
-  TrainState state;
-  state.net = std::make_unique<Network>(model_info(options, data.train, genotype), options.channels_last);
-  state.net->module().to(device);
-  state.optimizer = std::make_unique<torch::optim::SGD>(
-      state.net->module().parameters(),
-      torch::optim::SGDOptions(options.lr).momentum(options.momentum).weight_decay(options.weight_decay));
+  const auto policy =
+      resolve_policy(options.policy, options.policy_sampling, augment::default_policy_options(data.train));
+  TrainState state = start_training(options, data.train, genotype, device, run_dir, resume);
   const ModelInfo& info = state.net->info();
   spdlog::info("train: {} ({} C {}, {} layers{}) on {} images {}×{}×{}, {} classes; policy {} ({}) after {}",
                genotype.to_darts_string(), network_kind_name(info.network), info.C, info.layers,
                info.auxiliary ? ", auxiliary head" : "", data.train.size(), info.in_channels, info.height, info.width,
                info.num_classes(), policy->name(), options.policy_sampling, options.base_policy);
-
-  make_dirs(run_dir);
-  const std::string checkpoint_path = (fs::path(run_dir) / "checkpoint.pt").string();
-  if (resume) {
-    load_checkpoint(state, checkpoint_path);
-    spdlog::info("resuming {} at epoch {}", run_dir, state.next_epoch + 1);
-  }
   write_file_atomic((fs::path(run_dir) / "genotype.txt").string(), genotype.to_darts_string() + "\n");
   MetricsLog metrics((fs::path(run_dir) / "metrics.jsonl").string(), resume ? state.next_epoch : -1);
-
-  augment::PipelineOptions pipeline_options;
-  pipeline_options.mean = data.train.mean;
-  pipeline_options.std = data.train.std;
-  pipeline_options.cutout = options.cutout;
-  pipeline_options.seed = static_cast<uint64_t>(options.seed);
-  pipeline_options.device = device;
-  const augment::Pipeline pipeline(base, policy, pipeline_options);
-  BatchLoader loader(data.train,
-                     {options.batch_size, /*shuffle=*/true, /*drop_last=*/true, static_cast<uint64_t>(options.seed)},
-                     pipeline.transform());
-  const int64_t full_steps = loader.batches_per_epoch();
-  check(full_steps > 0, "{}: {} training images make no full batch of batch_size {}; lower batch_size", data.train.name,
-        data.train.size(), options.batch_size);
-  const int64_t steps = options.steps_per_epoch > 0 ? std::min(options.steps_per_epoch, full_steps) : full_steps;
+  const auto loader = training_loader(options, data.train, policy, device);
+  const int64_t steps = epoch_steps(options, loader->batches_per_epoch());
 
   TrainRanks ranks(*state.net, data_parallel_ranks(options.parallel, device), options.channels_last, device);
   TrainResult result;
@@ -270,16 +298,13 @@ TrainResult train_splits(const TrainOptions& options, const DataSplits& data, co
     set_learning_rate(*state.optimizer, lr);
     state.net->set_drop_path_prob(drop_prob);
     const auto start = std::chrono::steady_clock::now();
-    const EpochTotals totals = train_epoch(state, options, loader, ranks, epoch, steps, device);
+    const EpochTotals totals = train_epoch(state, options, *loader, ranks, epoch, steps, device);
     const double train_seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
-    nlohmann::json record = {{"epoch", epoch + 1},
-                             {"lr", lr},
-                             {"drop_path_prob", drop_prob},
-                             {"steps", totals.steps},
-                             {"train_loss", totals.loss / std::max<int64_t>(totals.steps, 1)},
-                             {"train_acc", static_cast<double>(totals.correct) / std::max<int64_t>(totals.images, 1)},
-                             {"train_seconds", train_seconds},
-                             {"images_per_second", totals.images / std::max(train_seconds, 1e-9)}};
+    nlohmann::json record = epoch_record(epoch, lr, totals.steps, totals.images, train_seconds);
+    record["drop_path_prob"] = drop_prob;
+    record["train_loss"] = totals.loss / std::max<int64_t>(totals.steps, 1);
+    record["train_acc"] = static_cast<double>(totals.correct) / std::max<int64_t>(totals.images, 1);
+    record["train_seconds"] = train_seconds;
     evaluated = (epoch + 1) % options.eval_every == 0 || epoch + 1 == options.epochs;
     if (evaluated) {
       const auto eval_start = std::chrono::steady_clock::now();
@@ -290,7 +315,7 @@ TrainResult train_splits(const TrainOptions& options, const DataSplits& data, co
     record["seconds"] = std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
     metrics.append(record);
     state.next_epoch = epoch + 1;
-    save_checkpoint(state, options, checkpoint_path);
+    save_checkpoint(state, options, (fs::path(run_dir) / "checkpoint.pt").string());
     spdlog::info("epoch {}/{}: lr {:.4g}, drop-path {:.3f}, train loss {:.4f} acc {:.2f}%{}, {:.1f} s", epoch + 1,
                  options.epochs, lr, drop_prob, record["train_loss"].get<double>(),
                  100 * record["train_acc"].get<double>(),
@@ -302,21 +327,7 @@ TrainResult train_splits(const TrainOptions& options, const DataSplits& data, co
   }
   // A resumed run that had already finished evaluates here.
   if (!evaluated) result.test = evaluate(*state.net, data.test, options.eval_batch_size, device);
-
-  result.model_path = (fs::path(run_dir) / "model.pt").string();
-  save_model(*state.net, result.model_path,
-             {{"data", options.data},
-              {"subset", options.subset},
-              {"seed", options.seed},
-              {"epochs", options.epochs},
-              {"genotype_source", options.genotype},
-              {"policy", options.policy},
-              {"policy_sampling", options.policy_sampling},
-              {"test_images", result.test.images},
-              {"test_top1", result.test.top1()},
-              {"test_top5", result.test.top5()}});
-  spdlog::info("model written to {} (test top-1 {:.2f}% on {} images)", result.model_path, 100 * result.test.top1(),
-               result.test.images);
+  result.model_path = finish_training(state, options, result.test, run_dir);
   return result;
 }
 
