@@ -5,7 +5,7 @@ uint8 tensors, in images per second, at a given thread count.
 
 Usage: augment_torchvision.py [--threads N] [--seconds S]
        augment_torchvision.py --unchanged-rate   (reference shares used by
-       tests/augment/policy_test.cpp)
+       tests/augment/test_policy.cpp)
 """
 import argparse
 import time

@@ -3,7 +3,6 @@
 #include <torch/torch.h>
 
 #include <spdlog/spdlog.h>
-#include <yaml-cpp/yaml.h>
 #include <nlohmann/json.hpp>
 
 #include <functional>

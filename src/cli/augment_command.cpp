@@ -35,14 +35,17 @@ struct AugmentOptions : RuntimeOptions, DataOptions {
 };
 
 void add_augment_options(OptionTable<AugmentOptions>& table) {
-  table.add("op", &AugmentOptions::op, "apply this op (ShearX, ..., Cutout, Identity); needs --level or --value")
+  std::vector<std::string> ops;
+  for (const auto& row : augment::op_table()) ops.push_back(row.name);
+  table
+      .add("op", &AugmentOptions::op, fmt::format("apply this op ({}); needs --level or --value", fmt::join(ops, ", ")))
       .add("level", &AugmentOptions::level,
            "op level in [0, 1], mapped to a value by the op's range; signed ops mirrored at random")
       .add("value", &AugmentOptions::value,
            "exact op value, torchvision's argument (shear factor, pixels, degrees, threshold, bits, factor); no "
            "mirroring")
       .add("policy", &AugmentOptions::policy,
-           "apply this policy: none, standard, autoaugment-cifar10, randaugment, trivialaugment or file:PATH")
+           fmt::format("apply this policy: {}", fmt::join(augment::policy_names(), ", ")))
       .add("input", &AugmentOptions::input,
            "comma-separated PNG/JPEG files (channels: image_channels), or a data set (FORMAT or FORMAT:DIR)")
       .add("count", &AugmentOptions::count, "data set input: how many training images", {1, 1024})
@@ -234,13 +237,12 @@ augment::Augmentation make_augmentation(const AugmentOptions& options, const Inp
   }
   usage_check(options.level.empty() != options.value.empty(), "--op {}: expected exactly one of --level and --value",
               options.op);
-  std::vector<double> fill = in.mean;
-  for (auto& f : fill) f *= 255.0;
+  const std::vector<double> fill = in.mean;
   if (!options.value.empty()) {
     const double value = parse_number(options.value, "value");
     check_value(op, value);
     return [op, value, fill](const torch::Tensor& images, at::Generator& g) {
-      OpContext context{&g, fill};
+      const auto context = op_context(images, fill, &g);
       return apply_op(op, images, torch::full({images.size(0)}, value, torch::kDouble), {}, context);
     };
   }
@@ -252,7 +254,7 @@ augment::Augmentation make_augmentation(const AugmentOptions& options, const Inp
     if (op_info(op).is_signed) {
       values = values * (torch::randint(2, {images.size(0)}, g, torch::kLong) * 2 - 1).to(torch::kDouble);
     }
-    OpContext context{&g, fill};
+    const auto context = op_context(images, fill, &g);
     return apply_op(op, images, values, {}, context);
   };
 }

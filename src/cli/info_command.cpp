@@ -82,10 +82,10 @@ void print_genotype_info(const InfoOptions& o, const nas::Genotype& genotype, bo
   nas::ModelSize size;
   if (imagenet) {
     nas::NetworkImageNet net(options);
-    size = nas::measure(net, o.size);
+    size = nas::measure(*net, o.size);
   } else {
     nas::NetworkCIFAR net(options);
-    size = nas::measure(net, o.size);
+    size = nas::measure(*net, o.size);
   }
   fmt::print("genotype {}: {}, C={}, {} cells, input {}×{}×{}, {} classes\n", o.genotype,
              imagenet ? "NetworkImageNet" : "NetworkCIFAR", C, layers, o.in_channels, o.size, o.size, o.classes);

@@ -1,6 +1,6 @@
 #pragma once
 // Binds an OptionTable to a CLI11 subcommand: every key becomes --key VALUE
-// (also --key-with-dashes), plus --profile, --config-out and --dry-run.
+// (also --key-with-dashes), plus --profile and --dry-run.
 // Values resolve as: struct default < profile file < command line.
 #include <fmt/format.h>
 #include <CLI/CLI.hpp>
@@ -26,11 +26,6 @@ constexpr const char* kDefaultProfile = "fashion";
 inline std::string& help_profile() {
   static std::string profile = kDefaultProfile;
   return profile;
-}
-
-/// Settings a resumed run may change: they do not alter its result.
-inline bool may_change_on_resume(const std::string& key) {
-  return key == "epochs" || key == "threads" || key == "device" || key == "log_level" || key == "out";
 }
 
 /// The command ("search", "train") whose run `dir` holds, read from the first
@@ -121,9 +116,7 @@ struct Invocation {
   /// YAML text of the resolved options, as written into the run folder; it
   /// reads back as a profile (--resume uses it so).
   std::string to_yaml_text(const T& values, const std::string& command) const {
-    YAML::Emitter out;
-    out << table.to_yaml(values);
-    return fmt::format("# daas {} (profile {})\n{}\n", command, profile, out.c_str());
+    return fmt::format("# daas {} (profile {})\n{}\n", command, profile, table.to_yaml(values));
   }
 };
 

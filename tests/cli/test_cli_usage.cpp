@@ -95,9 +95,9 @@ TEST(CliUsage, HelpShowsTheChosenProfilesValues) {
   const auto fashion = run_daas("train --help");
   const auto smoke = run_daas("train --profile smoke --help");
   ASSERT_EQ(smoke.exit_code, 0) << smoke.output;
-  EXPECT_NE(fashion.output.find("network cells [8]"), std::string::npos) << fashion.output;
-  EXPECT_NE(smoke.output.find("network cells [3]"), std::string::npos) << smoke.output;
-  EXPECT_NE(run_daas("search --help --profile=smoke").output.find("supernet cells [5]"), std::string::npos);
+  EXPECT_NE(fashion.output.find("cells of the network [8]"), std::string::npos) << fashion.output;
+  EXPECT_NE(smoke.output.find("cells of the network [3]"), std::string::npos) << smoke.output;
+  EXPECT_NE(run_daas("search --help --profile=smoke").output.find("cells of the network [5]"), std::string::npos);
 }
 
 /// The output of `daas ARGS` run on a terminal (script(1) gives it a pty).

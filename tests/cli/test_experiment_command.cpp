@@ -129,7 +129,7 @@ TEST(ExperimentCommand, TinyPlanKilledResumesAndSummarisesItsRuns) {
       // Parameters and multiply-adds as `daas info` counts the trained genotype.
       const auto genotype = nas::parse_genotype(read_file(run + "/genotype.txt"));
       nas::NetworkCIFAR net(nas::NetworkOptions(4, 3, genotype).num_classes(10).in_channels(1));
-      const auto size = nas::measure(net, 28);
+      const auto size = nas::measure(*net, 28);
       EXPECT_EQ(record["parameters"].get<int64_t>(), size.parameters) << run;
       EXPECT_EQ(record["multiply_adds"].get<int64_t>(), size.macs) << run;
       parameters[condition].push_back(static_cast<double>(size.parameters));

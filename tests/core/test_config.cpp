@@ -58,9 +58,16 @@ TEST(Config, ProfileSectionsAndYamlRoundTrip) {
   example_table().apply(settings, e);
   EXPECT_EQ(e.epochs, 5);
   EXPECT_DOUBLE_EQ(e.lr, 0.5);
-  const auto yaml = example_table().to_yaml(e);
-  EXPECT_EQ(yaml["epochs"].as<int64_t>(), 5);
-  EXPECT_EQ(yaml["mode"].as<std::string>(), "joint");
+  // Written back as YAML, the settings read back as a profile.
+  e.lr = 0.2;
+  e.mode = "arch";
+  write_file_atomic(dir.file("back.yaml"), example_table().to_yaml(e));
+  Example back;
+  example_table().apply(Settings::from_profile(dir.file("back.yaml"), ""), back);
+  EXPECT_EQ(back.epochs, 5);
+  EXPECT_EQ(back.lr, 0.2);
+  EXPECT_EQ(back.mode, "arch");
+  EXPECT_EQ(example_table().to_yaml(e), "epochs: 5\nlr: 0.2\nflag: false\nmode: arch");
 }
 
 TEST(Config, BadProfiles) {

@@ -180,7 +180,8 @@ OpShare invert_share_after_search(const Dataset& weights_half, const Dataset& ar
   return share_of(result.beta, augment::Op::Invert);
 }
 
-constexpr double kInvertStartMass = 14.0 / 105.0;  // 14 of the 105 pairs hold Invert
+// Invert is paired with each of the other search ops.
+constexpr double kInvertStartMass = (augment::kSearchOpCount - 1.0) / augment::kSubPolicyCount;
 
 TEST(PolicyLearning, InvertGainsMassWhenValidationImagesAreInverted) {
   const auto [weights_half, arch_half] = fashion_halves(1200, /*invert_arch_half=*/true);

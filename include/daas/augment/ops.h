@@ -44,7 +44,8 @@ enum class Op : int {
 };
 
 constexpr int kOpCount = static_cast<int>(Op::kCount);
-constexpr int kSearchOpCount = 15;
+/// The search ops come first, up to Identity.
+constexpr int kSearchOpCount = static_cast<int>(Op::Identity);
 
 /// What the level -> value map scales with.
 enum class Extent { None, Width, Height, Side };
@@ -57,6 +58,10 @@ struct OpContext {
   /// normalised value for float ones); empty = 0.
   std::vector<double> fill;
 };
+
+/// The context for `images`: `fill` (per channel, in [0, 1]) in the images'
+/// units (times 255 for uint8 images), and `generator` for Cutout.
+OpContext op_context(const torch::Tensor& images, std::vector<double> fill, at::Generator* generator);
 
 /// Applies one op to every image of a batch. `images`: uint8 or float
 /// [N, C, H, W], C = 1 or 3, any device (float images are in [0, 1] except
@@ -99,6 +104,33 @@ torch::Tensor apply_op(Op op, const torch::Tensor& images, const torch::Tensor& 
 /// the CPU. Each op runs once on the subset of images that drew it.
 torch::Tensor apply_slot(const torch::Tensor& images, const torch::Tensor& ops, const torch::Tensor& values,
                          const torch::Tensor& applied, const OpContext& context = {});
+
+/// What one image does in one slot of a policy.
+struct SlotChoice {
+  Op op = Op::Identity;
+  bool applied = false;
+  double value = 0;
+};
+
+/// apply_slot with each image's choice given by `choose(i)` (a SlotChoice):
+/// the one loop that turns per-image choices into apply_slot's tensors.
+template <typename Choose>
+torch::Tensor apply_chosen_slot(const torch::Tensor& images, const OpContext& context, Choose choose) {
+  const int64_t n = images.size(0);
+  auto ops = torch::empty({n}, torch::kLong);
+  auto values = torch::empty({n}, torch::kDouble);
+  auto applied = torch::empty({n}, torch::kBool);
+  auto* o = ops.data_ptr<int64_t>();
+  auto* v = values.data_ptr<double>();
+  auto* a = applied.data_ptr<bool>();
+  for (int64_t i = 0; i < n; ++i) {
+    const SlotChoice choice = choose(i);
+    o[i] = static_cast<int64_t>(choice.op);
+    a[i] = choice.applied;
+    v[i] = choice.value;
+  }
+  return apply_slot(images, ops, values, applied, context);
+}
 
 /// Checks an image batch: 4-d, 1 or 3 channels, uint8 or floating point.
 void check_images(const torch::Tensor& images, const char* what);

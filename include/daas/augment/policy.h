@@ -74,7 +74,8 @@ std::shared_ptr<const Policy> make_policy(const std::string& name, const PolicyO
 std::shared_ptr<const Policy> make_sub_policy_policy(std::vector<SubPolicy> sub_policies, std::vector<double> fill,
                                                      std::string name);
 
-/// The built-in names (for help texts).
+/// The names make_policy accepts, from its table, and "file:PATH" (for help
+/// texts and errors).
 std::vector<std::string> policy_names();
 
 }  // namespace daas::augment

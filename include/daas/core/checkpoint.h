@@ -19,6 +19,14 @@ class Generator;
 
 namespace daas {
 
+/// Layout version of the search and train checkpoints (their "state" record
+/// carries it); raise it when an entry changes meaning.
+constexpr int kCheckpointVersion = 1;
+
+/// Fails naming `path` unless `state`, a checkpoint's "state" record, has
+/// version kCheckpointVersion.
+void check_checkpoint_version(const nlohmann::json& state, const std::string& path);
+
 class CheckpointWriter {
  public:
   void tensor(const std::string& key, const torch::Tensor& value);

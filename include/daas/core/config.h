@@ -2,13 +2,13 @@
 // Typed configuration: every setting is declared once (key, field, help,
 // allowed values) in an OptionTable, filled from a YAML profile in configs/
 // and then from `--key value` overrides, and written back as YAML.
-#include <yaml-cpp/yaml.h>
-
+#include <cmath>
 #include <cstdint>
 #include <limits>
 #include <map>
 #include <optional>
 #include <string>
+#include <utility>
 #include <variant>
 #include <vector>
 
@@ -60,6 +60,10 @@ std::vector<std::string> configs_search_path();
 
 /// Finds a profile file by name or path; fails naming the known profiles.
 std::string resolve_profile(const std::string& name);
+
+/// `entries` (key, value text) as a YAML mapping, in order; what to_yaml
+/// writes. (yaml-cpp stays inside core's sources.)
+std::string yaml_mapping(const std::vector<std::pair<std::string, std::string>>& entries);
 
 /// A numeric range; both ends inclusive.
 struct Range {
@@ -145,14 +149,13 @@ class OptionTable {
     return std::visit([&](auto member) { return to_text(source.*member); }, option.field);
   }
 
-  /// All settings as a YAML mapping, in declaration order.
-  YAML::Node to_yaml(const T& source) const {
-    YAML::Node node(YAML::NodeType::Map);
-    for (const auto& option : options_) {
-      // Numbers as their shortest round-trip text (0.2, not 0.20000000000000001).
-      std::visit([&](auto member) { node[option.key] = to_text(source.*member); }, option.field);
-    }
-    return node;
+  /// All settings as YAML text, a mapping in declaration order; it reads
+  /// back as a profile. Numbers are their shortest round-trip text (0.2, not
+  /// 0.20000000000000001).
+  std::string to_yaml(const T& source) const {
+    std::vector<std::pair<std::string, std::string>> entries;
+    for (const auto& option : options_) entries.emplace_back(option.key, value_text(source, option));
+    return yaml_mapping(entries);
   }
 
   /// One line per option: key, value, help; used by --dry-run and logs.

@@ -34,6 +34,10 @@ void add_runtime_options(OptionTable<T>& table) {
       .add_choice("log_level", &T::log_level, "logging level", {"trace", "debug", "info", "warn", "error"});
 }
 
+/// Settings a resumed run may change, since they do not alter its result:
+/// epochs, threads, device, log_level (and out, which names the run).
+bool may_change_on_resume(const std::string& key);
+
 /// libgomp (LibTorch's OpenMP) spins in its barriers by default. On a shared
 /// or oversubscribed machine that stalls every parallel region of a small
 /// network behind descheduled threads (measured: a smoke search next to two

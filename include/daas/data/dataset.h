@@ -50,11 +50,12 @@ struct DataOptions {
   std::string cifar100_labels = "fine";
 };
 
+/// The names of the format table, in order, as one comma-separated list.
+std::string data_format_names();
+
 template <typename T>
 void add_data_options(OptionTable<T>& table) {
-  table
-      .add("data", &T::data,
-           "data set: FORMAT or FORMAT:DIR (formats: fashion-mnist, mnist, kmnist, cifar10, cifar100, folder)")
+  table.add("data", &T::data, "data set: FORMAT or FORMAT:DIR (formats: " + data_format_names() + ")")
       .add("subset", &T::subset, "keep a stratified subset of N training images (test set scaled alike); 0 = all",
            {0, 1e12})
       .add("image_size", &T::image_size, "folder data: bring images to this side (see image_resize)", {8, 4096})

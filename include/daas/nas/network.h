@@ -14,6 +14,11 @@
 
 namespace daas::nas {
 
+/// DARTS's reduction cells, search and derived networks alike: cell `cell`
+/// of `layers` (from 0) halves the resolution and doubles the channels at
+/// 1/3 and 2/3 of the depth.
+bool is_reduction(int64_t cell, int64_t layers);
+
 /// Converts a batch to the memory format the nas networks compute in.
 /// Channels-last is what makes the depthwise convolutions fast on CPU
 /// (measured in bench/nas_step.cpp).
@@ -85,46 +90,59 @@ struct NetworkOutput {
   torch::Tensor aux_logits;
 };
 
-/// DARTS NetworkCIFAR. Any input side works; the auxiliary head follows DARTS
-/// exactly at its 8×8 design size and pools adaptively to 2×2 otherwise.
-class NetworkCIFARImpl : public torch::nn::Module {
+/// What NetworkCIFAR and NetworkImageNet share: the cells, the auxiliary
+/// head, the classifier, drop-path and the input check. Each adds its stem.
+class DerivedNetworkImpl : public torch::nn::Module {
  public:
-  explicit NetworkCIFARImpl(NetworkOptions options);
   /// x: [N, in_channels, H, W] float.
-  NetworkOutput forward(const torch::Tensor& x);
+  virtual NetworkOutput forward(const torch::Tensor& x) = 0;
   void set_drop_path_prob(double p);
-  void reset() {}
   void pretty_print(std::ostream& stream) const override;
   const NetworkOptions& options() const { return options_; }
 
+ protected:
+  /// `name` ("NetworkCIFAR") names the network in messages.
+  DerivedNetworkImpl(NetworkOptions options, const char* name);
+  /// Registers the cells, the auxiliary head (DARTS's ImageNet variant with
+  /// `imagenet`) and the classifier after the stem, whose two outputs have
+  /// C_prev_prev and C_prev channels.
+  void build_cells(int64_t C_prev_prev, int64_t C_prev, bool reduction_prev, bool imagenet);
+  /// Fails unless x is [N, in_channels, H, W].
+  void check_input(const torch::Tensor& x) const;
+  /// The cells from the stem's two outputs, then the classifier.
+  NetworkOutput run_cells(torch::Tensor s0, torch::Tensor s1);
+
  private:
+  const char* name_;
   NetworkOptions options_;
-  torch::nn::Conv2d stem_conv_{nullptr};
-  BatchNorm stem_bn_{nullptr};
   std::vector<Cell> cells_;
   std::shared_ptr<AuxiliaryHead> auxiliary_head_;
   torch::nn::Linear classifier_{nullptr};
+};
+
+/// DARTS NetworkCIFAR. Any input side works; the auxiliary head follows DARTS
+/// exactly at its 8×8 design size and pools adaptively to 2×2 otherwise.
+class NetworkCIFARImpl : public DerivedNetworkImpl {
+ public:
+  explicit NetworkCIFARImpl(NetworkOptions options);
+  NetworkOutput forward(const torch::Tensor& x) override;
+
+ private:
+  torch::nn::Conv2d stem_conv_{nullptr};
+  BatchNorm stem_bn_{nullptr};
 };
 TORCH_MODULE(NetworkCIFAR);
 
 /// DARTS NetworkImageNet (stem: two stride-2 3×3 convs to C, then one to C,
 /// i.e. stride 8 before the first cell).
-class NetworkImageNetImpl : public torch::nn::Module {
+class NetworkImageNetImpl : public DerivedNetworkImpl {
  public:
   explicit NetworkImageNetImpl(NetworkOptions options);
-  NetworkOutput forward(const torch::Tensor& x);
-  void set_drop_path_prob(double p);
-  void reset() {}
-  void pretty_print(std::ostream& stream) const override;
-  const NetworkOptions& options() const { return options_; }
+  NetworkOutput forward(const torch::Tensor& x) override;
 
  private:
-  NetworkOptions options_;
   torch::nn::Conv2d stem0_conv1_{nullptr}, stem0_conv2_{nullptr}, stem1_conv_{nullptr};
   BatchNorm stem0_bn1_{nullptr}, stem0_bn2_{nullptr}, stem1_bn_{nullptr};
-  std::vector<Cell> cells_;
-  std::shared_ptr<AuxiliaryHead> auxiliary_head_;
-  torch::nn::Linear classifier_{nullptr};
 };
 TORCH_MODULE(NetworkImageNet);
 
@@ -137,7 +155,6 @@ struct ModelSize {
 
 /// Counts parameters and the multiply-adds of one eval-mode forward of a
 /// [1, in_channels, size, size] input.
-ModelSize measure(NetworkCIFAR& net, int64_t size);
-ModelSize measure(NetworkImageNet& net, int64_t size);
+ModelSize measure(DerivedNetworkImpl& net, int64_t size);
 
 }  // namespace daas::nas

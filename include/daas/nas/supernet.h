@@ -50,6 +50,8 @@ struct SamplerEntry {
 
 /// `gumbel`, `softmax`.
 const std::vector<SamplerEntry>& sampler_table();
+/// The names of sampler_table(), in order (the `sampler` setting's choices).
+std::vector<std::string> sampler_names();
 /// Fails naming the unknown sampler and the known ones.
 const SamplerEntry& find_sampler(const std::string& name);
 
@@ -144,7 +146,6 @@ class SearchNetworkImpl : public torch::nn::Module {
 
   const SearchNetworkOptions& options() const { return options_; }
   const std::vector<SearchCell>& cells() const { return cells_; }
-  void reset() {}
   void pretty_print(std::ostream& stream) const override;
 
  private:

@@ -8,32 +8,46 @@
 // and an atomic checkpoint.pt to the run folder; a run resumes from its folder.
 #include <torch/types.h>
 
+#include <array>
 #include <cstdint>
 #include <functional>
 #include <optional>
 #include <string>
 
+#include "daas/augment/policy.h"
+#include "daas/augment/searchable_policy.h"
 #include "daas/core/config.h"
 #include "daas/core/runtime.h"
 #include "daas/data/dataset.h"
 #include "daas/nas/genotype.h"
+#include "daas/nas/supernet.h"
 #include "daas/search/model.h"
+#include "daas/train/loop.h"
 
 namespace daas::search {
 
-struct SearchOptions : RuntimeOptions, DataOptions {
+/// What a search searches (the `mode` setting).
+enum class SearchMode { kJoint, kArch, kPolicy, kCount };
+
+/// One row of the mode table.
+struct SearchModeRow {
+  SearchMode mode;
+  const char* name;
+  /// A supernet with α; otherwise the network of the fixed `genotype`.
+  bool searches_architecture;
+  /// A searchable policy β; otherwise `fixed_policy` is applied.
+  bool searches_policy;
+  const char* help;
+};
+
+/// The mode table, in SearchMode order.
+const std::array<SearchModeRow, static_cast<size_t>(SearchMode::kCount)>& search_modes();
+/// The one place a mode's name becomes its row; fails naming the known modes.
+const SearchModeRow& search_mode(const std::string& name);
+
+struct SearchOptions : RuntimeOptions, DataOptions, train::LoopOptions {
   std::string mode = "joint";
   std::string sampler = "gumbel";
-  int64_t epochs = 10;
-  int64_t steps_per_epoch = 0;  // 0 = one pass over the smaller half
-  int64_t batch_size = 64;
-  int64_t channels = 16;
-  int64_t layers = 8;
-  double lr = 0.025;
-  double lr_min = 0.001;
-  double momentum = 0.9;
-  double weight_decay = 3e-4;
-  double grad_clip = 5.0;
   double arch_lr = 3e-4;
   double arch_beta1 = 0.5;
   double arch_beta2 = 0.999;
@@ -47,32 +61,26 @@ struct SearchOptions : RuntimeOptions, DataOptions {
   std::string policy_advantage = "normalized";
   std::string fixed_policy = "standard";
   std::string genotype = "DARTS_V2";
-  bool channels_last = true;
 };
 
 template <typename T>
 void add_search_options(OptionTable<T>& table) {
-  table
-      .add_choice("mode", &T::mode, "joint: α and β; arch: β fixed to fixed_policy; policy: α fixed to genotype",
-                  {"joint", "arch", "policy"})
-      .add_choice("sampler", &T::sampler, "architecture sampler", {"gumbel", "softmax"})
-      .add("epochs", &T::epochs, "search epochs", {1, 100000})
-      .add("steps_per_epoch", &T::steps_per_epoch, "steps per epoch; 0 = one pass over the smaller half", {0, 1e9})
-      .add("batch_size", &T::batch_size, "images per batch (train and validation halves alike)", {2, 65536})
-      .add("channels", &T::channels, "supernet initial channels C", {1, 1024})
-      .add("layers", &T::layers, "supernet cells", {3, 100})
-      .add("lr", &T::lr, "weight learning rate at epoch 0 (SGD, cosine)", {0, 10})
-      .add("lr_min", &T::lr_min, "weight learning rate at the end", {0, 10})
-      .add("momentum", &T::momentum, "SGD momentum", {0, 1})
-      .add("weight_decay", &T::weight_decay, "SGD weight decay", {0, 1})
-      .add("grad_clip", &T::grad_clip, "gradient norm clip for the weights; 0 = none", {0, 1e6})
-      .add("arch_lr", &T::arch_lr, "Adam learning rate of α", {0, 10})
+  std::vector<std::string> modes;
+  std::string mode_help;
+  for (const auto& row : search_modes()) {
+    modes.push_back(row.name);
+    mode_help += fmt::format("{}{}: {}", mode_help.empty() ? "" : "; ", row.name, row.help);
+  }
+  table.add_choice("mode", &T::mode, mode_help, modes)
+      .add_choice("sampler", &T::sampler, "architecture sampler", nas::sampler_names());
+  train::add_loop_options(table);
+  table.add("arch_lr", &T::arch_lr, "Adam learning rate of α", {0, 10})
       .add("arch_beta1", &T::arch_beta1, "Adam β1 of α", {0, 1})
       .add("arch_beta2", &T::arch_beta2, "Adam β2 of α", {0, 1})
       .add("arch_weight_decay", &T::arch_weight_decay, "Adam weight decay of α", {0, 1})
       .add("policy_lr", &T::policy_lr, "Adam learning rate of the policy β", {0, 10})
       .add("magnitude_levels", &T::magnitude_levels, "magnitude levels M in [0, 1] per policy slot", {2, 101})
-      .add("top_k", &T::top_k, "sub-policies exported in policy.json", {1, 105})
+      .add("top_k", &T::top_k, "sub-policies exported in policy.json", {1, augment::kSubPolicyCount})
       .add("tau_max", &T::tau_max, "Gumbel temperature at the first epoch", {1e-3, 1e3})
       .add("tau_min", &T::tau_min, "Gumbel temperature at the last epoch", {1e-3, 1e3})
       .add("unroll_epsilon", &T::unroll_epsilon, "finite-difference step ε·‖v‖ of the policy gradient", {1e-8, 1})
@@ -80,9 +88,11 @@ void add_search_options(OptionTable<T>& table) {
                   "raw: (d_i − b) as the estimator is derived; normalized: divided by its batch std (same direction "
                   "per step, far less noise across steps)",
                   {"raw", "normalized"})
-      .add("fixed_policy", &T::fixed_policy, "arch mode: the fixed augmentation policy (none, standard, ...)")
-      .add("genotype", &T::genotype, "policy mode: the fixed architecture (built-in name or file)")
-      .add("channels_last", &T::channels_last, "compute in channels-last memory format (faster on CPU)");
+      .add("fixed_policy", &T::fixed_policy,
+           fmt::format("arch mode: the fixed augmentation policy ({})", fmt::join(augment::policy_names(), ", ")))
+      .add("genotype", &T::genotype,
+           fmt::format("policy mode: the fixed architecture (built-in name, {}, or file)",
+                       fmt::join(nas::builtin_genotype_names(), ", ")));
 }
 
 /// What a search ends with.

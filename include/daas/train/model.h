@@ -33,9 +33,9 @@ NetworkKind parse_network_kind(const std::string& name);
 constexpr int64_t kImageNetMinSide = 64;
 NetworkKind network_kind_for(int64_t height, int64_t width);
 
-/// Bounds of a derived network, shared by the settings (--channels,
-/// --layers) and the model record, so a file cannot build what the command
-/// line may not. Parameters grow with C²·layers (DARTS's C 36, 20 cells:
+/// Bounds of a network, shared by the settings of search and retraining
+/// (--channels, --layers) and the model record, so a file cannot build what
+/// the command line may not. Parameters grow with C²·layers (DARTS's C 36, 20 cells:
 /// 25,920, 3.3M parameters); the cap keeps a network near 300M parameters.
 constexpr int64_t kMinChannels = 4;
 constexpr int64_t kMaxChannels = 1024;
@@ -82,8 +82,7 @@ class Network {
  private:
   ModelInfo info_;
   bool channels_last_ = true;
-  nas::NetworkCIFAR cifar_{nullptr};
-  nas::NetworkImageNet imagenet_{nullptr};
+  std::shared_ptr<nas::DerivedNetworkImpl> net_;
 };
 
 /// Writes `net` to `path` atomically: entry "model" (weights), "info"

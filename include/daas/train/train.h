@@ -17,45 +17,41 @@
 #include "daas/data/dataset.h"
 #include "daas/nas/genotype.h"
 #include "daas/train/evaluate.h"
+#include "daas/train/loop.h"
 #include "daas/train/model.h"
 
 namespace daas::train {
 
-struct TrainOptions : RuntimeOptions, DataOptions {
+struct TrainOptions : RuntimeOptions, DataOptions, LoopOptions {
+  TrainOptions() {
+    // DARTS's retraining batch, and a cosine schedule down to 0.
+    batch_size = 96;
+    lr_min = 0.0;
+  }
   std::string genotype = "DARTS_V2";
   std::string policy = "none";
   std::string policy_sampling = "sub-policies";
   std::string base_policy = "standard";
   std::string network = "auto";
-  int64_t epochs = 10;
-  int64_t steps_per_epoch = 0;  // 0 = one pass over the training split
-  int64_t batch_size = 96;
   int64_t eval_batch_size = 256;
   int64_t eval_every = 1;
   double val_fraction = 0.0;  // share of the training split held out for validation
-  int64_t channels = 16;
-  int64_t layers = 8;
-  double lr = 0.025;
-  double lr_min = 0.0;
-  double momentum = 0.9;
-  double weight_decay = 3e-4;
-  double grad_clip = 5.0;
   double auxiliary_weight = 0.0;
   double drop_path = 0.2;
   int64_t cutout = 16;
   double label_smoothing = 0.0;
-  bool channels_last = true;
 };
 
 template <typename T>
 void add_train_options(OptionTable<T>& table) {
   table
       .add("genotype", &T::genotype,
-           "architecture: a built-in name (DARTS_V2, DARTS_V1, GDAS_V1), random:SEED (uniform over the search "
-           "space), a genotype file, or a daas search run folder")
+           fmt::format("architecture: a built-in name ({}), random:SEED (uniform over the search space), a genotype "
+                       "file, or a daas search run folder",
+                       fmt::join(nas::builtin_genotype_names(), ", ")))
       .add("policy", &T::policy,
-           "augmentation policy: none, standard, autoaugment-cifar10, randaugment, trivialaugment, file:PATH, or a "
-           "daas search run folder (its policy.json)")
+           fmt::format("augmentation policy: {}, or a daas search run folder (its policy.json)",
+                       fmt::join(augment::policy_names(), ", ")))
       .add_choice("policy_sampling", &T::policy_sampling,
                   "searched policies: sub-policies = uniform choice among the exported sub-policies per image "
                   "(AutoAugment); learned = draws from the full β",
@@ -63,11 +59,9 @@ void add_train_options(OptionTable<T>& table) {
       .add_choice("base_policy", &T::base_policy, "transforms before the policy (standard = pad-4 crop + flip)",
                   {"none", "standard"})
       .add_choice("network", &T::network, "auto = NetworkImageNet from 64 px up, NetworkCIFAR below",
-                  {"auto", "cifar", "imagenet"})
-      .add("epochs", &T::epochs, "training epochs", {1, 100000})
-      .add("steps_per_epoch", &T::steps_per_epoch, "steps per epoch; 0 = one pass over the training split", {0, 1e9})
-      .add("batch_size", &T::batch_size, "training images per batch", {2, 65536})
-      .add("eval_batch_size", &T::eval_batch_size, "test images per batch", {1, 65536})
+                  {"auto", "cifar", "imagenet"});
+  add_loop_options(table);
+  table.add("eval_batch_size", &T::eval_batch_size, "test images per batch", {1, 65536})
       .add("eval_every", &T::eval_every,
            "evaluate every N epochs (and always after the last): on the validation share when val_fraction > 0, "
            "else on the test split",
@@ -76,20 +70,11 @@ void add_train_options(OptionTable<T>& table) {
            "stratified share of the training split held out for validation (not trained on); with it, epochs are "
            "monitored on it and the test split is evaluated once, after the last epoch; 0 = none",
            {0, 0.9})
-      .add("channels", &T::channels, "network initial channels C (C²·layers at most 2097152)",
-           {kMinChannels, kMaxChannels})
-      .add("layers", &T::layers, "network cells", {kMinLayers, kMaxLayers})
-      .add("lr", &T::lr, "SGD learning rate at epoch 0 (cosine schedule)", {0, 10})
-      .add("lr_min", &T::lr_min, "learning rate at the end of the cosine schedule", {0, 10})
-      .add("momentum", &T::momentum, "SGD momentum", {0, 1})
-      .add("weight_decay", &T::weight_decay, "SGD weight decay", {0, 1})
-      .add("grad_clip", &T::grad_clip, "gradient norm clip; 0 = none", {0, 1e6})
       .add("auxiliary_weight", &T::auxiliary_weight,
            "weight of the auxiliary head's loss (DARTS 0.4); 0 = no auxiliary head", {0, 10})
       .add("drop_path", &T::drop_path, "drop-path probability at the end, grown linearly from 0 (DARTS)", {0, 0.99})
       .add("cutout", &T::cutout, "Cutout side in pixels after the policy; 0 = off", {0, 4096})
-      .add("label_smoothing", &T::label_smoothing, "label smoothing ε of the training loss", {0, 0.99})
-      .add("channels_last", &T::channels_last, "compute in channels-last memory format (faster on CPU)");
+      .add("label_smoothing", &T::label_smoothing, "label smoothing ε of the training loss", {0, 0.99});
 }
 
 /// Fails with a clear message on settings that cannot work together, before

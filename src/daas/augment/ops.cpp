@@ -16,7 +16,7 @@ namespace k = kernels;
 
 // The DADA / Fast-AutoAugment ranges (docs/method.md §3): value at level l is
 // (low + (high − low)·l) · extent.
-const std::array<OpInfo, kOpCount> kOps = {{
+constexpr std::array<OpInfo, kOpCount> kOps = {{
     {Op::ShearX, "ShearX", 0.0, 0.3, Extent::None, true, true, &k::shear_x},
     {Op::ShearY, "ShearY", 0.0, 0.3, Extent::None, true, true, &k::shear_y},
     {Op::TranslateX, "TranslateX", 0.0, 0.45, Extent::Width, true, true, &k::translate_x},
@@ -45,10 +45,17 @@ constexpr bool rows_in_enum_order() {
 
 }  // namespace
 
-static_assert(kOpCount == 16, "add the new op's row to kOps");
-static_assert(kSearchOpCount == static_cast<int>(Op::Identity), "the search ops come first");
+// A missing row leaves a zero-initialised one at the end, out of order.
+static_assert(rows_in_enum_order(), "one row of kOps per Op, in enum order");
 
 const std::array<OpInfo, kOpCount>& op_table() { return kOps; }
+
+OpContext op_context(const torch::Tensor& images, std::vector<double> fill, at::Generator* generator) {
+  if (!images.is_floating_point()) {
+    for (auto& f : fill) f *= 255.0;
+  }
+  return OpContext{generator, std::move(fill)};
+}
 
 const OpInfo& op_info(Op op) {
   const int index = static_cast<int>(op);

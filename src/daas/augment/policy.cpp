@@ -15,22 +15,6 @@
 namespace daas::augment {
 namespace {
 
-/// Cutout fill in the images' units.
-OpContext context_for(const torch::Tensor& images, const std::vector<double>& fill, at::Generator& generator) {
-  OpContext context{&generator, fill};
-  if (!images.is_floating_point()) {
-    for (auto& f : context.fill) f *= 255.0;
-  }
-  return context;
-}
-
-/// What one image does in one slot of a sub-policy.
-struct SlotChoice {
-  Op op = Op::Identity;
-  bool applied = false;
-  double value = 0;
-};
-
 /// Runs one slot of a sub-policy policy over the batch. Per image it draws a
 /// uniform number (for the application probability) and a coin (for
 /// mirroring), in that order for the whole batch, and asks
@@ -41,21 +25,9 @@ torch::Tensor apply_drawn_slot(const torch::Tensor& images, at::Generator& gener
   const int64_t n = images.size(0);
   const auto draw = torch::rand({n}, generator, torch::kDouble);
   const auto coin = torch::randint(2, {n}, generator, torch::kLong);
-  auto ops = torch::empty({n}, torch::kLong);
-  auto values = torch::empty({n}, torch::kDouble);
-  auto applied = torch::empty({n}, torch::kBool);
-  auto* o = ops.data_ptr<int64_t>();
-  auto* v = values.data_ptr<double>();
-  auto* a = applied.data_ptr<bool>();
   const auto* d = draw.data_ptr<double>();
   const auto* s = coin.data_ptr<int64_t>();
-  for (int64_t i = 0; i < n; ++i) {
-    const SlotChoice choice = choose(i, d[i], s[i] == 0);
-    o[i] = static_cast<int64_t>(choice.op);
-    a[i] = choice.applied;
-    v[i] = choice.value;
-  }
-  return apply_slot(images, ops, values, applied, context);
+  return apply_chosen_slot(images, context, [&](int64_t i) { return choose(i, d[i], s[i] == 0); });
 }
 
 // ---------------------------------------------------------------- none
@@ -126,7 +98,7 @@ class SubPolicyListPolicy : public Policy {
     check_images(images, name_.c_str());
     const int64_t n = images.size(0), h = images.size(2), w = images.size(3);
     const auto chosen = torch::randint(static_cast<int64_t>(subs_.size()), {n}, generator, torch::kLong);
-    const auto context = context_for(images, fill_, generator);
+    const auto context = op_context(images, fill_, &generator);
     torch::Tensor out = images;
     const auto* c = chosen.data_ptr<int64_t>();
     for (size_t j = 0; j < slots_; ++j) {
@@ -302,20 +274,15 @@ class RandOpsPolicy : public Policy {
       const auto bin = magnitude_ >= 0 ? torch::full({n}, magnitude_, torch::kLong)
                                        : torch::randint(bins_, {n}, generator, torch::kLong);
       const auto coin = torch::randint(2, {n}, generator, torch::kLong);
-      auto ops = torch::empty({n}, torch::kLong);
-      auto values = torch::zeros({n}, torch::kDouble);
-      auto* o = ops.data_ptr<int64_t>();
-      auto* v = values.data_ptr<double>();
       const auto* p = pick.data_ptr<int64_t>();
       const auto* b = bin.data_ptr<int64_t>();
       const auto* s = coin.data_ptr<int64_t>();
-      for (int64_t i = 0; i < n; ++i) {
-        const Op op = kRandOps[static_cast<size_t>(p[i])];
-        o[i] = static_cast<int64_t>(op);
-        const auto& row = table[static_cast<size_t>(op)];
-        if (!row.empty()) v[i] = torchvision_value(op, row[static_cast<size_t>(b[i])], s[i] == 1);
-      }
-      out = apply_slot(out, ops, values, torch::ones({n}, torch::kBool));
+      out = apply_chosen_slot(out, OpContext{}, [&](int64_t i) {
+        SlotChoice choice{kRandOps[static_cast<size_t>(p[i])], /*applied=*/true};
+        const auto& row = table[static_cast<size_t>(choice.op)];
+        if (!row.empty()) choice.value = torchvision_value(choice.op, row[static_cast<size_t>(b[i])], s[i] == 1);
+        return choice;
+      });
     }
     return out;
   }
@@ -342,31 +309,60 @@ std::shared_ptr<const Policy> make_sub_policy_policy(std::vector<SubPolicy> sub_
   return std::make_shared<SubPolicyListPolicy>(std::move(sub_policies), std::move(fill), std::move(name));
 }
 
+namespace {
+
+/// One fixed policy: its name and how it is made from the options.
+struct PolicyRow {
+  const char* name;
+  std::shared_ptr<const Policy> (*make)(const PolicyOptions& options);
+};
+
+/// The fixed policies, in the order help texts list them.
+const std::vector<PolicyRow>& policy_table() {
+  static const std::vector<PolicyRow> table = {
+      {"none", [](const PolicyOptions&) -> std::shared_ptr<const Policy> { return std::make_shared<NonePolicy>(); }},
+      {"standard",
+       [](const PolicyOptions& options) -> std::shared_ptr<const Policy> {
+         return std::make_shared<StandardPolicy>(options.crop_padding, options.flip);
+       }},
+      {"autoaugment-cifar10",
+       [](const PolicyOptions&) -> std::shared_ptr<const Policy> { return std::make_shared<AutoAugmentPolicy>(); }},
+      {"randaugment",
+       [](const PolicyOptions& options) -> std::shared_ptr<const Policy> {
+         check(options.randaugment_magnitude >= 0, "randaugment: magnitude {}; expected >= 0",
+               options.randaugment_magnitude);
+         return std::make_shared<RandOpsPolicy>("randaugment", options.randaugment_ops, options.magnitude_bins,
+                                                options.randaugment_magnitude, kStandardSpace);
+       }},
+      {"trivialaugment",
+       [](const PolicyOptions& options) -> std::shared_ptr<const Policy> {
+         return std::make_shared<RandOpsPolicy>("trivialaugment", 1, options.magnitude_bins, -1, kWideSpace);
+       }},
+  };
+  return table;
+}
+
+constexpr const char* kFilePrefix = "file:";
+
+}  // namespace
+
 std::vector<std::string> policy_names() {
-  return {"none", "standard", "autoaugment-cifar10", "randaugment", "trivialaugment", "file:PATH"};
+  std::vector<std::string> names;
+  for (const auto& row : policy_table()) names.push_back(row.name);
+  names.push_back(std::string(kFilePrefix) + "PATH");
+  return names;
 }
 
 std::shared_ptr<const Policy> make_policy(const std::string& name, const PolicyOptions& options) {
-  if (name == "none") return std::make_shared<NonePolicy>();
-  if (name == "standard") return std::make_shared<StandardPolicy>(options.crop_padding, options.flip);
-  if (name == "autoaugment-cifar10") return std::make_shared<AutoAugmentPolicy>();
-  if (name == "randaugment") {
-    check(options.randaugment_magnitude >= 0, "randaugment: magnitude {}; expected >= 0",
-          options.randaugment_magnitude);
-    return std::make_shared<RandOpsPolicy>("randaugment", options.randaugment_ops, options.magnitude_bins,
-                                           options.randaugment_magnitude, kStandardSpace);
+  for (const auto& row : policy_table()) {
+    if (name == row.name) return row.make(options);
   }
-  if (name == "trivialaugment") {
-    return std::make_shared<RandOpsPolicy>("trivialaugment", 1, options.magnitude_bins, -1, kWideSpace);
-  }
-  if (name.rfind("file:", 0) == 0) {
-    const std::string path = name.substr(5);
+  if (name.rfind(kFilePrefix, 0) == 0) {
+    const std::string path = name.substr(std::string(kFilePrefix).size());
     check(!path.empty(), "policy '{}': expected file:PATH", name);
     return make_sub_policy_policy(read_policy_file(path), options.fill, name);
   }
-  std::string known;
-  for (const auto& n : policy_names()) known += (known.empty() ? "" : ", ") + n;
-  fail("unknown augmentation policy '{}'; expected one of {}", name, known);
+  fail("unknown augmentation policy '{}'; expected one of {}", name, fmt::join(policy_names(), ", "));
 }
 
 }  // namespace daas::augment

@@ -55,7 +55,7 @@ const std::array<std::array<Op, 2>, kSubPolicyCount>& sub_policy_ops() {
 }
 
 SearchablePolicyImpl::SearchablePolicyImpl(SearchablePolicyOptions options) : options_(std::move(options)) {
-  TORCH_CHECK(options_.levels() >= 2, "SearchablePolicy: ", options_.levels(), " magnitude levels; expected >= 2");
+  check(options_.levels() >= 2, "SearchablePolicy: {} magnitude levels; expected >= 2", options_.levels());
   // All logits start at 0: uniform selection, p = 0.5, uniform magnitudes (docs/method.md §3).
   phi = register_parameter("phi", torch::zeros({kSubPolicyCount}));
   theta = register_parameter("theta", torch::zeros({kSubPolicyCount, 2}));
@@ -83,31 +83,31 @@ torch::Tensor SearchablePolicyImpl::apply(const torch::Tensor& images, const Pol
   check_images(images, "SearchablePolicy::apply");
   const int64_t n = images.size(0), h = images.size(2), w = images.size(3);
   check(sample.size() == n, "SearchablePolicy::apply: a sample of {} images for a batch of {}", sample.size(), n);
-  OpContext context{&generator, options_.fill()};
-  if (!images.is_floating_point()) {
-    for (auto& f : context.fill) f *= 255.0;
-  }
+  const auto context = op_context(images, options_.fill(), &generator);
   const auto s = sample.sub_policy.to(torch::kLong).contiguous();
   const auto levels = sample.levels.to(torch::kLong).contiguous();
   const auto negate = sample.negate.to(torch::kBool).contiguous();
   const auto applied = sample.applied.to(torch::kBool).contiguous();
+  for (const auto* slots : {&levels, &negate, &applied}) {
+    check(slots->dim() == 2 && slots->size(0) == n && slots->size(1) == 2,
+          "SearchablePolicy::apply: per-slot draws of shape [{}]; expected [{}, 2]", fmt::join(slots->sizes(), ", "),
+          n);
+  }
+  const int64_t* chosen = s.data_ptr<int64_t>();
+  for (int64_t i = 0; i < n; ++i) {
+    check(chosen[i] >= 0 && chosen[i] < kSubPolicyCount, "SearchablePolicy::apply: sub-policy {}; expected 0..{}",
+          chosen[i], kSubPolicyCount - 1);
+  }
   const double top = static_cast<double>(options_.levels() - 1);
   torch::Tensor out = images;
   for (int64_t j = 0; j < 2; ++j) {
-    auto ops = torch::empty({n}, torch::kLong);
-    auto values = torch::empty({n}, torch::kDouble);
-    auto* o = ops.data_ptr<int64_t>();
-    auto* v = values.data_ptr<double>();
-    for (int64_t i = 0; i < n; ++i) {
-      const int64_t index = s.data_ptr<int64_t>()[i];
-      check(index >= 0 && index < kSubPolicyCount, "SearchablePolicy::apply: sub-policy {}; expected 0..{}", index,
-            kSubPolicyCount - 1);
-      const Op op = sub_policy_ops()[static_cast<size_t>(index)][static_cast<size_t>(j)];
-      o[i] = static_cast<int64_t>(op);
-      const double value = level_to_value(op, static_cast<double>(levels.data_ptr<int64_t>()[i * 2 + j]) / top, h, w);
-      v[i] = op_info(op).is_signed && negate.data_ptr<bool>()[i * 2 + j] ? -value : value;
-    }
-    out = apply_slot(out, ops, values, applied.select(1, j).contiguous(), context);
+    out = apply_chosen_slot(out, context, [&](int64_t i) {
+      const int64_t slot = i * 2 + j;
+      const Op op = sub_policy_ops()[static_cast<size_t>(chosen[i])][static_cast<size_t>(j)];
+      const double value = level_to_value(op, static_cast<double>(levels.data_ptr<int64_t>()[slot]) / top, h, w);
+      const bool mirrored = op_info(op).is_signed && negate.data_ptr<bool>()[slot];
+      return SlotChoice{op, applied.data_ptr<bool>()[slot], mirrored ? -value : value};
+    });
   }
   return out;
 }

@@ -8,6 +8,11 @@
 
 namespace daas {
 
+void check_checkpoint_version(const nlohmann::json& state, const std::string& path) {
+  const int version = state.is_object() ? state.value("version", 0) : 0;
+  check(version == kCheckpointVersion, "{}: checkpoint version {}, expected {}", path, version, kCheckpointVersion);
+}
+
 void CheckpointWriter::tensor(const std::string& key, const torch::Tensor& value) {
   archive_.write(key, value.detach().to(torch::kCPU), /*is_buffer=*/true);
 }

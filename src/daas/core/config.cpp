@@ -1,5 +1,7 @@
 #include "daas/core/config.h"
 
+#include <yaml-cpp/yaml.h>
+
 #include <cstdlib>
 #include <filesystem>
 #include <map>
@@ -44,6 +46,14 @@ void take_scalars(const YAML::Node& node, const std::string& path, const std::st
 }
 
 }  // namespace
+
+std::string yaml_mapping(const std::vector<std::pair<std::string, std::string>>& entries) {
+  YAML::Node node(YAML::NodeType::Map);
+  for (const auto& [key, value] : entries) node[key] = value;
+  YAML::Emitter out;
+  out << node;
+  return out.c_str();
+}
 
 void register_profile_section(const std::string& section, const std::vector<std::string>& keys) {
   section_registry()[section].insert(keys.begin(), keys.end());

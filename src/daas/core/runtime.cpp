@@ -29,6 +29,10 @@ int64_t configure_threads(int64_t threads) {
   return count;
 }
 
+bool may_change_on_resume(const std::string& key) {
+  return key == "epochs" || key == "threads" || key == "device" || key == "log_level" || key == "out";
+}
+
 c10::Device resolve_device(const std::string& name) {
   if (name == "cpu") return c10::Device(c10::kCPU);
   if (name.rfind("cuda", 0) != 0) fail("device '{}': expected cpu, cuda or cuda:N", name);

@@ -69,6 +69,12 @@ void data_options_from_json(const nlohmann::json& json, const std::set<std::stri
   table.apply(settings, options);
 }
 
+std::string data_format_names() {
+  std::vector<std::string> names;
+  for (const auto& row : data_formats()) names.push_back(row.name);
+  return fmt::format("{}", fmt::join(names, ", "));
+}
+
 Dataset Dataset::select(const torch::Tensor& indices, const std::string& suffix) const {
   Dataset out = *this;
   out.name = name + suffix;
@@ -155,14 +161,12 @@ DataSplits load_data(const DataOptions& options, uint64_t seed) {
   const std::string format_name = options.data.substr(0, colon);
   const std::string dir = colon == std::string::npos ? "" : options.data.substr(colon + 1);
   const DataFormat* format = nullptr;
-  std::string known;
   for (const auto& row : data_formats()) {
     if (format_name == row.name) format = &row;
-    known += (known.empty() ? "" : ", ") + std::string(row.name);
   }
   if (format == nullptr)
     fail("data '{}': unknown format '{}'; expected FORMAT or FORMAT:DIR with FORMAT one of {}", options.data,
-         format_name, known);
+         format_name, data_format_names());
   const std::string folder = dir.empty() ? format->default_dir : dir;
   if (folder.empty())
     fail("data '{}': format {} has no default folder; give one as {}:DIR", options.data, format->name, format->name);

@@ -75,16 +75,11 @@ void check_run_folder(const Run& run) {
 /// config.yaml as the commands write it, so `daas search|train --resume DIR`
 /// also continues a run of an experiment.
 void write_config(const Run& run, const Plan& plan) {
-  YAML::Emitter yaml;
-  if (run.is_search) {
-    yaml << search_table().to_yaml(run.search);
-  } else {
-    yaml << train_table().to_yaml(run.train);
-  }
+  const std::string yaml = run.is_search ? search_table().to_yaml(run.search) : train_table().to_yaml(run.train);
   make_dirs(run.dir);
   write_file_atomic((fs::path(run.dir) / "config.yaml").string(),
                     fmt::format("# daas {} (experiment {}, condition {}, seed {})\n{}\n", run.kind(), plan.path,
-                                run.condition->name, run.seed, yaml.c_str()));
+                                run.condition->name, run.seed, yaml));
 }
 
 void write_record(const Run& run, const RunRecord& record) {
@@ -103,10 +98,10 @@ std::pair<int64_t, int64_t> model_size(const std::string& model_path) {
   nas::ModelSize size;
   if (info.network == train::NetworkKind::kImageNet) {
     nas::NetworkImageNet net(options);
-    size = nas::measure(net, info.height);
+    size = nas::measure(*net, info.height);
   } else {
     nas::NetworkCIFAR net(options);
-    size = nas::measure(net, info.height);
+    size = nas::measure(*net, info.height);
   }
   return {size.parameters - size.auxiliary_parameters, size.macs};
 }

@@ -24,64 +24,9 @@ void check_network_options(const NetworkOptions& o, const char* what) {
   o.genotype().validate();
 }
 
-bool is_reduction(int64_t i, int64_t layers) { return i == layers / 3 || i == 2 * layers / 3; }
-
-// The cells of DARTS NetworkCIFAR/NetworkImageNet; returns the channels fed
-// to the auxiliary head (output of cell 2·layers/3) and the last C_prev.
-std::pair<int64_t, int64_t> build_cells(torch::nn::Module& parent, std::vector<Cell>& cells, const NetworkOptions& o,
-                                        int64_t C_prev_prev, int64_t C_prev, bool reduction_prev) {
-  int64_t C_curr = o.C();
-  int64_t C_to_auxiliary = 0;
-  for (int64_t i = 0; i < o.layers(); ++i) {
-    const bool reduction = is_reduction(i, o.layers());
-    if (reduction) C_curr *= 2;
-    Cell cell(o.genotype(), C_prev_prev, C_prev, C_curr, reduction, reduction_prev);
-    reduction_prev = reduction;
-    C_prev_prev = C_prev;
-    C_prev = cell->multiplier() * C_curr;
-    if (i == 2 * o.layers() / 3) C_to_auxiliary = C_prev;
-    cells.push_back(parent.register_module("cell" + std::to_string(i), cell));
-  }
-  return {C_to_auxiliary, C_prev};
-}
-
-// Runs the cells; the auxiliary head sees the output of cell 2·layers/3.
-torch::Tensor run_cells(std::vector<Cell>& cells, torch::Tensor s0, torch::Tensor s1, double drop_prob,
-                        const std::shared_ptr<AuxiliaryHead>& aux, bool training, torch::Tensor& aux_logits) {
-  const auto layers = static_cast<int64_t>(cells.size());
-  for (int64_t i = 0; i < layers; ++i) {
-    auto next = cells[static_cast<size_t>(i)]->forward(s0, s1, drop_prob);
-    s0 = s1;
-    s1 = next;
-    if (i == 2 * layers / 3 && aux && training) aux_logits = aux->forward(s1);
-  }
-  return s1;
-}
-
-torch::Tensor classify(torch::nn::Linear& classifier, const torch::Tensor& features) {
-  return counted(classifier, F::adaptive_avg_pool2d(features, F::AdaptiveAvgPool2dFuncOptions(1)).flatten(1));
-}
-
-template <typename Net>
-ModelSize measure_network(Net& net, int64_t size) {
-  ModelSize out;
-  out.parameters = count_parameters(*net);
-  for (const auto& item : net->named_parameters()) {
-    if (item.key().rfind("auxiliary_head.", 0) == 0) out.auxiliary_parameters += item.value().numel();
-  }
-  const bool was_training = net->is_training();
-  net->eval();
-  {
-    torch::NoGradGuard no_grad;
-    MacCounter counter;
-    net->forward(torch::zeros({1, net->options().in_channels(), size, size}));
-    out.macs = counter.total();
-  }
-  net->train(was_training);
-  return out;
-}
-
 }  // namespace
+
+bool is_reduction(int64_t cell, int64_t layers) { return cell == layers / 3 || cell == 2 * layers / 3; }
 
 torch::Tensor to_compute_format(const torch::Tensor& x, bool channels_last) {
   // A one-channel image is both channels-last and contiguous; LibTorch then
@@ -169,85 +114,114 @@ torch::Tensor AuxiliaryHead::forward(const torch::Tensor& x) {
   return counted(classifier_, torch::relu(y).flatten(1));
 }
 
-NetworkCIFARImpl::NetworkCIFARImpl(NetworkOptions options) : options_(std::move(options)) {
+DerivedNetworkImpl::DerivedNetworkImpl(NetworkOptions options, const char* name)
+    : name_(name), options_(std::move(options)) {
+  check_network_options(options_, name_);
+}
+
+void DerivedNetworkImpl::build_cells(int64_t C_prev_prev, int64_t C_prev, bool reduction_prev, bool imagenet) {
   const auto& o = options_;
-  check_network_options(o, "NetworkCIFAR");
-  const int64_t C_stem = 3 * o.C();  // DARTS stem_multiplier
-  stem_conv_ = register_module("stem_conv", plain_conv(o.in_channels(), C_stem, /*kernel=*/3, /*stride=*/1, 1));
-  stem_bn_ = register_module("stem_bn", BatchNorm(C_stem));
-  const auto [C_aux, C_prev] = build_cells(*this, cells_, o, C_stem, C_stem, /*reduction_prev=*/false);
+  int64_t C_curr = o.C();
+  int64_t C_to_auxiliary = 0;
+  for (int64_t i = 0; i < o.layers(); ++i) {
+    const bool reduction = is_reduction(i, o.layers());
+    if (reduction) C_curr *= 2;
+    Cell cell(o.genotype(), C_prev_prev, C_prev, C_curr, reduction, reduction_prev);
+    reduction_prev = reduction;
+    C_prev_prev = C_prev;
+    C_prev = cell->multiplier() * C_curr;
+    // The auxiliary head reads the output of cell 2·layers/3.
+    if (i == 2 * o.layers() / 3) C_to_auxiliary = C_prev;
+    cells_.push_back(register_module("cell" + std::to_string(i), cell));
+  }
   if (o.auxiliary()) {
-    auxiliary_head_ = register_module("auxiliary_head", std::make_shared<AuxiliaryHead>(C_aux, o.num_classes(), false));
+    auxiliary_head_ =
+        register_module("auxiliary_head", std::make_shared<AuxiliaryHead>(C_to_auxiliary, o.num_classes(), imagenet));
   }
   classifier_ = register_module("classifier", torch::nn::Linear(C_prev, o.num_classes()));
   if (o.channels_last()) weights_to_channels_last(*this);
 }
 
-NetworkOutput NetworkCIFARImpl::forward(const torch::Tensor& x) {
-  check(x.dim() == 4 && x.size(1) == options_.in_channels(), "NetworkCIFAR input: shape [{}]; expected [N, {}, H, W]",
+void DerivedNetworkImpl::check_input(const torch::Tensor& x) const {
+  check(x.dim() == 4 && x.size(1) == options_.in_channels(), "{} input: shape [{}]; expected [N, {}, H, W]", name_,
         fmt::join(x.sizes(), ", "), options_.in_channels());
-  const bool cl = options_.channels_last();
-  const auto s = stem_bn_(to_compute_format(counted(stem_conv_, to_compute_format(x, cl)), cl));
+}
+
+NetworkOutput DerivedNetworkImpl::run_cells(torch::Tensor s0, torch::Tensor s1) {
   NetworkOutput out;
-  const auto features =
-      run_cells(cells_, s, s, options_.drop_path_prob(), auxiliary_head_, is_training(), out.aux_logits);
-  out.logits = classify(classifier_, features);
+  const auto layers = static_cast<int64_t>(cells_.size());
+  for (int64_t i = 0; i < layers; ++i) {
+    auto next = cells_[static_cast<size_t>(i)]->forward(s0, s1, options_.drop_path_prob());
+    s0 = s1;
+    s1 = next;
+    if (i == 2 * layers / 3 && auxiliary_head_ && is_training()) out.aux_logits = auxiliary_head_->forward(s1);
+  }
+  out.logits = counted(classifier_, F::adaptive_avg_pool2d(s1, F::AdaptiveAvgPool2dFuncOptions(1)).flatten(1));
   return out;
 }
 
-void NetworkCIFARImpl::set_drop_path_prob(double p) {
+void DerivedNetworkImpl::set_drop_path_prob(double p) {
   check(p >= 0 && p < 1, "drop_path_prob = {}; expected a value in [0, 1)", p);
   options_.drop_path_prob(p);
 }
 
-void NetworkCIFARImpl::pretty_print(std::ostream& stream) const {
-  stream << "daas::nas::NetworkCIFAR(C=" << options_.C() << ", layers=" << options_.layers()
+void DerivedNetworkImpl::pretty_print(std::ostream& stream) const {
+  stream << "daas::nas::" << name_ << "(C=" << options_.C() << ", layers=" << options_.layers()
          << ", classes=" << options_.num_classes() << ", auxiliary=" << options_.auxiliary() << ")";
 }
 
-NetworkImageNetImpl::NetworkImageNetImpl(NetworkOptions options) : options_(std::move(options)) {
-  const auto& o = options_;
-  check_network_options(o, "NetworkImageNet");
+NetworkCIFARImpl::NetworkCIFARImpl(NetworkOptions options) : DerivedNetworkImpl(std::move(options), "NetworkCIFAR") {
+  const auto& o = this->options();
+  const int64_t C_stem = 3 * o.C();  // DARTS stem_multiplier
+  stem_conv_ = register_module("stem_conv", plain_conv(o.in_channels(), C_stem, /*kernel=*/3, /*stride=*/1, 1));
+  stem_bn_ = register_module("stem_bn", BatchNorm(C_stem));
+  build_cells(C_stem, C_stem, /*reduction_prev=*/false, /*imagenet=*/false);
+}
+
+NetworkOutput NetworkCIFARImpl::forward(const torch::Tensor& x) {
+  check_input(x);
+  const bool cl = options().channels_last();
+  const auto s = stem_bn_(to_compute_format(counted(stem_conv_, to_compute_format(x, cl)), cl));
+  return run_cells(s, s);
+}
+
+NetworkImageNetImpl::NetworkImageNetImpl(NetworkOptions options)
+    : DerivedNetworkImpl(std::move(options), "NetworkImageNet") {
+  const auto& o = this->options();
   stem0_conv1_ = register_module("stem0_conv1", plain_conv(o.in_channels(), o.C() / 2, 3, /*stride=*/2, 1));
   stem0_bn1_ = register_module("stem0_bn1", BatchNorm(o.C() / 2));
   stem0_conv2_ = register_module("stem0_conv2", plain_conv(o.C() / 2, o.C(), 3, /*stride=*/2, 1));
   stem0_bn2_ = register_module("stem0_bn2", BatchNorm(o.C()));
   stem1_conv_ = register_module("stem1_conv", plain_conv(o.C(), o.C(), 3, /*stride=*/2, 1));
   stem1_bn_ = register_module("stem1_bn", BatchNorm(o.C()));
-  const auto [C_aux, C_prev] = build_cells(*this, cells_, o, o.C(), o.C(), /*reduction_prev=*/true);
-  if (o.auxiliary()) {
-    auxiliary_head_ = register_module("auxiliary_head", std::make_shared<AuxiliaryHead>(C_aux, o.num_classes(), true));
-  }
-  classifier_ = register_module("classifier", torch::nn::Linear(C_prev, o.num_classes()));
-  if (o.channels_last()) weights_to_channels_last(*this);
+  build_cells(o.C(), o.C(), /*reduction_prev=*/true, /*imagenet=*/true);
 }
 
 NetworkOutput NetworkImageNetImpl::forward(const torch::Tensor& x) {
-  check(x.dim() == 4 && x.size(1) == options_.in_channels(),
-        "NetworkImageNet input: shape [{}]; expected [N, {}, H, W]", fmt::join(x.sizes(), ", "),
-        options_.in_channels());
-  const bool cl = options_.channels_last();
+  check_input(x);
+  const bool cl = options().channels_last();
   auto s0 = torch::relu(stem0_bn1_(to_compute_format(counted(stem0_conv1_, to_compute_format(x, cl)), cl)));
   s0 = stem0_bn2_(counted(stem0_conv2_, s0));
   const auto s1 = stem1_bn_(counted(stem1_conv_, torch::relu(s0)));
-  NetworkOutput out;
-  const auto features =
-      run_cells(cells_, s0, s1, options_.drop_path_prob(), auxiliary_head_, is_training(), out.aux_logits);
-  out.logits = classify(classifier_, features);
+  return run_cells(s0, s1);
+}
+
+ModelSize measure(DerivedNetworkImpl& net, int64_t size) {
+  ModelSize out;
+  out.parameters = count_parameters(net);
+  for (const auto& item : net.named_parameters()) {
+    if (item.key().rfind("auxiliary_head.", 0) == 0) out.auxiliary_parameters += item.value().numel();
+  }
+  const bool was_training = net.is_training();
+  net.eval();
+  {
+    torch::NoGradGuard no_grad;
+    MacCounter counter;
+    net.forward(torch::zeros({1, net.options().in_channels(), size, size}));
+    out.macs = counter.total();
+  }
+  net.train(was_training);
   return out;
 }
-
-void NetworkImageNetImpl::set_drop_path_prob(double p) {
-  check(p >= 0 && p < 1, "drop_path_prob = {}; expected a value in [0, 1)", p);
-  options_.drop_path_prob(p);
-}
-
-void NetworkImageNetImpl::pretty_print(std::ostream& stream) const {
-  stream << "daas::nas::NetworkImageNet(C=" << options_.C() << ", layers=" << options_.layers()
-         << ", classes=" << options_.num_classes() << ", auxiliary=" << options_.auxiliary() << ")";
-}
-
-ModelSize measure(NetworkCIFAR& net, int64_t size) { return measure_network(net, size); }
-ModelSize measure(NetworkImageNet& net, int64_t size) { return measure_network(net, size); }
 
 }  // namespace daas::nas

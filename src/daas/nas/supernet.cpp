@@ -78,13 +78,17 @@ const std::vector<SamplerEntry>& sampler_table() {
   return table;
 }
 
-const SamplerEntry& find_sampler(const std::string& name) {
+std::vector<std::string> sampler_names() {
   std::vector<std::string> names;
+  for (const auto& entry : sampler_table()) names.push_back(entry.name);
+  return names;
+}
+
+const SamplerEntry& find_sampler(const std::string& name) {
   for (const auto& entry : sampler_table()) {
     if (name == entry.name) return entry;
-    names.push_back(entry.name);
   }
-  fail("unknown sampler '{}'; expected one of {}", name, fmt::join(names, ", "));
+  fail("unknown sampler '{}'; expected one of {}", name, fmt::join(sampler_names(), ", "));
 }
 
 int64_t edges_for_steps(int64_t steps) { return steps * (steps + 3) / 2; }
@@ -173,7 +177,7 @@ SearchNetworkImpl::SearchNetworkImpl(SearchNetworkOptions options) : options_(st
   int64_t C_prev_prev = C_stem, C_prev = C_stem, C_curr = o.C();
   bool reduction_prev = false;
   for (int64_t i = 0; i < o.layers(); ++i) {
-    const bool reduction = i == o.layers() / 3 || i == 2 * o.layers() / 3;
+    const bool reduction = is_reduction(i, o.layers());
     if (reduction) C_curr *= 2;
     cells_.push_back(
         register_module("cell" + std::to_string(i),

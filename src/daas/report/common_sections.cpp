@@ -131,10 +131,10 @@ std::string network_size_html(const RunView& view, int64_t C, int64_t layers, bo
     nas::ModelSize size;
     if (kind == train::NetworkKind::kImageNet) {
       nas::NetworkImageNet net(options);
-      size = nas::measure(net, train.height());
+      size = nas::measure(*net, train.height());
     } else {
       nas::NetworkCIFAR net(options);
-      size = nas::measure(net, train.height());
+      size = nas::measure(*net, train.height());
     }
     const int64_t parameters = size.parameters - size.auxiliary_parameters;
     return fmt::format(

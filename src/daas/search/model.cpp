@@ -94,7 +94,7 @@ class FixedModel : public SearchModel {
 
 std::unique_ptr<SearchModel> make_search_model(const SearchOptions& options, const Dataset& data,
                                                const c10::Device& device) {
-  if (options.mode == "policy") return std::make_unique<FixedModel>(options, data, device);
+  if (!search_mode(options.mode).searches_architecture) return std::make_unique<FixedModel>(options, data, device);
   return std::make_unique<SupernetModel>(options, data, device);
 }
 

@@ -22,6 +22,7 @@
 #include "daas/search/history.h"
 #include "daas/search/model.h"
 #include "daas/search/step.h"
+#include "daas/train/loop.h"
 #include "daas/train/loss.h"
 #include "daas/train/schedule.h"
 
@@ -30,7 +31,21 @@ namespace fs = std::filesystem;
 namespace daas::search {
 namespace {
 
-constexpr int kCheckpointVersion = 1;
+constexpr std::array<SearchModeRow, static_cast<size_t>(SearchMode::kCount)> kModes = {{
+    {SearchMode::kJoint, "joint", /*searches_architecture=*/true, /*searches_policy=*/true, "α and β"},
+    {SearchMode::kArch, "arch", /*searches_architecture=*/true, /*searches_policy=*/false,
+     "β fixed to fixed_policy (GDAS with augmentation)"},
+    {SearchMode::kPolicy, "policy", /*searches_architecture=*/false, /*searches_policy=*/true,
+     "α fixed to genotype (DADA-like)"},
+}};
+
+constexpr bool modes_in_enum_order() {
+  for (size_t i = 0; i < kModes.size(); ++i) {
+    if (static_cast<size_t>(kModes[i].mode) != i) return false;
+  }
+  return true;
+}
+static_assert(modes_in_enum_order(), "one row of kModes per SearchMode, in enum order");
 
 double entropy_of_rows(const torch::Tensor& logits) {
   const auto log_p = torch::log_softmax(logits.detach().to(torch::kCPU, torch::kFloat64), -1);
@@ -59,14 +74,15 @@ SearchState build_state(const SearchOptions& options, const Dataset& data, const
   state.weight_optimizer = std::make_unique<torch::optim::SGD>(
       state.model->weight_parameters(),
       torch::optim::SGDOptions(options.lr).momentum(options.momentum).weight_decay(options.weight_decay));
-  if (options.mode != "policy") {
+  const SearchModeRow& mode = search_mode(options.mode);
+  if (mode.searches_architecture) {
     state.arch_optimizer = std::make_unique<torch::optim::Adam>(state.model->arch_parameters(),
                                                                 torch::optim::AdamOptions(options.arch_lr)
                                                                     .betas({options.arch_beta1, options.arch_beta2})
                                                                     .weight_decay(options.arch_weight_decay));
   }
   const auto policy_options = augment::default_policy_options(data);
-  if (options.mode == "arch") {
+  if (!mode.searches_policy) {
     state.fixed_policy = augment::make_policy(options.fixed_policy, policy_options);
   } else {
     state.policy = augment::SearchablePolicy(
@@ -76,11 +92,6 @@ SearchState build_state(const SearchOptions& options, const Dataset& data, const
                                                                   torch::optim::AdamOptions(options.policy_lr));
   }
   return state;
-}
-
-/// Settings a resumed run may change: they do not alter its result.
-bool may_change_on_resume(const std::string& key) {
-  return key == "epochs" || key == "threads" || key == "device" || key == "log_level" || key == "out";
 }
 
 /// The settings that define the run, as text, for the resume check.
@@ -121,8 +132,7 @@ void load_checkpoint(SearchState& state, const SearchOptions& options, const std
   const auto meta = reader.json("state");
   check(meta.is_object() && meta.contains("settings") && meta.contains("mode"),
         "{}: not a daas search checkpoint (no search settings in it; a daas train checkpoint?)", path);
-  check(meta.value("version", 0) == kCheckpointVersion, "{}: checkpoint version {}, expected {}", path,
-        meta.value("version", 0), kCheckpointVersion);
+  check_checkpoint_version(meta, path);
   const auto saved = meta.value("settings", nlohmann::json::object());
   const auto current = defining_settings(options);
   for (const auto& [key, value] : current.items()) {
@@ -145,12 +155,6 @@ void load_checkpoint(SearchState& state, const SearchOptions& options, const std
   state.next_epoch = meta.at("next_epoch").get<int64_t>();
   state.next_step = meta.value("next_step", int64_t{0});
   state.partial = meta.value("partial", nlohmann::json::object());
-}
-
-void set_learning_rate(torch::optim::Optimizer& optimizer, double lr) {
-  for (auto& group : optimizer.param_groups()) {
-    static_cast<torch::optim::SGDOptions&>(group.options()).lr(lr);
-  }
 }
 
 /// A policy list as text: one sub-policy a line, as Fast-AA and DADA print theirs.
@@ -199,13 +203,25 @@ nlohmann::json write_results(SearchState& state, const SearchOptions& options, c
 
 }  // namespace
 
+const std::array<SearchModeRow, static_cast<size_t>(SearchMode::kCount)>& search_modes() { return kModes; }
+
+const SearchModeRow& search_mode(const std::string& name) {
+  for (const auto& row : kModes) {
+    if (name == row.name) return row;
+  }
+  std::vector<std::string> names;
+  for (const auto& row : kModes) names.push_back(row.name);
+  fail("unknown search mode '{}'; expected one of {}", name, fmt::join(names, ", "));
+}
+
 void validate(const SearchOptions& options) {
+  train::validate_loop(options);
   check(options.tau_min <= options.tau_max, "tau_min {} is above tau_max {}; expected tau_min <= tau_max",
         options.tau_min, options.tau_max);
-  check(options.lr_min <= options.lr, "lr_min {} is above lr {}; expected lr_min <= lr", options.lr_min, options.lr);
   resolve_device(options.device);
-  if (options.mode == "arch") augment::make_policy(options.fixed_policy);
-  if (options.mode == "policy") nas::load_genotype(options.genotype);
+  const SearchModeRow& mode = search_mode(options.mode);
+  if (!mode.searches_policy) augment::make_policy(options.fixed_policy);
+  if (!mode.searches_architecture) nas::load_genotype(options.genotype);
 }
 
 SearchResult run_search(const SearchOptions& options, const std::string& run_dir, bool resume,
@@ -216,85 +232,111 @@ SearchResult run_search(const SearchOptions& options, const std::string& run_dir
   return search_halves(options, weights_half, arch_half, run_dir, resume, after_epoch);
 }
 
+namespace {
+
+/// A search's state on `device`, from the run folder's checkpoint when resuming.
+SearchState start_search(const SearchOptions& options, const Dataset& train_half, const c10::Device& device,
+                         const std::string& run_dir, bool resume) {
+  // The initial weights and α are a function of the seed alone.
+  seed_everything(static_cast<uint64_t>(options.seed));
+  SearchState state = build_state(options, train_half, device);
+  if (resume) {
+    load_checkpoint(state, options, (fs::path(run_dir) / "checkpoint.pt").string());
+    train::announce_resume(run_dir, state.next_epoch, state.next_step, options.epochs);
+  }
+  return state;
+}
+
+/// The two halves' loaders; a step draws one batch of each.
+struct HalfLoaders {
+  HalfLoaders(const SearchOptions& options, const Dataset& train_half, const Dataset& val_half)
+      : train(train_half,
+              {options.batch_size, /*shuffle=*/true, /*drop_last=*/true, static_cast<uint64_t>(options.seed)}),
+        val(val_half, {options.batch_size, true, true, static_cast<uint64_t>(options.seed) + 1}),
+        steps(train::epoch_steps(options, std::min(train.batches_per_epoch(), val.batches_per_epoch()))) {}
+  BatchLoader train;
+  BatchLoader val;
+  int64_t steps;
+};
+
+/// One epoch of search steps, from `state.next_step` in the epoch a run was
+/// stopped in; returns the epoch's record for metrics.jsonl. A stop asked for
+/// (Ctrl-C, SIGTERM) saves a checkpoint after the step in progress and throws
+/// Interrupted.
+nlohmann::json search_epoch(SearchState& state, StepContext& context, HalfLoaders& loaders, int64_t epoch,
+                            const std::string& run_dir) {
+  const auto& options = context.options;
+  const double lr = train::cosine_schedule(options.lr, options.lr_min, epoch, options.epochs);
+  const double tau = train::linear_schedule(options.tau_max, options.tau_min, epoch, options.epochs);
+  train::set_learning_rate(*state.weight_optimizer, lr);
+  state.model->set_tau(tau);
+  const int64_t first_step = epoch == state.next_epoch ? std::min(state.next_step, loaders.steps) : 0;
+  loaders.train.start_epoch(epoch, first_step);
+  loaders.val.start_epoch(epoch, first_step);
+  StepTotals totals = first_step > 0 ? StepTotals::from_sums(state.partial.at("sums")) : StepTotals{};
+  const double earlier_seconds = first_step > 0 ? state.partial.at("seconds").get<double>() : 0.0;
+  const int64_t earlier_images = totals.images;
+  Progress progress(fmt::format("search epoch {}/{}", epoch + 1, options.epochs), loaders.steps);
+  progress.skip(first_step);
+  for (int64_t step = first_step; step < loaders.steps; ++step) {
+    auto train_batch = loaders.train.next();
+    auto val_batch = loaders.val.next();
+    totals.add(search_step(context, *train_batch, *val_batch, lr, epoch, step, *state.weight_optimizer,
+                           state.arch_optimizer.get(), state.policy_optimizer.get()));
+    progress.advance(1, fmt::format("{} | {:.0f} img/s", totals.summary(),
+                                    (totals.images - earlier_images) / std::max(progress.elapsed_seconds(), 1e-9)));
+    if (interrupt_requested() != 0 && step + 1 < loaders.steps) {
+      state.next_epoch = epoch;
+      state.next_step = step + 1;
+      state.partial = {{"sums", totals.sums()}, {"seconds", earlier_seconds + progress.elapsed_seconds()}};
+      const std::string checkpoint_path = (fs::path(run_dir) / "checkpoint.pt").string();
+      save_checkpoint(state, options, checkpoint_path);
+      throw_if_interrupted(
+          fmt::format("checkpoint at epoch {}, step {} of {} written to {}; go on with `daas search "
+                      "--resume {}`",
+                      epoch + 1, step + 1, loaders.steps, checkpoint_path, run_dir));
+    }
+  }
+  progress.finish(totals.summary());
+  // Images per second count training images; each step runs as many validation images.
+  auto record =
+      train::epoch_record(epoch, lr, loaders.steps, totals.images, earlier_seconds + progress.elapsed_seconds());
+  record.update(totals.to_json());
+  record["tau"] = tau;
+  return record;
+}
+
+SearchResult search_result(SearchState& state, nlohmann::json last_record) {
+  SearchResult result;
+  result.last_record = std::move(last_record);
+  result.alphas = state.model->arch_parameters();
+  result.weights = state.model->weight_parameters();
+  if (state.policy) result.beta = state.policy->policy_parameters();
+  result.genotype = state.model->genotype();
+  return result;
+}
+
+}  // namespace
+
 SearchResult search_halves(const SearchOptions& options, const Dataset& train_half, const Dataset& val_half,
                            const std::string& run_dir, bool resume, const EpochHook& after_epoch) {
   validate(options);
   const c10::Device device = resolve_device(options.device);
-  // The initial weights and α are a function of the seed alone.
-  seed_everything(static_cast<uint64_t>(options.seed));
   spdlog::info("search ({}): {} images for the weights, {} for the architecture and policy, {}×{}×{}, {} classes",
                options.mode, train_half.size(), val_half.size(), train_half.channels(), train_half.height(),
                train_half.width(), train_half.num_classes());
-
-  SearchState state = build_state(options, train_half, device);
+  SearchState state = start_search(options, train_half, device, run_dir, resume);
   const std::string checkpoint_path = (fs::path(run_dir) / "checkpoint.pt").string();
-  if (resume) {
-    load_checkpoint(state, options, checkpoint_path);
-    if (state.next_epoch >= options.epochs) {
-      spdlog::info("{}: the search already ran its {} epochs; nothing to resume (raise --epochs to go on)", run_dir,
-                   state.next_epoch);
-    } else {
-      spdlog::info("resuming {} at epoch {}{}", run_dir, state.next_epoch + 1,
-                   state.next_step > 0 ? fmt::format(", step {}", state.next_step + 1) : std::string());
-    }
-  }
   MetricsLog metrics((fs::path(run_dir) / "metrics.jsonl").string(), resume ? state.next_epoch : -1);
   SearchHistory history(run_dir, resume ? state.next_epoch : -1, !state.model->arch_parameters().empty(),
                         static_cast<bool>(state.policy));
-
-  const LoaderOptions loader_options{options.batch_size, /*shuffle=*/true, /*drop_last=*/true,
-                                     static_cast<uint64_t>(options.seed)};
-  BatchLoader train_loader(train_half, loader_options);
-  BatchLoader val_loader(val_half, {options.batch_size, true, true, static_cast<uint64_t>(options.seed) + 1});
-  const int64_t full_steps = std::min(train_loader.batches_per_epoch(), val_loader.batches_per_epoch());
-  const int64_t steps = options.steps_per_epoch > 0 ? std::min(options.steps_per_epoch, full_steps) : full_steps;
-
+  HalfLoaders loaders(options, train_half, val_half);
   StepRanks ranks(*state.model, data_parallel_ranks(options.parallel, device));
   StepContext context{options,        *state.model, state.policy, state.fixed_policy, state.rng, train_half.mean,
                       train_half.std, device,       &ranks};
   nlohmann::json record;
   for (int64_t epoch = state.next_epoch; epoch < options.epochs; ++epoch) {
-    const double lr = train::cosine_schedule(options.lr, options.lr_min, epoch, options.epochs);
-    const double tau = train::linear_schedule(options.tau_max, options.tau_min, epoch, options.epochs);
-    set_learning_rate(*state.weight_optimizer, lr);
-    state.model->set_tau(tau);
-    // A run stopped within this epoch goes on from its next step.
-    const int64_t first_step = epoch == state.next_epoch ? std::min(state.next_step, steps) : 0;
-    train_loader.start_epoch(epoch, first_step);
-    val_loader.start_epoch(epoch, first_step);
-    StepTotals totals = first_step > 0 ? StepTotals::from_sums(state.partial.at("sums")) : StepTotals{};
-    const double earlier_seconds = first_step > 0 ? state.partial.at("seconds").get<double>() : 0.0;
-    const int64_t earlier_images = totals.images;
-    Progress progress(fmt::format("search epoch {}/{}", epoch + 1, options.epochs), steps);
-    progress.skip(first_step);
-    for (int64_t step = first_step; step < steps; ++step) {
-      auto train_batch = train_loader.next();
-      auto val_batch = val_loader.next();
-      const StepStats stats = search_step(context, *train_batch, *val_batch, lr, epoch, step, *state.weight_optimizer,
-                                          state.arch_optimizer.get(), state.policy_optimizer.get());
-      totals.add(stats);
-      progress.advance(1, fmt::format("{} | {:.0f} img/s", totals.summary(),
-                                      (totals.images - earlier_images) / std::max(progress.elapsed_seconds(), 1e-9)));
-      if (interrupt_requested() != 0 && step + 1 < steps) {
-        state.next_epoch = epoch;
-        state.next_step = step + 1;
-        state.partial = {{"sums", totals.sums()}, {"seconds", earlier_seconds + progress.elapsed_seconds()}};
-        save_checkpoint(state, options, checkpoint_path);
-        throw_if_interrupted(
-            fmt::format("checkpoint at epoch {}, step {} of {} written to {}; go on with `daas search "
-                        "--resume {}`",
-                        epoch + 1, step + 1, steps, checkpoint_path, run_dir));
-      }
-    }
-    progress.finish(totals.summary());
-    record = totals.to_json();
-    record["epoch"] = epoch + 1;
-    record["lr"] = lr;
-    record["tau"] = tau;
-    record["steps"] = steps;
-    record["seconds"] = earlier_seconds + progress.elapsed_seconds();
-    // Training images per second; each step also runs as many validation images.
-    record["images_per_second"] = totals.images / std::max(record["seconds"].get<double>(), 1e-9);
+    record = search_epoch(state, context, loaders, epoch, run_dir);
     record.update(write_results(state, options, run_dir));
     metrics.append(record);
     history.append(epoch + 1, state.model->arch_parameters(), state.policy);
@@ -314,13 +356,7 @@ SearchResult search_halves(const SearchOptions& options, const Dataset& train_ha
   }
   clear_interrupt();  // a stop asked for during the last step: the run is complete
   if (record.is_null()) record = write_results(state, options, run_dir);
-  SearchResult result;
-  result.last_record = record;
-  result.alphas = state.model->arch_parameters();
-  result.weights = state.model->weight_parameters();
-  if (state.policy) result.beta = state.policy->policy_parameters();
-  result.genotype = state.model->genotype();
-  return result;
+  return search_result(state, record);
 }
 
 }  // namespace daas::search

@@ -145,33 +145,21 @@ ModelInfo ModelInfo::from_json(const nlohmann::json& json, const std::string& so
 }
 
 Network::Network(ModelInfo info, bool channels_last) : info_(std::move(info)), channels_last_(channels_last) {
+  const auto options = network_options(info_, channels_last);
   if (info_.network == NetworkKind::kCifar) {
-    cifar_ = nas::NetworkCIFAR(network_options(info_, channels_last));
+    net_ = std::make_shared<nas::NetworkCIFARImpl>(options);
   } else {
-    imagenet_ = nas::NetworkImageNet(network_options(info_, channels_last));
+    net_ = std::make_shared<nas::NetworkImageNetImpl>(options);
   }
 }
 
-nas::NetworkOutput Network::forward(const torch::Tensor& x) {
-  return cifar_ ? cifar_->forward(x) : imagenet_->forward(x);
-}
+nas::NetworkOutput Network::forward(const torch::Tensor& x) { return net_->forward(x); }
 
-double Network::drop_path_prob() const {
-  return cifar_ ? cifar_->options().drop_path_prob() : imagenet_->options().drop_path_prob();
-}
+double Network::drop_path_prob() const { return net_->options().drop_path_prob(); }
 
-void Network::set_drop_path_prob(double p) {
-  if (cifar_) {
-    cifar_->set_drop_path_prob(p);
-  } else {
-    imagenet_->set_drop_path_prob(p);
-  }
-}
+void Network::set_drop_path_prob(double p) { net_->set_drop_path_prob(p); }
 
-torch::nn::Module& Network::module() {
-  if (cifar_) return *cifar_;
-  return *imagenet_;
-}
+torch::nn::Module& Network::module() { return *net_; }
 
 void save_model(Network& net, const std::string& path, const nlohmann::json& extra) {
   CheckpointWriter writer;

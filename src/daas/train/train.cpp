@@ -30,8 +30,6 @@ namespace fs = std::filesystem;
 namespace daas::train {
 namespace {
 
-constexpr int kCheckpointVersion = 1;
-
 /// A searched policy applied from its full β: each image draws its
 /// sub-policy, application and levels from the learned distributions.
 class LearnedPolicy : public augment::Policy {
@@ -183,8 +181,7 @@ void load_checkpoint(TrainState& state, const std::string& path) {
   const auto meta = reader.json("state");
   check(meta.is_object() && meta.contains("genotype") && !meta.contains("settings"),
         "{}: not a daas train checkpoint (no trained genotype in it; a daas search checkpoint?)", path);
-  check(meta.value("version", 0) == kCheckpointVersion, "{}: checkpoint version {}, expected {}", path,
-        meta.value("version", 0), kCheckpointVersion);
+  check_checkpoint_version(meta, path);
   const std::string genotype = state.net->info().genotype.to_darts_string();
   check(meta.value("genotype", std::string()) == genotype,
         "{}: checkpoint of genotype {}, but this run trains {}; expected the same genotype", path,
@@ -196,10 +193,6 @@ void load_checkpoint(TrainState& state, const std::string& path) {
   state.next_epoch = meta.at("next_epoch").get<int64_t>();
   state.next_step = meta.value("next_step", int64_t{0});
   state.partial = meta.value("partial", nlohmann::json::object());
-}
-
-void set_learning_rate(torch::optim::Optimizer& optimizer, double lr) {
-  for (auto& group : optimizer.param_groups()) static_cast<torch::optim::SGDOptions&>(group.options()).lr(lr);
 }
 
 struct EpochTotals {
@@ -320,8 +313,7 @@ std::shared_ptr<const augment::Policy> resolve_policy(const std::string& spec, c
 }
 
 void validate(const TrainOptions& options, bool resume) {
-  check_network_size(options.channels, options.layers, "--channels/--layers");
-  check(options.lr_min <= options.lr, "lr_min {} is above lr {}; expected lr_min <= lr", options.lr_min, options.lr);
+  validate_loop(options);
   resolve_device(options.device);
   if (options.base_policy != "none") augment::make_policy(options.base_policy);
   if (resume) return;
@@ -335,6 +327,78 @@ TrainResult run_train(const TrainOptions& options, const std::string& run_dir, b
   const DataSplits splits = load_data(options, static_cast<uint64_t>(options.seed));
   return train_splits(options, splits, run_dir, resume, after_epoch);
 }
+
+namespace {
+
+/// The network and optimiser of a run on `device`, from its checkpoint when resuming.
+TrainState start_training(const TrainOptions& options, const Dataset& train, const nas::Genotype& genotype,
+                          const c10::Device& device, const std::string& run_dir, bool resume) {
+  // The initial weights are a function of the seed alone; drop-path draws
+  // from the same global generator, saved in every checkpoint.
+  seed_everything(static_cast<uint64_t>(options.seed));
+  TrainState state;
+  state.net = std::make_unique<Network>(model_info(options, train, genotype), options.channels_last);
+  state.net->module().to(device);
+  state.optimizer = std::make_unique<torch::optim::SGD>(
+      state.net->module().parameters(),
+      torch::optim::SGDOptions(options.lr).momentum(options.momentum).weight_decay(options.weight_decay));
+  make_dirs(run_dir);
+  if (resume) {
+    load_checkpoint(state, (fs::path(run_dir) / "checkpoint.pt").string());
+    announce_resume(run_dir, state.next_epoch, state.next_step, options.epochs);
+  }
+  return state;
+}
+
+/// The training loader over `share` (the training split, less a validation
+/// share): batches through the augmentation pipeline on its prefetch thread,
+/// normalised with the whole split's statistics.
+std::unique_ptr<BatchLoader> training_loader(const TrainOptions& options, const Dataset& train, const Dataset& share,
+                                             const std::shared_ptr<const augment::Policy>& policy,
+                                             const c10::Device& device) {
+  const auto policy_options = augment::default_policy_options(train);
+  const auto base = options.base_policy == "none" ? nullptr : augment::make_policy(options.base_policy, policy_options);
+  augment::PipelineOptions pipeline_options;
+  pipeline_options.mean = train.mean;
+  pipeline_options.std = train.std;
+  pipeline_options.cutout = options.cutout;
+  pipeline_options.seed = static_cast<uint64_t>(options.seed);
+  pipeline_options.device = device;
+  const augment::Pipeline pipeline(base, policy, pipeline_options);
+  auto loader = std::make_unique<BatchLoader>(
+      share,
+      LoaderOptions{options.batch_size, /*shuffle=*/true, /*drop_last=*/true, static_cast<uint64_t>(options.seed)},
+      pipeline.transform());
+  check(loader->batches_per_epoch() > 0, "{}: {} training images make no full batch of batch_size {}; lower batch_size",
+        train.name, share.size(), options.batch_size);
+  return loader;
+}
+
+/// Writes model.pt with what the run was and how it scored, and
+/// evaluation.json (per-class accuracy and the confusion matrix, as `daas
+/// eval --json` writes them; daas report reads them).
+std::string finish_training(TrainState& state, const TrainOptions& options, const Evaluation& test,
+                            const std::string& run_dir) {
+  const std::string path = (fs::path(run_dir) / "model.pt").string();
+  save_model(*state.net, path,
+             {{"data", options.data},
+              {"subset", options.subset},
+              {"seed", options.seed},
+              {"data_settings", data_options_to_json(options)},
+              {"epochs", options.epochs},
+              {"genotype_source", options.genotype},
+              {"policy", options.policy},
+              {"policy_sampling", options.policy_sampling},
+              {"test_images", test.images},
+              {"test_top1", test.top1()},
+              {"test_top5", test.top5()}});
+  write_file_atomic((fs::path(run_dir) / "evaluation.json").string(),
+                    test.to_json(state.net->info().classes).dump(2) + "\n");
+  spdlog::info("model written to {} (test top-1 {:.2f}% on {} images)", path, 100 * test.top1(), test.images);
+  return path;
+}
+
+}  // namespace
 
 TrainResult train_splits(const TrainOptions& options, const DataSplits& data, const std::string& run_dir, bool resume,
                          const EpochHook& after_epoch) {
@@ -350,9 +414,8 @@ TrainResult train_splits(const TrainOptions& options, const DataSplits& data, co
   // recorded in config.yaml alone); the source may be gone by now.
   const bool own_policy =
       resume && (fs::exists(fs::path(run_dir) / kPolicyList) || fs::exists(fs::path(run_dir) / kPolicySearch));
-  const auto policy_options = augment::default_policy_options(data.train);
-  const auto base = options.base_policy == "none" ? nullptr : augment::make_policy(options.base_policy, policy_options);
-  const auto policy = resolve_policy(own_policy ? run_dir : options.policy, options.policy_sampling, policy_options);
+  const auto policy = resolve_policy(own_policy ? run_dir : options.policy, options.policy_sampling,
+                                     augment::default_policy_options(data.train));
 
   Dataset train_share = data.train;
   Dataset validation;
@@ -361,49 +424,20 @@ TrainResult train_splits(const TrainOptions& options, const DataSplits& data, co
     std::tie(train_share, validation) =
         split_validation(data.train, options.val_fraction, static_cast<uint64_t>(options.seed));
   }
-
-  // The initial weights are a function of the seed alone; drop-path draws
-  // from the same global generator, saved in every checkpoint.
-  seed_everything(static_cast<uint64_t>(options.seed));
-  TrainState state;
-  state.net = std::make_unique<Network>(model_info(options, data.train, genotype), options.channels_last);
-  state.net->module().to(device);
-  state.optimizer = std::make_unique<torch::optim::SGD>(
-      state.net->module().parameters(),
-      torch::optim::SGDOptions(options.lr).momentum(options.momentum).weight_decay(options.weight_decay));
+  TrainState state = start_training(options, data.train, genotype, device, run_dir, resume);
   const ModelInfo& info = state.net->info();
   spdlog::info("train: {} ({} C {}, {} layers{}) on {} images {}×{}×{}, {} classes; policy {} ({}) after {}",
                genotype.to_darts_string(), network_kind_name(info.network), info.C, info.layers,
                info.auxiliary ? ", auxiliary head" : "", train_share.size(), info.in_channels, info.height, info.width,
                info.num_classes(), policy->name(), options.policy_sampling, options.base_policy);
   if (validate) spdlog::info("validation share: {} training images held out", validation.size());
-
-  make_dirs(run_dir);
-  const std::string checkpoint_path = (fs::path(run_dir) / "checkpoint.pt").string();
-  if (resume) {
-    load_checkpoint(state, checkpoint_path);
-    spdlog::info("resuming {} at epoch {}{}", run_dir, state.next_epoch + 1,
-                 state.next_step > 0 ? fmt::format(", step {}", state.next_step + 1) : std::string());
-  }
   write_file_atomic((fs::path(run_dir) / "genotype.txt").string(), genotype.to_darts_string() + "\n");
   write_file_atomic((fs::path(run_dir) / "genotype.json").string(), genotype.to_json().dump(2) + "\n");
   if (policy_files && !own_policy) copy_policy_files(options.policy, run_dir);
   MetricsLog metrics((fs::path(run_dir) / "metrics.jsonl").string(), resume ? state.next_epoch : -1);
-
-  augment::PipelineOptions pipeline_options;
-  pipeline_options.mean = data.train.mean;
-  pipeline_options.std = data.train.std;
-  pipeline_options.cutout = options.cutout;
-  pipeline_options.seed = static_cast<uint64_t>(options.seed);
-  pipeline_options.device = device;
-  const augment::Pipeline pipeline(base, policy, pipeline_options);
-  BatchLoader loader(train_share,
-                     {options.batch_size, /*shuffle=*/true, /*drop_last=*/true, static_cast<uint64_t>(options.seed)},
-                     pipeline.transform());
-  const int64_t full_steps = loader.batches_per_epoch();
-  check(full_steps > 0, "{}: {} training images make no full batch of batch_size {}; lower batch_size", data.train.name,
-        train_share.size(), options.batch_size);
-  const int64_t steps = options.steps_per_epoch > 0 ? std::min(options.steps_per_epoch, full_steps) : full_steps;
+  const auto loader = training_loader(options, data.train, train_share, policy, device);
+  const int64_t steps = epoch_steps(options, loader->batches_per_epoch());
+  const std::string checkpoint_path = (fs::path(run_dir) / "checkpoint.pt").string();
 
   TrainRanks ranks(*state.net, data_parallel_ranks(options.parallel, device), options.channels_last, device);
   TrainResult result;
@@ -414,21 +448,18 @@ TrainResult train_splits(const TrainOptions& options, const DataSplits& data, co
     set_learning_rate(*state.optimizer, lr);
     state.net->set_drop_path_prob(drop_prob);
     const EpochTotals totals =
-        train_epoch(state, options, loader, ranks, epoch, steps, device, [&](const std::string& at) {
+        train_epoch(state, options, *loader, ranks, epoch, steps, device, [&](const std::string& at) {
           save_checkpoint(state, options, checkpoint_path);
           throw_if_interrupted(fmt::format("checkpoint at {} written to {}; go on with `daas train --resume {}`", at,
                                            checkpoint_path, run_dir));
         });
     const double train_seconds = totals.seconds;
     const auto after_training = std::chrono::steady_clock::now();
-    nlohmann::json record = {{"epoch", epoch + 1},
-                             {"lr", lr},
-                             {"drop_path", drop_prob},
-                             {"steps", totals.steps},
-                             {"train_loss", totals.loss / std::max<int64_t>(totals.steps, 1)},
-                             {"train_acc", static_cast<double>(totals.correct) / std::max<int64_t>(totals.images, 1)},
-                             {"train_seconds", train_seconds},
-                             {"images_per_second", totals.images / std::max(train_seconds, 1e-9)}};
+    nlohmann::json record = epoch_record(epoch, lr, totals.steps, totals.images, train_seconds);
+    record["drop_path"] = drop_prob;
+    record["train_loss"] = totals.loss / std::max<int64_t>(totals.steps, 1);
+    record["train_acc"] = static_cast<double>(totals.correct) / std::max<int64_t>(totals.images, 1);
+    record["train_seconds"] = train_seconds;
     // With a validation share, the epochs are monitored on it and the test
     // split is evaluated once, after the last epoch.
     const bool last = epoch + 1 == options.epochs;
@@ -472,24 +503,7 @@ TrainResult train_splits(const TrainOptions& options, const DataSplits& data, co
   clear_interrupt();  // a stop asked for during the last epoch: the run is complete
   // A resumed run that had already finished evaluates here.
   if (!evaluated) result.test = evaluate(*state.net, data.test, options.eval_batch_size, device);
-
-  result.model_path = (fs::path(run_dir) / "model.pt").string();
-  save_model(*state.net, result.model_path,
-             {{"data", options.data},
-              {"subset", options.subset},
-              {"seed", options.seed},
-              {"data_settings", data_options_to_json(options)},
-              {"epochs", options.epochs},
-              {"genotype_source", options.genotype},
-              {"policy", options.policy},
-              {"policy_sampling", options.policy_sampling},
-              {"test_images", result.test.images},
-              {"test_top1", result.test.top1()},
-              {"test_top5", result.test.top5()}});
-  // Per-class accuracy and the confusion matrix, as `daas eval --json` writes them (daas report reads them).
-  write_file_atomic((fs::path(run_dir) / "evaluation.json").string(), result.test.to_json(info.classes).dump(2) + "\n");
-  spdlog::info("model written to {} (test top-1 {:.2f}% on {} images)", result.model_path, 100 * result.test.top1(),
-               result.test.images);
+  result.model_path = finish_training(state, options, result.test, run_dir);
   return result;
 }
 

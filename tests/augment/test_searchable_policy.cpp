@@ -36,7 +36,7 @@ TEST(SearchablePolicy, HasTheDesignShapesAndStartsUniform) {
   EXPECT_EQ(pairs.size(), 105u);
   auto generator = at::make_generator<at::CPUGeneratorImpl>(1);
   const auto sample = policy->sample(4, generator);
-  const auto expected = std::log(1.0 / 105) + 2 * std::log(0.5) + 2 * std::log(1.0 / 11);
+  const auto expected = std::log(1.0 / kSubPolicyCount) + 2 * std::log(0.5) + 2 * std::log(1.0 / 11);
   EXPECT_TRUE(torch::allclose(policy->log_prob(sample), torch::full({4}, expected, torch::kFloat)));
 }
 
@@ -121,6 +121,11 @@ TEST(SearchablePolicy, ApplyUsesTheDrawnOpsAndLevels) {
   const auto solarized = torch::where(inverted >= 103, 255 - inverted, inverted);
   EXPECT_TRUE(torch::equal(out[2], solarized));
   EXPECT_FALSE(torch::equal(out[2], inverted));
+}
+
+TEST(SearchablePolicy, NeedsTwoMagnitudeLevels) {
+  EXPECT_THROWS_WITH(SearchablePolicy(SearchablePolicyOptions().levels(1)),
+                     "SearchablePolicy: 1 magnitude levels; expected >= 2");
 }
 
 TEST(SearchablePolicy, TopKExportAndResume) {

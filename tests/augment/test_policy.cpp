@@ -38,7 +38,9 @@ TEST(Policies, EveryPolicyKeepsShapeAndTypeAndIsSeeded) {
       EXPECT_TRUE(torch::equal(a, policy->apply(images, g2))) << name;
       const bool changes = name != "none";
       EXPECT_EQ(!torch::equal(a, images), changes) << name;
-      if (changes) EXPECT_FALSE(torch::equal(a, policy->apply(images, g3))) << name;
+      if (changes) {
+        EXPECT_FALSE(torch::equal(a, policy->apply(images, g3))) << name;
+      }
     }
   }
 }
