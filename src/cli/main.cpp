@@ -21,9 +21,9 @@ struct CommandEntry {
 
 // Every subcommand, in the order `daas --help` lists them.
 constexpr CommandEntry kCommands[] = {
-    {&daas::cli::register_search},     {&daas::cli::register_train},   {&daas::cli::register_eval},
-    {&daas::cli::register_predict},    {&daas::cli::register_export},  {&daas::cli::register_augment},
-    {&daas::cli::register_data},       {&daas::cli::register_info},    {&daas::cli::register_experiment},
+    {&daas::cli::register_search},  {&daas::cli::register_train},  {&daas::cli::register_eval},
+    {&daas::cli::register_predict}, {&daas::cli::register_export}, {&daas::cli::register_augment},
+    {&daas::cli::register_data},    {&daas::cli::register_info},   {&daas::cli::register_experiment},
     {&daas::cli::register_report},
 };
 

@@ -10,8 +10,8 @@
 #include "daas/core/files.h"
 #include "daas/core/json.h"
 #include "daas/core/metrics.h"
-#include "daas/search/history.h"
 #include "daas/nas/genotype.h"
+#include "daas/search/history.h"
 #include "daas/search/search.h"
 #include "options.h"
 
@@ -49,7 +49,8 @@ std::string top_sub_policies(const std::string& run_dir) {
     const auto search = fs::path(run_dir) / "policy_search.json";
     if (!fs::exists(search)) return text;
     const auto json = parse_json(read_file(search.string()), search.string());
-    if (json.contains("fixed_policy")) text += fmt::format("policy (fixed): {}\n", json.at("fixed_policy").get<std::string>());
+    if (json.contains("fixed_policy"))
+      text += fmt::format("policy (fixed): {}\n", json.at("fixed_policy").get<std::string>());
     return text;
   }
   // policy.json is Fast-AutoAugment's format: a list of sub-policies.
