@@ -173,6 +173,25 @@ class AuxiliaryHeadImageNet(nn.Module):
         self.classifier = nn.Linear(768, num_classes)
 
 
+def cell_stack(genotype, C_stem, C, layers, reduction_prev):
+    """The cells of both networks: channels double at the two reduction cells
+    (a third and two thirds of the way); returns the cells, the last cell's
+    output channels and those the auxiliary head reads."""
+    C_prev_prev, C_prev, C_curr = C_stem, C_stem, C
+    cells = nn.ModuleList()
+    for i in range(layers):
+        reduction = i in [layers // 3, 2 * layers // 3]
+        if reduction:
+            C_curr *= 2
+        cell = Cell(genotype, C_prev_prev, C_prev, C_curr, reduction, reduction_prev)
+        reduction_prev = reduction
+        cells += [cell]
+        C_prev_prev, C_prev = C_prev, cell.multiplier * C_curr
+        if i == 2 * layers // 3:
+            C_to_auxiliary = C_prev
+    return cells, C_prev, C_to_auxiliary
+
+
 class NetworkCIFAR(nn.Module):
     def __init__(self, C, num_classes, layers, auxiliary, genotype, in_channels=3):
         super().__init__()
@@ -181,21 +200,7 @@ class NetworkCIFAR(nn.Module):
         stem_multiplier = 3
         C_curr = stem_multiplier * C
         self.stem = nn.Sequential(nn.Conv2d(in_channels, C_curr, 3, padding=1, bias=False), nn.BatchNorm2d(C_curr))
-        C_prev_prev, C_prev, C_curr = C_curr, C_curr, C
-        self.cells = nn.ModuleList()
-        reduction_prev = False
-        for i in range(layers):
-            if i in [layers // 3, 2 * layers // 3]:
-                C_curr *= 2
-                reduction = True
-            else:
-                reduction = False
-            cell = Cell(genotype, C_prev_prev, C_prev, C_curr, reduction, reduction_prev)
-            reduction_prev = reduction
-            self.cells += [cell]
-            C_prev_prev, C_prev = C_prev, cell.multiplier * C_curr
-            if i == 2 * layers // 3:
-                C_to_auxiliary = C_prev
+        self.cells, C_prev, C_to_auxiliary = cell_stack(genotype, C_curr, C, layers, reduction_prev=False)
         if auxiliary:
             self.auxiliary_head = AuxiliaryHeadCIFAR(C_to_auxiliary, num_classes)
         self.global_pooling = nn.AdaptiveAvgPool2d(1)
@@ -224,21 +229,7 @@ class NetworkImageNet(nn.Module):
             nn.ReLU(inplace=True),
             nn.Conv2d(C, C, 3, stride=2, padding=1, bias=False),
             nn.BatchNorm2d(C))
-        C_prev_prev, C_prev, C_curr = C, C, C
-        self.cells = nn.ModuleList()
-        reduction_prev = True
-        for i in range(layers):
-            if i in [layers // 3, 2 * layers // 3]:
-                C_curr *= 2
-                reduction = True
-            else:
-                reduction = False
-            cell = Cell(genotype, C_prev_prev, C_prev, C_curr, reduction, reduction_prev)
-            reduction_prev = reduction
-            self.cells += [cell]
-            C_prev_prev, C_prev = C_prev, cell.multiplier * C_curr
-            if i == 2 * layers // 3:
-                C_to_auxiliary = C_prev
+        self.cells, C_prev, C_to_auxiliary = cell_stack(genotype, C, C, layers, reduction_prev=True)
         if auxiliary:
             self.auxiliary_head = AuxiliaryHeadImageNet(C_to_auxiliary, num_classes)
         self.global_pooling = nn.AvgPool2d(7)

@@ -1,7 +1,6 @@
 // `daas predict` against `daas eval` on the same images, and `daas eval`
 // reading its data settings from the model, after one smoke retrain.
 #include <gtest/gtest.h>
-#include <png.h>
 #include <torch/torch.h>
 
 #include <cstring>
@@ -14,6 +13,7 @@
 #include "daas/core/files.h"
 #include "daas/data/dataset.h"
 #include "daas/data/image_io.h"
+#include "png_support.h"
 #include "test_support.h"
 
 namespace daas {
@@ -22,6 +22,7 @@ namespace {
 namespace fs = std::filesystem;
 using testing::run_daas;
 using testing::TempDir;
+using testing::write_png_with;
 
 /// One smoke retrain shared by the tests of this file.
 class PredictCommand : public ::testing::Test {
@@ -120,18 +121,6 @@ TEST_F(PredictCommand, PredictionsEqualEvalsOnTheSameImages) {
   ASSERT_EQ(text.exit_code, 0) << text.output;
   EXPECT_TRUE(std::regex_search(text.output, std::regex("/test/0/[0-9]+\\.png: [A-Za-z/ -]+ [0-9.]+%, ")))
       << text.output;
-}
-
-/// Writes uint8 [H, W, K] as a PNG of libpng's `format`.
-void write_png_with(const std::string& path, const torch::Tensor& pixels, png_uint_32 format) {
-  png_image info;
-  std::memset(&info, 0, sizeof info);
-  info.version = PNG_IMAGE_VERSION;
-  info.width = static_cast<png_uint_32>(pixels.size(1));
-  info.height = static_cast<png_uint_32>(pixels.size(0));
-  info.format = format;
-  const auto data = pixels.contiguous();
-  ASSERT_TRUE(png_image_write_to_file(&info, path.c_str(), 0, data.data_ptr<uint8_t>(), 0, nullptr)) << info.message;
 }
 
 TEST_F(PredictCommand, ImagesAreReadAsTheModelNeedsThem) {

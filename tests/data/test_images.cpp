@@ -2,7 +2,6 @@
 // background or refused, resizing that keeps the aspect ratio (shorter side,
 // then the centre, with torchvision's offsets).
 #include <gtest/gtest.h>
-#include <png.h>
 #include <torch/torch.h>
 
 #include <cstring>
@@ -10,24 +9,14 @@
 
 #include "daas/data/dataset.h"
 #include "daas/data/image_io.h"
+#include "png_support.h"
 #include "test_support.h"
 
 namespace daas {
 namespace {
 
 using testing::TempDir;
-
-/// Writes uint8 [H, W, K] pixels as a PNG of libpng's `format` (with alpha).
-void write_png_with(const std::string& path, const torch::Tensor& pixels, png_uint_32 format) {
-  png_image info;
-  std::memset(&info, 0, sizeof info);
-  info.version = PNG_IMAGE_VERSION;
-  info.width = static_cast<png_uint_32>(pixels.size(1));
-  info.height = static_cast<png_uint_32>(pixels.size(0));
-  info.format = format;
-  const auto data = pixels.contiguous();
-  ASSERT_TRUE(png_image_write_to_file(&info, path.c_str(), 0, data.data_ptr<uint8_t>(), 0, nullptr)) << info.message;
-}
+using testing::write_png_with;
 
 TEST(Images, ChannelsComeFromTheFile) {
   TempDir dir;
