@@ -260,6 +260,28 @@ std::string guarded(RunView& view, const std::string& what, const std::function<
   }
 }
 
+std::string run_page(RunView& view, const std::function<std::vector<std::string>()>& findings,
+                     const std::function<std::string()>& summary,
+                     const std::vector<std::pair<std::string, std::string>>& sections) {
+  std::string html;
+  std::vector<std::string> found;
+  guarded(view, "findings", [&] {
+    found = findings();
+    return std::string();
+  });
+  if (!found.empty()) {
+    html += "<ul class=\"findings\">\n";
+    for (const auto& line : found) html += "<li>" + line + "</li>\n";
+    html += "</ul>\n";
+  }
+  const std::string summary_html = guarded(view, "summary", summary);
+  html += notes_html(view.notes);
+  html += "<h2>Summary</h2>\n" + summary_html;
+  for (const auto& [heading, body] : sections) html += "<h2>" + heading + "</h2>\n" + body;
+  html += "<h2>Files</h2>\n" + files_html(view);
+  return html;
+}
+
 double wall_seconds(const Records& metrics) {
   double total = 0;
   for (const auto& record : metrics.lines) total += number(record, "seconds").value_or(0.0);

@@ -52,6 +52,12 @@ std::string notes_html(const std::vector<std::string>& notes);
 /// `part()`, or a note and nothing when it throws: a record damaged in a way
 /// no check foresaw costs one part of the page, never the report.
 std::string guarded(RunView& view, const std::string& what, const std::function<std::string()>& part);
+/// A run's page below its title: the findings (bullets), the notes of what
+/// could not be shown, the summary, then `sections` (heading, HTML) in order
+/// and the files. The sections are built first, since they add notes.
+std::string run_page(RunView& view, const std::function<std::vector<std::string>()>& findings,
+                     const std::function<std::string()>& summary,
+                     const std::vector<std::pair<std::string, std::string>>& sections);
 /// Sum of the records' "seconds".
 double wall_seconds(const Records& metrics);
 

@@ -250,26 +250,12 @@ std::string train_sections(RunView& view, Page& page, const ReportOptions& optio
   if (run.train) {
     policy_html = guarded(view, "policy", [&] { return searched_policy_table(view) + preview_html(view, options); });
   }
-  std::string html;
-  std::vector<std::string> found;
-  guarded(view, "findings", [&] {
-    found = findings(view);
-    return std::string();
-  });
-  if (!found.empty()) {
-    html += "<ul class=\"findings\">\n";
-    for (const auto& line : found) html += "<li>" + line + "</li>\n";
-    html += "</ul>\n";
-  }
-  const std::string summary_html = guarded(view, "summary", [&] { return summary(view); });
-  html += notes_html(view.notes);
-  html += "<h2>Summary</h2>\n" + summary_html;
-  html += "<h2>Curves</h2>\n" + curves_html;
-  html += "<h2>Test evaluation</h2>\n" + evaluation_html;
-  html += "<h2>Architecture</h2>\n" + architecture_html;
-  html += "<h2>Augmentation policy</h2>\n" + policy_html;
-  html += "<h2>Files</h2>\n" + files_html(view);
-  return html;
+  return run_page(
+      view, [&] { return findings(view); }, [&] { return summary(view); },
+      {{"Curves", curves_html},
+       {"Test evaluation", evaluation_html},
+       {"Architecture", architecture_html},
+       {"Augmentation policy", policy_html}});
 }
 
 }  // namespace daas::report
