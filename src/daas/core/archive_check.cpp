@@ -1164,11 +1164,13 @@ class ArchiveChecker {
     }
     const auto constants = check_pickle("constants.pkl", Role::kConstants);
     if (constants->kind != Kind::kTuple) {
-      bad(path_, "record 'constants.pkl' holds a {}; expected a tuple of constants", kind_name(constants->kind));
+      bad(path_, "record '{}' holds a {}; expected a tuple of constants", by_name_.at("constants.pkl")->name,
+          kind_name(constants->kind));
     }
     const auto root = check_pickle("data.pkl", Role::kData);
     if (root->kind != Kind::kObject) {
-      bad(path_, "record 'data.pkl' holds a {}; expected a module object", kind_name(root->kind));
+      bad(path_, "record '{}' holds a {}; expected a module object", by_name_.at("data.pkl")->name,
+          kind_name(root->kind));
     }
   }
 
@@ -1225,7 +1227,8 @@ class ArchiveChecker {
     const uint64_t high = caffe2::serialize::kMaxSupportedFileFormatVersion;
     const uint64_t version = is_digits(text, 4) ? std::stoull(std::string(text)) : 0;
     if (version < low || version > high) {
-      bad(path_, "record '{}' holds {}; expected a format version from {} to {}", name, shown(text), low, high);
+      bad(path_, "record '{}' holds {}; expected a format version from {} to {}", found->second->name, shown(text), low,
+          high);
     }
   }
 
