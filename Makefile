@@ -63,11 +63,14 @@ format-check: setup
 # build-fuzz, each target FUZZ_SECONDS seconds on its corpus; new inputs
 # that reach new code are added to fuzz/corpus/<target> (commit them, and
 # any crash-* file after fixing the crash: the test suite replays them).
+# FUZZ_TARGETS="model_file idx" runs only those; FUZZ_JOBS=1 builds on one core.
 FUZZ_SECONDS ?= 60
 FUZZ_BUILD ?= build-fuzz
+FUZZ_TARGETS ?=
+FUZZ_JOBS ?=
 fuzz:
 	bash scripts/setup.sh fuzz
-	bash scripts/fuzz.sh $(FUZZ_BUILD) $(FUZZ_SECONDS)
+	FUZZ_JOBS=$(FUZZ_JOBS) bash scripts/fuzz.sh $(FUZZ_BUILD) $(FUZZ_SECONDS) $(FUZZ_TARGETS)
 
 # The whole test suite built with AddressSanitizer and UndefinedBehaviorSanitizer.
 SANITIZE_BUILD ?= build-sanitize

@@ -2,11 +2,18 @@
 
 #include <torch/torch.h>
 
+#include "daas/core/archive_check.h"
 #include "daas/core/error.h"
 #include "daas/core/files.h"
 #include "daas/core/json.h"
 
 namespace daas {
+namespace {
+
+/// LibTorch's messages can span lines (a source excerpt); daas errors are one line.
+std::string first_line(const std::string& message) { return message.substr(0, message.find('\n')); }
+
+}  // namespace
 
 void check_checkpoint_version(const nlohmann::json& state, const std::string& path) {
   const int version = state.is_object() ? state.value("version", 0) : 0;
@@ -50,10 +57,15 @@ void CheckpointWriter::save(const std::string& path) {
 
 CheckpointReader::CheckpointReader(const std::string& path) : path_(path) {
   if (!file_exists(path)) fail("{}: checkpoint not found", path);
+  // LibTorch's reader trusts the archive (a damaged one can crash it): the
+  // bytes are checked first, and exactly those are loaded.
+  const std::string bytes = read_checked_torch_archive(path);
   try {
-    archive_.load_from(path);
+    archive_.load_from(bytes.data(), bytes.size());
   } catch (const c10::Error& e) {
-    fail("{}: not a readable daas checkpoint (truncated or corrupt): {}", path, e.what_without_backtrace());
+    fail("{}: not a readable daas checkpoint (truncated or corrupt): {}", path, first_line(e.what_without_backtrace()));
+  } catch (const std::exception& e) {  // some of LibTorch's checks are std::out_of_range
+    fail("{}: not a readable daas checkpoint (truncated or corrupt): {}", path, first_line(e.what()));
   }
 }
 
