@@ -270,7 +270,14 @@ int launch_local(int64_t nproc, const std::vector<std::string>& arguments, std::
       if (failed && first_rank < 0) {
         first_rank = static_cast<int64_t>(r);
         first_status = status;
-        spdlog::error("worker rank {} of {} {}; the other workers stop", r, nproc, status_text(status));
+        // Ctrl-C or SIGTERM: every worker checkpoints and stops (130, 143).
+        const bool stopped =
+            WIFEXITED(status) && (WEXITSTATUS(status) == 128 + SIGINT || WEXITSTATUS(status) == 128 + SIGTERM);
+        if (stopped) {
+          spdlog::warn("worker rank {} of {} stopped on a signal; the others stop after the same step", r, nproc);
+        } else {
+          spdlog::error("worker rank {} of {} {}; the other workers stop", r, nproc, status_text(status));
+        }
         deadline = std::chrono::steady_clock::now() + grace;
       }
     }
