@@ -13,6 +13,7 @@
 #include <sys/socket.h>
 #include <sys/wait.h>
 #include <unistd.h>
+#include <torch/csrc/distributed/c10d/PrefixStore.hpp>
 #include <torch/csrc/distributed/c10d/ProcessGroupGloo.hpp>
 #include <torch/csrc/distributed/c10d/TCPStore.hpp>
 
@@ -135,13 +136,23 @@ void init_process_group(const Environment& env, std::chrono::milliseconds timeou
   c10::intrusive_ptr<c10d::Store> store;
   c10::intrusive_ptr<c10d::ProcessGroupGloo> group;
   try {
+    // torchrun's static rendezvous (its default on one node) hosts the store
+    // in its agent and says so; the workers then join it under the prefix
+    // PyTorch's env:// uses. Otherwise rank 0 hosts it.
+    const char* agent_store = std::getenv("TORCHELASTIC_USE_AGENT_STORE");
+    const bool use_agent_store = agent_store != nullptr && std::string(agent_store) == "True";
     c10d::TCPStoreOptions store_options;
     store_options.port = static_cast<std::uint16_t>(env.master_port);
-    store_options.isServer = env.rank == 0;
+    store_options.isServer = env.rank == 0 && !use_agent_store;
     store_options.numWorkers = static_cast<std::size_t>(env.world_size);
     store_options.waitWorkers = false;
     store_options.timeout = timeout;
     store = c10::make_intrusive<c10d::TCPStore>(env.master_addr, store_options);
+    if (use_agent_store) {
+      const char* attempt = std::getenv("TORCHELASTIC_RESTART_COUNT");
+      store = c10::make_intrusive<c10d::PrefixStore>(
+          fmt::format("/worker/attempt_{}", attempt != nullptr ? attempt : "0"), store);
+    }
     auto options = c10d::ProcessGroupGloo::Options::create(timeout);
     // GLOO_SOCKET_IFNAME names the interface as in PyTorch; on one machine
     // the loopback, else the interface this host's name resolves to.
