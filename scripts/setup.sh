@@ -7,6 +7,7 @@ set -euo pipefail
 packages=(
   build-essential cmake ninja-build ccache pkg-config make
   libtorch-dev                          # tensors, autograd, kernels
+  libgloo-dev                           # Gloo headers, which c10d's ProcessGroupGloo.hpp includes (runs over several processes)
   libcli11-dev                          # command line
   libyaml-cpp-dev                       # profiles and config.yaml
   nlohmann-json3-dev                    # genotype/policy/metrics JSON

@@ -11,6 +11,7 @@
 #include "daas/core/error.h"
 #include "daas/core/interrupt.h"
 #include "daas/core/runtime.h"
+#include "distributed.h"
 #include "options.h"
 
 namespace {
@@ -48,6 +49,7 @@ spdlog::color_mode color_mode() {
 int main(int argc, char** argv) {
   daas::prefer_passive_openmp(argv);
   note_help_profile(argc, argv);
+  for (int i = 1; i < argc; ++i) daas::cli::program_arguments().emplace_back(argv[i]);
   auto logger = spdlog::stderr_color_mt("daas", color_mode());
   spdlog::set_default_logger(logger);
   spdlog::set_pattern("[%H:%M:%S] %^%l%$ %v");

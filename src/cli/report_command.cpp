@@ -9,6 +9,7 @@
 
 #include "commands.h"
 #include "daas/core/interrupt.h"
+#include "daas/core/parallel.h"
 #include "daas/report/report.h"
 
 namespace daas::cli {
@@ -64,7 +65,7 @@ void run_logged(const std::string& run_dir, RunLog& log, const std::function<voi
     log.record_error(e.what());
     throw;
   }
-  write_run_report(run_dir, log);
+  if (writes_run_files()) write_run_report(run_dir, log);  // rank 0 alone writes the run folder
 }
 
 void register_report(CLI::App& app) {

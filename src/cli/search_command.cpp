@@ -10,9 +10,11 @@
 #include "daas/core/files.h"
 #include "daas/core/json.h"
 #include "daas/core/metrics.h"
+#include "daas/core/parallel.h"
 #include "daas/nas/genotype.h"
 #include "daas/search/history.h"
 #include "daas/search/search.h"
+#include "distributed.h"
 #include "options.h"
 
 namespace fs = std::filesystem;
@@ -78,20 +80,25 @@ void print_results(const std::string& run_dir, RunLog& log) {
   log.print(text);
 }
 
-void run(Invocation<search::SearchOptions>& invocation, const std::string& resume_dir) {
+void run(Invocation<search::SearchOptions>& invocation, const std::string& resume_dir, const DistArguments& dist) {
   if (!resume_dir.empty()) resume_from(invocation, resume_dir, "search");
-  const auto options = invocation.resolve();
+  auto options = invocation.resolve();
   search::validate(options);
   if (invocation.dry_run) {
     fmt::print("{}", invocation.to_yaml_text(options, "search"));
     return;
   }
-  const std::string run_dir = prepare_run_folder(invocation, options, "search", !resume_dir.empty());
+  if (launch_workers(dist, options, "search")) return;
+  join_process_group(dist, options);
+  // Over several processes rank 0 alone checks and writes the run folder.
+  const std::string run_dir =
+      writes_run_files() ? prepare_run_folder(invocation, options, "search", !resume_dir.empty()) : options.out;
+  options.threads = threads_per_process(options.threads);
   RunLog log((fs::path(run_dir) / RunLog::kFileName).string(), /*append=*/!resume_dir.empty());
   run_logged(run_dir, log, [&] {
     spdlog::info("daas search, profile {}; run folder {}", invocation.profile, run_dir);
     search::run_search(options, run_dir, !resume_dir.empty());
-    print_results(run_dir, log);
+    if (writes_run_files()) print_results(run_dir, log);  // rank 0 reports the results
   });
 }
 
@@ -116,8 +123,10 @@ void register_search(CLI::App& app) {
       "search", "search an architecture and an augmentation policy together (DAAS); writes genotype and policy");
   auto resume = std::make_shared<std::string>();
   command->add_option("--resume", *resume, "continue the search in this run folder from its last checkpoint");
+  auto dist = std::make_shared<DistArguments>();
+  add_dist_options(command, *dist);
   bind_options(command, invocation);
-  command->callback([invocation, resume] { run(*invocation, *resume); });
+  command->callback([invocation, resume, dist] { run(*invocation, *resume, *dist); });
 }
 
 }  // namespace daas::cli

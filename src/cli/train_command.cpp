@@ -9,10 +9,12 @@
 
 #include "commands.h"
 #include "daas/core/files.h"
+#include "daas/core/parallel.h"
 #include "daas/nas/genotype.h"
 #include "daas/train/evaluate.h"
 #include "daas/train/model.h"
 #include "daas/train/train.h"
+#include "distributed.h"
 #include "options.h"
 
 namespace fs = std::filesystem;
@@ -20,15 +22,20 @@ namespace fs = std::filesystem;
 namespace daas::cli {
 namespace {
 
-void run_train(Invocation<train::TrainOptions>& invocation, const std::string& resume_dir) {
+void run_train(Invocation<train::TrainOptions>& invocation, const std::string& resume_dir, const DistArguments& dist) {
   if (!resume_dir.empty()) resume_from(invocation, resume_dir, "train");
-  const auto options = invocation.resolve();
+  auto options = invocation.resolve();
   train::validate(options, !resume_dir.empty());
   if (invocation.dry_run) {
     fmt::print("{}", invocation.to_yaml_text(options, "train"));
     return;
   }
-  const std::string run_dir = prepare_run_folder(invocation, options, "train", !resume_dir.empty());
+  if (launch_workers(dist, options, "train")) return;
+  join_process_group(dist, options);
+  // Over several processes rank 0 alone checks and writes the run folder.
+  const std::string run_dir =
+      writes_run_files() ? prepare_run_folder(invocation, options, "train", !resume_dir.empty()) : options.out;
+  options.threads = threads_per_process(options.threads);
   RunLog log((fs::path(run_dir) / RunLog::kFileName).string(), /*append=*/!resume_dir.empty());
   run_logged(run_dir, log, [&] {
     spdlog::info("daas train, profile {}; run folder {}", invocation.profile, run_dir);
@@ -129,8 +136,10 @@ void register_train(CLI::App& app) {
       "train", "retrain a genotype from scratch with an augmentation policy; writes model.pt and its test accuracy");
   auto resume = std::make_shared<std::string>();
   command->add_option("--resume", *resume, "continue the training in this run folder from its last checkpoint");
+  auto dist = std::make_shared<DistArguments>();
+  add_dist_options(command, *dist);
   bind_options(command, invocation);
-  command->callback([invocation, resume] { run_train(*invocation, *resume); });
+  command->callback([invocation, resume, dist] { run_train(*invocation, *resume, *dist); });
 }
 
 void register_eval(CLI::App& app) {

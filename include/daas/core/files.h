@@ -16,7 +16,9 @@ std::string read_file(const std::string& path);
 /// reading all of it.
 std::string read_file_head(const std::string& path, size_t limit);
 
-/// Writes `contents` to `path` atomically.
+/// Writes `contents` to `path` atomically. On a process other than rank 0
+/// of a run over several processes (writes_run_files() false) this and
+/// write_atomic_with write nothing: rank 0 alone writes the run folder.
 void write_file_atomic(const std::string& path, const std::string& contents);
 
 /// Calls `writer(tmp_path)`, then renames tmp_path over `path` atomically.

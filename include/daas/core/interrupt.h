@@ -24,6 +24,10 @@ int interrupt_requested();
 void request_interrupt(int signal);
 /// Forgets a request (after it has been handled).
 void clear_interrupt();
+/// interrupt_requested() agreed over the processes of a run (the largest
+/// signal any of them saw, which then becomes this process's request too), so
+/// that every rank stops after the same step. Alone: interrupt_requested().
+int agreed_interrupt();
 
 /// Thrown once the run has saved its checkpoint after a stop request.
 class Interrupted : public std::runtime_error {

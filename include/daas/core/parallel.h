@@ -29,6 +29,37 @@
 
 namespace daas {
 
+/// The processes of a data-parallel run (`daas search --nproc N`, torchrun):
+/// each process runs a shard of every batch, and the sums that make a step
+/// the whole batch's (BatchNorm statistics, gradients, losses) are also
+/// summed over processes. core declares the interface so that BatchNorm
+/// (nas) and the steps (search, train) reach it without knowing the transport;
+/// daas/dist/process_group.h implements it with c10d (TCPStore + Gloo).
+class ProcessGroup {
+ public:
+  virtual ~ProcessGroup() = default;
+  virtual int64_t rank() const = 0;
+  virtual int64_t size() const = 0;
+  /// Replaces `t` (same shape and dtype on every process) by its sum over the
+  /// processes; every process gets the same bits. Fails with daas::Error
+  /// naming the rank when a peer is gone or does not answer in time.
+  virtual void all_reduce_sum(torch::Tensor& t) = 0;
+  /// All-reduces so far and the wall seconds spent in them (sending,
+  /// receiving and waiting for the slowest process): a step's communication.
+  virtual int64_t calls() const = 0;
+  virtual double seconds() const = 0;
+};
+
+/// Installs the process group of this run (null: one process, the default).
+void set_process_group(std::shared_ptr<ProcessGroup> group);
+/// The process group, or null when this process runs alone.
+ProcessGroup* process_group();
+/// This process's rank and the number of processes (0 and 1 alone).
+int64_t process_rank();
+int64_t process_count();
+/// Whether this process writes the run folder: rank 0 alone does.
+inline bool writes_run_files() { return process_rank() == 0; }
+
 /// Sums small tensors across the ranks of a team. Every rank calls
 /// all_reduce the same number of times in the same order (the ranks run the
 /// same network on different images); a rank that fails aborts the others.
@@ -38,6 +69,8 @@ class Exchange {
   int64_t size() const { return size_; }
   /// Replaces `t` (same shape on every rank) by the sum over ranks, added in
   /// rank order, so every rank gets the same bits and a run is reproducible.
+  /// With a process group, the team's sum is then summed over processes
+  /// (rank 0's thread talks to the other processes).
   void all_reduce_sum(int64_t rank, torch::Tensor& t);
   /// Wakes every waiting rank with an error; used when one rank throws.
   void abort();
@@ -54,6 +87,7 @@ class Exchange {
   int64_t size_;
   std::array<std::vector<torch::Tensor>, 2> slots_;
   std::vector<int64_t> rounds_;  // all-reduces so far, per rank
+  torch::Tensor process_sum_;    // the sum over processes, for the team to copy
   std::mutex mutex_;
   std::condition_variable cv_;
   int64_t arrived_ = 0;
@@ -166,6 +200,25 @@ std::vector<torch::Tensor> sum_over_ranks(const std::vector<std::vector<torch::T
 
 /// The .grad() of each tensor (undefined where it has none).
 std::vector<torch::Tensor> grads_of(const std::vector<torch::Tensor>& tensors);
+
+/// Sums `t` over every rank of the calling thread's team and over the
+/// processes: a no-op for one thread of one process.
+void all_reduce_over_ranks(torch::Tensor& t);
+
+/// Sums each defined tensor of `tensors` over the processes, in place, in one
+/// message (flattened per dtype). Every process must pass the same list of
+/// shapes with the same tensors defined. A no-op for one process.
+void all_reduce_over_processes(std::vector<torch::Tensor>& tensors);
+
+/// Rows [begin, end) of this process's shard of a global batch of `n` rows.
+std::pair<int64_t, int64_t> process_shard_range(int64_t n);
+
+/// This process's rows of a global batch (the batch itself for one process).
+torch::Tensor process_shard(const torch::Tensor& batch);
+
+/// The whole batch from every process's shard (rows in process order): each
+/// process passes its rows of a global batch of `n` rows and gets all `n`.
+torch::Tensor gather_process_shards(const torch::Tensor& shard, int64_t n);
 
 /// The ways CPU threads share a step (the `parallel` setting).
 constexpr std::array<const char*, 2> kParallelModes = {"batch", "op"};

@@ -3,6 +3,8 @@
 // alive every message of spdlog's default logger also goes to the file
 // (with the date), flushed line by line so that a killed run keeps what it
 // said; print() shows a result on stdout and logs it to the file too.
+// In a run over several processes only rank 0 keeps the log (and prints
+// results); on the other ranks a RunLog does nothing.
 #include <spdlog/sinks/basic_file_sink.h>
 
 #include <memory>

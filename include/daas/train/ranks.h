@@ -34,7 +34,8 @@ class TrainRanks {
   /// statistics rank 0's (the same on every rank: BatchNorm is synchronised).
   void gather();
   /// Eval-mode logits [N, classes] of a normalised batch, each rank its
-  /// shard. The replicas must follow the master (follow_master()).
+  /// shard (over several processes, each process its rows, and every process
+  /// gets all N). The replicas must follow the master (follow_master()).
   torch::Tensor infer(const torch::Tensor& images);
 
  private:
@@ -49,8 +50,9 @@ struct TrainStepResult {
 };
 
 /// One retraining step on a normalised batch: forward, loss (label
-/// smoothing, auxiliary head), backward over the ranks, gradient clipping
-/// and an SGD step on the master. Fails when the loss is not finite.
+/// smoothing, auxiliary head), backward over the ranks (and the processes of
+/// the run: each its rows of the global batch), gradient clipping and an SGD
+/// step on the master. Fails when the loss is not finite.
 TrainStepResult train_step(TrainRanks& ranks, torch::optim::SGD& optimizer, const TrainOptions& options,
                            const torch::Tensor& images, const torch::Tensor& labels, int64_t epoch, int64_t step);
 

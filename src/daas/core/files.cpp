@@ -13,6 +13,7 @@
 #include <limits>
 
 #include "daas/core/error.h"
+#include "daas/core/parallel.h"
 
 namespace daas {
 namespace {
@@ -74,6 +75,9 @@ std::string read_file_head(const std::string& path, size_t limit) {
 }
 
 void write_atomic_with(const std::string& path, const std::function<void(const std::string&)>& writer) {
+  // A run over several processes: rank 0 alone writes the run folder, and
+  // every file of a run goes through here (or MetricsLog::append).
+  if (!writes_run_files()) return;
   const std::filesystem::path target(path);
   if (target.has_parent_path()) make_dirs(target.parent_path().string());
   const std::string tmp = path + ".tmp." + std::to_string(::getpid());

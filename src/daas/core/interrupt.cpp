@@ -1,10 +1,13 @@
 #include "daas/core/interrupt.h"
 
 #include <fmt/format.h>
+#include <torch/torch.h>
 
 #include <atomic>
 #include <csignal>
 #include <cstring>
+
+#include "daas/core/parallel.h"
 
 namespace daas {
 namespace {
@@ -51,6 +54,19 @@ InterruptHandlers::~InterruptHandlers() {
 int interrupt_requested() { return requested.load(); }
 void request_interrupt(int signal) { requested.store(signal); }
 void clear_interrupt() { requested.store(0); }
+
+int agreed_interrupt() {
+  const int local = requested.load();
+  if (process_count() == 1) return local;
+  // One small all-reduce per step: a signal reaches the ranks at different
+  // moments, and a rank stopping alone would leave the others waiting.
+  auto signals = torch::zeros({process_count()}, torch::kInt64);
+  signals[process_rank()] = local;
+  process_group()->all_reduce_sum(signals);
+  const int agreed = static_cast<int>(signals.max().item<int64_t>());
+  if (agreed != 0 && local == 0) requested.store(agreed);
+  return agreed;
+}
 
 Interrupted::Interrupted(int signal, const std::string& message) : std::runtime_error(message), signal_(signal) {}
 

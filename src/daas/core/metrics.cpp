@@ -5,6 +5,7 @@
 
 #include "daas/core/error.h"
 #include "daas/core/files.h"
+#include "daas/core/parallel.h"
 
 namespace daas {
 
@@ -19,6 +20,7 @@ MetricsLog::MetricsLog(std::string path, int64_t keep_until_epoch) : path_(std::
 }
 
 void MetricsLog::append(const nlohmann::json& record) {
+  if (!writes_run_files()) return;  // rank 0 alone writes the run folder
   std::ofstream out(path_, std::ios::app);
   if (!out) fail("{}: cannot append metrics", path_);
   out << record.dump() << '\n';

@@ -13,6 +13,9 @@ namespace {
 
 thread_local ShardContext shard_context;
 
+// Set once at start-up, before any step runs; read by every rank's thread.
+std::shared_ptr<ProcessGroup> process_group_instance;
+
 // A rank arriving early spins this long before sleeping: the other rank is
 // usually a few microseconds behind (same network, half the batch each), and
 // a futex wake-up costs tens of microseconds. Short enough not to steal a
@@ -90,7 +93,10 @@ void Exchange::wait_all() {
 }
 
 void Exchange::all_reduce_sum(int64_t rank, torch::Tensor& t) {
-  if (size_ == 1) return;
+  if (size_ == 1) {
+    if (auto* group = process_group()) group->all_reduce_sum(t);
+    return;
+  }
   // Rounds alternate between two sets of slots, so one barrier per round
   // suffices: a rank writes a set again two rounds later, after every rank
   // has arrived at the barrier of the round between, that is, after every
@@ -102,6 +108,22 @@ void Exchange::all_reduce_sum(int64_t rank, torch::Tensor& t) {
   wait_all();
   auto sum = slots[0].clone();
   for (size_t r = 1; r < slots.size(); ++r) sum.add_(slots[r]);
+  if (auto* group = process_group()) {
+    // One thread per process talks to the others; a second barrier hands its
+    // result to the team. Rank 0 overwrites process_sum_ only in the next
+    // round, after its first barrier, which every rank reaches after reading.
+    if (rank == 0) {
+      try {
+        group->all_reduce_sum(sum);
+      } catch (...) {
+        abort();
+        throw;
+      }
+      process_sum_ = sum;
+    }
+    wait_all();
+    sum = process_sum_.clone();
+  }
   t = sum;
 }
 
@@ -122,6 +144,79 @@ void Exchange::reset() {
 }
 
 const ShardContext& current_shard() { return shard_context; }
+
+void set_process_group(std::shared_ptr<ProcessGroup> group) { process_group_instance = std::move(group); }
+
+ProcessGroup* process_group() { return process_group_instance.get(); }
+
+int64_t process_rank() { return process_group_instance ? process_group_instance->rank() : 0; }
+
+int64_t process_count() { return process_group_instance ? process_group_instance->size() : 1; }
+
+void all_reduce_over_ranks(torch::Tensor& t) {
+  const auto& shard = current_shard();
+  if (shard.size > 1) {
+    check(shard.exchange != nullptr,
+          "all-reduce over a team outside a worker team; expected a WorkerTeam::run section");
+    shard.exchange->all_reduce_sum(shard.rank, t);
+  } else if (auto* group = process_group()) {
+    group->all_reduce_sum(t);
+  }
+}
+
+void all_reduce_over_processes(std::vector<torch::Tensor>& tensors) {
+  auto* group = process_group();
+  if (group == nullptr) return;
+  // One message per dtype and device: a step's gradients are hundreds of
+  // small tensors, and each message costs a round trip.
+  std::vector<bool> done(tensors.size(), false);
+  for (size_t first = 0; first < tensors.size(); ++first) {
+    if (done[first] || !tensors[first].defined()) continue;
+    const auto dtype = tensors[first].scalar_type();
+    const auto device = tensors[first].device();
+    std::vector<size_t> members;
+    std::vector<torch::Tensor> flat;
+    for (size_t i = first; i < tensors.size(); ++i) {
+      if (done[i] || !tensors[i].defined() || tensors[i].scalar_type() != dtype || tensors[i].device() != device) {
+        continue;
+      }
+      members.push_back(i);
+      flat.push_back(tensors[i].reshape({-1}));
+      done[i] = true;
+    }
+    auto buffer = torch::cat(flat);
+    group->all_reduce_sum(buffer);
+    int64_t offset = 0;
+    for (const size_t i : members) {
+      const int64_t n = tensors[i].numel();
+      tensors[i].copy_(buffer.slice(0, offset, offset + n).view_as(tensors[i]));
+      offset += n;
+    }
+  }
+}
+
+std::pair<int64_t, int64_t> process_shard_range(int64_t n) { return shard_range(n, process_rank(), process_count()); }
+
+torch::Tensor process_shard(const torch::Tensor& batch) {
+  if (process_count() == 1) return batch;
+  const auto [begin, end] = process_shard_range(batch.size(0));
+  return batch.slice(0, begin, end);
+}
+
+torch::Tensor gather_process_shards(const torch::Tensor& shard, int64_t n) {
+  if (process_count() == 1) return shard;
+  // Zeros elsewhere and a sum: adding zeros is exact, so every process gets
+  // every shard's bits.
+  auto sizes = shard.sizes().vec();
+  sizes[0] = n;
+  auto whole = torch::zeros(sizes, shard.options());
+  const auto [begin, end] = process_shard_range(n);
+  check(end - begin == shard.size(0), "gather_process_shards: {} rows from this process; expected {}", shard.size(0),
+        end - begin);
+  whole.slice(0, begin, end).copy_(shard);
+  process_group()->all_reduce_sum(whole);
+  return whole;
+}
 
 ShardScope::ShardScope(ShardContext context) : previous_(shard_context) { shard_context = context; }
 ShardScope::~ShardScope() { shard_context = previous_; }

@@ -8,10 +8,12 @@
 #include <sstream>
 
 #include "daas/core/error.h"
+#include "daas/core/parallel.h"
 
 namespace daas {
 
 RunLog::RunLog(const std::string& path, bool append) : path_(path) {
+  if (!writes_run_files()) return;
   try {
     sink_ = std::make_shared<spdlog::sinks::basic_file_sink_mt>(path, /*truncate=*/!append);
   } catch (const spdlog::spdlog_ex& e) {
@@ -25,6 +27,7 @@ RunLog::RunLog(const std::string& path, bool append) : path_(path) {
 }
 
 RunLog::~RunLog() {
+  if (!sink_) return;
   auto logger = spdlog::default_logger();
   auto& sinks = logger->sinks();
   sinks.erase(std::remove(sinks.begin(), sinks.end(), sink_), sinks.end());
@@ -33,6 +36,7 @@ RunLog::~RunLog() {
 }
 
 void RunLog::write(int level, const std::string& line) {
+  if (!sink_) return;
   const spdlog::details::log_msg message(spdlog::source_loc{}, spdlog::default_logger()->name(),
                                          static_cast<spdlog::level::level_enum>(level), line);
   sink_->log(message);
@@ -40,6 +44,7 @@ void RunLog::write(int level, const std::string& line) {
 }
 
 void RunLog::print(const std::string& text) {
+  if (!sink_) return;
   fmt::print("{}", text);
   std::fflush(stdout);
   std::istringstream lines(text);

@@ -59,7 +59,13 @@ void seed_everything(uint64_t seed) {
   if (torch::cuda::is_available()) torch::cuda::manual_seed_all(seed);
 }
 
-void apply_log_level(const std::string& level) { spdlog::set_level(spdlog::level::from_str(level)); }
+void apply_log_level(const std::string& level) {
+  auto parsed = spdlog::level::from_str(level);
+  // Over several processes rank 0 reports progress; the others say only
+  // what goes wrong.
+  if (!writes_run_files()) parsed = std::max(parsed, spdlog::level::warn);
+  spdlog::set_level(parsed);
+}
 
 c10::Device setup_runtime(const RuntimeOptions& options) {
   apply_log_level(options.log_level);

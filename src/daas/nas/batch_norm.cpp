@@ -168,14 +168,10 @@ torch::Tensor per_channel_affine(const torch::Tensor& a, const torch::Tensor& x,
   return out;
 }
 
-/// The calling rank's exchange; BatchNorm's backward runs on the thread that
+/// Sums over the calling rank's team and over the processes of the run
+/// (daas/core/parallel.h). BatchNorm's backward runs on the thread that
 /// called backward(), which is the rank's own thread inside WorkerTeam::run.
-void all_reduce_over_team(torch::Tensor& sums) {
-  const auto& shard = current_shard();
-  if (shard.size == 1) return;
-  check(shard.exchange != nullptr, "synchronised BatchNorm outside a worker team; expected a WorkerTeam::run section");
-  shard.exchange->all_reduce_sum(shard.rank, sums);
-}
+void all_reduce_over_team(torch::Tensor& sums) { all_reduce_over_ranks(sums); }
 
 struct SyncBatchNormFunction : public torch::autograd::Function<SyncBatchNormFunction> {
   static torch::Tensor forward(AutogradContext* ctx, const torch::Tensor& x, const torch::Tensor& weight,
@@ -272,7 +268,7 @@ torch::Tensor BatchNormImpl::forward(const torch::Tensor& x) {
   const auto& shard = current_shard();
   const bool track = is_training() && options.track_running_stats();
   const bool update_running = track && !shard.freeze_running_stats;
-  if (!is_training() || (shard.size == 1 && !plain_rows(x))) {
+  if (!is_training() || (shard.size == 1 && process_count() == 1 && !plain_rows(x))) {
     // LibTorch's fused kernel: evaluation, and one rank off the CPU's
     // channels-last float path. In training, LibTorch's channels-last CPU
     // kernel sums in float and is off by up to 1e-4 per layer, which the

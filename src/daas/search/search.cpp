@@ -276,6 +276,8 @@ nlohmann::json search_epoch(SearchState& state, StepContext& context, HalfLoader
   StepTotals totals = first_step > 0 ? StepTotals::from_sums(state.partial.at("sums")) : StepTotals{};
   const double earlier_seconds = first_step > 0 ? state.partial.at("seconds").get<double>() : 0.0;
   const int64_t earlier_images = totals.images;
+  ProcessGroup* group = process_group();
+  const double communication_start = group != nullptr ? group->seconds() : 0.0;
   Progress progress(fmt::format("search epoch {}/{}", epoch + 1, options.epochs), loaders.steps);
   progress.skip(first_step);
   for (int64_t step = first_step; step < loaders.steps; ++step) {
@@ -285,7 +287,8 @@ nlohmann::json search_epoch(SearchState& state, StepContext& context, HalfLoader
                            state.arch_optimizer.get(), state.policy_optimizer.get()));
     progress.advance(1, fmt::format("{} | {:.0f} img/s", totals.summary(),
                                     (totals.images - earlier_images) / std::max(progress.elapsed_seconds(), 1e-9)));
-    if (interrupt_requested() != 0 && step + 1 < loaders.steps) {
+    // Agreed over the processes of a run, which then all stop after this step.
+    if (agreed_interrupt() != 0 && step + 1 < loaders.steps) {
       state.next_epoch = epoch;
       state.next_step = step + 1;
       state.partial = {{"sums", totals.sums()}, {"seconds", earlier_seconds + progress.elapsed_seconds()}};
@@ -303,6 +306,9 @@ nlohmann::json search_epoch(SearchState& state, StepContext& context, HalfLoader
       train::epoch_record(epoch, lr, loaders.steps, totals.images, earlier_seconds + progress.elapsed_seconds());
   record.update(totals.to_json());
   record["tau"] = tau;
+  // Seconds this process spent in all-reduces with the others (this session's
+  // part of the epoch): the communication share of a step.
+  if (group != nullptr) record["communication_seconds"] = group->seconds() - communication_start;
   return record;
 }
 
@@ -349,7 +355,7 @@ SearchResult search_halves(const SearchOptions& options, const Dataset& train_ha
                  record["val_loss"].get<double>(), 100 * record["val_acc"].get<double>(),
                  record["seconds"].get<double>());
     if (after_epoch) after_epoch(epoch + 1, state.model->module());
-    if (epoch + 1 < options.epochs) {
+    if (epoch + 1 < options.epochs && agreed_interrupt() != 0) {
       throw_if_interrupted(fmt::format("checkpoint after epoch {} written to {}; go on with `daas search --resume {}`",
                                        epoch + 1, checkpoint_path, run_dir));
     }

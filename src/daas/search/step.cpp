@@ -40,16 +40,17 @@ torch::Tensor shard_loss(const torch::Tensor& logits, const torch::Tensor& y, in
          static_cast<double>(batch_size);
 }
 
-/// Loss and top-1 count of a forward+backward over the ranks; the master's
-/// gradients (weights, and α through the path when `arch_graph`) end up
-/// those of the whole batch.
+/// Loss and top-1 count of a forward+backward over the ranks of this process
+/// and over the processes of the run; `x` and `y` are this process's rows of
+/// a global batch of `global_batch` rows. The master's gradients (weights,
+/// and α through the path when `arch_graph`) end up those of the global batch.
 struct PhaseResult {
   double loss = 0;
   int64_t correct = 0;
 };
 
 PhaseResult forward_backward(StepRanks& ranks, SearchModel& master, const torch::Tensor& x, const torch::Tensor& y,
-                             bool arch_graph) {
+                             int64_t global_batch, bool arch_graph) {
   const int64_t size = ranks.size();
   std::vector<double> losses(static_cast<size_t>(size));
   std::vector<int64_t> correct(static_cast<size_t>(size));
@@ -60,7 +61,7 @@ PhaseResult forward_backward(StepRanks& ranks, SearchModel& master, const torch:
     for (const auto& leaf : model.path_leaves()) clear_grads({leaf});
     const auto y_shard = shard_of(y, rank, size);
     const auto logits = model.forward(shard_of(x, rank, size), arch_graph);
-    const auto loss = shard_loss(logits, y_shard, x.size(0));
+    const auto loss = shard_loss(logits, y_shard, global_batch);
     loss.backward();
     losses[static_cast<size_t>(rank)] = loss.item<double>();
     correct[static_cast<size_t>(rank)] = train::correct_top_k(logits.detach(), y_shard, 1);
@@ -70,17 +71,29 @@ PhaseResult forward_backward(StepRanks& ranks, SearchModel& master, const torch:
     result.loss += losses[static_cast<size_t>(r)];
     result.correct += correct[static_cast<size_t>(r)];
   }
-  if (size == 1) return result;
-  std::vector<std::vector<torch::Tensor>> weight_grads, leaf_grads;
-  for (int64_t r = 0; r < size; ++r) {
-    weight_grads.push_back(grads_of(ranks.model(r).weight_parameters()));
-    leaf_grads.push_back(grads_of(ranks.model(r).path_leaves()));
-  }
   const auto weights = master.weight_parameters();
-  const auto summed = sum_over_ranks(weight_grads);
-  for (size_t i = 0; i < weights.size(); ++i) weights[i].mutable_grad() = summed[i];
-  clear_grads(master.arch_parameters());
-  if (arch_graph && !leaf_grads[0].empty()) master.backward_path(sum_over_ranks(leaf_grads));
+  if (size > 1) {
+    std::vector<std::vector<torch::Tensor>> weight_grads, leaf_grads;
+    for (int64_t r = 0; r < size; ++r) {
+      weight_grads.push_back(grads_of(ranks.model(r).weight_parameters()));
+      leaf_grads.push_back(grads_of(ranks.model(r).path_leaves()));
+    }
+    const auto summed = sum_over_ranks(weight_grads);
+    for (size_t i = 0; i < weights.size(); ++i) weights[i].mutable_grad() = summed[i];
+    clear_grads(master.arch_parameters());
+    if (arch_graph && !leaf_grads[0].empty()) master.backward_path(sum_over_ranks(leaf_grads));
+  }
+  if (process_count() > 1) {
+    // Every process drew the same path, so the same gradients are defined
+    // everywhere; one message carries the totals, w's and α's gradients.
+    auto grads = grads_of(weights);
+    const auto alpha_grads = grads_of(master.arch_parameters());
+    grads.insert(grads.end(), alpha_grads.begin(), alpha_grads.end());
+    grads.push_back(torch::tensor({result.loss, static_cast<double>(result.correct)}, torch::kFloat64));
+    all_reduce_over_processes(grads);
+    result.loss = grads.back()[0].item<double>();
+    result.correct = std::llround(grads.back()[1].item<double>());
+  }
   return result;
 }
 
@@ -233,10 +246,14 @@ StepStats search_step(StepContext& context, Batch& train, Batch& val, double lr,
   } else {
     augmented = context.fixed_policy->apply(images, context.rng);
   }
-  const auto x = augment::normalize(augmented.to(context.device), context.mean, context.std);
-  const auto y = train.labels.to(context.device);
-  const auto x_val = augment::normalize(val.images.to(context.device), context.mean, context.std);
-  const auto y_val = val.labels.to(context.device);
+  // Over several processes every process draws and augments the whole
+  // global batch from the shared stream (so a run is the same for any number
+  // of processes) and computes its own rows.
+  const int64_t batch = train.labels.size(0), val_batch = val.labels.size(0);
+  const auto x = process_shard(augment::normalize(augmented.to(context.device), context.mean, context.std));
+  const auto y = process_shard(train.labels.to(context.device));
+  const auto x_val = process_shard(augment::normalize(val.images.to(context.device), context.mean, context.std));
+  const auto y_val = process_shard(val.labels.to(context.device));
   model.begin_step(context.rng);
   if (ranks.size() > 1) {
     for (int64_t r = 0; r < ranks.size(); ++r) ranks.model(r).follow(model);
@@ -245,7 +262,8 @@ StepStats search_step(StepContext& context, Batch& train, Batch& val, double lr,
   end_phase(StepPhase::kAugment);
 
   // 2. Architecture step: one backward gives ∇_α L_val and v = ∇_w L_val.
-  const auto validated = forward_backward(ranks, model, x_val, y_val, /*arch_graph=*/arch_optimizer != nullptr);
+  const auto validated =
+      forward_backward(ranks, model, x_val, y_val, val_batch, /*arch_graph=*/arch_optimizer != nullptr);
   train::check_finite(torch::tensor(validated.loss), "validation loss", epoch + 1, step + 1);
   if (arch_optimizer != nullptr) arch_optimizer->step();
   stats.val_loss = validated.loss;
@@ -257,13 +275,16 @@ StepStats search_step(StepContext& context, Batch& train, Batch& val, double lr,
   // 3. Training forward and backward on the augmented batch along the same
   // path, at the same w: the gradient of the weight step. Computed before
   // the policy step, which reads w, and applied after it.
-  const auto trained = forward_backward(ranks, model, x, y, /*arch_graph=*/false);
+  const auto trained = forward_backward(ranks, model, x, y, batch, /*arch_graph=*/false);
   train::check_finite(torch::tensor(trained.loss), "training loss", epoch + 1, step + 1);
   end_phase(StepPhase::kTraining);
 
   // 4. Policy step through the one-step unroll.
   if (context.policy) {
-    const auto d = directional_derivatives(ranks, model, v, x, y, options.unroll_epsilon);
+    // d_i of this process's rows, then of the whole batch on every process:
+    // the baseline, the advantage's spread and β's step are the global batch's.
+    auto d = directional_derivatives(ranks, model, v, x, y, options.unroll_epsilon);
+    if (d.defined()) d = gather_process_shards(d, batch);
     if (d.defined()) {
       check(torch::isfinite(d).all().item<bool>(), "policy gradient is not finite at epoch {}, step {}", epoch + 1,
             step + 1);
@@ -286,7 +307,7 @@ StepStats search_step(StepContext& context, Batch& train, Batch& val, double lr,
   }
   stats.train_loss = trained.loss;
   stats.train_correct = trained.correct;
-  stats.images = y.size(0);
+  stats.images = batch;
   end_phase(StepPhase::kUpdate);
   return stats;
 }

@@ -48,19 +48,27 @@ void TrainRanks::gather() {
   copy_buffers(replicas_[0]->module(), master_.module());
 }
 
-torch::Tensor TrainRanks::infer(const torch::Tensor& images) {
+torch::Tensor TrainRanks::infer(const torch::Tensor& batch) {
+  // This process's rows, then every process's logits (process order).
+  const auto images = process_shard(batch);
   const int64_t size = this->size();
   std::vector<torch::Tensor> logits(static_cast<size_t>(size));
   team_.run([&](int64_t rank) {
     const auto [begin, end] = shard_range(images.size(0), rank, size);
     logits[static_cast<size_t>(rank)] = model(rank).forward(images.slice(0, begin, end)).logits;
   });
-  return size == 1 ? logits[0] : torch::cat(logits);
+  return gather_process_shards(size == 1 ? logits[0] : torch::cat(logits), batch.size(0));
 }
 
 TrainStepResult train_step(TrainRanks& ranks, torch::optim::SGD& optimizer, const TrainOptions& options,
-                           const torch::Tensor& images, const torch::Tensor& labels, int64_t epoch, int64_t step) {
+                           const torch::Tensor& batch_images, const torch::Tensor& batch_labels, int64_t epoch,
+                           int64_t step) {
   ranks.follow_master();
+  // Over several processes each computes its rows of the global batch.
+  const int64_t global_batch = batch_labels.size(0);
+  const auto images = process_shard(batch_images);
+  const auto labels = process_shard(batch_labels);
+  const bool split = ranks.size() > 1 || process_count() > 1;
   const int64_t size = ranks.size();
   std::vector<double> losses(static_cast<size_t>(size));
   std::vector<int64_t> correct(static_cast<size_t>(size));
@@ -74,7 +82,7 @@ TrainStepResult train_step(TrainRanks& ranks, torch::optim::SGD& optimizer, cons
       loss = loss + options.auxiliary_weight * smoothed_cross_entropy(output.aux_logits, y, options.label_smoothing);
     }
     // This shard's share of the whole batch's mean.
-    if (size > 1) loss = loss * (static_cast<double>(end - begin) / static_cast<double>(images.size(0)));
+    if (split) loss = loss * (static_cast<double>(end - begin) / static_cast<double>(global_batch));
     // Gradients cleared to undefined (zero_grad(set_to_none=True)): a resumed
     // run, whose gradients start undefined, then continues bit for bit.
     for (auto parameter : net.module().parameters()) parameter.mutable_grad() = torch::Tensor();
@@ -87,6 +95,14 @@ TrainStepResult train_step(TrainRanks& ranks, torch::optim::SGD& optimizer, cons
   for (int64_t r = 0; r < size; ++r) {
     result.loss += losses[static_cast<size_t>(r)];
     result.correct += correct[static_cast<size_t>(r)];
+  }
+  if (process_count() > 1) {
+    // The global batch's gradients and totals, in one message.
+    auto grads = grads_of(ranks.master().module().parameters());
+    grads.push_back(torch::tensor({result.loss, static_cast<double>(result.correct)}, torch::kFloat64));
+    all_reduce_over_processes(grads);
+    result.loss = grads.back()[0].item<double>();
+    result.correct = std::llround(grads.back()[1].item<double>());
   }
   check_finite(torch::tensor(result.loss), "training loss", epoch + 1, step + 1);
   const auto parameters = ranks.master().module().parameters();

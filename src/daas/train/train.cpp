@@ -243,7 +243,8 @@ EpochTotals train_epoch(TrainState& state, const TrainOptions& options, BatchLoa
     const double seconds = seconds_since_start();
     progress.advance(1, fmt::format("{} | {:.0f} img/s", totals.summary(),
                                     (totals.images - earlier.images) / std::max(seconds, 1e-9)));
-    if (interrupt_requested() != 0 && step + 1 < steps) {
+    // Agreed over the processes of a run, which then all stop after this step.
+    if (agreed_interrupt() != 0 && step + 1 < steps) {
       state.next_epoch = epoch;
       state.next_step = step + 1;
       totals.seconds = earlier.seconds + seconds;
@@ -342,7 +343,7 @@ TrainState start_training(const TrainOptions& options, const Dataset& train, con
   state.optimizer = std::make_unique<torch::optim::SGD>(
       state.net->module().parameters(),
       torch::optim::SGDOptions(options.lr).momentum(options.momentum).weight_decay(options.weight_decay));
-  make_dirs(run_dir);
+  if (writes_run_files()) make_dirs(run_dir);  // rank 0 alone writes the run folder
   if (resume) {
     load_checkpoint(state, (fs::path(run_dir) / "checkpoint.pt").string());
     announce_resume(run_dir, state.next_epoch, state.next_step, options.epochs);
@@ -447,6 +448,8 @@ TrainResult train_splits(const TrainOptions& options, const DataSplits& data, co
     const double drop_prob = drop_path_schedule(options.drop_path, epoch, options.epochs);
     set_learning_rate(*state.optimizer, lr);
     state.net->set_drop_path_prob(drop_prob);
+    ProcessGroup* group = process_group();
+    const double communication_start = group != nullptr ? group->seconds() : 0.0;
     const EpochTotals totals =
         train_epoch(state, options, *loader, ranks, epoch, steps, device, [&](const std::string& at) {
           save_checkpoint(state, options, checkpoint_path);
@@ -460,6 +463,8 @@ TrainResult train_splits(const TrainOptions& options, const DataSplits& data, co
     record["train_loss"] = totals.loss / std::max<int64_t>(totals.steps, 1);
     record["train_acc"] = static_cast<double>(totals.correct) / std::max<int64_t>(totals.images, 1);
     record["train_seconds"] = train_seconds;
+    // Seconds in all-reduces with the other processes during the training steps.
+    if (group != nullptr) record["communication_seconds"] = group->seconds() - communication_start;
     // With a validation share, the epochs are monitored on it and the test
     // split is evaluated once, after the last epoch.
     const bool last = epoch + 1 == options.epochs;
@@ -495,7 +500,7 @@ TrainResult train_splits(const TrainOptions& options, const DataSplits& data, co
         record["seconds"].get<double>());
     result.last_record = record;
     if (after_epoch) after_epoch(epoch + 1);
-    if (epoch + 1 < options.epochs) {
+    if (epoch + 1 < options.epochs && agreed_interrupt() != 0) {
       throw_if_interrupted(fmt::format("checkpoint after epoch {} written to {}; go on with `daas train --resume {}`",
                                        epoch + 1, checkpoint_path, run_dir));
     }

@@ -1,0 +1,90 @@
+#include "distributed.h"
+
+#include <spdlog/spdlog.h>
+
+#include <algorithm>
+#include <cstdlib>
+#include <thread>
+
+#include "daas/core/error.h"
+#include "daas/core/parallel.h"
+#include "daas/dist/process_group.h"
+
+namespace daas::cli {
+
+std::vector<std::string>& program_arguments() {
+  static std::vector<std::string> arguments;
+  return arguments;
+}
+
+void add_dist_options(CLI::App* command, DistArguments& arguments) {
+  command
+      ->add_option("--nproc", arguments.nproc,
+                   "worker processes on this machine, data-parallel: each computes its share of every batch "
+                   "(batch_size is the global batch, split over processes and then threads); torchrun's "
+                   "environment (RANK, WORLD_SIZE, MASTER_ADDR, MASTER_PORT) works as well")
+      ->check(CLI::Range(1, 4096))
+      ->capture_default_str();
+  command
+      ->add_option("--dist-timeout", arguments.timeout_seconds,
+                   "seconds a process waits for the others (rendezvous, each all-reduce) before it stops with an "
+                   "error, when a process of the run died or hangs")
+      ->check(CLI::Range(0.1, 86400.0))
+      ->capture_default_str();
+}
+
+namespace {
+
+std::chrono::milliseconds timeout_of(const DistArguments& arguments) {
+  return std::chrono::milliseconds(static_cast<int64_t>(arguments.timeout_seconds * 1000));
+}
+
+}  // namespace
+
+bool launch_workers(const DistArguments& arguments, const RuntimeOptions& options, const std::string& command) {
+  if (arguments.nproc <= 1) return false;
+  check(!dist::read_environment().has_value(),
+        "--nproc {} inside a worker process (WORLD_SIZE is set, torchrun?); use one or the other", arguments.nproc);
+  std::vector<std::string> forwarded;
+  const auto& all = program_arguments();
+  for (size_t i = 0; i < all.size(); ++i) {
+    if (all[i] == "--nproc") {
+      ++i;  // and its value
+      continue;
+    }
+    if (all[i].rfind("--nproc=", 0) == 0) continue;
+    forwarded.push_back(all[i]);
+  }
+  // One run folder for all: rank 0 writes it, the others resume from it.
+  if (options.out.empty()) {
+    forwarded.push_back("--out");
+    forwarded.push_back(run_folder(options, command));
+  }
+  spdlog::info("starting {} worker processes", arguments.nproc);
+  const int status = dist::launch_local(arguments.nproc, forwarded, timeout_of(arguments) + std::chrono::seconds(10));
+  if (status != 0) {
+    spdlog::default_logger()->flush();
+    std::exit(status);
+  }
+  return true;
+}
+
+void join_process_group(const DistArguments& arguments, const RuntimeOptions& options) {
+  const auto env = dist::read_environment();
+  if (!env || env->world_size <= 1) return;
+  check(!options.out.empty(),
+        "rank {} of {}: a run over several processes needs its run folder named (--out DIR or --resume DIR); "
+        "daas search --nproc names one itself",
+        env->rank, env->world_size);
+  dist::init_process_group(*env, timeout_of(arguments));
+}
+
+int64_t threads_per_process(int64_t threads) {
+  if (threads != 0 || process_count() == 1) return threads;
+  int64_t local = process_count();
+  if (const char* value = std::getenv("LOCAL_WORLD_SIZE")) local = std::max<int64_t>(1, std::atoll(value));
+  const int64_t cores = std::max<int64_t>(1, std::thread::hardware_concurrency());
+  return std::max<int64_t>(1, cores / local);
+}
+
+}  // namespace daas::cli
