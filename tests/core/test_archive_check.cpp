@@ -26,9 +26,7 @@ std::string bin(const char (&literal)[N]) {
   return std::string(literal, N - 1);
 }
 
-std::string corpus_file(const std::string& name) {
-  return testing::source_dir() + "/fuzz/corpus/model_file/" + name;
-}
+std::string corpus_file(const std::string& name) { return testing::source_dir() + "/fuzz/corpus/model_file/" + name; }
 
 /// A checkpoint as daas's trainer writes one: a network's weights and
 /// buffers, an optimiser's state, a generator's state and a JSON record.
@@ -154,9 +152,13 @@ std::string tensor_pickle(const std::string& key, int numel, const std::vector<i
   for (const int s : sizes) sizes_tuple += binint(s);
   std::string strides_tuple = "(";
   for (const int s : strides) strides_tuple += binint(s);
-  return "\x80\x02" "c__torch__\nModule\n)\x81}(" + str("w") + "ctorch._utils\n_rebuild_tensor_v2\n((" +
-         str("storage") + "ctorch\nFloatStorage\n" + str(key) + str("cpu") + binint(numel) + "tQ" + binint(offset) +
-         sizes_tuple + "t" + strides_tuple + "t\x89" "ccollections\nOrderedDict\n)Rt" "Rub.";
+  return "\x80\x02"
+         "c__torch__\nModule\n)\x81}(" +
+         str("w") + "ctorch._utils\n_rebuild_tensor_v2\n((" + str("storage") + "ctorch\nFloatStorage\n" + str(key) +
+         str("cpu") + binint(numel) + "tQ" + binint(offset) + sizes_tuple + "t" + strides_tuple +
+         "t\x89"
+         "ccollections\nOrderedDict\n)Rt"
+         "Rub.";
 }
 
 class ArchiveCheck : public ::testing::Test {
@@ -242,7 +244,8 @@ TEST_F(ArchiveCheck, ByteFlipsAreCaughtByTheirCrc) {
   std::istringstream in(bytes_);
   caffe2::serialize::PyTorchStreamReader reader(&in);
   const std::string tensor = "data/" + float_record().first;
-  for (const std::string& name : {std::string("data.pkl"), std::string("constants.pkl"), std::string("version"), tensor}) {
+  for (const std::string& name :
+       {std::string("data.pkl"), std::string("constants.pkl"), std::string("version"), tensor}) {
     const size_t start = reader.getRecordOffset(name);
     const size_t size = record(records_, name).size();
     for (size_t at = start; at < start + size; ++at) {
@@ -267,14 +270,18 @@ TEST_F(ArchiveCheck, ForgedPicklesAreRefusedByName) {
   // The stack underflows that crashed LibTorch's unpickler (SIGSEGV, SIGABRT).
   pickle("\x80\x02\x85.", "byte 2, opcode 0x85 (TUPLE1): pops an empty stack");
   pickle("\x80\x02N\x87.", "byte 3, opcode 0x87 (TUPLE3): pops an empty stack");
-  pickle("\x80\x02" "b.", "byte 2, opcode 0x62 (BUILD): pops an empty stack");
+  pickle(
+      "\x80\x02"
+      "b.",
+      "byte 2, opcode 0x62 (BUILD): pops an empty stack");
   pickle("\x80\x02\x81.", "byte 2, opcode 0x81 (NEWOBJ): pops an empty stack");
   pickle("\x80\x02NR.", "byte 3, opcode 0x52 (REDUCE): pops an empty stack");
   pickle("\x80\x02NN(\x86t.", "byte 5, opcode 0x86 (TUPLE2): pops an empty stack (nothing above the last MARK)");
   // Nesting that overflowed its C++ stack when freed.
   pickle("\x80\x02" + std::string(100000, '(') + ")" + std::string(100000, 't') + ".",
          "byte 66, opcode 0x28 (MARK): more than 64 MARKs open");
-  pickle("\x80\x02)" + std::string(100, '\x85') + ".", "byte 66, opcode 0x85 (TUPLE1): values nested more than 64 deep");
+  pickle("\x80\x02)" + std::string(100, '\x85') + ".",
+         "byte 66, opcode 0x85 (TUPLE1): values nested more than 64 deep");
   // Sizes that drove allocations.
   pickle("\x80\x02Nr\xff\xff\xff\x0f.", "byte 3, opcode 0x72 (LONG_BINPUT): memo id 268435455 skips ids");
   pickle(bin("\x80\x02X\xff\xff\xff\x7f"), "byte 2, opcode 0x58 (BINUNICODE): needs 2147483647 argument bytes");
@@ -287,11 +294,23 @@ TEST_F(ArchiveCheck, ForgedPicklesAreRefusedByName) {
   pickle("\x80\x03N.", "starts with '\\x80\\x03'; expected a pickle of protocol 2");
   pickle("\x80\x02S'x'\n.", "byte 2, opcode 0x53 (STRING): not an opcode LibTorch's pickler writes");
   pickle("\x80\x02\xff.", "byte 2, opcode 0xff (not a pickle opcode)");
-  pickle("\x80\x02" "cos\nsystem\n.", "byte 2, opcode 0x63 (GLOBAL): 'os system' is not a global daas archives use");
-  pickle("\x80\x02" "c__torch__\nNowhere\n.", "byte 2, opcode 0x63 (GLOBAL): class '__torch__.Nowhere' is not defined by the archive's code records");
-  pickle(bin("\x80\x02]q\x00(h\x00" "e."), "byte 8, opcode 0x65 (APPENDS): puts a list inside itself");
-  pickle("\x80\x02}(N" "u.", "byte 5, opcode 0x75 (SETITEMS): 1 values for a dict; expected key and value pairs");
-  pickle(bin("\x80\x02K\x00NR."), "byte 5, opcode 0x52 (REDUCE): calls a int 0; expected a function or class from GLOBAL");
+  pickle(
+      "\x80\x02"
+      "cos\nsystem\n.",
+      "byte 2, opcode 0x63 (GLOBAL): 'os system' is not a global daas archives use");
+  pickle(
+      "\x80\x02"
+      "c__torch__\nNowhere\n.",
+      "byte 2, opcode 0x63 (GLOBAL): class '__torch__.Nowhere' is not defined by the archive's code records");
+  pickle(bin("\x80\x02]q\x00(h\x00"
+             "e."),
+         "byte 8, opcode 0x65 (APPENDS): puts a list inside itself");
+  pickle(
+      "\x80\x02}(N"
+      "u.",
+      "byte 5, opcode 0x75 (SETITEMS): 1 values for a dict; expected key and value pairs");
+  pickle(bin("\x80\x02K\x00NR."),
+         "byte 5, opcode 0x52 (REDUCE): calls a int 0; expected a function or class from GLOBAL");
   pickle("\x80\x02)N.", "byte 4, opcode 0x2e (STOP): 2 values");
   pickle("\x80\x02).", "holds a tuple; expected a module object");
 }
@@ -310,8 +329,7 @@ TEST_F(ArchiveCheck, TensorsMustLieInsideTheirRecords) {
                  fmt::format("reaches past its storage of {} elements", numel));
   expect_refused(forged(tensor_pickle(key, numel, {2, numel}, {numel, 1})), "reaches past its storage");
   expect_refused(forged(tensor_pickle(key, numel, {numel}, {1}, 1)), "from element 1 reaches past its storage");
-  expect_refused(forged(tensor_pickle(key, numel, {1 << 30, 1 << 30, 1 << 30}, {0, 0, 0})),
-                 "reaches past its storage");
+  expect_refused(forged(tensor_pickle(key, numel, {1 << 30, 1 << 30, 1 << 30}, {0, 0, 0})), "reaches past its storage");
   expect_refused(forged(tensor_pickle(key, numel, {numel}, {-1})), "a tensor's strides holds a int -1");
   expect_refused(forged(tensor_pickle(key, numel, {numel}, {1, 1})), "a tensor has 1 sizes and 2 strides");
   expect_refused(forged(tensor_pickle(key, numel + 1, {numel}, {1})),
@@ -322,7 +340,8 @@ TEST_F(ArchiveCheck, TensorsMustLieInsideTheirRecords) {
   const std::string& data = record(records_, "data/" + key);
   expect_refused(with_record(bytes_, "data/" + key, data.substr(0, data.size() / 2)),
                  fmt::format("tensor record 'data/{}' holds {} bytes", key, data.size() / 2));
-  expect_refused(with_record(bytes_, "data/" + key, std::nullopt), fmt::format("tensor record 'data/{}' is missing", key));
+  expect_refused(with_record(bytes_, "data/" + key, std::nullopt),
+                 fmt::format("tensor record 'data/{}' is missing", key));
 }
 
 TEST_F(ArchiveCheck, ForgedByteFlipsOfDataPklNeverCrash) {
@@ -426,8 +445,10 @@ TEST_F(ArchiveCheck, BadZipDirectoriesAreNamed) {
   expect_refused(with_record(bytes_, "model.json", std::string("{}")),
                  "record 'archive/model.json' is not one a daas archive holds");
   expect_refused(with_record(bytes_, "constants.pkl", std::nullopt), "the archive has no 'constants.pkl' record");
-  expect_refused(patched(bytes_, "archive/version", "0\n"), "record 'archive/version' holds '0'; expected a format version");
-  expect_refused(patched(bytes_, "archive/version", "x\n"), "record 'archive/version' holds 'x'; expected a format version");
+  expect_refused(patched(bytes_, "archive/version", "0\n"),
+                 "record 'archive/version' holds '0'; expected a format version");
+  expect_refused(patched(bytes_, "archive/version", "x\n"),
+                 "record 'archive/version' holds 'x'; expected a format version");
 }
 
 TEST_F(ArchiveCheck, ForgedTorchScriptIsRefused) {
@@ -442,7 +463,8 @@ TEST_F(ArchiveCheck, ForgedTorchScriptIsRefused) {
   code(head + "  x : Final[int] = 3\n", "line 4: declares a type outside those daas writes");
   code(head + "  __constants__ : int\n", "line 4: is not an attribute declaration");
   code(head + "  me : __torch__.Module\n", "class '__torch__.Module' contains itself");
-  code(head + "  other : __torch__.nowhere.Module\n", "refers to class '__torch__.nowhere.Module', which no code record");
+  code(head + "  other : __torch__.nowhere.Module\n",
+       "refers to class '__torch__.nowhere.Module', which no code record");
   code(head + "  t : " + std::string(20, 'O') + "\n", "declares a type outside those daas writes");
   code(head + "  t : Optional[Optional[Optional[Optional[Optional[Optional[Optional[Optional[Optional[int]]]]]]]]]\n",
        "declares a type outside those daas writes");
@@ -464,7 +486,8 @@ TEST_F(ArchiveCheck, ForgedTorchScriptIsRefused) {
   expect_refused(debug_record(debug(binint(7), 0, 0)), "a line index outside the string table");
   expect_refused(debug_record(debug(binint(1), 0, 6)), "a range outside its source text");
   expect_refused(debug_record(debug(binint(1), 3, 2)), "a range outside its source text");
-  expect_refused(debug_record("\x80\x02" + str("FORMAT_WITH_STRING_TABLE") + "."), "not a (format, texts, ranges) tuple");
+  expect_refused(debug_record("\x80\x02" + str("FORMAT_WITH_STRING_TABLE") + "."),
+                 "not a (format, texts, ranges) tuple");
 }
 
 }  // namespace

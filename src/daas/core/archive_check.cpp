@@ -25,12 +25,12 @@ namespace daas {
 namespace {
 
 // Caps that keep every loop, recursion and allocation bounded.
-constexpr size_t kMaxNesting = 64;             // containers inside containers; MARKs open at once
-constexpr size_t kMaxDims = 64;                // dimensions of one tensor
-constexpr uint64_t kMaxTextRecord = 1 << 20;   // one TorchScript or debug record, inflated
-constexpr size_t kMaxNameLength = 1024;        // a record name
-constexpr size_t kMaxGlobalName = 256;         // a pickle GLOBAL's module or class name
-constexpr int kMaxTypeNesting = 8;             // Optional[List[...]] in a TorchScript declaration
+constexpr size_t kMaxNesting = 64;            // containers inside containers; MARKs open at once
+constexpr size_t kMaxDims = 64;               // dimensions of one tensor
+constexpr uint64_t kMaxTextRecord = 1 << 20;  // one TorchScript or debug record, inflated
+constexpr size_t kMaxNameLength = 1024;       // a record name
+constexpr size_t kMaxGlobalName = 256;        // a pickle GLOBAL's module or class name
+constexpr int kMaxTypeNesting = 8;            // Optional[List[...]] in a TorchScript declaration
 
 #ifdef FUZZING_BUILD_MODE_UNSAFE_FOR_PRODUCTION
 // A fuzzer cannot forge CRC-32s: fuzzing builds ignore a mismatch so that the
@@ -134,8 +134,7 @@ bool is_known_record(const std::string& name) {
   if (code.size() > 10 && code.substr(code.size() - 10) == ".debug_pkl") code.remove_suffix(10);
   if (code == "code/__torch__.py") return true;
   const std::string_view head = "code/__torch__/";
-  if (code.size() <= head.size() + 3 || code.substr(0, head.size()) != head ||
-      code.substr(code.size() - 3) != ".py") {
+  if (code.size() <= head.size() + 3 || code.substr(0, head.size()) != head || code.substr(code.size() - 3) != ".py") {
     return false;
   }
   std::string_view path = code.substr(head.size(), code.size() - head.size() - 3);
@@ -147,9 +146,7 @@ bool is_known_record(const std::string& name) {
   }
 }
 
-bool is_text_record(const std::string& relative) {
-  return relative.compare(0, 5, "code/") == 0;
-}
+bool is_text_record(const std::string& relative) { return relative.compare(0, 5, "code/") == 0; }
 
 class ZipReader {
  public:
@@ -189,8 +186,7 @@ class ZipReader {
     directory_end_ = end;
     // LibTorch writes zip64 end records; miniz uses them whenever their
     // locator sits right before the end record, so the same is done here.
-    const bool zip64 =
-        end >= kLocator64Size + kEnd64Size && le(file_, end - kLocator64Size, 4) == kLocator64Sig;
+    const bool zip64 = end >= kLocator64Size + kEnd64Size && le(file_, end - kLocator64Size, 4) == kLocator64Sig;
     if (zip64) {
       const uint64_t locator = end - kLocator64Size;
       const uint64_t record = le(file_, locator + 8, 8);
@@ -231,8 +227,9 @@ class ZipReader {
       directory_end_ = record;
     } else if (entries == 0xffff || directory_size == 0xffffffff || directory_offset == 0xffffffff ||
                entries_here != entries) {
-      bad(path_, "the zip end record holds saturated or inconsistent counts and there is no zip64 end record; "
-                 "expected one where the counts do not fit");
+      bad(path_,
+          "the zip end record holds saturated or inconsistent counts and there is no zip64 end record; "
+          "expected one where the counts do not fit");
     }
     if (directory_offset > directory_end_ || directory_end_ - directory_offset != directory_size) {
       bad(path_,
@@ -241,8 +238,8 @@ class ZipReader {
           directory_offset, directory_offset + directory_size, directory_end_);
     }
     if (entries == 0 || entries > directory_size / kCentralSize) {
-      bad(path_, "the zip directory of {} bytes is said to hold {} records; expected 1 to {}", directory_size,
-          entries, directory_size / kCentralSize);
+      bad(path_, "the zip directory of {} bytes is said to hold {} records; expected 1 to {}", directory_size, entries,
+          directory_size / kCentralSize);
     }
     directory_ = directory_offset;
     entries_ = entries;
@@ -254,8 +251,8 @@ class ZipReader {
     records_.reserve(entries_);
     for (uint64_t i = 0; i < entries_; ++i) {
       if (directory_end_ - at < kCentralSize || le(file_, at, 4) != kCentralSig) {
-        bad(path_, "zip directory entry {} (byte {}) is not a directory entry; expected {} of them in {} bytes", i,
-            at, entries_, directory_end_ - directory_);
+        bad(path_, "zip directory entry {} (byte {}) is not a directory entry; expected {} of them in {} bytes", i, at,
+            entries_, directory_end_ - directory_);
       }
       Record r;
       const uint64_t flags = le(file_, at + 8, 2);
@@ -285,12 +282,13 @@ class ZipReader {
       read_zip64_fields(r, file_.substr(at + kCentralSize + name_length, extra_length));
       records_.push_back(std::move(r));
       std::string lower = records_.back().name;
-      std::transform(lower.begin(), lower.end(), lower.begin(), [](char c) {
-        return static_cast<char>(c >= 'A' && c <= 'Z' ? c - 'A' + 'a' : c);
-      });
+      std::transform(lower.begin(), lower.end(), lower.begin(),
+                     [](char c) { return static_cast<char>(c >= 'A' && c <= 'Z' ? c - 'A' + 'a' : c); });
       if (!folded.insert(lower).second) {
-        bad(path_, "record '{}' appears twice (names compared ignoring case, as LibTorch's zip reader does); "
-                   "expected each name once", records_.back().name);
+        bad(path_,
+            "record '{}' appears twice (names compared ignoring case, as LibTorch's zip reader does); "
+            "expected each name once",
+            records_.back().name);
       }
       at += total;
     }
@@ -385,12 +383,13 @@ class ZipReader {
       const uint64_t extra_length = le(file_, r.header + 28, 2);
       if (limit - r.header - kLocalSize < name_length ||
           file_.substr(r.header + kLocalSize, name_length) != std::string_view(r.name)) {
-        bad(path_, "the local header of record '{}' (byte {}) names another record; expected the same name",
-            r.name, r.header);
+        bad(path_, "the local header of record '{}' (byte {}) names another record; expected the same name", r.name,
+            r.header);
       }
       if (method != r.method || (flags & ~kAllowedFlags) != 0) {
-        bad(path_, "the local header of record '{}' has method {} and flags 0x{:04x}; expected method {} as the "
-                   "directory says",
+        bad(path_,
+            "the local header of record '{}' has method {} and flags 0x{:04x}; expected method {} as the "
+            "directory says",
             r.name, method, flags, r.method);
       }
       r.data = r.header + kLocalSize + name_length + extra_length;
@@ -490,8 +489,9 @@ class CodeParser {
   };
 
   [[noreturn]] void refuse(std::string_view line, const char* why) {
-    bad(path_, "record '{}' line {}: {} {}; expected only module declarations (class X(Module):, __parameters__, "
-               "__buffers__ and 'name : Type' lines)",
+    bad(path_,
+        "record '{}' line {}: {} {}; expected only module declarations (class X(Module):, __parameters__, "
+        "__buffers__ and 'name : Type' lines)",
         record_, line_number_, why, shown(line));
   }
 
@@ -546,8 +546,7 @@ class CodeParser {
     }
     std::string word;
     if (!at.identifier(&word)) return false;
-    if (word == "Tensor" || word == "int" || word == "float" || word == "bool" || word == "str" ||
-        word == "NoneType") {
+    if (word == "Tensor" || word == "int" || word == "float" || word == "bool" || word == "str" || word == "NoneType") {
       return true;
     }
     if (word != "__torch__" || !at.eat(".")) return false;
@@ -612,55 +611,141 @@ enum Op : uint8_t {
 /// Names of the pickle opcodes of every protocol, for messages.
 const char* op_name(uint8_t op) {
   static const std::map<uint8_t, const char*> names = {
-      {'(', "MARK"},          {'.', "STOP"},         {'0', "POP"},          {'1', "POP_MARK"},
-      {'2', "DUP"},           {'F', "FLOAT"},        {'I', "INT"},          {'J', "BININT"},
-      {'K', "BININT1"},       {'L', "LONG"},         {'M', "BININT2"},      {'N', "NONE"},
-      {'P', "PERSID"},        {'Q', "BINPERSID"},    {'R', "REDUCE"},       {'S', "STRING"},
-      {'T', "BINSTRING"},     {'U', "SHORT_BINSTRING"}, {'V', "UNICODE"},   {'X', "BINUNICODE"},
-      {'a', "APPEND"},        {'b', "BUILD"},        {'c', "GLOBAL"},       {'d', "DICT"},
-      {'}', "EMPTY_DICT"},    {'e', "APPENDS"},      {'g', "GET"},          {'h', "BINGET"},
-      {'i', "INST"},          {'j', "LONG_BINGET"},  {'l', "LIST"},         {']', "EMPTY_LIST"},
-      {'o', "OBJ"},           {'p', "PUT"},          {'q', "BINPUT"},       {'r', "LONG_BINPUT"},
-      {'s', "SETITEM"},       {'t', "TUPLE"},        {')', "EMPTY_TUPLE"},  {'u', "SETITEMS"},
-      {'G', "BINFLOAT"},      {'B', "BINBYTES"},     {'C', "SHORT_BINBYTES"}, {0x80, "PROTO"},
-      {0x81, "NEWOBJ"},       {0x82, "EXT1"},        {0x83, "EXT2"},        {0x84, "EXT4"},
-      {0x85, "TUPLE1"},       {0x86, "TUPLE2"},      {0x87, "TUPLE3"},      {0x88, "NEWTRUE"},
-      {0x89, "NEWFALSE"},     {0x8a, "LONG1"},       {0x8b, "LONG4"},       {0x8c, "SHORT_BINUNICODE"},
-      {0x8d, "BINUNICODE8"},  {0x8e, "BINBYTES8"},   {0x8f, "EMPTY_SET"},   {0x90, "ADDITEMS"},
-      {0x91, "FROZENSET"},    {0x92, "NEWOBJ_EX"},   {0x93, "STACK_GLOBAL"}, {0x94, "MEMOIZE"},
-      {0x95, "FRAME"},        {0x96, "BYTEARRAY8"},  {0x97, "NEXT_BUFFER"}, {0x98, "READONLY_BUFFER"},
+      {'(', "MARK"},
+      {'.', "STOP"},
+      {'0', "POP"},
+      {'1', "POP_MARK"},
+      {'2', "DUP"},
+      {'F', "FLOAT"},
+      {'I', "INT"},
+      {'J', "BININT"},
+      {'K', "BININT1"},
+      {'L', "LONG"},
+      {'M', "BININT2"},
+      {'N', "NONE"},
+      {'P', "PERSID"},
+      {'Q', "BINPERSID"},
+      {'R', "REDUCE"},
+      {'S', "STRING"},
+      {'T', "BINSTRING"},
+      {'U', "SHORT_BINSTRING"},
+      {'V', "UNICODE"},
+      {'X', "BINUNICODE"},
+      {'a', "APPEND"},
+      {'b', "BUILD"},
+      {'c', "GLOBAL"},
+      {'d', "DICT"},
+      {'}', "EMPTY_DICT"},
+      {'e', "APPENDS"},
+      {'g', "GET"},
+      {'h', "BINGET"},
+      {'i', "INST"},
+      {'j', "LONG_BINGET"},
+      {'l', "LIST"},
+      {']', "EMPTY_LIST"},
+      {'o', "OBJ"},
+      {'p', "PUT"},
+      {'q', "BINPUT"},
+      {'r', "LONG_BINPUT"},
+      {'s', "SETITEM"},
+      {'t', "TUPLE"},
+      {')', "EMPTY_TUPLE"},
+      {'u', "SETITEMS"},
+      {'G', "BINFLOAT"},
+      {'B', "BINBYTES"},
+      {'C', "SHORT_BINBYTES"},
+      {0x80, "PROTO"},
+      {0x81, "NEWOBJ"},
+      {0x82, "EXT1"},
+      {0x83, "EXT2"},
+      {0x84, "EXT4"},
+      {0x85, "TUPLE1"},
+      {0x86, "TUPLE2"},
+      {0x87, "TUPLE3"},
+      {0x88, "NEWTRUE"},
+      {0x89, "NEWFALSE"},
+      {0x8a, "LONG1"},
+      {0x8b, "LONG4"},
+      {0x8c, "SHORT_BINUNICODE"},
+      {0x8d, "BINUNICODE8"},
+      {0x8e, "BINBYTES8"},
+      {0x8f, "EMPTY_SET"},
+      {0x90, "ADDITEMS"},
+      {0x91, "FROZENSET"},
+      {0x92, "NEWOBJ_EX"},
+      {0x93, "STACK_GLOBAL"},
+      {0x94, "MEMOIZE"},
+      {0x95, "FRAME"},
+      {0x96, "BYTEARRAY8"},
+      {0x97, "NEXT_BUFFER"},
+      {0x98, "READONLY_BUFFER"},
   };
   const auto found = names.find(op);
   return found == names.end() ? "not a pickle opcode" : found->second;
 }
 
-enum class Kind { kNone, kBool, kInt, kFloat, kString, kTuple, kList, kTypedList, kDict, kGlobal, kDtype,
-                  kStorage, kTensor, kObject };
+enum class Kind {
+  kNone,
+  kBool,
+  kInt,
+  kFloat,
+  kString,
+  kTuple,
+  kList,
+  kTypedList,
+  kDict,
+  kGlobal,
+  kDtype,
+  kStorage,
+  kTensor,
+  kObject
+};
 
 const char* kind_name(Kind kind) {
   switch (kind) {
-    case Kind::kNone: return "None";
-    case Kind::kBool: return "bool";
-    case Kind::kInt: return "int";
-    case Kind::kFloat: return "float";
-    case Kind::kString: return "str";
-    case Kind::kTuple: return "tuple";
-    case Kind::kList: return "list";
-    case Kind::kTypedList: return "typed list";
-    case Kind::kDict: return "dict";
-    case Kind::kGlobal: return "global";
-    case Kind::kDtype: return "storage type";
-    case Kind::kStorage: return "storage";
-    case Kind::kTensor: return "tensor";
-    case Kind::kObject: return "object";
+    case Kind::kNone:
+      return "None";
+    case Kind::kBool:
+      return "bool";
+    case Kind::kInt:
+      return "int";
+    case Kind::kFloat:
+      return "float";
+    case Kind::kString:
+      return "str";
+    case Kind::kTuple:
+      return "tuple";
+    case Kind::kList:
+      return "list";
+    case Kind::kTypedList:
+      return "typed list";
+    case Kind::kDict:
+      return "dict";
+    case Kind::kGlobal:
+      return "global";
+    case Kind::kDtype:
+      return "storage type";
+    case Kind::kStorage:
+      return "storage";
+    case Kind::kTensor:
+      return "tensor";
+    case Kind::kObject:
+      return "object";
   }
   return "?";
 }
 
 /// What a GLOBAL names: LibTorch's reader maps each to a function that
 /// REDUCE or BUILD later calls with one argument.
-enum class Function { kClass, kRebuildTensor, kOrderedDict, kBuildIntList, kBuildTensorList, kBuildDoubleList,
-                      kBuildBoolList };
+enum class Function {
+  kClass,
+  kRebuildTensor,
+  kOrderedDict,
+  kBuildIntList,
+  kBuildTensorList,
+  kBuildDoubleList,
+  kBuildBoolList
+};
 
 struct Value {
   explicit Value(Kind k) : kind(k) {}
@@ -668,8 +753,8 @@ struct Value {
   int64_t number = 0;  // int, bool; a storage type's or storage's c10::ScalarType
   std::string text;    // str; the class of a class global or object
   Function function = Function::kClass;
-  Kind element = Kind::kNone;  // typed list
-  int64_t numel = 0;           // storage
+  Kind element = Kind::kNone;                 // typed list
+  int64_t numel = 0;                          // storage
   std::vector<std::shared_ptr<Value>> items;  // tuple, list; dict keys and values in turn
   size_t depth = 1;
   // Placed inside another value or passed to a function: lists and dicts
@@ -686,11 +771,16 @@ struct Storage {
 };
 // The storage types of plain (not quantized) tensors.
 constexpr Storage kStorages[] = {
-    {"ByteStorage", c10::ScalarType::Byte},     {"CharStorage", c10::ScalarType::Char},
-    {"ShortStorage", c10::ScalarType::Short},   {"IntStorage", c10::ScalarType::Int},
-    {"LongStorage", c10::ScalarType::Long},     {"HalfStorage", c10::ScalarType::Half},
-    {"FloatStorage", c10::ScalarType::Float},   {"DoubleStorage", c10::ScalarType::Double},
-    {"BoolStorage", c10::ScalarType::Bool},     {"BFloat16Storage", c10::ScalarType::BFloat16},
+    {"ByteStorage", c10::ScalarType::Byte},
+    {"CharStorage", c10::ScalarType::Char},
+    {"ShortStorage", c10::ScalarType::Short},
+    {"IntStorage", c10::ScalarType::Int},
+    {"LongStorage", c10::ScalarType::Long},
+    {"HalfStorage", c10::ScalarType::Half},
+    {"FloatStorage", c10::ScalarType::Float},
+    {"DoubleStorage", c10::ScalarType::Double},
+    {"BoolStorage", c10::ScalarType::Bool},
+    {"BFloat16Storage", c10::ScalarType::BFloat16},
     {"ComplexFloatStorage", c10::ScalarType::ComplexFloat},
     {"ComplexDoubleStorage", c10::ScalarType::ComplexDouble},
 };
@@ -728,19 +818,28 @@ class PickleChecker {
   void step() {
     switch (op_) {
       case kMark:
-        if (marks_.size() >= kMaxNesting) refuse("more than {} MARKs open; expected nesting of at most that", kMaxNesting);
+        if (marks_.size() >= kMaxNesting)
+          refuse("more than {} MARKs open; expected nesting of at most that", kMaxNesting);
         marks_.push_back(stack_.size());
         break;
-      case kNone: push(make(Kind::kNone)); break;
+      case kNone:
+        push(make(Kind::kNone));
+        break;
       case kNewTrue:
       case kNewFalse: {
         auto v = make(Kind::kBool);
         v->number = op_ == kNewTrue;
         push(v);
       } break;
-      case kBinInt1: push_int(static_cast<int64_t>(argument(1))); break;
-      case kBinInt2: push_int(static_cast<int64_t>(argument(2))); break;
-      case kBinInt: push_int(static_cast<int32_t>(static_cast<uint32_t>(argument(4)))); break;
+      case kBinInt1:
+        push_int(static_cast<int64_t>(argument(1)));
+        break;
+      case kBinInt2:
+        push_int(static_cast<int64_t>(argument(2)));
+        break;
+      case kBinInt:
+        push_int(static_cast<int32_t>(static_cast<uint32_t>(argument(4))));
+        break;
       case kLong1: {
         const uint64_t length = argument(1);
         if (length != 8) refuse("a {}-byte integer; expected 8 bytes, the only length LibTorch reads", length);
@@ -759,9 +858,15 @@ class PickleChecker {
         pos_ += length;
         push(v);
       } break;
-      case kEmptyTuple: push(make(Kind::kTuple)); break;
-      case kEmptyList: push(make(Kind::kList)); break;
-      case kEmptyDict: push(make(Kind::kDict)); break;
+      case kEmptyTuple:
+        push(make(Kind::kTuple));
+        break;
+      case kEmptyList:
+        push(make(Kind::kList));
+        break;
+      case kEmptyDict:
+        push(make(Kind::kDict));
+        break;
       case kTuple: {
         const size_t mark = pop_mark();
         std::vector<ValuePtr> items(stack_.begin() + static_cast<std::ptrdiff_t>(mark), stack_.end());
@@ -776,13 +881,27 @@ class PickleChecker {
         for (size_t i = n; i-- > 0;) items[i] = pop();
         push(container(Kind::kTuple, std::move(items)));
       } break;
-      case kAppends: extend(Kind::kList); break;
-      case kSetItems: extend(Kind::kDict); break;
-      case kBinPut: put(argument(1)); break;
-      case kLongBinPut: put(argument(4)); break;
-      case kBinGet: get(argument(1)); break;
-      case kLongBinGet: get(argument(4)); break;
-      case kGlobal: global(); break;
+      case kAppends:
+        extend(Kind::kList);
+        break;
+      case kSetItems:
+        extend(Kind::kDict);
+        break;
+      case kBinPut:
+        put(argument(1));
+        break;
+      case kLongBinPut:
+        put(argument(4));
+        break;
+      case kBinGet:
+        get(argument(1));
+        break;
+      case kLongBinGet:
+        get(argument(4));
+        break;
+      case kGlobal:
+        global();
+        break;
       case kNewObj: {
         const auto args = pop();
         if (args->kind != Kind::kTuple || !args->items.empty()) {
@@ -794,8 +913,12 @@ class PickleChecker {
         }
       } break;
       case kReduce:
-      case kBuild: call(); break;
-      case kBinPersId: persistent_id(); break;
+      case kBuild:
+        call();
+        break;
+      case kBinPersId:
+        persistent_id();
+        break;
       default:
         refuse("not an opcode LibTorch's pickler writes; expected the protocol-2 subset of LibTorch archives");
     }
@@ -883,7 +1006,8 @@ class PickleChecker {
     if (mark == 0 || mark - 1 < below) refuse("no {} below its MARK; expected one to add to", kind_name(kind));
     Value& target = *stack_[mark - 1];
     if (target.kind != kind) refuse("adds to a {}; expected a {}", describe(target), kind_name(kind));
-    if (target.sealed) refuse("changes a {} already placed inside another value; expected it filled first", kind_name(kind));
+    if (target.sealed)
+      refuse("changes a {} already placed inside another value; expected it filled first", kind_name(kind));
     const size_t count = stack_.size() - mark;
     if (kind == Kind::kDict && count % 2 != 0) refuse("{} values for a dict; expected key and value pairs", count);
     for (size_t i = mark; i < stack_.size(); ++i) {
@@ -900,8 +1024,7 @@ class PickleChecker {
   void put(uint64_t id) {
     if (stack_.size() <= frame()) refuse("memoizes from an empty stack; expected a value to memoize");
     if (id > memo_.size()) {
-      refuse("memo id {} skips ids (the next is {}); expected ids in order, as LibTorch writes them", id,
-             memo_.size());
+      refuse("memo id {} skips ids (the next is {}); expected ids in order, as LibTorch writes them", id, memo_.size());
     }
     if (id == memo_.size()) {
       memo_.push_back(stack_.back());
@@ -924,7 +1047,8 @@ class PickleChecker {
     }
     const std::string_view name = data_.substr(pos_, end - pos_);
     for (const char c : name) {
-      if (c <= 0x20 || c >= 0x7f) refuse("the name {} holds a control or non-ASCII byte; expected a Python name", shown(name));
+      if (c <= 0x20 || c >= 0x7f)
+        refuse("the name {} holds a control or non-ASCII byte; expected a Python name", shown(name));
     }
     pos_ = end + 1;
     return name;
@@ -989,7 +1113,8 @@ class PickleChecker {
     arg->sealed = true;
     switch (function->function) {
       case Function::kClass: {
-        if (arg->kind != Kind::kDict) refuse("the state of '{}' is a {}; expected a dict", function->text, describe(*arg));
+        if (arg->kind != Kind::kDict)
+          refuse("the state of '{}' is a {}; expected a dict", function->text, describe(*arg));
         for (size_t i = 0; i < arg->items.size(); i += 2) {
           if (arg->items[i]->kind != Kind::kString) {
             refuse("an attribute name of '{}' is a {}; expected str", function->text, describe(*arg->items[i]));
@@ -1001,16 +1126,21 @@ class PickleChecker {
         object->items.push_back(arg);
         return push(object);
       }
-      case Function::kRebuildTensor: return push(rebuild_tensor(*arg));
+      case Function::kRebuildTensor:
+        return push(rebuild_tensor(*arg));
       case Function::kOrderedDict:
         if (arg->kind != Kind::kTuple || !arg->items.empty()) {
           refuse("OrderedDict gets a {}; expected the empty tuple", describe(*arg));
         }
         return push(make(Kind::kNone));
-      case Function::kBuildIntList: return push(typed_list(*arg, Kind::kInt));
-      case Function::kBuildTensorList: return push(typed_list(*arg, Kind::kTensor));
-      case Function::kBuildDoubleList: return push(typed_list(*arg, Kind::kFloat));
-      case Function::kBuildBoolList: return push(typed_list(*arg, Kind::kBool));
+      case Function::kBuildIntList:
+        return push(typed_list(*arg, Kind::kInt));
+      case Function::kBuildTensorList:
+        return push(typed_list(*arg, Kind::kTensor));
+      case Function::kBuildDoubleList:
+        return push(typed_list(*arg, Kind::kFloat));
+      case Function::kBuildBoolList:
+        return push(typed_list(*arg, Kind::kBool));
     }
   }
 
@@ -1019,7 +1149,8 @@ class PickleChecker {
       refuse("a list builder gets a {}; expected a 1-tuple holding a list", describe(arg));
     }
     for (const auto& item : arg.items[0]->items) {
-      if (item->kind != element) refuse("a list of {} holds a {}; expected only {}", kind_name(element), describe(*item), kind_name(element));
+      if (item->kind != element)
+        refuse("a list of {} holds a {}; expected only {}", kind_name(element), describe(*item), kind_name(element));
     }
     auto v = make(Kind::kTypedList);
     v->element = element;
@@ -1052,7 +1183,8 @@ class PickleChecker {
     }
     const Value& storage = *arg.items[0];
     const Value& offset = *arg.items[1];
-    if (storage.kind != Kind::kStorage) refuse("a tensor's storage is a {}; expected a BINPERSID storage", describe(storage));
+    if (storage.kind != Kind::kStorage)
+      refuse("a tensor's storage is a {}; expected a BINPERSID storage", describe(storage));
     if (offset.kind != Kind::kInt || offset.number < 0) {
       refuse("a tensor's offset is a {}; expected an int of at least 0", describe(offset));
     }
@@ -1080,9 +1212,10 @@ class PickleChecker {
     const auto numel = static_cast<uint64_t>(storage.numel);
     const bool inside = count == 0 ? static_cast<uint64_t>(offset.number) <= numel : last < numel && count <= numel;
     if (overflow || !inside) {
-      refuse("a tensor of sizes ({}) and strides ({}) from element {} reaches past its storage of {} elements; "
-             "expected the view inside its storage",
-             fmt::join(sizes, ", "), fmt::join(strides, ", "), offset.number, numel);
+      refuse(
+          "a tensor of sizes ({}) and strides ({}) from element {} reaches past its storage of {} elements; "
+          "expected the view inside its storage",
+          fmt::join(sizes, ", "), fmt::join(strides, ", "), offset.number, numel);
     }
     auto v = make(Kind::kTensor);
     v->number = storage.number;
@@ -1205,8 +1338,9 @@ class ArchiveChecker {
       rest.remove_prefix(chunk);
     }
     if (kCheckCrc && crc != r.crc) {
-      bad(path_, "record '{}' has CRC-32 0x{:08x}; expected 0x{:08x} as the zip directory records (the bytes are "
-                 "damaged)",
+      bad(path_,
+          "record '{}' has CRC-32 0x{:08x}; expected 0x{:08x} as the zip directory records (the bytes are "
+          "damaged)",
           r.name, crc, r.crc);
     }
   }
@@ -1291,8 +1425,8 @@ class ArchiveChecker {
     const Record& r = *by_name_.at(name);
     const auto root = PickleChecker(data, Role::kDebug, r.name, path_, by_name_, classes_).run();
     const auto refuse = [&](const char* what) {
-      bad(path_, "record '{}': {}; expected LibTorch's debug format (FORMAT_WITH_STRING_TABLE, texts, ranges)",
-          r.name, what);
+      bad(path_, "record '{}': {}; expected LibTorch's debug format (FORMAT_WITH_STRING_TABLE, texts, ranges)", r.name,
+          what);
     };
     const auto is = [](const ValuePtr& v, Kind kind, size_t items) {
       return v->kind == kind && v->items.size() == items;
@@ -1315,8 +1449,8 @@ class ArchiveChecker {
       const auto& span = range->items[1]->items;
       const auto& source = span[0];
       if (!is(source, Kind::kTuple, 3) || source->items[0]->kind != Kind::kTypedList ||
-          source->items[1]->kind != Kind::kInt || source->items[2]->kind != Kind::kInt ||
-          span[1]->kind != Kind::kInt || span[2]->kind != Kind::kInt) {
+          source->items[1]->kind != Kind::kInt || source->items[2]->kind != Kind::kInt || span[1]->kind != Kind::kInt ||
+          span[2]->kind != Kind::kInt) {
         refuse("a source that is not (line indices, file index, line number)");
       }
       uint64_t length = 0;
