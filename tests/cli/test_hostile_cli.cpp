@@ -3,6 +3,7 @@
 #include <gtest/gtest.h>
 #include <torch/torch.h>
 
+#include <algorithm>
 #include <cstdlib>
 #include <filesystem>
 
@@ -170,6 +171,21 @@ TEST(HostileCli, SwappedCheckpointsNameTheirKind) {
   const std::string search = fake_run(dir, "s", "search", {{"version", 1}, {"next_epoch", 1}, {"genotype", "x"}});
   EXPECT_FAILS_WITH(run_daas("search --resume " + search + " --threads 1"), 1,
                     "checkpoint.pt: not a daas search checkpoint (no search settings in it; a daas train checkpoint?)");
+}
+
+TEST(HostileCli, DamagedModelFilesAreOneLineNeverACrash) {
+  // The fuzz finding (a shuffled model.pt that crashed LibTorch's reader) and a model cut short.
+  const std::string corpus = testing::source_dir() + "/fuzz/corpus/model_file/";
+  const auto shuffled = run_daas("eval --subset 100 --model " + corpus + "model_file-crash-a841272c");
+  EXPECT_FAILS_WITH(shuffled, 1,
+                    "model_file-crash-a841272c: not a readable daas checkpoint (truncated or corrupt): record "
+                    "'archive/code/__torch__.py' has CRC-32");
+  EXPECT_EQ(std::count(shuffled.output.begin(), shuffled.output.end(), '\n'), 1) << shuffled.output;
+  TempDir dir;
+  const std::string tiny = read_file(corpus + "tiny.pt");
+  write_file_atomic(dir.file("cut.pt"), tiny.substr(0, tiny.size() - 30));
+  EXPECT_FAILS_WITH(run_daas("eval --subset 100 --model " + dir.file("cut.pt")), 1,
+                    "cut.pt: not a readable daas checkpoint (truncated or corrupt): no zip end-of-directory record");
 }
 
 TEST(HostileCli, RunFoldersAreOnlyNewEmptyOrOfTheSameCommand) {
