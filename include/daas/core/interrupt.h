@@ -45,4 +45,9 @@ class Interrupted : public std::runtime_error {
 /// `where` says what was saved and how to go on.
 void throw_if_interrupted(const std::string& where);
 
+/// The same, with the one message every run gives: "checkpoint `saved`
+/// written to `checkpoint_path`; go on with `daas <command> --resume <run_dir>`".
+void throw_if_interrupted(const std::string& command, const std::string& saved, const std::string& checkpoint_path,
+                          const std::string& run_dir);
+
 }  // namespace daas

@@ -76,4 +76,10 @@ void throw_if_interrupted(const std::string& where) {
   throw Interrupted(signal, fmt::format("stopped by {}: {}", signal_name(signal), where));
 }
 
+void throw_if_interrupted(const std::string& command, const std::string& saved, const std::string& checkpoint_path,
+                          const std::string& run_dir) {
+  throw_if_interrupted(fmt::format("checkpoint {} written to {}; go on with `daas {} --resume {}`", saved,
+                                   checkpoint_path, command, run_dir));
+}
+
 }  // namespace daas

@@ -294,10 +294,8 @@ nlohmann::json search_epoch(SearchState& state, StepContext& context, HalfLoader
       state.partial = {{"sums", totals.sums()}, {"seconds", earlier_seconds + progress.elapsed_seconds()}};
       const std::string checkpoint_path = (fs::path(run_dir) / "checkpoint.pt").string();
       save_checkpoint(state, options, checkpoint_path);
-      throw_if_interrupted(
-          fmt::format("checkpoint at epoch {}, step {} of {} written to {}; go on with `daas search "
-                      "--resume {}`",
-                      epoch + 1, step + 1, loaders.steps, checkpoint_path, run_dir));
+      throw_if_interrupted("search", fmt::format("at epoch {}, step {} of {}", epoch + 1, step + 1, loaders.steps),
+                           checkpoint_path, run_dir);
     }
   }
   progress.finish(totals.summary());
@@ -356,8 +354,7 @@ SearchResult search_halves(const SearchOptions& options, const Dataset& train_ha
                  record["seconds"].get<double>());
     if (after_epoch) after_epoch(epoch + 1, state.model->module());
     if (epoch + 1 < options.epochs && agreed_interrupt() != 0) {
-      throw_if_interrupted(fmt::format("checkpoint after epoch {} written to {}; go on with `daas search --resume {}`",
-                                       epoch + 1, checkpoint_path, run_dir));
+      throw_if_interrupted("search", fmt::format("after epoch {}", epoch + 1), checkpoint_path, run_dir);
     }
   }
   clear_interrupt();  // a stop asked for during the last step: the run is complete

@@ -453,8 +453,7 @@ TrainResult train_splits(const TrainOptions& options, const DataSplits& data, co
     const EpochTotals totals =
         train_epoch(state, options, *loader, ranks, epoch, steps, device, [&](const std::string& at) {
           save_checkpoint(state, options, checkpoint_path);
-          throw_if_interrupted(fmt::format("checkpoint at {} written to {}; go on with `daas train --resume {}`", at,
-                                           checkpoint_path, run_dir));
+          throw_if_interrupted("train", "at " + at, checkpoint_path, run_dir);
         });
     const double train_seconds = totals.seconds;
     const auto after_training = std::chrono::steady_clock::now();
@@ -501,8 +500,7 @@ TrainResult train_splits(const TrainOptions& options, const DataSplits& data, co
     result.last_record = record;
     if (after_epoch) after_epoch(epoch + 1);
     if (epoch + 1 < options.epochs && agreed_interrupt() != 0) {
-      throw_if_interrupted(fmt::format("checkpoint after epoch {} written to {}; go on with `daas train --resume {}`",
-                                       epoch + 1, checkpoint_path, run_dir));
+      throw_if_interrupted("train", fmt::format("after epoch {}", epoch + 1), checkpoint_path, run_dir);
     }
   }
   clear_interrupt();  // a stop asked for during the last epoch: the run is complete
