@@ -46,6 +46,14 @@ bool may_change_on_resume(const std::string& key);
 /// re-executes the program with OMP_WAIT_POLICY=PASSIVE. Call first in main().
 void prefer_passive_openmp(char** argv);
 
+/// Makes glibc's malloc keep freed memory for reuse: a training step
+/// allocates and frees activations of a few MiB hundreds of times, and with
+/// glibc's defaults many of those go back to the kernel and come again as
+/// fresh zeroed pages (measured: about 10% of a retraining step in page
+/// faults and page clearing; bench_compare's train case 5–8% faster with this).
+/// The process's resident memory then stays near its peak. No-op elsewhere.
+void keep_freed_memory();
+
 /// Sets LibTorch's intra-op threads (0 = all cores) and returns the count used.
 int64_t configure_threads(int64_t threads);
 
@@ -59,7 +67,7 @@ void seed_everything(uint64_t seed);
 /// is not drawn either.
 void apply_log_level(const std::string& level);
 
-/// Applies threads, seed and log level; returns the device.
+/// Applies threads, seed, log level and keep_freed_memory(); returns the device.
 c10::Device setup_runtime(const RuntimeOptions& options);
 
 /// The run folder: options.out, or runs/<command>-<YYYYmmdd-HHMMSS>.

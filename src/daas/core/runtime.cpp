@@ -6,6 +6,9 @@
 #include <torch/torch.h>
 
 #include <unistd.h>
+#if defined(__GLIBC__)
+#include <malloc.h>
+#endif
 
 #include <cstdlib>
 #include <ctime>
@@ -20,6 +23,16 @@ void prefer_passive_openmp(char** argv) {
   ::setenv("OMP_WAIT_POLICY", "PASSIVE", /*overwrite=*/1);
   ::execv("/proc/self/exe", argv);
   // execv returned: it failed; go on with the default policy.
+}
+
+void keep_freed_memory() {
+#if defined(__GLIBC__)
+  // Blocks up to 32 MiB (glibc's largest mmap threshold) come from the heap,
+  // and the heap is trimmed only when 512 MiB lie free at its top.
+  ::mallopt(M_MMAP_THRESHOLD, 32 << 20);
+  ::mallopt(M_TRIM_THRESHOLD, 512 << 20);
+  ::mallopt(M_TOP_PAD, 64 << 20);
+#endif
 }
 
 int64_t configure_threads(int64_t threads) {
@@ -69,6 +82,7 @@ void apply_log_level(const std::string& level) {
 
 c10::Device setup_runtime(const RuntimeOptions& options) {
   apply_log_level(options.log_level);
+  keep_freed_memory();
   const c10::Device device = resolve_device(options.device);
   const int64_t threads = configure_threads(options.threads);
   seed_everything(static_cast<uint64_t>(options.seed));
