@@ -96,6 +96,15 @@ torch::Tensor reference(const torch::Tensor& x, const torch::Tensor& w, const Ca
   return torch::conv2d(x, w, {}, c.stride, c.padding, c.dilation, /*groups=*/c.C);
 }
 
+// The ReLU fused into the convolution against ReLU, then convolution.
+torch::Tensor ours_relu(const torch::Tensor& x, const torch::Tensor& w, const Case& c) {
+  return depthwise_conv2d(x, w, c.stride, c.padding, c.dilation, /*relu_input=*/true);
+}
+
+torch::Tensor reference_relu(const torch::Tensor& x, const torch::Tensor& w, const Case& c) {
+  return reference(torch::relu(x), w, c);
+}
+
 /// y = conv(x, w) and the gradients of Σ y·grad_y.
 Outputs run(Conv conv, const torch::Tensor& x, const torch::Tensor& w, const torch::Tensor& grad_y, const Case& c) {
   const auto x_leaf = x.detach().requires_grad_(true);
@@ -142,10 +151,32 @@ TEST_F(DepthwiseTest, MatchesConv2dOnEveryCase) {
   });
 }
 
+TEST_F(DepthwiseTest, FusedReluMatchesReluThenConv2d) {
+  const auto cases = table();
+  for_each_isa([&] {
+    for (size_t i = 0; i < cases.size(); i += 3) {
+      const Case& c = cases[i];
+      SCOPED_TRACE(describe(c));
+      auto in = random_inputs(c, torch::kFloat);
+      // Exact zeros too: ReLU's backward passes no gradient at 0.
+      in.x.masked_fill_(torch::rand_like(in.x) < 0.1, 0.0);
+      const auto got = run(&ours_relu, in.x, in.w, in.grad_y, c);
+      const auto want = run(&reference_relu, in.x, in.w, in.grad_y, c);
+      ASSERT_EQ(got.y.sizes(), want.y.sizes());
+      EXPECT_LT(scaled_error(got.y, want.y), kFloatTolerance);
+      EXPECT_LT(scaled_error(got.grad_x, want.grad_x), kFloatTolerance);
+      EXPECT_LT(scaled_error(got.grad_weight, want.grad_weight), kFloatTolerance);
+      // No gradient reaches an x the ReLU cut off.
+      EXPECT_EQ(got.grad_x.masked_select(in.x <= 0).abs().max().item<float>(), 0.0f);
+    }
+  });
+}
+
 /// Σ y·r for the double kernels, at x and w as they are in memory.
-double projected(const torch::Tensor& x, const torch::Tensor& w, const torch::Tensor& r, const Case& c) {
+double projected(const torch::Tensor& x, const torch::Tensor& w, const torch::Tensor& r, const Case& c,
+                 Conv conv = &ours) {
   torch::NoGradGuard no_grad;
-  return (ours(x, w, c) * r).sum().item<double>();
+  return (conv(x, w, c) * r).sum().item<double>();
 }
 
 /// Central differences of Σ y·r along each element of `t` (in memory order).
@@ -182,11 +213,14 @@ TEST_F(DepthwiseTest, DoubleKernelsPassGradcheck) {
             const Case c{kernel, stride, dilation, dilation * (kernel - 1) / 2, C, 2, 6, 5};
             SCOPED_TRACE(describe(c));
             auto in = random_inputs(c, torch::kDouble);
-            const auto got = run(&ours, in.x, in.w, in.grad_y, c);
-            const auto f = [&] { return projected(in.x, in.w, in.grad_y, c); };
-            expect_matches(got.grad_x.contiguous(kChannelsLast), finite_differences(in.x, f), "grad_x");
-            expect_matches(got.grad_weight.contiguous(), finite_differences(in.w, f), "grad_weight");
-            EXPECT_LT(scaled_error(got.y, reference(in.x, in.w, c)), 1e-12);
+            for (const Conv conv : {&ours, &ours_relu}) {
+              const auto got = run(conv, in.x, in.w, in.grad_y, c);
+              const auto f = [&] { return projected(in.x, in.w, in.grad_y, c, conv); };
+              expect_matches(got.grad_x.contiguous(kChannelsLast), finite_differences(in.x, f), "grad_x");
+              expect_matches(got.grad_weight.contiguous(), finite_differences(in.w, f), "grad_weight");
+              const auto want = conv == &ours ? reference(in.x, in.w, c) : reference_relu(in.x, in.w, c);
+              EXPECT_LT(scaled_error(got.y, want), 1e-12);
+            }
           }
         }
       }
@@ -199,11 +233,13 @@ TEST_F(DepthwiseTest, OtherInputsFallBackToConv2d) {
   const auto in = random_inputs(c, torch::kFloat);
   const auto nchw = in.x.contiguous();
   EXPECT_FALSE(depthwise_uses_kernels(nchw, in.w, c.stride, c.padding, c.dilation));
-  const auto got = run(&ours, nchw, in.w, in.grad_y, c);
-  const auto want = run(&reference, nchw, in.w, in.grad_y, c);
-  EXPECT_TRUE(torch::equal(got.y, want.y));
-  EXPECT_TRUE(torch::equal(got.grad_x, want.grad_x));
-  EXPECT_TRUE(torch::equal(got.grad_weight, want.grad_weight));
+  for (const auto& [conv, want_conv] : {std::pair<Conv, Conv>{&ours, &reference}, {&ours_relu, &reference_relu}}) {
+    const auto got = run(conv, nchw, in.w, in.grad_y, c);
+    const auto want = run(want_conv, nchw, in.w, in.grad_y, c);
+    EXPECT_TRUE(torch::equal(got.y, want.y));
+    EXPECT_TRUE(torch::equal(got.grad_x, want.grad_x));
+    EXPECT_TRUE(torch::equal(got.grad_weight, want.grad_weight));
+  }
 
   EXPECT_FALSE(depthwise_uses_kernels(in.x, torch::randn({8, 1, 7, 7}), 1, 3, 1));              // kernel 7
   EXPECT_FALSE(depthwise_uses_kernels(in.x, in.w, /*stride=*/3, 1, 1));                         // stride 3
@@ -220,13 +256,15 @@ TEST_F(DepthwiseTest, SameResultsOnOneAndTwoThreads) {
     const auto in = random_inputs(c, torch::kFloat);
     for_each_isa([&] {
       SCOPED_TRACE(describe(c));
-      at::set_num_threads(1);
-      const auto one = run(&ours, in.x, in.w, in.grad_y, c);
-      at::set_num_threads(2);
-      const auto two = run(&ours, in.x, in.w, in.grad_y, c);
-      EXPECT_TRUE(torch::equal(one.y, two.y));
-      EXPECT_TRUE(torch::equal(one.grad_x, two.grad_x));
-      EXPECT_TRUE(torch::equal(one.grad_weight, two.grad_weight));
+      for (const Conv conv : {&ours, &ours_relu}) {
+        at::set_num_threads(1);
+        const auto one = run(conv, in.x, in.w, in.grad_y, c);
+        at::set_num_threads(2);
+        const auto two = run(conv, in.x, in.w, in.grad_y, c);
+        EXPECT_TRUE(torch::equal(one.y, two.y));
+        EXPECT_TRUE(torch::equal(one.grad_x, two.grad_x));
+        EXPECT_TRUE(torch::equal(one.grad_weight, two.grad_weight));
+      }
     });
   }
 }
@@ -243,6 +281,7 @@ TEST_F(DepthwiseTest, SecondOrderGradientsMatchConv2d) {
     return torch::autograd::grad({(grad_x * v).sum()}, {w})[0];
   };
   EXPECT_LT(scaled_error(second_order(&ours), second_order(&reference)), 1e-12);
+  EXPECT_LT(scaled_error(second_order(&ours_relu), second_order(&reference_relu)), 1e-12);
 }
 
 TEST_F(DepthwiseTest, UnknownInstructionSetIsRefused) {

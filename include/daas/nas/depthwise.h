@@ -16,9 +16,13 @@ namespace daas::nas {
 /// stride 1 or 2, dilation ≥ 1 and padding ≥ 0 runs the hand-written kernels
 /// and gives a channels-last result; anything else is
 /// at::conv2d(x, weight, {}, stride, padding, dilation, /*groups=*/C).
-/// Results do not depend on the number of threads.
+/// Results do not depend on the number of threads. With relu_input the
+/// convolution is that of relu(x), the ReLU fused into the kernels (its
+/// output never stored; the backward zeroes grad_x where x ≤ 0): the same
+/// values as depthwise_conv2d(torch::relu(x), ...) with one pass over memory
+/// less each way.
 torch::Tensor depthwise_conv2d(const torch::Tensor& x, const torch::Tensor& weight, int64_t stride, int64_t padding,
-                               int64_t dilation);
+                               int64_t dilation, bool relu_input = false);
 
 /// Whether depthwise_conv2d runs the hand-written kernels for these arguments
 /// (otherwise it calls at::conv2d).

@@ -67,7 +67,8 @@ int64_t output_side(int64_t side, int64_t kernel, int64_t stride, int64_t paddin
   return (side + 2 * padding - dilation * (kernel - 1) - 1) / stride + 1;
 }
 
-DepthwiseShape shape_of(const torch::Tensor& x, int64_t kernel, int64_t stride, int64_t padding, int64_t dilation) {
+DepthwiseShape shape_of(const torch::Tensor& x, int64_t kernel, int64_t stride, int64_t padding, int64_t dilation,
+                        bool relu_input) {
   const int64_t H = x.size(2), W = x.size(3);
   return {x.size(0),
           x.size(1),
@@ -78,7 +79,8 @@ DepthwiseShape shape_of(const torch::Tensor& x, int64_t kernel, int64_t stride, 
           kernel,
           stride,
           padding,
-          dilation};
+          dilation,
+          relu_input};
 }
 
 /// Rows of `side` pixels whose k·k taps make up kGrainMultiplyAdds.
@@ -108,9 +110,11 @@ torch::Tensor run_grad_input(const DepthwiseShape& s, const torch::Tensor& grad_
   auto grad_x = torch::empty({s.N, s.C, s.H, s.W}, x.options().memory_format(torch::MemoryFormat::ChannelsLast));
   const T* g_data = grad_y.data_ptr<T>();
   const T* w_data = taps.data_ptr<T>();
+  const T* relu_x = s.relu_input ? x.data_ptr<T>() : nullptr;
   T* out = grad_x.data_ptr<T>();
-  at::parallel_for(0, s.N * s.H, grain_rows(s, s.W),
-                   [&](int64_t begin, int64_t end) { kernels<T>().grad_input(s, g_data, w_data, out, begin, end); });
+  at::parallel_for(0, s.N * s.H, grain_rows(s, s.W), [&](int64_t begin, int64_t end) {
+    kernels<T>().grad_input(s, g_data, w_data, relu_x, out, begin, end);
+  });
   return grad_x;
 }
 
@@ -152,13 +156,14 @@ torch::Tensor run_grad_weight(const DepthwiseShape& s, const torch::Tensor& x, c
 
 struct Geometry {
   int64_t stride, padding, dilation;
+  bool relu_input;
 };
 
 /// The gradients through the kernels; undefined where not `needed`.
 std::pair<torch::Tensor, torch::Tensor> kernel_backward(const torch::Tensor& grad_output, const torch::Tensor& x,
                                                         const torch::Tensor& weight, const Geometry& g,
                                                         std::array<bool, 2> needed) {
-  const auto s = shape_of(x, weight.size(2), g.stride, g.padding, g.dilation);
+  const auto s = shape_of(x, weight.size(2), g.stride, g.padding, g.dilation, g.relu_input);
   const auto grad_y = channels_last(grad_output);
   const bool is_double = x.scalar_type() == torch::kDouble;
   torch::Tensor grad_x, grad_weight;
@@ -173,27 +178,32 @@ std::pair<torch::Tensor, torch::Tensor> kernel_backward(const torch::Tensor& gra
   return {grad_x, grad_weight};
 }
 
-/// The gradients through ATen's convolution_backward, which is itself
-/// differentiable: the kernels' results would carry no history for a
-/// backward with create_graph.
+/// The gradients through ATen's convolution_backward and ReLU backward, which
+/// are themselves differentiable: the kernels' results would carry no
+/// history for a backward with create_graph.
 std::pair<torch::Tensor, torch::Tensor> differentiable_backward(const torch::Tensor& grad_output,
                                                                 const torch::Tensor& x, const torch::Tensor& weight,
                                                                 const Geometry& g, std::array<bool, 2> needed) {
-  auto grads = at::convolution_backward(grad_output, x, weight, c10::nullopt, {g.stride, g.stride},
+  const auto input = g.relu_input ? torch::relu(x) : x;
+  auto grads = at::convolution_backward(grad_output, input, weight, c10::nullopt, {g.stride, g.stride},
                                         {g.padding, g.padding}, {g.dilation, g.dilation}, /*transposed=*/false, {0, 0},
                                         /*groups=*/x.size(1), {needed[0], needed[1], false});
-  return {std::get<0>(grads), std::get<1>(grads)};
+  auto grad_x = std::get<0>(grads);
+  if (g.relu_input && grad_x.defined()) grad_x = at::threshold_backward(grad_x, input, 0);
+  return {grad_x, std::get<1>(grads)};
 }
 
 class DepthwiseConv2dFunction : public torch::autograd::Function<DepthwiseConv2dFunction> {
  public:
   static torch::Tensor forward(torch::autograd::AutogradContext* ctx, const torch::Tensor& x,
-                               const torch::Tensor& weight, int64_t stride, int64_t padding, int64_t dilation) {
+                               const torch::Tensor& weight, int64_t stride, int64_t padding, int64_t dilation,
+                               bool relu_input) {
     ctx->save_for_backward({x, weight});
     ctx->saved_data["stride"] = stride;
     ctx->saved_data["padding"] = padding;
     ctx->saved_data["dilation"] = dilation;
-    const auto s = shape_of(x, weight.size(2), stride, padding, dilation);
+    ctx->saved_data["relu_input"] = relu_input;
+    const auto s = shape_of(x, weight.size(2), stride, padding, dilation, relu_input);
     const auto taps = weight_taps(weight);
     return x.scalar_type() == torch::kDouble ? run_forward<double>(s, x, taps) : run_forward<float>(s, x, taps);
   }
@@ -202,12 +212,12 @@ class DepthwiseConv2dFunction : public torch::autograd::Function<DepthwiseConv2d
                                                  torch::autograd::variable_list grad_outputs) {
     const auto saved = ctx->get_saved_variables();
     const Geometry g{ctx->saved_data["stride"].toInt(), ctx->saved_data["padding"].toInt(),
-                     ctx->saved_data["dilation"].toInt()};
+                     ctx->saved_data["dilation"].toInt(), ctx->saved_data["relu_input"].toBool()};
     const std::array<bool, 2> needed{ctx->needs_input_grad(0), ctx->needs_input_grad(1)};
     const auto [grad_x, grad_weight] = torch::GradMode::is_enabled()
                                            ? differentiable_backward(grad_outputs[0], saved[0], saved[1], g, needed)
                                            : kernel_backward(grad_outputs[0], saved[0], saved[1], g, needed);
-    return {grad_x, grad_weight, torch::Tensor(), torch::Tensor(), torch::Tensor()};
+    return {grad_x, grad_weight, torch::Tensor(), torch::Tensor(), torch::Tensor(), torch::Tensor()};
   }
 };
 
@@ -229,11 +239,12 @@ bool depthwise_uses_kernels(const torch::Tensor& x, const torch::Tensor& weight,
 }
 
 torch::Tensor depthwise_conv2d(const torch::Tensor& x, const torch::Tensor& weight, int64_t stride, int64_t padding,
-                               int64_t dilation) {
+                               int64_t dilation, bool relu_input) {
   if (!depthwise_uses_kernels(x, weight, stride, padding, dilation)) {
-    return torch::conv2d(x, weight, {}, stride, padding, dilation, /*groups=*/weight.size(0));
+    return torch::conv2d(relu_input ? torch::relu(x) : x, weight, {}, stride, padding, dilation,
+                         /*groups=*/weight.size(0));
   }
-  return DepthwiseConv2dFunction::apply(x, weight, stride, padding, dilation);
+  return DepthwiseConv2dFunction::apply(x, weight, stride, padding, dilation, relu_input);
 }
 
 std::vector<std::string> depthwise_isas() {

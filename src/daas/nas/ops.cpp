@@ -75,10 +75,12 @@ void count_conv(const torch::nn::Conv2d& conv, const torch::Tensor& y) {
 /// A depthwise `conv` (groups = channels, square kernel, no bias) run through
 /// depthwise_conv2d: the module holds the weight (so parameter names and
 /// checkpoints stay those of a Conv2d) and its stride, padding and dilation.
-torch::Tensor counted_depthwise(torch::nn::Conv2d& conv, const torch::Tensor& x) {
+/// Reads relu(x): every depthwise convolution of the DARTS ops follows a ReLU.
+torch::Tensor counted_relu_depthwise(torch::nn::Conv2d& conv, const torch::Tensor& x) {
   const auto& options = conv->options;
   const auto& padding = c10::get<torch::ExpandingArray<2>>(options.padding());
-  auto y = depthwise_conv2d(x, conv->weight, (*options.stride())[0], (*padding)[0], (*options.dilation())[0]);
+  auto y = depthwise_conv2d(x, conv->weight, (*options.stride())[0], (*padding)[0], (*options.dilation())[0],
+                            /*relu_input=*/true);
   count_conv(conv, y);
   return y;
 }
@@ -137,8 +139,8 @@ SepConv::SepConv(int64_t C_in, int64_t C_out, int64_t kernel, int64_t stride, in
 }
 
 torch::Tensor SepConv::forward(const torch::Tensor& x) {
-  auto y = bn1_(counted(pw1_, counted_depthwise(dw1_, torch::relu(x))));
-  return bn2_(counted(pw2_, counted_depthwise(dw2_, torch::relu(y))));
+  auto y = bn1_(counted(pw1_, counted_relu_depthwise(dw1_, x)));
+  return bn2_(counted(pw2_, counted_relu_depthwise(dw2_, y)));
 }
 
 DilConv::DilConv(int64_t C_in, int64_t C_out, int64_t kernel, int64_t stride, int64_t padding, int64_t dilation,
@@ -149,7 +151,7 @@ DilConv::DilConv(int64_t C_in, int64_t C_out, int64_t kernel, int64_t stride, in
 }
 
 torch::Tensor DilConv::forward(const torch::Tensor& x) {
-  return bn_(counted(pw_, counted_depthwise(dw_, torch::relu(x))));
+  return bn_(counted(pw_, counted_relu_depthwise(dw_, x)));
 }
 
 FactorizedReduce::FactorizedReduce(int64_t C_in, int64_t C_out, bool affine) {

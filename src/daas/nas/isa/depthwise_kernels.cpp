@@ -80,6 +80,22 @@ inline void store(T* p, const Vec<T, L>& v) {
   std::memcpy(p, &v, sizeof(v));
 }
 
+/// max(v, 0) lane by lane; NaN stays NaN, as LibTorch's relu.
+template <typename T, int L>
+inline Vec<T, L> relu(const Vec<T, L>& v) {
+  const Vec<T, L> zero = {};
+  return v < zero ? zero : v;
+}
+
+/// Stores v at p, or zero in the lanes where `gate` (not null) is ≤ 0: the
+/// backward of a ReLU whose input was `gate`.
+template <typename T, int L>
+inline void store_gated(T* p, const T* gate, const Vec<T, L>& v) {
+  if (gate == nullptr) return store<T, L>(p, v);
+  const Vec<T, L> zero = {};
+  store<T, L>(p, load<T, L>(gate) <= zero ? zero : v);
+}
+
 template <typename T>
 constexpr int kLanes = kVectorBytes / static_cast<int>(sizeof(T));
 
@@ -173,12 +189,13 @@ struct Image {
 /// each channel block in turn ([cols, L] at cols·c0), and whatever lies
 /// outside the image reads as zero. Rows are copied, all channels together
 /// (sequential reads), just before their first use, so the ring stays in L1
-/// and the kernels read every tap without a border check.
+/// and the kernels read every tap without a border check. With `relu` the
+/// ring holds max(x, 0).
 template <typename T>
 class RowRing {
  public:
-  RowRing(const Image<T>& image, int64_t row0, int64_t col0, int64_t cols, int64_t slots, T* memory)
-      : image_(image), row0_(row0), col0_(col0), cols_(cols), slots_(slots), data_(memory) {
+  RowRing(const Image<T>& image, int64_t row0, int64_t col0, int64_t cols, int64_t slots, T* memory, bool relu)
+      : image_(image), row0_(row0), col0_(col0), cols_(cols), slots_(slots), data_(memory), relu_(relu) {
     lo_ = min_of(max_of(-col0, 0), cols);             // ring columns left of the image
     hi_ = max_of(min_of(image.W - col0, cols), lo_);  // end of the columns inside it
     for (int64_t slot = 0; slot < slots_; ++slot) {   // no row copy writes there: they stay zero
@@ -219,8 +236,14 @@ class RowRing {
         std::memset(out, 0, sizeof(T) * (hi_ - lo_) * L);
         return;
       }
-      for (int64_t col = 0; col < hi_ - lo_; ++col) {
-        store<T, L>(out + col * L, load<T, L>(src + col * image_.C + c0));
+      if (relu_) {
+        for (int64_t col = 0; col < hi_ - lo_; ++col) {
+          store<T, L>(out + col * L, relu<T, L>(load<T, L>(src + col * image_.C + c0)));
+        }
+      } else {
+        for (int64_t col = 0; col < hi_ - lo_; ++col) {
+          store<T, L>(out + col * L, load<T, L>(src + col * image_.C + c0));
+        }
       }
     });
     if (inside) prefetch_pixels(src, kPrefetchRows, image_.W, hi_ - lo_, image_.C);
@@ -229,6 +252,7 @@ class RowRing {
   Image<T> image_;
   int64_t row0_, col0_, cols_, slots_;
   T* data_;
+  bool relu_;
   int64_t lo_ = 0, hi_ = 0, filled_ = 0;
 };
 
@@ -279,7 +303,7 @@ int64_t input_slots(const DepthwiseShape& s) { return (kRowGroup - 1) * s.stride
 template <typename T>
 RowRing<T> input_ring(const DepthwiseShape& s, T* memory) {
   const Image<T> image{nullptr, s.H, s.W, s.C};
-  return RowRing<T>(image, -s.padding, -s.padding, input_cols(s), input_slots(s), memory);
+  return RowRing<T>(image, -s.padding, -s.padding, input_cols(s), input_slots(s), memory, s.relu_input);
 }
 
 /// Calls f(n, first, last) for the row groups of the flattened output rows
@@ -344,7 +368,7 @@ inline void forward_row_taps(const Steps<S, D>& st, const T* row, const T* w, Ve
 /// kw = 0).
 template <typename T, int K, int L, int B, int S, int D>
 inline void forward_columns(const Steps<S, D>& st, const T* const (&rows)[K], int64_t offset, const T* w, T* out,
-                            int64_t C) {
+                            const T* gate, int64_t C) {
   hide_from_hoisting(w);
   Vec<T, L> acc[B] = {};
 #pragma GCC unroll 5
@@ -357,12 +381,14 @@ inline void forward_columns(const Steps<S, D>& st, const T* const (&rows)[K], in
     }
   }
 #pragma GCC unroll 8
-  for (int b = 0; b < B; ++b) store<T, L>(out + b * C, acc[b]);
+  for (int b = 0; b < B; ++b) store_gated<T, L>(out + b * C, gate == nullptr ? nullptr : gate + b * C, acc[b]);
 }
 
-/// Output rows [oh0, oh1) of image n, every channel block.
+/// Output rows [oh0, oh1) of image n, every channel block; `gate` (or null)
+/// as store_gated's, laid out as y.
 template <typename T, int K, int S, int D>
-void forward_group(const DepthwiseShape& s, RowRing<T>& ring, const T* w, T* y, int64_t n, int64_t oh0, int64_t oh1) {
+void forward_group(const DepthwiseShape& s, RowRing<T>& ring, const T* w, const T* gate, T* y, int64_t n, int64_t oh0,
+                   int64_t oh1) {
   const Steps<S, D> st{s.stride, s.dilation};
   ring.fill_until((oh1 - 1) * st.stride() + (K - 1) * st.dilation() + 1);
   for_each_channel_block<T>(s.C, [&](auto width, int64_t c0) {
@@ -370,23 +396,25 @@ void forward_group(const DepthwiseShape& s, RowRing<T>& ring, const T* w, T* y, 
     for (int64_t oh = oh0; oh < oh1; ++oh) {
       const T* rows[K];
       input_rows(ring, st, oh, c0, rows);
-      T* out = y + ((n * s.Ho + oh) * s.Wo) * s.C + c0;
+      const int64_t first = ((n * s.Ho + oh) * s.Wo) * s.C + c0;
       for_each_column_block(s.Wo, [&](auto block, int64_t ow) {
         constexpr int B = decltype(block)::value;
-        forward_columns<T, K, L, B>(st, rows, ow * st.stride() * L, w + K * K * c0, out + ow * s.C, s.C);
+        forward_columns<T, K, L, B>(st, rows, ow * st.stride() * L, w + K * K * c0, y + first + ow * s.C,
+                                    gate == nullptr ? nullptr : gate + first + ow * s.C, s.C);
       });
     }
   });
 }
 
 template <typename T, int K, int S, int D>
-void forward_rows(const DepthwiseShape& s, const T* x, const T* taps, bool flip, T* y, int64_t begin, int64_t end) {
+void forward_rows(const DepthwiseShape& s, const T* x, const T* taps, bool flip, const T* gate, T* y, int64_t begin,
+                  int64_t end) {
   const Scratch<T> w(K * K * s.C);
   block_weights(taps, K, s.C, flip, w.data());
   const Scratch<T> ring_memory(input_slots(s) * input_cols(s) * s.C);
   RowRing<T> ring = input_ring(s, ring_memory.data());
   for_each_input_group(s, x, ring, begin, end, [&](int64_t n, int64_t oh0, int64_t oh1) {
-    forward_group<T, K, S, D>(s, ring, w.data(), y, n, oh0, oh1);
+    forward_group<T, K, S, D>(s, ring, w.data(), gate, y, n, oh0, oh1);
   });
 }
 
@@ -400,7 +428,8 @@ void forward_rows(const DepthwiseShape& s, const T* x, const T* taps, bool flip,
 
 /// The stride-1 input gradient as a forward convolution of grad_y.
 DepthwiseShape transposed(const DepthwiseShape& s) {
-  return {s.N, s.C, s.Ho, s.Wo, s.H, s.W, s.kernel, 1, (s.kernel - 1) * s.dilation - s.padding, s.dilation};
+  return {s.N, s.C, s.Ho, s.Wo, s.H, s.W, s.kernel, 1, (s.kernel - 1) * s.dilation - s.padding, s.dilation,
+          /*relu_input=*/false};
 }
 
 /// The taps of one side (kh for a row, kw for a column phase): whether each
@@ -440,7 +469,7 @@ int64_t grad_output_slots(const DepthwiseShape& s) {
 /// grad_y row of tap kh where row_taps.used[kh].
 template <typename T, int K, int L, int B>
 inline void grad_input_columns(const Taps& row_taps, const T* const (&rows)[K], const Taps& cols, int64_t j, const T* w,
-                               T* out, int64_t out_step) {
+                               T* out, const T* gate, int64_t out_step) {
   hide_from_hoisting(w);
   Vec<T, L> acc[B] = {};
 #pragma GCC unroll 5
@@ -456,13 +485,15 @@ inline void grad_input_columns(const Taps& row_taps, const T* const (&rows)[K], 
     }
   }
 #pragma GCC unroll 8
-  for (int b = 0; b < B; ++b) store<T, L>(out + (j + b) * out_step, acc[b]);
+  for (int b = 0; b < B; ++b) {
+    store_gated<T, L>(out + (j + b) * out_step, gate == nullptr ? nullptr : gate + (j + b) * out_step, acc[b]);
+  }
 }
 
 /// grad_x rows [ih0, ih1) of image n, every channel block.
 template <typename T, int K>
-void grad_input_group(const DepthwiseShape& s, RowRing<T>& ring, const T* w, T* grad_x, int64_t n, int64_t ih0,
-                      int64_t ih1) {
+void grad_input_group(const DepthwiseShape& s, RowRing<T>& ring, const T* w, const T* gate, T* grad_x, int64_t n,
+                      int64_t ih0, int64_t ih1) {
   const int64_t row0 = grad_output_row0(s), col0 = grad_output_col0(s);
   ring.fill_until(taps_of(s, ih1 - 1, row0).index[0] + 1);  // tap 0 reads the last grad_y row
   for_each_channel_block<T>(s.C, [&](auto width, int64_t c0) {
@@ -474,10 +505,11 @@ void grad_input_group(const DepthwiseShape& s, RowRing<T>& ring, const T* w, T* 
       for (int64_t phase = 0; phase < s.stride; ++phase) {
         const Taps cols = taps_of(s, phase, col0);
         const int64_t count = (s.W - phase + s.stride - 1) / s.stride;
-        T* out = grad_x + (((n * s.H + ih) * s.W) + phase) * s.C + c0;
+        const int64_t first = (((n * s.H + ih) * s.W) + phase) * s.C + c0;
         for_each_column_block(count, [&](auto block, int64_t j) {
           constexpr int B = decltype(block)::value;
-          grad_input_columns<T, K, L, B>(row_taps, rows, cols, j, w + K * K * c0, out, s.stride * s.C);
+          grad_input_columns<T, K, L, B>(row_taps, rows, cols, j, w + K * K * c0, grad_x + first,
+                                         gate == nullptr ? nullptr : gate + first, s.stride * s.C);
         });
       }
     }
@@ -485,21 +517,21 @@ void grad_input_group(const DepthwiseShape& s, RowRing<T>& ring, const T* w, T* 
 }
 
 template <typename T, int K>
-void grad_input_strided_rows(const DepthwiseShape& s, const T* grad_y, const T* taps, T* grad_x, int64_t begin,
-                             int64_t end) {
+void grad_input_strided_rows(const DepthwiseShape& s, const T* grad_y, const T* taps, const T* gate, T* grad_x,
+                             int64_t begin, int64_t end) {
   const Scratch<T> w(K * K * s.C);
   block_weights(taps, K, s.C, /*flip=*/false, w.data());
   const Scratch<T> ring_memory(grad_output_slots(s) * grad_output_cols(s) * s.C);
   const int64_t row0 = grad_output_row0(s);
   RowRing<T> ring(Image<T>{nullptr, s.Ho, s.Wo, s.C}, row0, grad_output_col0(s), grad_output_cols(s),
-                  grad_output_slots(s), ring_memory.data());
+                  grad_output_slots(s), ring_memory.data(), /*relu=*/false);
   int64_t image = -1;
   for_each_row_group(s.H, begin, end, [&](int64_t n, int64_t ih0, int64_t ih1) {
     if (n != image) {
       ring.start(grad_y + n * s.Ho * s.Wo * s.C, taps_of(s, ih0, row0).index[K - 1]);  // tap k−1 reads the first
       image = n;
     }
-    grad_input_group<T, K>(s, ring, w.data(), grad_x, n, ih0, ih1);
+    grad_input_group<T, K>(s, ring, w.data(), gate, grad_x, n, ih0, ih1);
   });
 }
 
@@ -588,22 +620,23 @@ void with_constants(const DepthwiseShape& s, F&& f) {
 template <typename T>
 void forward(const DepthwiseShape& s, const T* x, const T* taps, T* y, int64_t begin, int64_t end) {
   with_constants<T>(s, [&](auto k, auto stride, auto dilation) {
-    forward_rows<T, decltype(k)::value, decltype(stride)::value, decltype(dilation)::value>(s, x, taps, /*flip=*/false,
-                                                                                            y, begin, end);
+    forward_rows<T, decltype(k)::value, decltype(stride)::value, decltype(dilation)::value>(
+        s, x, taps, /*flip=*/false, /*gate=*/nullptr, y, begin, end);
   });
 }
 
 template <typename T>
-void grad_input(const DepthwiseShape& s, const T* grad_y, const T* taps, T* grad_x, int64_t begin, int64_t end) {
+void grad_input(const DepthwiseShape& s, const T* grad_y, const T* taps, const T* relu_x, T* grad_x, int64_t begin,
+                int64_t end) {
   if (s.stride == 1) {
     const DepthwiseShape t = transposed(s);
     return with_constants<T>(t, [&](auto k, auto stride, auto dilation) {
       forward_rows<T, decltype(k)::value, decltype(stride)::value, decltype(dilation)::value>(
-          t, grad_y, taps, /*flip=*/true, grad_x, begin, end);
+          t, grad_y, taps, /*flip=*/true, relu_x, grad_x, begin, end);
     });
   }
-  if (s.kernel == 3) return grad_input_strided_rows<T, 3>(s, grad_y, taps, grad_x, begin, end);
-  grad_input_strided_rows<T, 5>(s, grad_y, taps, grad_x, begin, end);
+  if (s.kernel == 3) return grad_input_strided_rows<T, 3>(s, grad_y, taps, relu_x, grad_x, begin, end);
+  grad_input_strided_rows<T, 5>(s, grad_y, taps, relu_x, grad_x, begin, end);
 }
 
 template <typename T>

@@ -13,10 +13,13 @@ namespace daas::nas::detail {
 /// The geometry of one depthwise convolution. Every array is channels-last and
 /// dense: x [N, H, W, C], y [N, Ho, Wo, C], weight taps [kernel·kernel, C]
 /// (tap kh·kernel + kw), with the same symmetric padding on all four sides.
+/// With relu_input the convolution reads max(x, 0) in place of x (a ReLU
+/// fused into it, so that the ReLU's output is never written out).
 struct DepthwiseShape {
   int64_t N, C, H, W;
   int64_t Ho, Wo;
   int64_t kernel, stride, padding, dilation;
+  bool relu_input;
 };
 
 /// The three kernels for one scalar type. Rows are the flattened (n, row)
@@ -25,8 +28,11 @@ template <typename T>
 struct DepthwiseKernels {
   /// y rows [begin, end) of (n, oh): y = x ⋆ weight.
   void (*forward)(const DepthwiseShape& s, const T* x, const T* weight, T* y, int64_t begin, int64_t end);
-  /// grad_x rows [begin, end) of (n, ih): the transposed convolution of grad_y.
-  void (*grad_input)(const DepthwiseShape& s, const T* grad_y, const T* weight, T* grad_x, int64_t begin, int64_t end);
+  /// grad_x rows [begin, end) of (n, ih): the transposed convolution of grad_y;
+  /// where `relu_x` is not null (the x of a relu_input convolution), zero
+  /// wherever relu_x ≤ 0, as ReLU's backward.
+  void (*grad_input)(const DepthwiseShape& s, const T* grad_y, const T* weight, const T* relu_x, T* grad_x,
+                     int64_t begin, int64_t end);
   /// partial [kernel·kernel, C] = the weight gradient summed over the output
   /// rows [begin, end) of (n, oh), in a fixed order; overwritten.
   void (*grad_weight)(const DepthwiseShape& s, const T* x, const T* grad_y, T* partial, int64_t begin, int64_t end);
