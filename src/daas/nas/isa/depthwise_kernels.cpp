@@ -428,7 +428,16 @@ void forward_rows(const DepthwiseShape& s, const T* x, const T* taps, bool flip,
 
 /// The stride-1 input gradient as a forward convolution of grad_y.
 DepthwiseShape transposed(const DepthwiseShape& s) {
-  return {s.N, s.C, s.Ho, s.Wo, s.H, s.W, s.kernel, 1, (s.kernel - 1) * s.dilation - s.padding, s.dilation,
+  return {s.N,
+          s.C,
+          s.Ho,
+          s.Wo,
+          s.H,
+          s.W,
+          s.kernel,
+          1,
+          (s.kernel - 1) * s.dilation - s.padding,
+          s.dilation,
           /*relu_input=*/false};
 }
 
