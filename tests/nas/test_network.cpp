@@ -119,6 +119,101 @@ TEST(NetworkCIFAR, MultiplyAddsCountConvolutionsAndLinearLayers) {
   EXPECT_EQ(counter.total(), 2 * (64 * 4 * 9 + 64 * 4 * 4) + 2 * 16 * 2 * 6);
 }
 
+/// FactorizedReduce as DARTS's operations.py writes it: ReLU, conv1 on x and
+/// conv2 on x[:, :, 1:, 1:] zero-padded back to H × W, both 1×1 stride 2.
+torch::Tensor darts_factorized_reduce(FactorizedReduce& op, const torch::Tensor& x) {
+  auto children = op.named_children();
+  const auto y = torch::relu(x);
+  using torch::indexing::Slice;
+  const auto shifted = torch::constant_pad_nd(y.index({Slice(), Slice(), Slice(1), Slice(1)}), {0, 1, 0, 1});
+  const auto& conv1 = *children["conv1"]->as<torch::nn::Conv2dImpl>();
+  const auto& conv2 = *children["conv2"]->as<torch::nn::Conv2dImpl>();
+  const auto out = torch::cat({torch::conv2d(y, conv1.weight, {}, 2), torch::conv2d(shifted, conv2.weight, {}, 2)}, 1);
+  return children["bn"]->as<BatchNormImpl>()->forward(out);
+}
+
+TEST(FactorizedReduce, MatchesTheDartsFormulationWithGradients) {
+  torch::manual_seed(0);
+  for (const auto dtype : {torch::kFloat, torch::kDouble}) {
+    for (const auto format : {torch::MemoryFormat::Contiguous, torch::MemoryFormat::ChannelsLast}) {
+      for (const auto& [H, W] : {std::pair<int64_t, int64_t>{8, 8}, {7, 7}, {6, 5}, {1, 2}}) {
+        SCOPED_TRACE(std::to_string(H) + "x" + std::to_string(W));
+        FactorizedReduce op(/*C_in=*/6, /*C_out=*/4, true);
+        op.to(dtype);
+        auto x = torch::randn({3, 6, H, W}, torch::dtype(dtype)).contiguous(format);
+        x.masked_fill_(torch::rand_like(x) < 0.1, 0.0);  // ReLU passes no gradient at 0
+        const auto r = torch::randn({3, 4, (H + 1) / 2, (W + 1) / 2}, torch::dtype(dtype));
+        std::vector<torch::Tensor> results[2];
+        for (int k = 0; k < 2; ++k) {
+          for (auto& p : op.parameters()) p.mutable_grad() = torch::Tensor();
+          const auto leaf = x.detach().requires_grad_(true);
+          const auto y = k == 0 ? op(leaf) : darts_factorized_reduce(op, leaf);
+          (y * r).sum().backward();
+          results[k] = {y.detach(), leaf.grad()};
+          for (auto& p : op.parameters()) results[k].push_back(p.grad().clone());
+        }
+        const double tolerance = dtype == torch::kDouble ? 1e-12 : 1e-5;
+        for (size_t i = 0; i < results[0].size(); ++i) {
+          EXPECT_TRUE(torch::allclose(results[0][i], results[1][i], tolerance, tolerance)) << "result " << i;
+        }
+        EXPECT_TRUE(results[0][1].is_contiguous(format));  // the gradient keeps x's layout
+      }
+    }
+  }
+}
+
+TEST(CellInput, OneSharedReluGivesWhatEachOpsOwnReluGives) {
+  torch::manual_seed(0);
+  auto x = torch::randn({4, 6, 5, 5}).contiguous(torch::MemoryFormat::ChannelsLast);
+  x.masked_fill_(torch::rand_like(x) < 0.1, 0.0);
+  CellInput shared(x);
+  EXPECT_TRUE(shared.relu().is_same(shared.relu()));
+  EXPECT_TRUE(torch::equal(shared.relu(), torch::relu(x)));
+
+  // Two preprocessing ops read one state (as the next two cells do).
+  ReLUConvBN p(6, 4, 1, 1, 0, true), q(6, 4, 1, 1, 0, true);
+  const auto r = torch::randn({4, 4, 5, 5});
+  const auto run = [&](bool share) {
+    for (auto* op : {&p, &q}) {
+      for (auto& t : op->parameters()) t.mutable_grad() = torch::Tensor();
+    }
+    const auto leaf = x.detach().requires_grad_(true);
+    CellInput input(leaf);
+    const auto y = share ? p(input) + q(input) : p(leaf) + q(leaf);
+    (y * r).sum().backward();
+    std::vector<torch::Tensor> out{y.detach(), leaf.grad()};
+    for (auto* op : {&p, &q}) {
+      for (auto& t : op->parameters()) out.push_back(t.grad().clone());
+    }
+    return out;
+  };
+  const auto own = run(false), one = run(true);
+  for (size_t i = 0; i < own.size(); ++i) EXPECT_TRUE(torch::allclose(one[i], own[i], 1e-6, 1e-6)) << "result " << i;
+}
+
+TEST(ConvBn, EvaluationFoldsTheBatchNormIntoTheConvolution) {
+  torch::manual_seed(0);
+  auto conv = torch::nn::Conv2d(torch::nn::Conv2dOptions(8, 6, 3).stride(2).padding(1).bias(false));
+  BatchNorm bn(6);
+  {
+    torch::NoGradGuard no_grad;
+    bn->running_mean.uniform_(-1, 1);
+    bn->running_var.uniform_(0.5, 2);
+    bn->weight.uniform_(0.5, 1.5);
+    bn->bias.uniform_(-1, 1);
+  }
+  const auto x = torch::randn({3, 8, 9, 9}).contiguous(torch::MemoryFormat::ChannelsLast);
+  bn->eval();
+  ASSERT_TRUE(bn->is_affine_map());
+  MacCounter counter;
+  const auto folded = conv_bn(conv, bn, x);
+  EXPECT_EQ(counter.total(), 6 * 5 * 5 * 8 * 9);  // per image: the convolution's multiply-adds, counted once
+  EXPECT_TRUE(torch::allclose(folded, bn(conv(x)), 1e-5, 1e-5));
+  bn->train();  // batch statistics: nothing to fold
+  EXPECT_FALSE(bn->is_affine_map());
+  EXPECT_TRUE(torch::equal(conv_bn(conv, bn, x), bn(conv(x))));
+}
+
 TEST(NetworkCIFAR, MultiplyAddsAgreeWithPublishedCounts) {
   // DARTS_V2 on ImageNet (C=48, 14 cells, 224x224): conv + fc counts reported
   // for the DARTS code are 523M-545M (quark0/darts issue #46); the paper

@@ -148,7 +148,8 @@ TEST_F(SearchNetworkTest, NodesWhoseEdgesAllDrewNoneAreZero) {
     SearchCell cell(/*steps=*/4, /*multiplier=*/4, /*C_prev_prev=*/6, /*C_prev=*/6, /*C=*/4, reduction,
                     /*reduction_prev=*/false);
     const auto s = torch::randn({2, 6, 9, 9});
-    const auto out = cell->forward(s, s, reduction ? path.reduce : path.normal, /*weights=*/torch::Tensor());
+    CellInput input(s);
+    const auto out = cell->forward(input, input, reduction ? path.reduce : path.normal, /*weights=*/torch::Tensor());
     const int64_t side = reduction ? 5 : 9;
     EXPECT_EQ(out.sizes(), (std::vector<int64_t>{2, 16, side, side})) << reduction;
     EXPECT_EQ(out.abs().max().item<double>(), 0.0) << reduction;

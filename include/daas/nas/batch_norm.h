@@ -8,6 +8,8 @@
 #include <torch/nn/options/batchnorm.h>
 #include <torch/nn/pimpl.h>
 
+#include <utility>
+
 namespace daas::nas {
 
 class BatchNormImpl : public torch::nn::Cloneable<BatchNormImpl> {
@@ -21,6 +23,13 @@ class BatchNormImpl : public torch::nn::Cloneable<BatchNormImpl> {
   /// several ranks, mean and variance are those of every rank's rows together.
   torch::Tensor forward(const torch::Tensor& x);
   void pretty_print(std::ostream& stream) const override;
+
+  /// Whether forward() is a fixed per-channel affine map (evaluation with
+  /// running statistics), which a preceding convolution can absorb.
+  bool is_affine_map() const;
+  /// That map, forward(x) = x·scale + shift per channel: scale = γ/√(var + ε),
+  /// shift = β − mean·scale ([C] each). Only where is_affine_map().
+  std::pair<torch::Tensor, torch::Tensor> affine_map() const;
 
   torch::nn::BatchNormOptions options;
   torch::Tensor weight, bias, running_mean, running_var, num_batches_tracked;

@@ -24,6 +24,11 @@ bool is_reduction(int64_t cell, int64_t layers);
 /// (measured in bench/nas_step.cpp).
 torch::Tensor to_compute_format(const torch::Tensor& x, bool channels_last);
 
+/// A stem convolution and its BatchNorm on a batch: the batch and the
+/// convolution's output both in the compute format, so that the BatchNorm
+/// (or, in evaluation, the convolution it is folded into) reads channels-last.
+torch::Tensor stem_conv_bn(torch::nn::Conv2d& conv, BatchNorm& bn, const torch::Tensor& x, bool channels_last);
+
 /// Converts every 4-d parameter and buffer of `module` to channels-last, so
 /// convolutions do not convert their weights at every call.
 void weights_to_channels_last(torch::nn::Module& module);
@@ -39,6 +44,8 @@ class CellImpl : public torch::nn::Module {
   /// s0, s1: the outputs of the two previous cells; returns
   /// [N, multiplier·C, H', W'] (H' = H/2 in a reduction cell).
   torch::Tensor forward(const torch::Tensor& s0, const torch::Tensor& s1, double drop_prob);
+  /// The same, sharing each input's ReLU with the other cell that reads it.
+  torch::Tensor forward(CellInput& s0, CellInput& s1, double drop_prob);
   int64_t multiplier() const { return static_cast<int64_t>(concat_.size()); }
   bool reduction() const { return reduction_; }
 
@@ -59,7 +66,8 @@ TORCH_MODULE(Cell);
 class AuxiliaryHead : public torch::nn::Module {
  public:
   AuxiliaryHead(int64_t C, int64_t num_classes, bool imagenet);
-  torch::Tensor forward(const torch::Tensor& x);
+  /// Logits from a cell's output; the head starts with that output's ReLU.
+  torch::Tensor forward(CellInput& x);
 
  private:
   int64_t pool_stride_;
@@ -110,7 +118,7 @@ class DerivedNetworkImpl : public torch::nn::Module {
   /// Fails unless x is [N, in_channels, H, W].
   void check_input(const torch::Tensor& x) const;
   /// The cells from the stem's two outputs, then the classifier.
-  NetworkOutput run_cells(torch::Tensor s0, torch::Tensor s1);
+  NetworkOutput run_cells(const torch::Tensor& s0, const torch::Tensor& s1);
 
  private:
   const char* name_;

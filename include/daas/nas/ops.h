@@ -57,6 +57,24 @@ struct OpSettings {
 
 /// Base of every op of the table: one input, one output. `calls()` counts
 /// forwards, so tests and profiles can see which ops of a cell really ran.
+/// A cell's input state (the output of an earlier cell or of the stem) and
+/// its ReLU, computed on first use and then shared: a state feeds the
+/// preprocessing of the next two cells, and each would otherwise compute
+/// and differentiate its own ReLU of the widest tensors in the network.
+class CellInput {
+ public:
+  explicit CellInput(torch::Tensor state) : state_(std::move(state)) {}
+  const torch::Tensor& state() const { return state_; }
+  /// torch::relu(state()), the same tensor on every call.
+  const torch::Tensor& relu() {
+    if (!relu_.defined()) relu_ = torch::relu(state_);
+    return relu_;
+  }
+
+ private:
+  torch::Tensor state_, relu_;
+};
+
 class OpImpl : public torch::nn::Module {
  public:
   /// x: [N, C_in, H, W] -> [N, C_out, ceil(H/stride), ceil(W/stride)].
@@ -64,7 +82,15 @@ class OpImpl : public torch::nn::Module {
     ++calls_;
     return forward(x);
   }
+  /// The same on a cell input.
+  torch::Tensor operator()(CellInput& input) {
+    ++calls_;
+    return forward_input(input);
+  }
   virtual torch::Tensor forward(const torch::Tensor& x) = 0;
+  /// forward(input.state()) unless the op starts with a ReLU it can take
+  /// from input.relu().
+  virtual torch::Tensor forward_input(CellInput& input) { return forward(input.state()); }
   int64_t calls() const { return calls_; }
   void reset_calls() { calls_ = 0; }
 
@@ -92,6 +118,7 @@ class ReLUConvBN : public OpImpl {
  public:
   ReLUConvBN(int64_t C_in, int64_t C_out, int64_t kernel, int64_t stride, int64_t padding, bool affine);
   torch::Tensor forward(const torch::Tensor& x) override;
+  torch::Tensor forward_input(CellInput& input) override;
 
  private:
   torch::nn::Conv2d conv_{nullptr};
@@ -169,6 +196,10 @@ class Pool : public OpImpl {
 torch::Tensor counted(torch::nn::Conv2d& conv, const torch::Tensor& x);
 /// linear(x), adding its multiply-adds to the active MacCounter if any.
 torch::Tensor counted(torch::nn::Linear& linear, const torch::Tensor& x);
+/// bn(counted(conv, x)); in evaluation the BatchNorm's affine map is folded
+/// into the convolution's weight and a bias (one pass over the output
+/// instead of two; the same values up to float rounding).
+torch::Tensor conv_bn(torch::nn::Conv2d& conv, BatchNorm& bn, const torch::Tensor& x);
 
 /// While alive, counts the multiply-adds of every convolution and linear
 /// layer of the nas modules run on this thread (the usual "multi-adds" of

@@ -83,8 +83,9 @@ class SearchCellImpl : public torch::nn::Module {
  public:
   SearchCellImpl(int64_t steps, int64_t multiplier, int64_t C_prev_prev, int64_t C_prev, int64_t C, bool reduction,
                  bool reduction_prev);
-  torch::Tensor forward(const torch::Tensor& s0, const torch::Tensor& s1, const CellPath& path,
-                        const torch::Tensor& weights);
+  /// s0, s1: the outputs of the two previous cells, each with its ReLU
+  /// shared by the two cells that read it.
+  torch::Tensor forward(CellInput& s0, CellInput& s1, const CellPath& path, const torch::Tensor& weights);
   bool reduction() const { return reduction_; }
   const std::vector<MixedOp>& edges() const { return edges_; }
 

@@ -293,6 +293,19 @@ torch::Tensor BatchNormImpl::forward(const torch::Tensor& x) {
   return sync_batch_norm(x, weight, bias, mean, var, momentum, options.eps());
 }
 
+bool BatchNormImpl::is_affine_map() const {
+  return !is_training() && options.track_running_stats() && running_mean.defined() && running_var.defined();
+}
+
+std::pair<torch::Tensor, torch::Tensor> BatchNormImpl::affine_map() const {
+  check(is_affine_map(), "BatchNorm: affine_map() outside evaluation with running statistics");
+  auto scale = torch::rsqrt(running_var + options.eps());
+  if (weight.defined()) scale = scale * weight;
+  auto shift = -running_mean * scale;
+  if (bias.defined()) shift = shift + bias;
+  return {scale, shift};
+}
+
 void BatchNormImpl::pretty_print(std::ostream& stream) const {
   stream << "daas::nas::BatchNorm(" << options.num_features() << ", eps=" << options.eps()
          << ", momentum=" << options.momentum().value_or(0.1) << ", affine=" << options.affine() << ")";

@@ -35,6 +35,12 @@ torch::Tensor to_compute_format(const torch::Tensor& x, bool channels_last) {
   return channels_last && x.dim() == 4 ? x.contiguous(torch::MemoryFormat::ChannelsLast) : x;
 }
 
+torch::Tensor stem_conv_bn(torch::nn::Conv2d& conv, BatchNorm& bn, const torch::Tensor& x, bool channels_last) {
+  const auto input = to_compute_format(x, channels_last);
+  if (bn->is_affine_map()) return to_compute_format(conv_bn(conv, bn, input), channels_last);
+  return bn(to_compute_format(counted(conv, input), channels_last));
+}
+
 void weights_to_channels_last(torch::nn::Module& module) {
   torch::NoGradGuard no_grad;
   for (auto& p : module.parameters()) {
@@ -76,6 +82,11 @@ CellImpl::CellImpl(const Genotype& genotype, int64_t C_prev_prev, int64_t C_prev
 }
 
 torch::Tensor CellImpl::forward(const torch::Tensor& s0, const torch::Tensor& s1, double drop_prob) {
+  CellInput in0(s0), in1(s1);
+  return forward(in0, in1, drop_prob);
+}
+
+torch::Tensor CellImpl::forward(CellInput& s0, CellInput& s1, double drop_prob) {
   std::vector<torch::Tensor> states = {(*preprocess0_)(s0), (*preprocess1_)(s1)};
   const bool drop = is_training() && drop_prob > 0;
   for (size_t e = 0; e + 1 < ops_.size(); e += 2) {
@@ -100,8 +111,8 @@ AuxiliaryHead::AuxiliaryHead(int64_t C, int64_t num_classes, bool imagenet) : po
   classifier_ = register_module("classifier", torch::nn::Linear(768, num_classes));
 }
 
-torch::Tensor AuxiliaryHead::forward(const torch::Tensor& x) {
-  auto y = torch::relu(x);
+torch::Tensor AuxiliaryHead::forward(CellInput& x) {
+  auto y = x.relu();
   const auto pooled = [&](int64_t side) { return side >= 5 ? (side - 5) / pool_stride_ + 1 : 0; };
   if (pooled(y.size(2)) == 2 && pooled(y.size(3)) == 2) {
     y = F::avg_pool2d(y, F::AvgPool2dFuncOptions(5).stride(pool_stride_).count_include_pad(false));
@@ -147,16 +158,21 @@ void DerivedNetworkImpl::check_input(const torch::Tensor& x) const {
         fmt::join(x.sizes(), ", "), options_.in_channels());
 }
 
-NetworkOutput DerivedNetworkImpl::run_cells(torch::Tensor s0, torch::Tensor s1) {
+NetworkOutput DerivedNetworkImpl::run_cells(const torch::Tensor& s0, const torch::Tensor& s1) {
   NetworkOutput out;
   const auto layers = static_cast<int64_t>(cells_.size());
+  // The stem's output may be both inputs of the first cell (CIFAR).
+  auto in0 = std::make_shared<CellInput>(s0);
+  auto in1 = s1.is_same(s0) ? in0 : std::make_shared<CellInput>(s1);
   for (int64_t i = 0; i < layers; ++i) {
-    auto next = cells_[static_cast<size_t>(i)]->forward(s0, s1, options_.drop_path_prob());
-    s0 = s1;
-    s1 = next;
-    if (i == 2 * layers / 3 && auxiliary_head_ && is_training()) out.aux_logits = auxiliary_head_->forward(s1);
+    auto next =
+        std::make_shared<CellInput>(cells_[static_cast<size_t>(i)]->forward(*in0, *in1, options_.drop_path_prob()));
+    in0 = std::move(in1);
+    in1 = std::move(next);
+    if (i == 2 * layers / 3 && auxiliary_head_ && is_training()) out.aux_logits = auxiliary_head_->forward(*in1);
   }
-  out.logits = counted(classifier_, F::adaptive_avg_pool2d(s1, F::AdaptiveAvgPool2dFuncOptions(1)).flatten(1));
+  out.logits =
+      counted(classifier_, F::adaptive_avg_pool2d(in1->state(), F::AdaptiveAvgPool2dFuncOptions(1)).flatten(1));
   return out;
 }
 
@@ -181,7 +197,7 @@ NetworkCIFARImpl::NetworkCIFARImpl(NetworkOptions options) : DerivedNetworkImpl(
 NetworkOutput NetworkCIFARImpl::forward(const torch::Tensor& x) {
   check_input(x);
   const bool cl = options().channels_last();
-  const auto s = stem_bn_(to_compute_format(counted(stem_conv_, to_compute_format(x, cl)), cl));
+  const auto s = stem_conv_bn(stem_conv_, stem_bn_, x, cl);
   return run_cells(s, s);
 }
 
@@ -200,9 +216,9 @@ NetworkImageNetImpl::NetworkImageNetImpl(NetworkOptions options)
 NetworkOutput NetworkImageNetImpl::forward(const torch::Tensor& x) {
   check_input(x);
   const bool cl = options().channels_last();
-  auto s0 = torch::relu(stem0_bn1_(to_compute_format(counted(stem0_conv1_, to_compute_format(x, cl)), cl)));
-  s0 = stem0_bn2_(counted(stem0_conv2_, s0));
-  const auto s1 = stem1_bn_(counted(stem1_conv_, torch::relu(s0)));
+  auto s0 = torch::relu(stem_conv_bn(stem0_conv1_, stem0_bn1_, x, cl));
+  s0 = conv_bn(stem0_conv2_, stem0_bn2_, s0);
+  const auto s1 = conv_bn(stem1_conv_, stem1_bn_, torch::relu(s0));
   return run_cells(s0, s1);
 }
 

@@ -3,6 +3,8 @@
 #include <torch/nn/functional/pooling.h>
 #include <torch/torch.h>
 
+#include <array>
+
 #include "daas/core/error.h"
 #include "daas/nas/depthwise.h"
 
@@ -85,6 +87,68 @@ torch::Tensor counted_relu_depthwise(torch::nn::Conv2d& conv, const torch::Tenso
   return y;
 }
 
+/// FactorizedReduce's two inputs at once: relu(x) at the even pixels
+/// (rows and columns 0, 2, 4, ...) and at the odd ones (1, 3, 5, ...), each
+/// ceil(H/2) × ceil(W/2), the odd one zero-padded at the bottom and right for
+/// odd sides. The ReLU runs on the quarter of the pixels the stride-2 1×1
+/// convolutions read, and the backward writes the gradient into one zeroed
+/// tensor: slicing and padding through autograd (DARTS's x[:, :, 1:, 1:]
+/// then a padded stride-2 convolution) cost several full-size zeroed
+/// tensors and copies per backward.
+class ReluPixelPhases : public torch::autograd::Function<ReluPixelPhases> {
+ public:
+  static torch::autograd::variable_list forward(torch::autograd::AutogradContext* ctx, const torch::Tensor& x) {
+    const int64_t H = x.size(2), W = x.size(3);
+    const auto format = x.suggest_memory_format();
+    auto even = torch::relu(phase(x, 0)).contiguous(format);
+    auto odd = torch::relu(phase(x, 1));
+    odd = F::pad(odd, F::PadFuncOptions({0, W % 2, 0, H % 2})).contiguous(format);
+    ctx->save_for_backward({even, odd});
+    ctx->saved_data["height"] = H;
+    ctx->saved_data["width"] = W;
+    ctx->saved_data["format"] = static_cast<int64_t>(format);
+    return {even, odd};
+  }
+
+  static torch::autograd::variable_list backward(torch::autograd::AutogradContext* ctx,
+                                                 torch::autograd::variable_list grads) {
+    const auto saved = ctx->get_saved_variables();
+    const int64_t H = ctx->saved_data["height"].toInt(), W = ctx->saved_data["width"].toInt();
+    const auto format = static_cast<torch::MemoryFormat>(ctx->saved_data["format"].toInt());
+    const auto& even = saved[0];
+    auto grad_x = torch::zeros({even.size(0), even.size(1), H, W}, even.options().memory_format(format));
+    if (grads[0].defined()) phase(grad_x, 0).copy_(at::threshold_backward(grads[0], even, 0));
+    if (grads[1].defined()) {
+      using torch::indexing::Slice;
+      const auto inside = [&](const torch::Tensor& t) {
+        return t.index({Slice(), Slice(), Slice(0, H / 2), Slice(0, W / 2)});
+      };
+      phase(grad_x, 1).copy_(at::threshold_backward(inside(grads[1]), inside(saved[1]), 0));
+    }
+    return {grad_x};
+  }
+
+ private:
+  /// The pixels of rows and columns first, first + 2, ... (a view).
+  static torch::Tensor phase(const torch::Tensor& t, int64_t first) {
+    return t.slice(2, first, t.size(2), 2).slice(3, first, t.size(3), 2);
+  }
+};
+
+/// conv(x)·scale + shift per output channel, as one convolution with a bias;
+/// `unit_stride`: at stride 1 whatever the module's stride.
+torch::Tensor folded_conv(const torch::nn::Conv2d& conv, const torch::Tensor& scale, const torch::Tensor& shift,
+                          const torch::Tensor& x, bool unit_stride = false) {
+  const auto& o = conv->options;
+  const auto& padding = c10::get<torch::ExpandingArray<2>>(o.padding());
+  const auto weight = (conv->weight * scale.view({-1, 1, 1, 1})).contiguous(conv->weight.suggest_memory_format());
+  const std::array<int64_t, 2> one = {1, 1};
+  const torch::IntArrayRef stride = unit_stride ? torch::IntArrayRef(one) : torch::IntArrayRef(*o.stride());
+  auto y = torch::conv2d(x, weight, shift, stride, *padding, *o.dilation(), o.groups());
+  count_conv(conv, y);
+  return y;
+}
+
 }  // namespace
 
 const char* primitive_name(Primitive op) {
@@ -127,7 +191,9 @@ ReLUConvBN::ReLUConvBN(int64_t C_in, int64_t C_out, int64_t kernel, int64_t stri
   bn_ = register_module("bn", batch_norm(C_out, affine));
 }
 
-torch::Tensor ReLUConvBN::forward(const torch::Tensor& x) { return bn_(counted(conv_, torch::relu(x))); }
+torch::Tensor ReLUConvBN::forward(const torch::Tensor& x) { return conv_bn(conv_, bn_, torch::relu(x)); }
+
+torch::Tensor ReLUConvBN::forward_input(CellInput& input) { return conv_bn(conv_, bn_, input.relu()); }
 
 SepConv::SepConv(int64_t C_in, int64_t C_out, int64_t kernel, int64_t stride, int64_t padding, bool affine) {
   dw1_ = register_module("dw1", conv(C_in, C_in, kernel, stride, padding, /*dilation=*/1, /*groups=*/C_in));
@@ -139,8 +205,8 @@ SepConv::SepConv(int64_t C_in, int64_t C_out, int64_t kernel, int64_t stride, in
 }
 
 torch::Tensor SepConv::forward(const torch::Tensor& x) {
-  auto y = bn1_(counted(pw1_, counted_relu_depthwise(dw1_, x)));
-  return bn2_(counted(pw2_, counted_relu_depthwise(dw2_, y)));
+  auto y = conv_bn(pw1_, bn1_, counted_relu_depthwise(dw1_, x));
+  return conv_bn(pw2_, bn2_, counted_relu_depthwise(dw2_, y));
 }
 
 DilConv::DilConv(int64_t C_in, int64_t C_out, int64_t kernel, int64_t stride, int64_t padding, int64_t dilation,
@@ -160,13 +226,24 @@ FactorizedReduce::FactorizedReduce(int64_t C_in, int64_t C_out, bool affine) {
 }
 
 torch::Tensor FactorizedReduce::forward(const torch::Tensor& x) {
-  const auto y = torch::relu(x);
-  using torch::indexing::Slice;
-  auto shifted = y.index({Slice(), Slice(), Slice(1, torch::indexing::None), Slice(1, torch::indexing::None)});
-  // Pad back to the input size so both paths give ceil(H/2) rows; for even
-  // sides the padded row is never sampled by the stride-2 conv.
-  shifted = F::pad(shifted, F::PadFuncOptions({0, 1, 0, 1}));
-  return bn_(torch::cat({counted(conv1_, y), counted(conv2_, shifted)}, /*dim=*/1));
+  // conv1 (stride 2) reads relu(x) at the even pixels; conv2 reads relu(x)
+  // shifted by one pixel, x[:, :, 1:, 1:] zero-padded back to H × W, also at
+  // stride 2: the odd pixels, and a zero row and column for odd sides. Both
+  // run as stride-1 convolutions on those pixels (ReluPixelPhases), with
+  // their weights and multiply-adds unchanged.
+  const auto phases = ReluPixelPhases::apply(x);
+  if (bn_->is_affine_map()) {  // evaluation: the BatchNorm folded into the convolutions, half each
+    const auto [scale, shift] = bn_->affine_map();
+    const auto half = [&](const torch::Tensor& t, int64_t i) { return t.chunk(2)[i]; };
+    return torch::cat({folded_conv(conv1_, half(scale, 0), half(shift, 0), phases[0], /*unit_stride=*/true),
+                       folded_conv(conv2_, half(scale, 1), half(shift, 1), phases[1], /*unit_stride=*/true)},
+                      /*dim=*/1);
+  }
+  const auto even = torch::conv2d(phases[0], conv1_->weight);
+  const auto odd = torch::conv2d(phases[1], conv2_->weight);
+  count_conv(conv1_, even);
+  count_conv(conv2_, odd);
+  return bn_(torch::cat({even, odd}, /*dim=*/1));
 }
 
 torch::Tensor Zero::forward(const torch::Tensor& x) {
@@ -193,6 +270,12 @@ torch::Tensor counted(torch::nn::Conv2d& conv, const torch::Tensor& x) {
   auto y = conv(x);
   count_conv(conv, y);
   return y;
+}
+
+torch::Tensor conv_bn(torch::nn::Conv2d& conv, BatchNorm& bn, const torch::Tensor& x) {
+  if (!bn->is_affine_map()) return bn(counted(conv, x));
+  const auto [scale, shift] = bn->affine_map();
+  return folded_conv(conv, scale, shift, x);
 }
 
 torch::Tensor counted(torch::nn::Linear& linear, const torch::Tensor& x) {

@@ -130,7 +130,7 @@ SearchCellImpl::SearchCellImpl(int64_t steps, int64_t multiplier, int64_t C_prev
   }
 }
 
-torch::Tensor SearchCellImpl::forward(const torch::Tensor& s0, const torch::Tensor& s1, const CellPath& path,
+torch::Tensor SearchCellImpl::forward(CellInput& s0, CellInput& s1, const CellPath& path,
                                       const torch::Tensor& weights) {
   std::vector<torch::Tensor> states = {(*preprocess0_)(s0), (*preprocess1_)(s1)};
   // A copy, not a reference: `states` grows below and may move its elements.
@@ -220,15 +220,17 @@ torch::Tensor SearchNetworkImpl::forward(const torch::Tensor& x, const PathSampl
   const auto w_normal = weights_for(path.normal);
   const auto w_reduce = weights_for(path.reduce);
   const bool cl = options_.channels_last();
-  auto s0 = stem_bn_(to_compute_format(counted(stem_conv_, to_compute_format(x, cl)), cl));
-  auto s1 = s0;
+  // The stem's output is both inputs of the first cell.
+  auto in0 = std::make_shared<CellInput>(stem_conv_bn(stem_conv_, stem_bn_, x, cl));
+  auto in1 = in0;
   for (auto& cell : cells_) {
     const bool reduction = cell->reduction();
-    auto next = cell->forward(s0, s1, reduction ? path.reduce : path.normal, reduction ? w_reduce : w_normal);
-    s0 = s1;
-    s1 = next;
+    auto next = std::make_shared<CellInput>(
+        cell->forward(*in0, *in1, reduction ? path.reduce : path.normal, reduction ? w_reduce : w_normal));
+    in0 = std::move(in1);
+    in1 = std::move(next);
   }
-  return counted(classifier_, F::adaptive_avg_pool2d(s1, F::AdaptiveAvgPool2dFuncOptions(1)).flatten(1));
+  return counted(classifier_, F::adaptive_avg_pool2d(in1->state(), F::AdaptiveAvgPool2dFuncOptions(1)).flatten(1));
 }
 
 torch::Tensor SearchNetworkImpl::forward(const torch::Tensor& x) { return forward(x, sample_path(), false); }
