@@ -133,7 +133,9 @@ TEST(ExperimentCommand, TinyPlanKilledResumesAndSummarisesItsRuns) {
       EXPECT_EQ(record["parameters"].get<int64_t>(), size.parameters) << run;
       EXPECT_EQ(record["multiply_adds"].get<int64_t>(), size.macs) << run;
       parameters[condition].push_back(static_cast<double>(size.parameters));
-      if (std::string(condition) == "random") EXPECT_EQ(genotype, nas::random_genotype(seed));
+      if (std::string(condition) == "random") {
+        EXPECT_EQ(genotype, nas::random_genotype(seed));
+      }
       if (std::string(condition) == "joint") {
         EXPECT_EQ(genotype, nas::parse_genotype(read_file(search + "/genotype.txt")));
       }

@@ -337,18 +337,6 @@ std::pair<SearchResult, SearchResult> batch_and_op_runs(int64_t epochs, int64_t 
   return {batch, op};
 }
 
-void expect_close(const std::vector<torch::Tensor>& a, const std::vector<torch::Tensor>& b, double rtol, double atol,
-                  const char* what) {
-  ASSERT_EQ(a.size(), b.size()) << what;
-  ASSERT_FALSE(a.empty()) << what;
-  for (size_t i = 0; i < a.size(); ++i) {
-    ASSERT_GT(a[i].numel(), 0) << what << " " << i;
-    EXPECT_TRUE(torch::allclose(a[i], b[i], rtol, atol))
-        << what << " " << i << ": largest difference " << (a[i] - b[i]).abs().max().item<double>();
-  }
-}
-
-/// At least 90% of the elements of each tensor agree within `atol`.
 void expect_mostly_equal(const std::vector<torch::Tensor>& a, const std::vector<torch::Tensor>& b, double atol,
                          const char* what) {
   ASSERT_EQ(a.size(), b.size()) << what;
