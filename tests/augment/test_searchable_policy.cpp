@@ -4,6 +4,7 @@
 #include <torch/torch.h>
 
 #include <cmath>
+#include <iostream>
 #include <nlohmann/json.hpp>
 #include <set>
 
@@ -35,9 +36,94 @@ TEST(SearchablePolicy, HasTheDesignShapesAndStartsUniform) {
   }
   EXPECT_EQ(pairs.size(), 105u);
   auto generator = at::make_generator<at::CPUGeneratorImpl>(1);
-  const auto sample = policy->sample(4, generator);
-  const auto expected = std::log(1.0 / kSubPolicyCount) + 2 * std::log(0.5) + 2 * std::log(1.0 / 11);
-  EXPECT_TRUE(torch::allclose(policy->log_prob(sample), torch::full({4}, expected, torch::kFloat)));
+  const auto sample = policy->sample(64, generator);
+  // Levels count for the slots applied with an op that has a magnitude.
+  const auto shaped =
+      (sample.applied.to(torch::kFloat) * slot_has_magnitude().index_select(0, sample.sub_policy)).sum(1);
+  const auto expected = std::log(1.0 / kSubPolicyCount) + 2 * std::log(0.5) + shaped * std::log(1.0 / 11);
+  EXPECT_TRUE(torch::allclose(policy->log_prob(sample), expected));
+  EXPECT_GT(shaped.max().item<float>(), 0.0f);
+  EXPECT_EQ(shaped.min().item<float>(), 0.0f);
+}
+
+TEST(SearchablePolicy, LevelsThatDidNotShapeTheImageGetNoGradient) {
+  SearchablePolicy policy;
+  randomise(policy, 5);
+  auto generator = at::make_generator<at::CPUGeneratorImpl>(6);
+  const auto sample = policy->sample(256, generator);
+  policy->zero_grad();
+  policy->log_prob(sample).sum().backward();
+  const auto has_magnitude = slot_has_magnitude();
+  const auto grad = policy->mu.grad();
+  int64_t silent = 0, shaping = 0;
+  for (int64_t i = 0; i < sample.size(); ++i) {
+    const int64_t s = sample.sub_policy[i].item<int64_t>();
+    for (int64_t j = 0; j < 2; ++j) {
+      // Only this image drew sub-policy s? Then μ_sj's gradient is its own.
+      if (sample.sub_policy.eq(s).sum().item<int64_t>() != 1) continue;
+      const bool shaped = sample.applied[i][j].item<bool>() && has_magnitude[s][j].item<float>() > 0;
+      const double size = grad[s][j].abs().max().item<double>();
+      if (shaped) {
+        EXPECT_GT(size, 0.0) << "image " << i << " slot " << j;
+        ++shaping;
+      } else {
+        EXPECT_EQ(size, 0.0) << "image " << i << " slot " << j;
+        ++silent;
+      }
+    }
+  }
+  EXPECT_GT(silent, 5);
+  EXPECT_GT(shaping, 5);
+}
+
+TEST(SearchablePolicy, LeavingOutSilentLevelsKeepsTheGradientsMeanAndLowersItsVariance) {
+  // The REINFORCE estimate of ∇μ E[d] with a reward that, like the real one,
+  // depends on a level only where it shaped the image, over many batches of
+  // 64: with and without the levels that did not, from the same draws.
+  SearchablePolicy policy(SearchablePolicyOptions().levels(5));
+  randomise(policy, 7);
+  {
+    torch::NoGradGuard no_grad;
+    policy->phi.mul_(3);   // a few sub-policies take most draws
+    policy->mu.mul_(0.3);  // no level so rare that its few draws make the mean's error skewed
+  }
+  auto generator = at::make_generator<at::CPUGeneratorImpl>(8);
+  const auto has_magnitude = slot_has_magnitude();
+  const int64_t batches = 400, n = 64;
+  std::vector<torch::Tensor> now, before;
+  for (int64_t k = 0; k < batches; ++k) {
+    const auto sample = policy->sample(n, generator);
+    const auto shaped = sample.applied.to(torch::kFloat) * has_magnitude.index_select(0, sample.sub_policy);
+    const auto level = sample.levels.to(torch::kFloat) / 4;
+    const auto d = (shaped * (level - 0.3).square()).sum(1) + 0.1 * torch::randn({n}, generator);
+    const auto advantage = d - d.mean();
+    for (const bool every : {false, true}) {
+      policy->zero_grad();
+      // Before: every draw's log-probability, written out here.
+      const auto b = sample.applied.to(torch::kFloat);
+      const auto t = policy->theta.index_select(0, sample.sub_policy);
+      const auto levels = torch::log_softmax(policy->mu, 2).index_select(0, sample.sub_policy);
+      const auto log_p = every ? torch::log_softmax(policy->phi, 0).index_select(0, sample.sub_policy) +
+                                     (b * torch::log_sigmoid(t) + (1 - b) * torch::log_sigmoid(-t)).sum(1) +
+                                     levels.gather(2, sample.levels.unsqueeze(2)).squeeze(2).sum(1)
+                               : policy->log_prob(sample);
+      (advantage * log_p).mean().backward();
+      (every ? before : now).push_back(policy->mu.grad().clone());
+    }
+  }
+  const auto a = torch::stack(now), b = torch::stack(before);
+  // The same expectation: per entry, the mean of the paired differences is
+  // within 5 standard errors of zero (the silent terms average out).
+  const auto difference = a - b;
+  const auto standard_error = difference.std(0) / std::sqrt(static_cast<double>(batches));
+  const auto drawn = standard_error > 0;
+  ASSERT_GT(drawn.sum().item<int64_t>(), 100);
+  const auto t = difference.mean(0).masked_select(drawn).abs() / standard_error.masked_select(drawn);
+  EXPECT_LT(t.max().item<float>(), 5.0f);
+  // Less variance in total, by a clear margin.
+  const double var_now = a.var(0).sum().item<double>(), var_before = b.var(0).sum().item<double>();
+  EXPECT_LT(var_now, 0.8 * var_before) << var_now << " against " << var_before;
+  std::cout << "mu gradient variance, summed: " << var_now << " without silent levels, " << var_before << " with\n";
 }
 
 TEST(SearchablePolicy, SamplesFollowTheDistribution) {

@@ -42,6 +42,9 @@ struct PolicySample {
   int64_t size() const { return sub_policy.size(0); }
 };
 
+/// 1 where slot j of sub-policy s is an op with a magnitude, else 0: [105, 2].
+torch::Tensor slot_has_magnitude();
+
 class SearchablePolicyImpl : public torch::nn::Module {
  public:
   explicit SearchablePolicyImpl(SearchablePolicyOptions options = {});
@@ -56,9 +59,11 @@ class SearchablePolicyImpl : public torch::nn::Module {
   /// on any device; `generator` places Cutout.
   torch::Tensor apply(const torch::Tensor& images, const PolicySample& sample, at::Generator& generator) const;
 
-  /// log p_β of each image's draws, [N] on the parameters' device,
-  /// differentiable in φ, θ, μ: log softmax(φ)[s] + Σ_j log Bernoulli(b_j; σ(θ_sj))
-  /// + Σ_j log softmax(μ_sj)[m_j] (every draw; docs/method.md §3).
+  /// log p_β of the draws that shaped each image, [N] on the parameters'
+  /// device, differentiable in φ, θ, μ: log softmax(φ)[s] + Σ_j log
+  /// Bernoulli(b_j; σ(θ_sj)) + Σ_j b_j·has_magnitude_sj·log softmax(μ_sj)[m_j].
+  /// The level of a slot not applied, or of an op without magnitude, does not
+  /// change the image and is left out (docs/method.md §3).
   torch::Tensor log_prob(const PolicySample& sample) const;
 
   /// The top k sub-policies by softmax φ, each slot with p = σ(θ) and its

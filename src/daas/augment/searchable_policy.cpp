@@ -54,6 +54,16 @@ const std::array<std::array<Op, 2>, kSubPolicyCount>& sub_policy_ops() {
   return pairs;
 }
 
+torch::Tensor slot_has_magnitude() {
+  auto out = torch::zeros({kSubPolicyCount, 2});
+  for (int64_t s = 0; s < kSubPolicyCount; ++s) {
+    for (int64_t j = 0; j < 2; ++j) {
+      out[s][j] = op_info(sub_policy_ops()[static_cast<size_t>(s)][static_cast<size_t>(j)]).has_magnitude ? 1.0 : 0.0;
+    }
+  }
+  return out;
+}
+
 SearchablePolicyImpl::SearchablePolicyImpl(SearchablePolicyOptions options) : options_(std::move(options)) {
   check(options_.levels() >= 2, "SearchablePolicy: {} magnitude levels; expected >= 2", options_.levels());
   // All logits start at 0: uniform selection, p = 0.5, uniform magnitudes (docs/method.md §3).
@@ -121,8 +131,12 @@ torch::Tensor SearchablePolicyImpl::log_prob(const PolicySample& sample) const {
   const auto t = theta.index_select(0, s);  // [N, 2]
   // log σ(θ) when applied, log(1 − σ(θ)) = log σ(−θ) when not.
   result = result + (b * torch::log_sigmoid(t) + (1 - b) * torch::log_sigmoid(-t)).sum(1);
-  const auto level_log_probs = torch::log_softmax(mu, 2).index_select(0, s);  // [N, 2, M]
-  return result + level_log_probs.gather(2, m.unsqueeze(2)).squeeze(2).sum(1);
+  // A level counts where it shaped the image: its slot was applied and its
+  // op has a magnitude (docs/method.md §3).
+  static const auto has_magnitude = slot_has_magnitude();
+  const auto shaped = b * has_magnitude.to(device, phi.scalar_type()).index_select(0, s);  // [N, 2]
+  const auto level_log_probs = torch::log_softmax(mu, 2).index_select(0, s);               // [N, 2, M]
+  return result + (shaped * level_log_probs.gather(2, m.unsqueeze(2)).squeeze(2)).sum(1);
 }
 
 std::vector<SubPolicy> SearchablePolicyImpl::top_k(int64_t k) const {
