@@ -399,7 +399,7 @@ TEST(DataParallel, TwentyStepsStayWithinOnePercentInLoss) {
   }
 }
 
-TEST(core::Settings, InconsistentSchedulesAreRejected) {
+TEST(Settings, InconsistentSchedulesAreRejected) {
   const auto [weights_half, arch_half] = fashion_halves(200, false);
   auto options = tiny_options("joint");
   options.tau_min = 20;
