@@ -52,7 +52,7 @@ Args parse_args(int argc, char** argv) {
   Args a;
   for (int i = 1; i < argc; i += 2) {
     const std::string key = argv[i];
-    daas::check(i + 1 < argc, "{}: expected a value", key);
+    daas::core::check(i + 1 < argc, "{}: expected a value", key);
     const std::string value = argv[i + 1];
     if (key == "--case") {
       a.kind = value;
@@ -61,7 +61,7 @@ Args parse_args(int argc, char** argv) {
     } else if (key == "--parallel") {
       a.parallel = value;
     } else if (key == "--shape") {
-      daas::check(
+      daas::core::check(
           std::sscanf(value.c_str(), "%" SCNd64 "x%" SCNd64 "x%" SCNd64, &a.in_channels, &a.height, &a.width) == 3,
           "--shape {}: expected CxHxW", value);
     } else {
@@ -73,7 +73,7 @@ Args parse_args(int argc, char** argv) {
                         : key == "--threads" ? &a.threads
                         : key == "--seed"    ? &a.seed
                                              : nullptr;
-      daas::check(target != nullptr, "unknown flag {}", key);
+      daas::core::check(target != nullptr, "unknown flag {}", key);
       *target = std::stoll(value);
     }
   }
@@ -81,8 +81,8 @@ Args parse_args(int argc, char** argv) {
 }
 
 // Random uint8 images and labels: data loading is not what is compared.
-daas::Dataset random_data(const Args& a, int64_t n) {
-  daas::Dataset data;
+daas::data::Dataset random_data(const Args& a, int64_t n) {
+  daas::data::Dataset data;
   data.name = "random/train";
   data.images = torch::randint(0, 256, {n, a.in_channels, a.height, a.width}, torch::kByte);
   data.labels = torch::randint(0, kClasses, {n}, torch::kLong);
@@ -92,8 +92,8 @@ daas::Dataset random_data(const Args& a, int64_t n) {
   return data;
 }
 
-daas::Batch rows(const daas::Dataset& data, int64_t first, int64_t count) {
-  daas::Batch b;
+daas::data::Batch rows(const daas::data::Dataset& data, int64_t first, int64_t count) {
+  daas::data::Batch b;
   b.indices = torch::arange(first, first + count);
   b.images = data.images.index_select(0, b.indices);
   b.labels = data.labels.index_select(0, b.indices);
@@ -124,7 +124,7 @@ double search_case(const Args& a) {
   options.parallel = a.parallel;
   options.seed = a.seed;
   // What run_search calls first: threads (configure_threads), seed, log level.
-  const c10::Device device = daas::setup_runtime(options);
+  const c10::Device device = daas::core::setup_runtime(options);
   const auto data = random_data(a, 2 * a.batch);
   auto model = daas::search::make_search_model(options, data, device);
   auto rng = at::make_generator<at::CPUGeneratorImpl>(static_cast<uint64_t>(options.seed));
@@ -147,7 +147,7 @@ double search_case(const Args& a) {
     policy_optimizer =
         std::make_unique<torch::optim::Adam>(policy->policy_parameters(), torch::optim::AdamOptions(options.policy_lr));
   }
-  daas::search::StepRanks ranks(*model, daas::data_parallel_ranks(options.parallel, device));  // as search_halves
+  daas::search::StepRanks ranks(*model, daas::core::data_parallel_ranks(options.parallel, device));  // as search_halves
   daas::search::StepContext context{options, *model, policy, fixed_policy, rng, data.mean, data.std, device, &ranks};
   auto train = rows(data, 0, a.batch);
   auto val = rows(data, a.batch, a.batch);
@@ -179,7 +179,7 @@ double train_case(const Args& a) {
   options.threads = a.threads;
   options.parallel = a.parallel;
   options.seed = a.seed;
-  const c10::Device device = daas::setup_runtime(options);  // as run_train
+  const c10::Device device = daas::core::setup_runtime(options);  // as run_train
   const auto data = random_data(a, a.batch);
   daas::train::ModelInfo info;
   info.genotype = daas::train::resolve_genotype(a.genotype);
@@ -196,7 +196,7 @@ double train_case(const Args& a) {
   net.module().to(device);
   const auto x = daas::augment::normalize(data.images, data.mean, data.std).to(device);
   const auto y = data.labels.to(device);
-  daas::train::TrainRanks ranks(net, daas::data_parallel_ranks(options.parallel, device), options.channels_last,
+  daas::train::TrainRanks ranks(net, daas::core::data_parallel_ranks(options.parallel, device), options.channels_last,
                                 device);
   if (a.kind == "infer") {
     // As train::evaluate: eval mode, no gradients, each rank its shard.
@@ -224,7 +224,7 @@ double train_case(const Args& a) {
 
 int main(int argc, char** argv) {
   // As the daas CLI's main(): daas chooses its own OpenMP wait policy.
-  daas::prefer_passive_openmp(argv);
+  daas::core::prefer_passive_openmp(argv);
   try {
     const Args a = parse_args(argc, argv);
     double ms = 0;
@@ -233,7 +233,7 @@ int main(int argc, char** argv) {
     } else if (a.kind == "train" || a.kind == "infer") {
       ms = train_case(a);
     } else {
-      daas::fail("--case {}: expected joint, arch, train or infer", a.kind);
+      daas::core::fail("--case {}: expected joint, arch, train or infer", a.kind);
     }
     fmt::print("RESULT case={} img_per_s={:.1f} median_ms={:.1f}\n", a.kind, 1000.0 * a.batch / ms, ms);
   } catch (const std::exception& e) {

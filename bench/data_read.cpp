@@ -13,15 +13,15 @@ constexpr const char* kDir = "/usr/share/datasets/fashion-mnist";
 
 void BM_ReadFashionMnistTrain(benchmark::State& state) {
   for (auto _ : state) {
-    const auto data = daas::read_idx_pair(std::string(kDir) + "/train-images-idx3-ubyte.gz",
-                                          std::string(kDir) + "/train-labels-idx1-ubyte.gz");
+    const auto data = daas::data::read_idx_pair(std::string(kDir) + "/train-images-idx3-ubyte.gz",
+                                                std::string(kDir) + "/train-labels-idx1-ubyte.gz");
     benchmark::DoNotOptimize(data.images.data_ptr());
   }
 }
 
 void BM_LoadFashionMnist(benchmark::State& state) {
   for (auto _ : state) {
-    const auto splits = daas::load_data(daas::DataOptions{}, 0);
+    const auto splits = daas::data::load_data(daas::data::DataOptions{}, 0);
     benchmark::DoNotOptimize(splits.train.images.data_ptr());
   }
 }

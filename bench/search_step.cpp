@@ -35,9 +35,9 @@ SearchOptions fashion_options(const std::string& mode) {
 void BM_SearchStep(benchmark::State& state, const char* mode) {
   torch::set_num_threads(2);
   torch::manual_seed(0);
-  daas::DataOptions data;
+  daas::data::DataOptions data;
   data.subset = 1000;
-  const auto splits = daas::load_data(data, 0);
+  const auto splits = daas::data::load_data(data, 0);
   const auto options = fashion_options(mode);
   auto model = daas::search::make_search_model(options, splits.train, torch::kCPU);
   auto rng = at::make_generator<at::CPUGeneratorImpl>(0);
@@ -53,11 +53,12 @@ void BM_SearchStep(benchmark::State& state, const char* mode) {
   }
   torch::optim::SGD sgd(model->weight_parameters(), torch::optim::SGDOptions(0.025).momentum(0.9));
   torch::optim::Adam adam(model->arch_parameters(), 3e-4);
-  daas::search::StepRanks ranks(*model, daas::data_parallel_ranks(options.parallel, torch::kCPU));  // as search_halves
+  daas::search::StepRanks ranks(*model,
+                                daas::core::data_parallel_ranks(options.parallel, torch::kCPU));  // as search_halves
   daas::search::StepContext context{options,           *model,           policy,      fixed, rng,
                                     splits.train.mean, splits.train.std, torch::kCPU, &ranks};
   auto batch = [&](int64_t offset) {
-    daas::Batch b;
+    daas::data::Batch b;
     b.indices = torch::arange(offset, offset + options.batch_size);
     b.images = splits.train.images.index_select(0, b.indices);
     b.labels = splits.train.labels.index_select(0, b.indices);

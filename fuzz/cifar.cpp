@@ -9,7 +9,7 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
                            "data_batch_5.bin", "test_batch.bin"}) {
     daas::fuzz::write_input(std::string("cifar-10-batches-bin/") + name, data, size);
   }
-  daas::DataOptions options;
-  daas::fuzz::expect_clean([&] { daas::read_cifar10(dir.string(), options); });
+  daas::data::DataOptions options;
+  daas::fuzz::expect_clean([&] { daas::data::read_cifar10(dir.string(), options); });
   return 0;
 }

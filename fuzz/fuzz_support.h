@@ -48,7 +48,7 @@ void expect_clean(Body&& body) {
     body();
   } catch (const std::bad_alloc&) {
     std::abort();  // an allocation sized by the input: unchecked header
-  } catch (const daas::Error&) {
+  } catch (const daas::core::Error&) {
   } catch (const c10::Error&) {
   } catch (const std::exception&) {
   }

@@ -21,10 +21,10 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
   const auto bytes = [](const std::string& s) { return reinterpret_cast<const uint8_t*>(s.data()); };
   const auto fuzzed_images = write_input("images-idx3-ubyte", data, size);
   const auto good_labels = write_input("labels-idx1-ubyte", bytes(labels), labels.size());
-  daas::fuzz::expect_clean([&] { daas::read_idx_pair(fuzzed_images, good_labels); });
+  daas::fuzz::expect_clean([&] { daas::data::read_idx_pair(fuzzed_images, good_labels); });
   const auto good_images = write_input("good-images-idx3-ubyte", bytes(images), images.size());
   const auto fuzzed_labels = write_input("fuzzed-labels-idx1-ubyte", data, size);
-  daas::fuzz::expect_clean([&] { daas::read_idx_pair(good_images, fuzzed_labels); });
+  daas::fuzz::expect_clean([&] { daas::data::read_idx_pair(good_images, fuzzed_labels); });
   // The same bytes gzip-compressed, as the .gz files are read.
   uLongf packed_size = compressBound(static_cast<uLong>(size)) + 32;
   std::string packed(packed_size, '\0');
@@ -38,7 +38,7 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
     packed.resize(stream.total_out);
     deflateEnd(&stream);
     const auto gz = write_input("images-idx3-ubyte.gz", bytes(packed), packed.size());
-    daas::fuzz::expect_clean([&] { daas::read_idx_pair(gz, good_labels); });
+    daas::fuzz::expect_clean([&] { daas::data::read_idx_pair(gz, good_labels); });
   }
   return 0;
 }

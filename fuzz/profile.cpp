@@ -4,12 +4,12 @@
 
 extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
   static const bool registered = [] {
-    daas::register_profile_section("search", {"epochs", "lr", "mode", "channels"});
-    daas::register_profile_section("train", {"epochs", "lr", "genotype", "channels"});
+    daas::core::register_profile_section("search", {"epochs", "lr", "mode", "channels"});
+    daas::core::register_profile_section("train", {"epochs", "lr", "genotype", "channels"});
     return true;
   }();
   (void)registered;
   const auto path = daas::fuzz::write_input("profile.yaml", data, size);
-  daas::fuzz::expect_clean([&] { daas::Settings::from_profile(path, "search"); });
+  daas::fuzz::expect_clean([&] { daas::core::Settings::from_profile(path, "search"); });
   return 0;
 }

@@ -23,7 +23,7 @@
 namespace daas::cli {
 namespace {
 
-struct AugmentOptions : RuntimeOptions, DataOptions {
+struct AugmentOptions : core::RuntimeOptions, data::DataOptions {
   std::string op;
   std::string level;
   std::string value;
@@ -34,7 +34,7 @@ struct AugmentOptions : RuntimeOptions, DataOptions {
   int64_t samples = 8;
 };
 
-void add_augment_options(OptionTable<AugmentOptions>& table) {
+void add_augment_options(core::OptionTable<AugmentOptions>& table) {
   std::vector<std::string> ops;
   for (const auto& row : augment::op_table()) ops.push_back(row.name);
   table
@@ -111,46 +111,48 @@ struct Inputs {
 };
 
 Inputs read_inputs(const AugmentOptions& options) {
-  usage_check(!options.input.empty(), "--input: none given; expected PNG files or a data set such as fashion-mnist");
+  core::usage_check(!options.input.empty(),
+                    "--input: none given; expected PNG files or a data set such as fashion-mnist");
   const auto items = split(options.input);
   Inputs in;
   const bool any_image = std::any_of(items.begin(), items.end(), is_image_file);
   for (const auto& item : items) {
-    check(!std::filesystem::is_directory(item),
-          "--input {}: is a folder; expected PNG/JPEG files (comma-separated) or a data set FORMAT[:DIR] (folder:{} "
-          "for a folder of class folders)",
-          item, item);
-    check(!any_image || is_image_file(item), "--input {}: not a .png, .jpg or .jpeg file; expected image files only",
-          item);
+    core::check(
+        !std::filesystem::is_directory(item),
+        "--input {}: is a folder; expected PNG/JPEG files (comma-separated) or a data set FORMAT[:DIR] (folder:{} "
+        "for a folder of class folders)",
+        item, item);
+    core::check(!any_image || is_image_file(item),
+                "--input {}: not a .png, .jpg or .jpeg file; expected image files only", item);
   }
   if (items.size() == 1 && !any_image && item_is_file(items.front())) {
-    fail("--input {}: not a .png, .jpg or .jpeg file; expected PNG/JPEG files or a data set FORMAT[:DIR]",
-         items.front());
+    core::fail("--input {}: not a .png, .jpg or .jpeg file; expected PNG/JPEG files or a data set FORMAT[:DIR]",
+               items.front());
   }
   if (any_image) {
-    check(options.image_channels == 0 || options.image_channels == 1 || options.image_channels == 3,
-          "image_channels {}: expected 0 (as stored), 1 (gray) or 3 (RGB)", options.image_channels);
+    core::check(options.image_channels == 0 || options.image_channels == 1 || options.image_channels == 3,
+                "image_channels {}: expected 0 (as stored), 1 (gray) or 3 (RGB)", options.image_channels);
     std::vector<torch::Tensor> images;
     int64_t channels = 1;
     for (const auto& path : items) {
-      images.push_back(read_image(path, options.image_channels, options.image_background));
-      check(images.back().sizes().slice(1) == images.front().sizes().slice(1),
-            "{}: image of size {}×{}; expected {}×{} like {}", path, images.back().size(1), images.back().size(2),
-            images.front().size(1), images.front().size(2), items.front());
+      images.push_back(data::read_image(path, options.image_channels, options.image_background));
+      core::check(images.back().sizes().slice(1) == images.front().sizes().slice(1),
+                  "{}: image of size {}×{}; expected {}×{} like {}", path, images.back().size(1), images.back().size(2),
+                  images.front().size(1), images.front().size(2), items.front());
       channels = std::max(channels, images.back().size(0));
       in.paths.push_back(path);
     }
     // Gray and colour files together: the gray ones are replicated to RGB.
-    for (auto& image : images) image = convert_channels(image, channels);
+    for (auto& image : images) image = data::convert_channels(image, channels);
     in.names = output_names(in.paths);
     in.images = torch::stack(images);
     const auto mean = in.images.to(torch::kDouble).mean({0, 2, 3}) / 255.0;
     for (int64_t c = 0; c < mean.size(0); ++c) in.mean.push_back(mean[c].item<double>());
     return in;
   }
-  DataOptions data = options;
+  data::DataOptions data = options;
   data.data = options.input;
-  const DataSplits splits = load_data(data, static_cast<uint64_t>(options.seed));
+  const data::DataSplits splits = data::load_data(data, static_cast<uint64_t>(options.seed));
   const int64_t n = std::min(options.count, splits.train.size());
   in.images = splits.train.images.narrow(0, 0, n);
   for (int64_t i = 0; i < n; ++i) in.names.push_back(fmt::format("image-{:04d}", i));
@@ -166,7 +168,8 @@ double parse_number(const std::string& text, const char* key) {
   } catch (const std::exception&) {
     used = 0;
   }
-  usage_check(used > 0 && used == text.size() && std::isfinite(v), "--{} '{}': expected a finite number", key, text);
+  core::usage_check(used > 0 && used == text.size() && std::isfinite(v), "--{} '{}': expected a finite number", key,
+                    text);
   return v;
 }
 
@@ -208,16 +211,16 @@ void check_value(augment::Op op, double value) {
       allowed = {-1e4, 1e4, false, "a shift in pixels"};
       break;
   }
-  usage_check(value >= allowed.low && value <= allowed.high && (!allowed.integer || value == std::floor(value)),
-              "--op {} --value {}: expected {} in [{}, {}]", augment::op_name(op), value, allowed.what, allowed.low,
-              allowed.high);
+  core::usage_check(value >= allowed.low && value <= allowed.high && (!allowed.integer || value == std::floor(value)),
+                    "--op {} --value {}: expected {} in [{}, {}]", augment::op_name(op), value, allowed.what,
+                    allowed.low, allowed.high);
 }
 
 /// The augmentation to run: a function of the images and the generator.
 augment::Augmentation make_augmentation(const AugmentOptions& options, const Inputs& in) {
   using namespace augment;
-  usage_check(options.op.empty() != options.policy.empty(), "expected exactly one of --op and --policy (got {})",
-              options.op.empty() ? "neither" : "both");
+  core::usage_check(options.op.empty() != options.policy.empty(), "expected exactly one of --op and --policy (got {})",
+                    options.op.empty() ? "neither" : "both");
   if (!options.policy.empty()) {
     PolicyOptions policy_options;
     policy_options.fill = in.mean;
@@ -228,15 +231,15 @@ augment::Augmentation make_augmentation(const AugmentOptions& options, const Inp
   if (!op_info(op).has_magnitude) {
     // 0 is accepted: it is what torchvision's _apply_op passes these ops.
     const std::string given = options.value.empty() ? options.level : options.value;
-    usage_check(given.empty() || parse_number(given, options.value.empty() ? "level" : "value") == 0,
-                "--op {} takes no value (got '{}'); expected no --level or --value, or 0", options.op, given);
+    core::usage_check(given.empty() || parse_number(given, options.value.empty() ? "level" : "value") == 0,
+                      "--op {} takes no value (got '{}'); expected no --level or --value, or 0", options.op, given);
     return [op](const torch::Tensor& images, at::Generator& g) {
       OpContext context{&g, {}};
       return apply_op(op, images, torch::zeros({images.size(0)}, torch::kDouble), {}, context);
     };
   }
-  usage_check(options.level.empty() != options.value.empty(), "--op {}: expected exactly one of --level and --value",
-              options.op);
+  core::usage_check(options.level.empty() != options.value.empty(),
+                    "--op {}: expected exactly one of --level and --value", options.op);
   const std::vector<double> fill = in.mean;
   if (!options.value.empty()) {
     const double value = parse_number(options.value, "value");
@@ -247,7 +250,7 @@ augment::Augmentation make_augmentation(const AugmentOptions& options, const Inp
     };
   }
   const double level = parse_number(options.level, "level");
-  usage_check(level >= 0 && level <= 1, "--level {}: out of range; expected a level in [0, 1]", options.level);
+  core::usage_check(level >= 0 && level <= 1, "--level {}: out of range; expected a level in [0, 1]", options.level);
   return [op, level, fill](const torch::Tensor& images, at::Generator& g) {
     const double value = level_to_value(op, level, images.size(2), images.size(3));
     auto values = torch::full({images.size(0)}, value, torch::kDouble);
@@ -271,13 +274,14 @@ void check_outputs(const std::string& folder, const AugmentOptions& options, con
   }
   for (size_t i = 0; i < outputs.size(); ++i) {
     for (size_t j = 0; j < i; ++j) {
-      check(outputs[i] != outputs[j], "--out {}: inputs {} and {} would both be written to {}; expected distinct names",
-            folder, in.paths[j], in.paths[i], outputs[i]);
+      core::check(outputs[i] != outputs[j],
+                  "--out {}: inputs {} and {} would both be written to {}; expected distinct names", folder,
+                  in.paths[j], in.paths[i], outputs[i]);
     }
     std::error_code ec;
     for (const auto& input : in.paths) {
-      check(!fs::equivalent(outputs[i], input, ec), "--out {}: would overwrite the input {}; expected another folder",
-            folder, input);
+      core::check(!fs::equivalent(outputs[i], input, ec),
+                  "--out {}: would overwrite the input {}; expected another folder", folder, input);
     }
   }
 }
@@ -288,25 +292,25 @@ void run_augment(const Invocation<AugmentOptions>& invocation) {
     fmt::print("{}", invocation.to_yaml_text(options, "augment"));
     return;
   }
-  usage_check(options.op.empty() != options.policy.empty(), "expected exactly one of --op and --policy (got {})",
-              options.op.empty() ? "neither" : "both");
-  const c10::Device device = setup_runtime(options);
+  core::usage_check(options.op.empty() != options.policy.empty(), "expected exactly one of --op and --policy (got {})",
+                    options.op.empty() ? "neither" : "both");
+  const c10::Device device = core::setup_runtime(options);
   const Inputs in = read_inputs(options);
   const auto augmentation = make_augmentation(options, in);
   auto generator = at::make_generator<at::CPUGeneratorImpl>(static_cast<uint64_t>(options.seed));
   const auto images = in.images.to(device);
-  const std::string folder = run_folder(options, "augment");
+  const std::string folder = core::run_folder(options, "augment");
   check_outputs(folder, options, in);
-  make_dirs(folder);
+  core::make_dirs(folder);
   if (options.grid) {
     const std::string path = (std::filesystem::path(folder) / "grid.png").string();
-    write_png(path, augment::preview_grid(images, options.samples, augmentation, generator));
+    data::write_png(path, augment::preview_grid(images, options.samples, augmentation, generator));
     spdlog::info("wrote {} ({} images × {} samples)", path, images.size(0), options.samples);
     return;
   }
   const auto out = augmentation(images, generator).to(torch::kCPU);
   for (int64_t i = 0; i < out.size(0); ++i) {
-    write_png((std::filesystem::path(folder) / (in.names[static_cast<size_t>(i)] + ".png")).string(), out[i]);
+    data::write_png((std::filesystem::path(folder) / (in.names[static_cast<size_t>(i)] + ".png")).string(), out[i]);
   }
   spdlog::info("wrote {} images to {}", out.size(0), folder);
 }
@@ -316,8 +320,8 @@ void run_augment(const Invocation<AugmentOptions>& invocation) {
 void register_augment(CLI::App& app) {
   auto invocation = std::make_shared<Invocation<AugmentOptions>>();
   invocation->section = "augment";
-  add_runtime_options(invocation->table);
-  add_data_options(invocation->table);
+  core::add_runtime_options(invocation->table);
+  data::add_data_options(invocation->table);
   add_augment_options(invocation->table);
   auto* command = app.add_subcommand(
       "augment", "apply an op or a policy to images and write PNGs or a preview grid (also for parity checks)");

@@ -13,13 +13,13 @@
 namespace daas::cli {
 namespace {
 
-struct DataInfoOptions : RuntimeOptions, DataOptions {};
+struct DataInfoOptions : core::RuntimeOptions, data::DataOptions {};
 
-void print_split(const Dataset& split) {
+void print_split(const data::Dataset& split) {
   // load_data gives the test split the training statistics (what the
   // network normalises with); shown here are the split's own.
-  Dataset data = split;
-  compute_statistics(data);
+  data::Dataset data = split;
+  data::compute_statistics(data);
   fmt::print("{}: {} images, {}×{}×{}, {} classes\n", data.name, data.size(), data.channels(), data.height(),
              data.width(), data.num_classes());
   fmt::print("  mean {:.4f}  std {:.4f}  (of this split's pixels, in [0, 1])\n", fmt::join(data.mean, " "),
@@ -36,9 +36,9 @@ void run_info(const Invocation<DataInfoOptions>& invocation) {
     fmt::print("{}", invocation.to_yaml_text(options, "data info"));
     return;
   }
-  setup_runtime(options);
+  core::setup_runtime(options);
   const auto start = std::chrono::steady_clock::now();
-  const DataSplits splits = load_data(options, static_cast<uint64_t>(options.seed));
+  const data::DataSplits splits = data::load_data(options, static_cast<uint64_t>(options.seed));
   const double seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
   print_split(splits.train);
   print_split(splits.test);
@@ -51,9 +51,9 @@ void register_data(CLI::App& app) {
   auto* data = app.add_subcommand("data", "inspect data sets");
   data->require_subcommand(1);
   auto invocation = std::make_shared<Invocation<DataInfoOptions>>();
-  add_runtime_options(invocation->table);
+  core::add_runtime_options(invocation->table);
   invocation->table.remove("out");
-  add_data_options(invocation->table);
+  data::add_data_options(invocation->table);
   auto* info = data->add_subcommand("info", "count, shape, class histogram and mean/std of train and test splits");
   bind_options(info, invocation);
   info->callback([invocation] { run_info(*invocation); });

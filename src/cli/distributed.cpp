@@ -41,10 +41,11 @@ std::chrono::milliseconds timeout_of(const DistArguments& arguments) {
 
 }  // namespace
 
-bool launch_workers(const DistArguments& arguments, const RuntimeOptions& options, const std::string& command) {
+bool launch_workers(const DistArguments& arguments, const core::RuntimeOptions& options, const std::string& command) {
   if (arguments.nproc <= 1) return false;
-  check(!dist::read_environment().has_value(),
-        "--nproc {} inside a worker process (WORLD_SIZE is set, torchrun?); use one or the other", arguments.nproc);
+  core::check(!dist::read_environment().has_value(),
+              "--nproc {} inside a worker process (WORLD_SIZE is set, torchrun?); use one or the other",
+              arguments.nproc);
   std::vector<std::string> forwarded;
   const auto& all = program_arguments();
   for (size_t i = 0; i < all.size(); ++i) {
@@ -58,7 +59,7 @@ bool launch_workers(const DistArguments& arguments, const RuntimeOptions& option
   // One run folder for all: rank 0 writes it, the others resume from it.
   if (options.out.empty()) {
     forwarded.push_back("--out");
-    forwarded.push_back(run_folder(options, command));
+    forwarded.push_back(core::run_folder(options, command));
   }
   spdlog::info("starting {} worker processes", arguments.nproc);
   const int status = dist::launch_local(arguments.nproc, forwarded, timeout_of(arguments) + std::chrono::seconds(10));
@@ -69,19 +70,19 @@ bool launch_workers(const DistArguments& arguments, const RuntimeOptions& option
   return true;
 }
 
-void join_process_group(const DistArguments& arguments, const RuntimeOptions& options) {
+void join_process_group(const DistArguments& arguments, const core::RuntimeOptions& options) {
   const auto env = dist::read_environment();
   if (!env || env->world_size <= 1) return;
-  check(!options.out.empty(),
-        "rank {} of {}: a run over several processes needs its run folder named (--out DIR or --resume DIR); "
-        "daas search --nproc names one itself",
-        env->rank, env->world_size);
+  core::check(!options.out.empty(),
+              "rank {} of {}: a run over several processes needs its run folder named (--out DIR or --resume DIR); "
+              "daas search --nproc names one itself",
+              env->rank, env->world_size);
   dist::init_process_group(*env, timeout_of(arguments));
 }
 
 int64_t threads_per_process(int64_t threads) {
-  if (threads != 0 || process_count() == 1) return threads;
-  int64_t local = process_count();
+  if (threads != 0 || core::process_count() == 1) return threads;
+  int64_t local = core::process_count();
   if (const char* value = std::getenv("LOCAL_WORLD_SIZE")) local = std::max<int64_t>(1, std::atoll(value));
   const int64_t cores = std::max<int64_t>(1, std::thread::hardware_concurrency());
   return std::max<int64_t>(1, cores / local);

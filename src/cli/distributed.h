@@ -26,12 +26,12 @@ void add_dist_options(CLI::App* command, DistArguments& arguments);
 /// this command line (plus --out when it had none, so that all share one run
 /// folder), waits for them and returns true; the caller then returns. The
 /// process exits with the first failed worker's status when one fails.
-bool launch_workers(const DistArguments& arguments, const RuntimeOptions& options, const std::string& command);
+bool launch_workers(const DistArguments& arguments, const core::RuntimeOptions& options, const std::string& command);
 
 /// Inside a worker (torchrun's or --nproc's environment, WORLD_SIZE > 1):
 /// joins the process group. A run over several processes needs its run
 /// folder named (--out or --resume). Does nothing in a plain run.
-void join_process_group(const DistArguments& arguments, const RuntimeOptions& options);
+void join_process_group(const DistArguments& arguments, const core::RuntimeOptions& options);
 
 /// threads 0 (all cores) over several processes on one machine: the cores
 /// shared among the machine's processes (LOCAL_WORLD_SIZE), as torchrun's

@@ -46,7 +46,7 @@ void run(const ExperimentArgs& args) {
   fmt::print("{} runs: {} started, {} resumed, {} finished before\n", summary.runs, summary.started, summary.resumed,
              summary.kept);
   const auto results = fs::path(out) / "results.md";
-  fmt::print("{}results: {} and {}\n", read_file(results.string()), results.string(),
+  fmt::print("{}results: {} and {}\n", core::read_file(results.string()), results.string(),
              (fs::path(out) / "results.csv").string());
 }
 

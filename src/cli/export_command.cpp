@@ -16,7 +16,7 @@ namespace fs = std::filesystem;
 namespace daas::cli {
 namespace {
 
-struct ExportOptions : RuntimeOptions {
+struct ExportOptions : core::RuntimeOptions {
   std::string model;
 };
 
@@ -27,16 +27,17 @@ void run_export(const Invocation<ExportOptions>& invocation) {
     return;
   }
   const std::string path = model_file(options.model, "export");
-  usage_check(!options.out.empty(), "daas export: no --out; expected a new or empty folder for the exported files");
-  check(!fs::exists(options.out) || (fs::is_directory(options.out) && fs::is_empty(options.out)),
-        "--out {}: exists and is not an empty folder; expected a new or empty folder (nothing in it was changed)",
-        options.out);
-  setup_runtime(options);
+  core::usage_check(!options.out.empty(),
+                    "daas export: no --out; expected a new or empty folder for the exported files");
+  core::check(!fs::exists(options.out) || (fs::is_directory(options.out) && fs::is_empty(options.out)),
+              "--out {}: exists and is not an empty folder; expected a new or empty folder (nothing in it was changed)",
+              options.out);
+  core::setup_runtime(options);
   auto loaded = train::load_model(path, c10::Device(c10::kCPU));
   std::string resize = "crop";
   if (loaded.extra.contains("data_settings")) {
-    DataOptions data;
-    data_options_from_json(loaded.extra.at("data_settings"), {}, path + ": model record", data);
+    data::DataOptions data;
+    data::data_options_from_json(loaded.extra.at("data_settings"), {}, path + ": model record", data);
     resize = data.image_resize;
   }
   for (const auto& file : train::export_model(*loaded.network, options.out, resize)) fmt::print("{}\n", file);
@@ -49,7 +50,7 @@ void run_export(const Invocation<ExportOptions>& invocation) {
 void register_export(CLI::App& app) {
   auto invocation = std::make_shared<Invocation<ExportOptions>>();
   invocation->section = "export";
-  add_runtime_options(invocation->table);
+  core::add_runtime_options(invocation->table);
   // The export is a copy on the CPU: no device, seed or parallel mode.
   invocation->table.remove("device").remove("parallel").remove("seed");
   invocation->table.add("model", &ExportOptions::model,

@@ -20,7 +20,7 @@ namespace fs = std::filesystem;
 namespace daas::cli {
 namespace {
 
-struct InfoOptions : RuntimeOptions, DataOptions {
+struct InfoOptions : core::RuntimeOptions, data::DataOptions {
   std::string genotype;     // built-in name, file or run folder
   int64_t channels = 0;     // 0 = DARTS default of the network kind
   int64_t layers = 0;       // 0 = DARTS default of the network kind
@@ -35,7 +35,7 @@ struct InfoFlags {
   bool imagenet = false;
 };
 
-void add_info_options(OptionTable<InfoOptions>& table) {
+void add_info_options(core::OptionTable<InfoOptions>& table) {
   table
       .add("genotype", &InfoOptions::genotype,
            "genotype: DARTS_V1, DARTS_V2 (DARTS), GDAS_V1, a genotype file, or a daas search or train run folder (a "
@@ -65,10 +65,10 @@ std::string grouped(int64_t n) {
 }
 
 // The input shape of `data`'s data set, for every shape setting not given.
-void apply_data_shape(const std::set<std::string>& given, const DataOptions& data, uint64_t seed,
+void apply_data_shape(const std::set<std::string>& given, const data::DataOptions& data, uint64_t seed,
                       InfoOptions& options) {
   if (given.count("in_channels") != 0 && given.count("classes") != 0 && given.count("size") != 0) return;
-  const auto splits = load_data(data, seed);
+  const auto splits = data::load_data(data, seed);
   if (given.count("in_channels") == 0) options.in_channels = splits.train.channels();
   if (given.count("classes") == 0) options.classes = splits.train.num_classes();
   if (given.count("size") == 0) options.size = splits.train.height();
@@ -116,12 +116,12 @@ void print_supernet_info(const InfoOptions& o, const std::string& profile) {
 
 // The profile's search settings (what `daas search` with it would build).
 search::SearchOptions profile_search_options(const std::string& profile) {
-  OptionTable<search::SearchOptions> table;
-  add_runtime_options(table);
-  add_data_options(table);
+  core::OptionTable<search::SearchOptions> table;
+  core::add_runtime_options(table);
+  data::add_data_options(table);
   search::add_search_options(table);
   search::SearchOptions options;
-  table.apply(Settings::from_profile(profile, "search"), options);
+  table.apply(core::Settings::from_profile(profile, "search"), options);
   return options;
 }
 
@@ -131,11 +131,11 @@ void run_info(const Invocation<InfoOptions>& invocation, const InfoFlags& flags)
     fmt::print("{}", invocation.to_yaml_text(options, "info"));
     return;
   }
-  usage_check(flags.supernet != !options.genotype.empty(),
-              "daas info: expected exactly one of --genotype NAME|FILE|RUN_DIR or --supernet");
-  usage_check(!(flags.supernet && flags.imagenet),
-              "daas info: --imagenet describes a genotype's NetworkImageNet; expected it without --supernet");
-  setup_runtime(options);
+  core::usage_check(flags.supernet != !options.genotype.empty(),
+                    "daas info: expected exactly one of --genotype NAME|FILE|RUN_DIR or --supernet");
+  core::usage_check(!(flags.supernet && flags.imagenet),
+                    "daas info: --imagenet describes a genotype's NetworkImageNet; expected it without --supernet");
+  core::setup_runtime(options);
   const auto given = invocation.explicit_keys();
   if (flags.supernet) {
     // The supernet `daas search` would build with this profile: its search
@@ -177,9 +177,9 @@ void run_info(const Invocation<InfoOptions>& invocation, const InfoFlags& flags)
 void register_info(CLI::App& app) {
   auto invocation = std::make_shared<Invocation<InfoOptions>>();
   invocation->section = "info";
-  add_runtime_options(invocation->table);
+  core::add_runtime_options(invocation->table);
   invocation->table.remove("out");
-  add_data_options(invocation->table);
+  data::add_data_options(invocation->table);
   add_info_options(invocation->table);
   auto flags = std::make_shared<InfoFlags>();
   auto* info = app.add_subcommand("info",

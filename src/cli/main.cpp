@@ -47,7 +47,7 @@ spdlog::color_mode color_mode() {
 }  // namespace
 
 int main(int argc, char** argv) {
-  daas::prefer_passive_openmp(argv);
+  daas::core::prefer_passive_openmp(argv);
   note_help_profile(argc, argv);
   for (int i = 1; i < argc; ++i) daas::cli::program_arguments().emplace_back(argv[i]);
   auto logger = spdlog::stderr_color_mt("daas", color_mode());
@@ -66,13 +66,13 @@ int main(int argc, char** argv) {
     // --help and --version exit 0; every other parse error is a usage error,
     // 2 by convention (CLI11's own codes are 100 and up).
     return app.exit(e) == 0 ? 0 : 2;
-  } catch (const daas::Interrupted& e) {
+  } catch (const daas::core::Interrupted& e) {
     spdlog::warn("{}", e.what());
     return e.exit_status();
-  } catch (const daas::UsageError& e) {
+  } catch (const daas::core::UsageError& e) {
     spdlog::error("{}", e.what());
     return 2;
-  } catch (const daas::Error& e) {
+  } catch (const daas::core::Error& e) {
     spdlog::error("{}", e.what());
     return 1;
   } catch (const c10::Error& e) {

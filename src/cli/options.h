@@ -34,7 +34,7 @@ inline std::string run_kind(const std::string& dir) {
   namespace fs = std::filesystem;
   const auto config = fs::path(dir) / "config.yaml";
   if (!fs::is_regular_file(config)) return {};
-  const std::string head = read_file_head(config.string(), 64);
+  const std::string head = core::read_file_head(config.string(), 64);
   const std::string prefix = "# daas ";
   if (head.rfind(prefix, 0) != 0) return {};
   const auto end = head.find_first_of(" \n", prefix.size());
@@ -62,7 +62,7 @@ inline std::string absolute_policy_spec(const std::string& spec) {
 }
 
 /// The folder of a FORMAT:DIR data spec made absolute.
-inline void absolute_data_paths(DataOptions& data) {
+inline void absolute_data_paths(data::DataOptions& data) {
   const auto colon = data.data.find(':');
   if (colon != std::string::npos)
     data.data = data.data.substr(0, colon + 1) + absolute_if_exists(data.data.substr(colon + 1));
@@ -71,19 +71,19 @@ inline void absolute_data_paths(DataOptions& data) {
 /// The model file of `--model FILE|RUN_DIR`: the file, or a run folder's
 /// model.pt. Fails (usage) when none is given.
 inline std::string model_file(const std::string& model, const std::string& command) {
-  usage_check(!model.empty(), "daas {}: no --model; expected the model.pt of a daas train run (or its folder)",
-              command);
+  core::usage_check(!model.empty(), "daas {}: no --model; expected the model.pt of a daas train run (or its folder)",
+                    command);
   namespace fs = std::filesystem;
   return fs::is_directory(model) ? (fs::path(model) / "model.pt").string() : model;
 }
 
 template <typename T>
 struct Invocation {
-  OptionTable<T> table;
+  core::OptionTable<T> table;
   std::string section;  // profile section read besides the top level
   std::string profile = kDefaultProfile;
   bool dry_run = false;
-  Settings overrides;
+  core::Settings overrides;
   std::string resume_dir;  // set by resume_from
   /// Applied to the resolved options (and to a resumed run's saved ones
   /// before comparing): makes the paths in them absolute.
@@ -92,12 +92,12 @@ struct Invocation {
   /// The typed options: struct defaults, then the profile, then the command
   /// line. The log level applies at once, so that it governs every line.
   T resolve() const {
-    Settings settings = Settings::from_profile(profile, section);
+    core::Settings settings = core::Settings::from_profile(profile, section);
     for (const auto& [key, entry] : overrides.entries()) settings.set(key, entry.value, entry.origin);
     T values;
     table.apply(settings, values);
     if (normalize) normalize(values);
-    if constexpr (std::is_base_of_v<RuntimeOptions, T>) apply_log_level(values.log_level);
+    if constexpr (std::is_base_of_v<core::RuntimeOptions, T>) core::apply_log_level(values.log_level);
     return values;
   }
 
@@ -105,7 +105,7 @@ struct Invocation {
   /// section of this command (not the profile's shared top level).
   std::set<std::string> explicit_keys() const {
     std::set<std::string> keys;
-    const Settings from_profile = Settings::from_profile(profile, section);
+    const core::Settings from_profile = core::Settings::from_profile(profile, section);
     for (const auto& [key, entry] : from_profile.entries()) {
       if (!entry.top_level) keys.insert(key);
     }
@@ -127,12 +127,14 @@ template <typename T>
 void resume_from(Invocation<T>& invocation, const std::string& resume_dir, const std::string& command) {
   namespace fs = std::filesystem;
   const auto config = fs::path(resume_dir) / "config.yaml";
-  check(fs::exists(config), "--resume {}: no config.yaml there; expected a daas {} run folder", resume_dir, command);
-  check(fs::exists(fs::path(resume_dir) / "checkpoint.pt"),
-        "--resume {}: no checkpoint.pt yet (the run stopped before its first epoch ended); start it again", resume_dir);
+  core::check(fs::exists(config), "--resume {}: no config.yaml there; expected a daas {} run folder", resume_dir,
+              command);
+  core::check(fs::exists(fs::path(resume_dir) / "checkpoint.pt"),
+              "--resume {}: no checkpoint.pt yet (the run stopped before its first epoch ended); start it again",
+              resume_dir);
   const std::string kind = run_kind(resume_dir);
-  check(kind == command, "--resume {}: holds a daas {} run (config.yaml); expected a daas {} run folder", resume_dir,
-        kind.empty() ? "unknown" : kind, command);
+  core::check(kind == command, "--resume {}: holds a daas {} run (config.yaml); expected a daas {} run folder",
+              resume_dir, kind.empty() ? "unknown" : kind, command);
   invocation.profile = config.string();
   invocation.resume_dir = resume_dir;
   invocation.overrides.set("out", resume_dir, "--resume");
@@ -145,16 +147,17 @@ T check_resume_settings(const Invocation<T>& invocation, const T& options) {
   namespace fs = std::filesystem;
   const std::string config = (fs::path(invocation.resume_dir) / "config.yaml").string();
   T saved;
-  invocation.table.apply(Settings::from_profile(config, invocation.section), saved);
+  invocation.table.apply(core::Settings::from_profile(config, invocation.section), saved);
   if (invocation.normalize) invocation.normalize(saved);
   for (const auto& option : invocation.table.options()) {
-    if (may_change_on_resume(option.key)) continue;
+    if (core::may_change_on_resume(option.key)) continue;
     const std::string was = invocation.table.value_text(saved, option);
     const std::string now = invocation.table.value_text(options, option);
-    check(was == now,
-          "--resume {}: setting '{}' is {} but the run was started with {} ({}); a resumed run keeps its settings "
-          "(only epochs, threads, device and log_level may change); nothing was changed",
-          invocation.resume_dir, option.key, now, was, config);
+    core::check(
+        was == now,
+        "--resume {}: setting '{}' is {} but the run was started with {} ({}); a resumed run keeps its settings "
+        "(only epochs, threads, device and log_level may change); nothing was changed",
+        invocation.resume_dir, option.key, now, was, config);
   }
   return saved;
 }
@@ -168,7 +171,7 @@ template <typename T>
 std::string prepare_run_folder(const Invocation<T>& invocation, const T& options, const std::string& command,
                                bool resume) {
   namespace fs = std::filesystem;
-  const std::string run_dir = run_folder(options, command);
+  const std::string run_dir = core::run_folder(options, command);
   T written = options;
   if (resume) {
     written = check_resume_settings(invocation, options);
@@ -176,23 +179,25 @@ std::string prepare_run_folder(const Invocation<T>& invocation, const T& options
       if (option.key == "epochs") std::visit([&](auto member) { written.*member = options.*member; }, option.field);
     }
   } else if (fs::exists(run_dir)) {
-    check(fs::is_directory(run_dir), "--out {}: exists and is not a folder; expected a new or empty folder", run_dir);
+    core::check(fs::is_directory(run_dir), "--out {}: exists and is not a folder; expected a new or empty folder",
+                run_dir);
     const std::string kind = run_kind(run_dir);
-    check(fs::is_empty(run_dir) || kind == command,
-          "--out {}: the folder is not empty and holds {}; expected a new or empty folder (nothing in it was changed)",
-          run_dir, kind.empty() ? "no daas run" : "a daas " + kind + " run");
-    check(!fs::exists(fs::path(run_dir) / "checkpoint.pt"),
-          "{}: already holds a {} run (checkpoint.pt); use --resume {} to continue it or another --out", run_dir,
-          command, run_dir);
+    core::check(
+        fs::is_empty(run_dir) || kind == command,
+        "--out {}: the folder is not empty and holds {}; expected a new or empty folder (nothing in it was changed)",
+        run_dir, kind.empty() ? "no daas run" : "a daas " + kind + " run");
+    core::check(!fs::exists(fs::path(run_dir) / "checkpoint.pt"),
+                "{}: already holds a {} run (checkpoint.pt); use --resume {} to continue it or another --out", run_dir,
+                command, run_dir);
   }
-  make_dirs(run_dir);
-  write_file_atomic((fs::path(run_dir) / "config.yaml").string(), invocation.to_yaml_text(written, command));
+  core::make_dirs(run_dir);
+  core::write_file_atomic((fs::path(run_dir) / "config.yaml").string(), invocation.to_yaml_text(written, command));
   return run_dir;
 }
 
 /// What --help shows as the value of an option: INT, FLOAT, BOOL or TEXT.
 template <typename T>
-std::string type_name(const typename OptionTable<T>::Option& option) {
+std::string type_name(const typename core::OptionTable<T>::Option& option) {
   struct Name {
     std::string operator()(int64_t T::*) const { return "INT"; }
     std::string operator()(double T::*) const { return "FLOAT"; }
@@ -210,7 +215,7 @@ template <typename T>
 void bind_options(CLI::App* command, const std::shared_ptr<Invocation<T>>& invocation) {
   T shown;
   try {
-    invocation->table.apply(Settings::from_profile(help_profile(), invocation->section), shown);
+    invocation->table.apply(core::Settings::from_profile(help_profile(), invocation->section), shown);
   } catch (const std::exception&) {
     shown = T{};
   }
@@ -228,14 +233,14 @@ void bind_options(CLI::App* command, const std::shared_ptr<Invocation<T>>& invoc
     std::vector<std::string> keys;
     for (const auto& option : invocation->table.options()) keys.push_back(option.key);
     for (const auto& renamed : invocation->table.renamed()) keys.push_back(renamed.first);
-    register_profile_section(invocation->section, keys);
+    core::register_profile_section(invocation->section, keys);
   }
   for (const auto& option : invocation->table.options()) {
-    const std::string dashed = OptionTable<T>::dashed(option.key);
+    const std::string dashed = core::OptionTable<T>::dashed(option.key);
     std::string names = "--" + option.key;
     if (dashed != option.key) names += ",--" + dashed;
     std::string help = option.help + " [" + invocation->table.value_text(shown, option) + "]";
-    const std::string allowed = OptionTable<T>::allowed(option);
+    const std::string allowed = core::OptionTable<T>::allowed(option);
     if (!allowed.empty()) help += " (" + allowed + ")";
     const std::string key = option.key;
     if (std::holds_alternative<bool T::*>(option.field)) {
@@ -256,14 +261,14 @@ void bind_options(CLI::App* command, const std::shared_ptr<Invocation<T>>& invoc
   }
   // A renamed key is still recognised, to fail naming its new name.
   for (const auto& [old_key, new_key] : invocation->table.renamed()) {
-    const std::string dashed = OptionTable<T>::dashed(old_key);
+    const std::string dashed = core::OptionTable<T>::dashed(old_key);
     std::string names = "--" + old_key;
     if (dashed != old_key) names += ",--" + dashed;
     const std::string key = old_key;
     command
         ->add_option_function<std::string>(
             names, [invocation, key](const std::string& value) { invocation->overrides.set(key, value, "--" + key); },
-            "renamed: --" + OptionTable<T>::dashed(new_key))
+            "renamed: --" + core::OptionTable<T>::dashed(new_key))
         ->group("");
   }
 }

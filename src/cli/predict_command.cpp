@@ -20,7 +20,7 @@ namespace fs = std::filesystem;
 namespace daas::cli {
 namespace {
 
-struct PredictOptions : RuntimeOptions {
+struct PredictOptions : core::RuntimeOptions {
   std::string model;
   int64_t top_k = 5;
   bool json = false;
@@ -29,7 +29,7 @@ struct PredictOptions : RuntimeOptions {
   std::string image_background = "white";
 };
 
-void add_predict_options(OptionTable<PredictOptions>& table) {
+void add_predict_options(core::OptionTable<PredictOptions>& table) {
   table.add("model", &PredictOptions::model, "model file written by daas train (model.pt), or its run folder")
       .add("top_k", &PredictOptions::top_k, "classes shown per image, most probable first", {1, 100000})
       .add("json", &PredictOptions::json, "print the predictions as JSON on stdout instead of text")
@@ -53,7 +53,7 @@ bool has_image_extension(const fs::path& path) {
 /// The image files: each file as given, each folder's .png/.jpg/.jpeg files
 /// (all subfolders too) in sorted order.
 std::vector<std::string> image_files(const std::vector<std::string>& inputs) {
-  usage_check(!inputs.empty(), "daas predict: no images; expected image files or folders after the options");
+  core::usage_check(!inputs.empty(), "daas predict: no images; expected image files or folders after the options");
   std::vector<std::string> files;
   for (const auto& input : inputs) {
     if (fs::is_directory(input)) {
@@ -61,11 +61,11 @@ std::vector<std::string> image_files(const std::vector<std::string>& inputs) {
       for (const auto& entry : fs::recursive_directory_iterator(input)) {
         if (entry.is_regular_file() && has_image_extension(entry.path())) found.push_back(entry.path().string());
       }
-      check(!found.empty(), "{}: no .png, .jpg or .jpeg files in the folder or its subfolders", input);
+      core::check(!found.empty(), "{}: no .png, .jpg or .jpeg files in the folder or its subfolders", input);
       std::sort(found.begin(), found.end());
       files.insert(files.end(), found.begin(), found.end());
     } else {
-      check(fs::is_regular_file(input), "{}: no such image file or folder", input);
+      core::check(fs::is_regular_file(input), "{}: no such image file or folder", input);
       files.push_back(input);
     }
   }
@@ -77,8 +77,8 @@ std::vector<std::string> image_files(const std::vector<std::string>& inputs) {
 void apply_model_image_settings(const nlohmann::json& extra, const std::set<std::string>& given,
                                 const std::string& path, PredictOptions& options) {
   if (!extra.contains("data_settings")) return;
-  DataOptions data;
-  data_options_from_json(extra.at("data_settings"), {}, path + ": model record", data);
+  data::DataOptions data;
+  data::data_options_from_json(extra.at("data_settings"), {}, path + ": model record", data);
   if (given.count("image_resize") == 0) options.image_resize = data.image_resize;
   if (given.count("image_background") == 0) options.image_background = data.image_background;
 }
@@ -91,7 +91,7 @@ void run_predict(const Invocation<PredictOptions>& invocation, const std::vector
   }
   const std::string path = model_file(options.model, "predict");
   const auto files = image_files(inputs);
-  const c10::Device device = setup_runtime(options);
+  const c10::Device device = core::setup_runtime(options);
   auto loaded = train::load_model(path, device);
   const auto& info = loaded.network->info();
   apply_model_image_settings(loaded.extra, invocation.explicit_keys(), path, options);
@@ -99,8 +99,8 @@ void run_predict(const Invocation<PredictOptions>& invocation, const std::vector
   std::vector<torch::Tensor> images;
   images.reserve(files.size());
   for (const auto& file : files) {
-    const auto image = read_image(file, info.in_channels, options.image_background);
-    images.push_back(resize_image(image, info.height, info.width, options.image_resize));
+    const auto image = data::read_image(file, info.in_channels, options.image_background);
+    images.push_back(data::resize_image(image, info.height, info.width, options.image_resize));
   }
   const auto logits = train::predict(*loaded.network, torch::stack(images), options.batch_size, device);
   const auto probabilities = torch::softmax(logits.to(torch::kDouble), 1);
@@ -138,7 +138,7 @@ void run_predict(const Invocation<PredictOptions>& invocation, const std::vector
 void register_predict(CLI::App& app) {
   auto invocation = std::make_shared<Invocation<PredictOptions>>();
   invocation->section = "predict";
-  add_runtime_options(invocation->table);
+  core::add_runtime_options(invocation->table);
   invocation->table.remove("out").remove("seed");  // writes nothing, draws nothing
   add_predict_options(invocation->table);
   auto* command = app.add_subcommand(

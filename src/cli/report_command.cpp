@@ -42,7 +42,7 @@ void run_report(const ReportArguments& arguments) {
 
 }  // namespace
 
-void write_run_report(const std::string& run_dir, RunLog& log) {
+void write_run_report(const std::string& run_dir, core::RunLog& log) {
   try {
     const auto result = report::write_report({run_dir}, report::default_report_path({run_dir}));
     print_notes(result);
@@ -54,8 +54,8 @@ void write_run_report(const std::string& run_dir, RunLog& log) {
   }
 }
 
-void run_logged(const std::string& run_dir, RunLog& log, const std::function<void()>& body) {
-  const InterruptHandlers stop_on_signal;
+void run_logged(const std::string& run_dir, core::RunLog& log, const std::function<void()>& body) {
+  const core::InterruptHandlers stop_on_signal;
   try {
     body();
   } catch (const c10::Error& e) {
@@ -65,7 +65,7 @@ void run_logged(const std::string& run_dir, RunLog& log, const std::function<voi
     log.record_error(e.what());
     throw;
   }
-  if (writes_run_files()) write_run_report(run_dir, log);  // rank 0 alone writes the run folder
+  if (core::writes_run_files()) write_run_report(run_dir, log);  // rank 0 alone writes the run folder
 }
 
 void register_report(CLI::App& app) {

@@ -34,7 +34,7 @@ std::string top_sub_policies(const std::string& run_dir) {
   const auto history = fs::path(run_dir) / search::SearchHistory::kPolicyFile;
   std::string text;
   if (fs::exists(history)) {
-    const auto records = read_metrics(history.string());
+    const auto records = core::read_metrics(history.string());
     if (!records.empty() && records.back().contains("top")) {
       text += "top sub-policies (P chosen: op (P applied, level) + op (P applied, level)):\n";
       for (const auto& sub : records.back().at("top")) {
@@ -50,13 +50,13 @@ std::string top_sub_policies(const std::string& run_dir) {
     // An arch-only search trains with a fixed policy and writes no policy.json.
     const auto search = fs::path(run_dir) / "policy_search.json";
     if (!fs::exists(search)) return text;
-    const auto json = parse_json(read_file(search.string()), search.string());
+    const auto json = core::parse_json(core::read_file(search.string()), search.string());
     if (json.contains("fixed_policy"))
       text += fmt::format("policy (fixed): {}\n", json.at("fixed_policy").get<std::string>());
     return text;
   }
   // policy.json is Fast-AutoAugment's format: a list of sub-policies.
-  const auto json = parse_json(read_file(policy.string()), policy.string());
+  const auto json = core::parse_json(core::read_file(policy.string()), policy.string());
   text += "top sub-policies (op (P applied, level) + op (P applied, level)):\n";
   int shown = 0;
   for (const auto& sub : json) {
@@ -67,10 +67,10 @@ std::string top_sub_policies(const std::string& run_dir) {
   return text;
 }
 
-void print_results(const std::string& run_dir, RunLog& log) {
+void print_results(const std::string& run_dir, core::RunLog& log) {
   const auto genotype = fs::path(run_dir) / "genotype.txt";
   std::string text;
-  if (fs::exists(genotype)) text += "genotype: " + read_file(genotype.string());
+  if (fs::exists(genotype)) text += "genotype: " + core::read_file(genotype.string());
   try {
     text += top_sub_policies(run_dir);
   } catch (const std::exception& e) {
@@ -92,13 +92,13 @@ void run(Invocation<search::SearchOptions>& invocation, const std::string& resum
   join_process_group(dist, options);
   // Over several processes rank 0 alone checks and writes the run folder.
   const std::string run_dir =
-      writes_run_files() ? prepare_run_folder(invocation, options, "search", !resume_dir.empty()) : options.out;
+      core::writes_run_files() ? prepare_run_folder(invocation, options, "search", !resume_dir.empty()) : options.out;
   options.threads = threads_per_process(options.threads);
-  RunLog log((fs::path(run_dir) / RunLog::kFileName).string(), /*append=*/!resume_dir.empty());
+  core::RunLog log((fs::path(run_dir) / core::RunLog::kFileName).string(), /*append=*/!resume_dir.empty());
   run_logged(run_dir, log, [&] {
     spdlog::info("daas search, profile {}; run folder {}", invocation.profile, run_dir);
     search::run_search(options, run_dir, !resume_dir.empty());
-    if (writes_run_files()) print_results(run_dir, log);  // rank 0 reports the results
+    if (core::writes_run_files()) print_results(run_dir, log);  // rank 0 reports the results
   });
 }
 
@@ -107,8 +107,8 @@ void run(Invocation<search::SearchOptions>& invocation, const std::string& resum
 void register_search(CLI::App& app) {
   auto invocation = std::make_shared<Invocation<search::SearchOptions>>();
   invocation->section = "search";
-  add_runtime_options(invocation->table);
-  add_data_options(invocation->table);
+  core::add_runtime_options(invocation->table);
+  data::add_data_options(invocation->table);
   search::add_search_options(invocation->table);
   invocation->normalize = [](search::SearchOptions& options) {
     options.out = absolute_path(options.out);

@@ -34,9 +34,9 @@ void run_train(Invocation<train::TrainOptions>& invocation, const std::string& r
   join_process_group(dist, options);
   // Over several processes rank 0 alone checks and writes the run folder.
   const std::string run_dir =
-      writes_run_files() ? prepare_run_folder(invocation, options, "train", !resume_dir.empty()) : options.out;
+      core::writes_run_files() ? prepare_run_folder(invocation, options, "train", !resume_dir.empty()) : options.out;
   options.threads = threads_per_process(options.threads);
-  RunLog log((fs::path(run_dir) / RunLog::kFileName).string(), /*append=*/!resume_dir.empty());
+  core::RunLog log((fs::path(run_dir) / core::RunLog::kFileName).string(), /*append=*/!resume_dir.empty());
   run_logged(run_dir, log, [&] {
     spdlog::info("daas train, profile {}; run folder {}", invocation.profile, run_dir);
     const auto result = train::run_train(options, run_dir, !resume_dir.empty());
@@ -47,7 +47,7 @@ void run_train(Invocation<train::TrainOptions>& invocation, const std::string& r
   });
 }
 
-struct EvalOptions : RuntimeOptions, DataOptions {
+struct EvalOptions : core::RuntimeOptions, data::DataOptions {
   std::string model;
   int64_t batch_size = 256;
   bool json = false;
@@ -62,12 +62,12 @@ std::string apply_model_data_settings(const train::LoadedModel& loaded, const st
                                       const std::string& path, EvalOptions& options) {
   const auto& extra = loaded.extra;
   const auto& info = loaded.network->info();
-  DataOptions& data = options;
+  data::DataOptions& data = options;
   // Another data set given: its subset and seed are not the record's.
   std::set<std::string> keep = given;
   if (given.count("data") != 0) keep.insert({"subset", "seed"});
   if (extra.contains("data_settings")) {
-    data_options_from_json(extra.at("data_settings"), keep, path + ": model record", data);
+    data::data_options_from_json(extra.at("data_settings"), keep, path + ": model record", data);
   } else {
     if (given.count("data") == 0 && extra.contains("data")) data.data = extra.at("data").get<std::string>();
     if (keep.count("subset") == 0 && extra.contains("subset")) data.subset = extra.at("subset").get<int64_t>();
@@ -90,12 +90,12 @@ void run_eval(Invocation<EvalOptions>& invocation) {
     return;
   }
   const std::string path = model_file(options.model, "eval");
-  const c10::Device device = setup_runtime(options);
+  const c10::Device device = core::setup_runtime(options);
   auto loaded = train::load_model(path, device);
   const auto& info = loaded.network->info();
   const std::string chosen = apply_model_data_settings(loaded, invocation.explicit_keys(), path, options);
   spdlog::info("data {} (subset {}, seed {}; {})", options.data, options.subset, options.seed, chosen);
-  const DataSplits splits = load_data(options, static_cast<uint64_t>(options.seed));
+  const data::DataSplits splits = data::load_data(options, static_cast<uint64_t>(options.seed));
   train::check_compatible(info, splits.test, path);
   if (splits.test.classes != info.classes) {
     spdlog::warn("{}: class names differ from {}'s; reporting with the model's names", path, splits.test.name);
@@ -120,8 +120,8 @@ void run_eval(Invocation<EvalOptions>& invocation) {
 void register_train(CLI::App& app) {
   auto invocation = std::make_shared<Invocation<train::TrainOptions>>();
   invocation->section = "train";
-  add_runtime_options(invocation->table);
-  add_data_options(invocation->table);
+  core::add_runtime_options(invocation->table);
+  data::add_data_options(invocation->table);
   train::add_train_options(invocation->table);
   invocation->normalize = [](train::TrainOptions& options) {
     options.out = absolute_path(options.out);
@@ -145,9 +145,9 @@ void register_train(CLI::App& app) {
 void register_eval(CLI::App& app) {
   auto invocation = std::make_shared<Invocation<EvalOptions>>();
   invocation->section = "eval";
-  add_runtime_options(invocation->table);
+  core::add_runtime_options(invocation->table);
   invocation->table.remove("out");
-  add_data_options(invocation->table);
+  data::add_data_options(invocation->table);
   invocation->table.add("model", &EvalOptions::model, "model file written by daas train (model.pt), or its run folder")
       .add("batch_size", &EvalOptions::batch_size, "test images per batch", {1, 65536})
       .add("json", &EvalOptions::json,

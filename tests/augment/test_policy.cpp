@@ -178,7 +178,7 @@ TEST(Pipeline, NormalisesAppliesCutoutAndIsReproduciblePerBatch) {
 }
 
 TEST(Pipeline, AsALoaderTransformDoesNotDependOnThreadTiming) {
-  Dataset data;
+  data::Dataset data;
   data.name = "toy";
   data.images = random_images(64, 1, 16, 16, 12);
   data.labels = torch::zeros({64}, torch::kLong);
@@ -191,10 +191,10 @@ TEST(Pipeline, AsALoaderTransformDoesNotDependOnThreadTiming) {
   options.seed = 3;
   Pipeline pipeline(make_policy("standard"), make_policy("trivialaugment"), options);
   auto run = [&](int64_t prefetch) {
-    LoaderOptions loader_options;
+    data::LoaderOptions loader_options;
     loader_options.batch_size = 16;
     loader_options.prefetch = prefetch;
-    BatchLoader loader(data, loader_options, pipeline.transform());
+    data::BatchLoader loader(data, loader_options, pipeline.transform());
     loader.start_epoch(1);
     std::vector<torch::Tensor> batches;
     while (auto batch = loader.next()) batches.push_back(batch->images);

@@ -35,7 +35,7 @@ TEST(AugmentCommand, ValueOutputMatchesTorchvision) {
   for (int64_t channels : {1, 3}) {
     const auto image = torch::randint(0, 256, {channels, 24, 30}, generator, torch::kLong).to(torch::kByte);
     const std::string input = dir.file("in" + std::to_string(channels) + ".png");
-    write_png(input, image);
+    data::write_png(input, image);
     std::ofstream(dir.file("in" + std::to_string(channels) + ".raw"), std::ios::binary)
         .write(reinterpret_cast<const char*>(image.data_ptr<uint8_t>()), image.numel());
     for (const auto& [op, value] : cases) {
@@ -59,7 +59,7 @@ TEST(AugmentCommand, ValueOutputMatchesTorchvision) {
   for (const auto& entry : manifest) {
     const int64_t channels = entry["shape"][1].get<int64_t>();
     const std::string out = std::filesystem::path(entry["output"].get<std::string>()).parent_path().string();
-    const auto got = read_image(out + "/in" + std::to_string(channels) + ".png", channels);
+    const auto got = data::read_image(out + "/in" + std::to_string(channels) + ".png", channels);
     auto expected = torch::empty({channels, 24, 30}, torch::kByte);
     std::ifstream(entry["output"].get<std::string>(), std::ios::binary)
         .read(reinterpret_cast<char*>(expected.data_ptr<uint8_t>()), expected.numel());
@@ -71,12 +71,12 @@ TEST(AugmentCommand, GridAndErrors) {
   TempDir dir;
   const auto image = torch::full({3, 16, 16}, 90, torch::kByte);
   const std::string input = dir.file("a.png");
-  write_png(input, image);
+  data::write_png(input, image);
   ASSERT_EQ(run("--policy trivialaugment --grid --samples 3 --input " + input + "," + input + " --out " + dir.file("g"),
                 dir.file("log")),
             0)
       << slurp(dir.file("log"));
-  const auto grid = read_image(dir.file("g/grid.png"), 3);
+  const auto grid = data::read_image(dir.file("g/grid.png"), 3);
   EXPECT_EQ(grid.size(1), 2 * (16 + 2) + 2);
   EXPECT_EQ(grid.size(2), 4 * (16 + 2) + 2);
   EXPECT_NE(run("--op Blur --value 1 --input " + input, dir.file("log")), 0);

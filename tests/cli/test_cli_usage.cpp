@@ -30,7 +30,7 @@ using testing::TempDir;
 
 TEST(CliUsage, BooleanSettingsAreFlags) {
   TempDir dir;
-  write_png(dir.file("a.png"), torch::full({3, 8, 8}, 40, torch::kUInt8));
+  data::write_png(dir.file("a.png"), torch::full({3, 8, 8}, 40, torch::kUInt8));
   const auto grid =
       run_daas("augment --policy trivialaugment --grid --input " + dir.file("a.png") + " --out " + dir.file("g"));
   ASSERT_EQ(grid.exit_code, 0) << grid.output;
@@ -53,7 +53,7 @@ TEST(CliUsage, EveryUsageErrorExits2) {
   EXPECT_EQ(run_daas("eval --batch-size").exit_code, 2);
   // A bad value in a profile is the profile's error, not a usage error.
   TempDir dir;
-  write_file_atomic(dir.file("p.yaml"), "threads: -3\n");
+  core::write_file_atomic(dir.file("p.yaml"), "threads: -3\n");
   EXPECT_RESULT(run_daas("data info --dry-run --profile " + dir.file("p.yaml")), 1,
                 "setting 'threads' = -3 (from profile");
 }
@@ -71,10 +71,10 @@ TEST(CliUsage, SettingsACommandWouldIgnoreAreRefused) {
   EXPECT_EQ(run_daas("predict --model m.pt --seed 3 a.png").exit_code, 2);
   EXPECT_FALSE(fs::exists(dir.file("o")));
   // The shared top level of a profile may hold settings of other commands.
-  write_file_atomic(dir.file("p.yaml"), "subset: 100\nout: somewhere\n");
+  core::write_file_atomic(dir.file("p.yaml"), "subset: 100\nout: somewhere\n");
   EXPECT_RESULT(run_daas("info --genotype DARTS_V2 --dry-run --profile " + dir.file("p.yaml")), 0,
                 "genotype: DARTS_V2");
-  write_file_atomic(dir.file("q.yaml"), "subsett: 100\n");
+  core::write_file_atomic(dir.file("q.yaml"), "subsett: 100\n");
   EXPECT_RESULT(run_daas("info --genotype DARTS_V2 --dry-run --profile " + dir.file("q.yaml")), 1,
                 "unknown setting 'subsett'");
 }
@@ -86,7 +86,7 @@ TEST(CliUsage, RenamedKeysNameTheirNewName) {
                 "setting 'channels' (from --channels) was renamed; use 'image_channels' (--image-channels)");
   EXPECT_RESULT(run_daas("data info --folder-channels 1"), 2, "use 'image_channels' (--image-channels)");
   TempDir dir;
-  write_file_atomic(dir.file("p.yaml"), "folder_channels: 3\n");
+  core::write_file_atomic(dir.file("p.yaml"), "folder_channels: 3\n");
   EXPECT_RESULT(run_daas("data info --dry-run --profile " + dir.file("p.yaml")), 1,
                 "setting 'folder_channels' (from profile " + dir.file("p.yaml") + ") was renamed");
 }
@@ -160,12 +160,13 @@ TEST(CliUsage, InfoAsAUserExpectsIt) {
   // Run folders, as `daas train --genotype` takes them.
   TempDir dir;
   fs::create_directories(dir.file("run"));
-  write_file_atomic(dir.file("run/genotype.txt"),
-                    "Genotype(normal=[('sep_conv_3x3', 0), ('skip_connect', 1), ('sep_conv_3x3', 0), "
-                    "('sep_conv_3x3', 1), ('skip_connect', 0), ('sep_conv_3x3', 1), ('skip_connect', 0), "
-                    "('skip_connect', 1)], normal_concat=[2, 3, 4, 5], reduce=[('max_pool_3x3', 0), ('max_pool_3x3', "
-                    "1), ('skip_connect', 2), ('max_pool_3x3', 0), ('max_pool_3x3', 0), ('skip_connect', 2), "
-                    "('skip_connect', 2), ('max_pool_3x3', 0)], reduce_concat=[2, 3, 4, 5])\n");
+  core::write_file_atomic(
+      dir.file("run/genotype.txt"),
+      "Genotype(normal=[('sep_conv_3x3', 0), ('skip_connect', 1), ('sep_conv_3x3', 0), "
+      "('sep_conv_3x3', 1), ('skip_connect', 0), ('sep_conv_3x3', 1), ('skip_connect', 0), "
+      "('skip_connect', 1)], normal_concat=[2, 3, 4, 5], reduce=[('max_pool_3x3', 0), ('max_pool_3x3', "
+      "1), ('skip_connect', 2), ('max_pool_3x3', 0), ('max_pool_3x3', 0), ('skip_connect', 2), "
+      "('skip_connect', 2), ('max_pool_3x3', 0)], reduce_concat=[2, 3, 4, 5])\n");
   EXPECT_RESULT(run_daas("info --genotype " + dir.file("run")), 0, "NetworkCIFAR, C=36, 20 cells");
   fs::create_directories(dir.file("none"));
   EXPECT_RESULT(run_daas("info --genotype " + dir.file("none")), 1, "the folder has no genotype.json or genotype.txt");
@@ -174,10 +175,10 @@ TEST(CliUsage, InfoAsAUserExpectsIt) {
 TEST(CliUsage, DataInfoShowsEachSplitsOwnStatistics) {
   const auto result = run_daas("data info --subset 1200 --seed 4");
   ASSERT_EQ(result.exit_code, 0) << result.output;
-  DataOptions options;
+  data::DataOptions options;
   options.subset = 1200;
-  auto splits = load_data(options, 4);
-  compute_statistics(splits.test);
+  auto splits = data::load_data(options, 4);
+  data::compute_statistics(splits.test);
   const std::string test_line =
       fmt::format("mean {:.4f}  std {:.4f}", fmt::join(splits.test.mean, " "), fmt::join(splits.test.std, " "));
   const auto test_at = result.output.find("fashion-mnist/test");

@@ -36,12 +36,12 @@ conditions:
     train: {genotype: random}
 )";
 
-nlohmann::json record_of(const std::string& run) { return nlohmann::json::parse(read_file(run + "/run.json")); }
+nlohmann::json record_of(const std::string& run) { return nlohmann::json::parse(core::read_file(run + "/run.json")); }
 
 /// results.csv (or runs.csv) as rows of named fields; fields hold no commas here
 /// except the quoted genotype and folder, which are skipped.
 std::vector<std::map<std::string, std::string>> read_csv(const std::string& path) {
-  std::istringstream in(read_file(path));
+  std::istringstream in(core::read_file(path));
   std::string line;
   std::getline(in, line);
   std::vector<std::string> header;
@@ -67,7 +67,7 @@ fs::file_time_type mtime(const std::string& path) { return fs::last_write_time(p
 TEST(ExperimentCommand, TinyPlanKilledResumesAndSummarisesItsRuns) {
   testing::TempDir dir;
   const std::string plan = dir.file("tiny.yaml");
-  write_file_atomic(plan, kPlan);
+  core::write_file_atomic(plan, kPlan);
   const std::string out = dir.file("exp");
   const std::string command = "experiment " + plan + " --threads 2 --out " + out;
 
@@ -82,12 +82,12 @@ TEST(ExperimentCommand, TinyPlanKilledResumesAndSummarisesItsRuns) {
   EXPECT_TRUE(record_of(search0)["finished"].get<bool>());
   EXPECT_FALSE(record_of(train0)["finished"].get<bool>());
   EXPECT_EQ(record_of(train0)["epochs_done"], 1);
-  EXPECT_TRUE(file_exists(train0 + "/checkpoint.pt"));
-  EXPECT_FALSE(file_exists(train0 + "/model.pt"));
+  EXPECT_TRUE(core::file_exists(train0 + "/checkpoint.pt"));
+  EXPECT_FALSE(core::file_exists(train0 + "/model.pt"));
   EXPECT_FALSE(fs::exists(out + "/random/seed0"));
   const auto search_time = mtime(search0 + "/metrics.jsonl");
   const auto search_checkpoint_time = mtime(search0 + "/checkpoint.pt");
-  const std::string first_epoch = read_file(train0 + "/metrics.jsonl");
+  const std::string first_epoch = core::read_file(train0 + "/metrics.jsonl");
   const double search_cpu = record_of(search0)["cpu_seconds"].get<double>();
   EXPECT_GT(search_cpu, 0);
 
@@ -106,8 +106,8 @@ TEST(ExperimentCommand, TinyPlanKilledResumesAndSummarisesItsRuns) {
   EXPECT_EQ(record_of(search0)["sessions"], 1);
   EXPECT_EQ(record_of(search0)["cpu_seconds"].get<double>(), search_cpu);
   EXPECT_EQ(record_of(train0)["sessions"], 2);
-  EXPECT_EQ(read_file(train0 + "/metrics.jsonl").substr(0, first_epoch.size()), first_epoch);
-  EXPECT_EQ(read_metrics(train0 + "/metrics.jsonl").size(), 2u);
+  EXPECT_EQ(core::read_file(train0 + "/metrics.jsonl").substr(0, first_epoch.size()), first_epoch);
+  EXPECT_EQ(core::read_metrics(train0 + "/metrics.jsonl").size(), 2u);
 
   // Every number of results.csv and runs.csv is the runs' own.
   std::map<std::string, std::vector<double>> top1, parameters, train_hours, search_hours;
@@ -116,7 +116,7 @@ TEST(ExperimentCommand, TinyPlanKilledResumesAndSummarisesItsRuns) {
       const std::string run = fmt::format("{}/{}/seed{}/train", out, condition, seed);
       const auto record = record_of(run);
       EXPECT_TRUE(record["finished"].get<bool>()) << run;
-      const auto metrics = read_metrics(run + "/metrics.jsonl");
+      const auto metrics = core::read_metrics(run + "/metrics.jsonl");
       ASSERT_EQ(metrics.size(), 2u) << run;
       // val_fraction: the epochs are monitored on the validation share, the test split only at the end.
       EXPECT_FALSE(metrics[0].contains("test_acc")) << run;
@@ -127,7 +127,7 @@ TEST(ExperimentCommand, TinyPlanKilledResumesAndSummarisesItsRuns) {
       search_hours[condition].push_back(fs::exists(search) ? record_of(search)["cpu_seconds"].get<double>() / 3600 : 0);
 
       // Parameters and multiply-adds as `daas info` counts the trained genotype.
-      const auto genotype = nas::parse_genotype(read_file(run + "/genotype.txt"));
+      const auto genotype = nas::parse_genotype(core::read_file(run + "/genotype.txt"));
       nas::NetworkCIFAR net(nas::NetworkOptions(4, 3, genotype).num_classes(10).in_channels(1));
       const auto size = nas::measure(*net, 28);
       EXPECT_EQ(record["parameters"].get<int64_t>(), size.parameters) << run;
@@ -137,12 +137,12 @@ TEST(ExperimentCommand, TinyPlanKilledResumesAndSummarisesItsRuns) {
         EXPECT_EQ(genotype, nas::random_genotype(seed));
       }
       if (std::string(condition) == "joint") {
-        EXPECT_EQ(genotype, nas::parse_genotype(read_file(search + "/genotype.txt")));
+        EXPECT_EQ(genotype, nas::parse_genotype(core::read_file(search + "/genotype.txt")));
       }
     }
   }
-  EXPECT_NE(nas::parse_genotype(read_file(out + "/random/seed0/train/genotype.txt")),
-            nas::parse_genotype(read_file(out + "/random/seed1/train/genotype.txt")));
+  EXPECT_NE(nas::parse_genotype(core::read_file(out + "/random/seed0/train/genotype.txt")),
+            nas::parse_genotype(core::read_file(out + "/random/seed1/train/genotype.txt")));
 
   const auto rows = read_csv(out + "/results.csv");
   ASSERT_EQ(rows.size(), 2u);
@@ -167,7 +167,7 @@ TEST(ExperimentCommand, TinyPlanKilledResumesAndSummarisesItsRuns) {
     const double expected = top1[row.at("condition")][std::stoul(row.at("seed"))];
     EXPECT_EQ(std::stod(row.at("test_acc")), expected);
   }
-  const std::string md = read_file(out + "/results.md");
+  const std::string md = core::read_file(out + "/results.md");
   EXPECT_NE(md.find("| joint | joint search of joint | joint search of joint | 2/2 |"), std::string::npos) << md;
   EXPECT_NE(md.find("| random | random (one per seed) | none | 2/2 |"), std::string::npos) << md;
 
@@ -181,7 +181,7 @@ TEST(ExperimentCommand, TinyPlanKilledResumesAndSummarisesItsRuns) {
   // A run folder made with other settings is refused, not mixed in.
   std::string changed = kPlan;
   changed.replace(changed.find("steps_per_epoch: 2"), 18, "steps_per_epoch: 3");
-  write_file_atomic(plan, changed);
+  core::write_file_atomic(plan, changed);
   const auto refused = run_daas(command + " --resume");
   EXPECT_EQ(refused.exit_code, 1) << refused.output;
   EXPECT_NE(refused.output.find("setting 'steps_per_epoch' is 3 in the plan but the run there was made with 2"),
@@ -192,7 +192,7 @@ TEST(ExperimentCommand, TinyPlanKilledResumesAndSummarisesItsRuns) {
 TEST(ExperimentCommand, DryRunListsRunsAndBadPlansFailClearly) {
   testing::TempDir dir;
   const std::string plan = dir.file("tiny.yaml");
-  write_file_atomic(plan, kPlan);
+  core::write_file_atomic(plan, kPlan);
   const auto listed = run_daas("experiment " + plan + " --dry-run --out " + dir.file("exp"));
   ASSERT_EQ(listed.exit_code, 0) << listed.output;
   EXPECT_NE(listed.output.find("6 runs"), std::string::npos) << listed.output;
@@ -201,7 +201,7 @@ TEST(ExperimentCommand, DryRunListsRunsAndBadPlansFailClearly) {
 
   std::string bad = kPlan;
   bad.replace(bad.find("mode: joint"), 11, "mode: jiont");
-  write_file_atomic(plan, bad);
+  core::write_file_atomic(plan, bad);
   const auto refused = run_daas("experiment " + plan + " --out " + dir.file("exp"));
   EXPECT_EQ(refused.exit_code, 1) << refused.output;
   EXPECT_NE(refused.output.find("setting 'mode' = 'jiont' (from plan " + plan + ": conditions.joint.search.mode)"),

@@ -68,7 +68,7 @@ std::string write_random_model(const TempDir& dir, const Case& c) {
 
 void write_tensor(const std::string& path, const torch::Tensor& tensor) {
   const auto bytes = torch::pickle_save(c10::IValue(tensor.contiguous()));
-  write_file_atomic(path, std::string(bytes.begin(), bytes.end()));
+  core::write_file_atomic(path, std::string(bytes.begin(), bytes.end()));
 }
 
 TEST(ExportCommand, StateDictLoadsIntoDartsNetworksAndGivesTheSameLogits) {
@@ -87,9 +87,9 @@ TEST(ExportCommand, StateDictLoadsIntoDartsNetworksAndGivesTheSameLogits) {
          {train::kExportStateDict, train::kExportGenotype, train::kExportNormalization, train::kExportModel}) {
       EXPECT_NE(exported.output.find(out + "/" + file), std::string::npos) << exported.output;
     }
-    const auto normalization = nlohmann::json::parse(read_file(out + "/normalization.json"));
+    const auto normalization = nlohmann::json::parse(core::read_file(out + "/normalization.json"));
     EXPECT_EQ(normalization["mean"].size(), static_cast<size_t>(c.in_channels));
-    EXPECT_EQ(read_file(out + "/genotype.txt"), nas::parse_genotype(kEveryOp).to_darts_string() + "\n");
+    EXPECT_EQ(core::read_file(out + "/genotype.txt"), nas::parse_genotype(kEveryOp).to_darts_string() + "\n");
 
     // daas's own eval-mode logits on a few normalised inputs.
     auto loaded = train::load_model(model, c10::Device(c10::kCPU));
@@ -125,12 +125,12 @@ TEST(ExportCommand, NamesFollowDarts) {
 TEST(ExportCommand, RefusesAFolderInUseAndNeedsAModel) {
   TempDir dir;
   fs::create_directories(dir.file("used"));
-  write_file_atomic(dir.file("used/keep.txt"), "mine\n");
+  core::write_file_atomic(dir.file("used/keep.txt"), "mine\n");
   const auto model = write_random_model(dir, {"m", train::NetworkKind::kCifar, 1, 16, 4, 3, false});
   const auto busy = run_daas("export --model " + model + " --out " + dir.file("used"));
   EXPECT_EQ(busy.exit_code, 1) << busy.output;
   EXPECT_NE(busy.output.find("exists and is not an empty folder"), std::string::npos) << busy.output;
-  EXPECT_EQ(read_file(dir.file("used/keep.txt")), "mine\n");
+  EXPECT_EQ(core::read_file(dir.file("used/keep.txt")), "mine\n");
   const auto no_model = run_daas("export --out " + dir.file("x"));
   EXPECT_EQ(no_model.exit_code, 2) << no_model.output;
   EXPECT_NE(no_model.output.find("daas export: no --model"), std::string::npos) << no_model.output;

@@ -35,14 +35,16 @@ int files_in(const std::string& dir) {
 
 TEST(HostileCli, DeeplyNestedGenotypesAndPoliciesAreRefused) {
   TempDir dir;
-  write_file_atomic(dir.file("deep.txt"), "Genotype(normal=" + std::string(50000, '[') + std::string(50000, ']') + ")");
+  core::write_file_atomic(dir.file("deep.txt"),
+                          "Genotype(normal=" + std::string(50000, '[') + std::string(50000, ']') + ")");
   EXPECT_FAILS_WITH(run_daas("info --genotype " + dir.file("deep.txt")), 1,
                     "deep.txt: genotype text: lists nested more than 8 deep at offset 24");
-  write_file_atomic(dir.file("deep.json"), "{\"normal\": " + std::string(200000, '[') + std::string(200000, ']') + "}");
+  core::write_file_atomic(dir.file("deep.json"),
+                          "{\"normal\": " + std::string(200000, '[') + std::string(200000, ']') + "}");
   EXPECT_FAILS_WITH(run_daas("info --genotype " + dir.file("deep.json")), 1,
                     "deep.json: genotype JSON: JSON nested more than 32 levels deep");
-  write_file_atomic(dir.file("policy.json"), std::string(100000, '[') + std::string(100000, ']'));
-  write_png(dir.file("a.png"), torch::zeros({3, 8, 8}, torch::kUInt8));
+  core::write_file_atomic(dir.file("policy.json"), std::string(100000, '[') + std::string(100000, ']'));
+  data::write_png(dir.file("a.png"), torch::zeros({3, 8, 8}, torch::kUInt8));
   EXPECT_FAILS_WITH(run_daas("augment --policy file:" + dir.file("policy.json") + " --input " + dir.file("a.png") +
                              " --out " + dir.file("out")),
                     1, "policy.json: JSON nested more than 32 levels deep at byte 32; expected at most 32");
@@ -50,9 +52,9 @@ TEST(HostileCli, DeeplyNestedGenotypesAndPoliciesAreRefused) {
 
 TEST(HostileCli, SizesFromFilesAndSettingsAreBoundedBeforeAllocating) {
   TempDir dir;
-  write_file_atomic(dir.file("g.txt"),
-                    "Genotype(normal=[('sep_conv_3x3', 0), ('sep_conv_3x3', 1)], normal_concat=range(0, "
-                    "1000000000000), reduce=[('sep_conv_3x3', 0), ('sep_conv_3x3', 1)], reduce_concat=[2])");
+  core::write_file_atomic(dir.file("g.txt"),
+                          "Genotype(normal=[('sep_conv_3x3', 0), ('sep_conv_3x3', 1)], normal_concat=range(0, "
+                          "1000000000000), reduce=[('sep_conv_3x3', 0), ('sep_conv_3x3', 1)], reduce_concat=[2])");
   EXPECT_FAILS_WITH(run_daas("info --genotype " + dir.file("g.txt")), 1,
                     "g.txt: genotype text: range(0, 1000000000000) has more than 64 nodes");
   EXPECT_FAILS_WITH(run_daas("train --profile smoke --channels 1024 --layers 200 --out " + dir.file("t")), 1,
@@ -67,7 +69,7 @@ TEST(HostileCli, SizesFromFilesAndSettingsAreBoundedBeforeAllocating) {
 TEST(HostileCli, ProfileKeysAreValidated) {
   TempDir dir;
   auto with = [&](const std::string& text) {
-    write_file_atomic(dir.file("p.yaml"), text);
+    core::write_file_atomic(dir.file("p.yaml"), text);
     return run_daas("search --dry-run --profile " + dir.file("p.yaml"));
   };
   EXPECT_FAILS_WITH(
@@ -85,7 +87,7 @@ TEST(HostileCli, ProfileKeysAreValidated) {
 
 TEST(HostileCli, AugmentValuesOutOfRangeAreRefused) {
   TempDir dir;
-  write_png(dir.file("a.png"), torch::zeros({3, 8, 8}, torch::kUInt8));
+  data::write_png(dir.file("a.png"), torch::zeros({3, 8, 8}, torch::kUInt8));
   const std::string io = " --input " + dir.file("a.png") + " --out " + dir.file("out");
   EXPECT_FAILS_WITH(run_daas("augment --op Invert --value 5" + io), 2,
                     "--op Invert takes no value (got '5'); expected no --level or --value, or 0");
@@ -102,15 +104,16 @@ TEST(HostileCli, AugmentValuesOutOfRangeAreRefused) {
 TEST(HostileCli, AugmentNeverOverwritesItsInputsOrItsOwnOutputs) {
   TempDir dir;
   const auto image = torch::randint(255, {3, 8, 8}).to(torch::kUInt8);
-  write_png(dir.file("a.png"), image);
-  const std::string before = read_file(dir.file("a.png"));
+  data::write_png(dir.file("a.png"), image);
+  const std::string before = core::read_file(dir.file("a.png"));
   EXPECT_FAILS_WITH(run_daas("augment --op Invert --input " + dir.file("a.png") + " --out " + dir.path()), 1,
                     "would overwrite the input " + dir.file("a.png") + "; expected another folder");
-  EXPECT_EQ(read_file(dir.file("a.png")), before);
+  EXPECT_EQ(core::read_file(dir.file("a.png")), before);
   // Inputs of one name, or one stem, get distinct outputs; the count is the files'.
   fs::create_directories(dir.file("b"));
-  write_png(dir.file("b/a.png"), image);
-  write_file_atomic(dir.file("a.jpg"), read_file(dir.file("a.png")));  // a PNG named .jpg: read by its signature
+  data::write_png(dir.file("b/a.png"), image);
+  core::write_file_atomic(dir.file("a.jpg"),
+                          core::read_file(dir.file("a.png")));  // a PNG named .jpg: read by its signature
   const auto three = run_daas("augment --op Invert --input " + dir.file("a.png") + "," + dir.file("b/a.png") + "," +
                               dir.file("a.jpg") + " --out " + dir.file("out"));
   ASSERT_EQ(three.exit_code, 0) << three.output;
@@ -143,7 +146,7 @@ std::string fake_run(const TempDir& dir, const std::string& name, const std::str
   const std::string dry = std::string(DAAS_BINARY) + " " + command + " --profile smoke --dry-run --out " + run + " > " +
                           run + "/config.yaml";
   EXPECT_EQ(std::system(dry.c_str()), 0);
-  CheckpointWriter writer;
+  core::CheckpointWriter writer;
   writer.json("state", state);
   writer.save(run + "/checkpoint.pt");
   return run;
@@ -152,16 +155,16 @@ std::string fake_run(const TempDir& dir, const std::string& name, const std::str
 TEST(HostileCli, ResumeWithOtherSettingsChangesNothing) {
   TempDir dir;
   const std::string search = fake_run(dir, "s", "search", {{"version", 1}});
-  const std::string config = read_file(search + "/config.yaml");
+  const std::string config = core::read_file(search + "/config.yaml");
   EXPECT_FAILS_WITH(run_daas("search --resume " + search + " --lr 0.5"), 1,
                     "--resume " + search + ": setting 'lr' is 0.5 but the run was started with 0.025 (" + search +
                         "/config.yaml); a resumed run keeps its settings");
-  EXPECT_EQ(read_file(search + "/config.yaml"), config);
+  EXPECT_EQ(core::read_file(search + "/config.yaml"), config);
   const std::string train = fake_run(dir, "t", "train", {{"version", 1}});
-  const std::string train_config = read_file(train + "/config.yaml");
+  const std::string train_config = core::read_file(train + "/config.yaml");
   EXPECT_FAILS_WITH(run_daas("train --resume " + train + " --channels 16"), 1,
                     "setting 'channels' is 16 but the run was started with 8");
-  EXPECT_EQ(read_file(train + "/config.yaml"), train_config);
+  EXPECT_EQ(core::read_file(train + "/config.yaml"), train_config);
   EXPECT_FAILS_WITH(run_daas("train --resume " + search), 1,
                     "--resume " + search + ": holds a daas search run (config.yaml); expected a daas train run folder");
 }
@@ -182,8 +185,8 @@ TEST(HostileCli, DamagedModelFilesAreOneLineNeverACrash) {
                     "'archive/code/__torch__.py' has CRC-32");
   EXPECT_EQ(std::count(shuffled.output.begin(), shuffled.output.end(), '\n'), 1) << shuffled.output;
   TempDir dir;
-  const std::string tiny = read_file(corpus + "tiny.pt");
-  write_file_atomic(dir.file("cut.pt"), tiny.substr(0, tiny.size() - 30));
+  const std::string tiny = core::read_file(corpus + "tiny.pt");
+  core::write_file_atomic(dir.file("cut.pt"), tiny.substr(0, tiny.size() - 30));
   EXPECT_FAILS_WITH(run_daas("eval --subset 100 --model " + dir.file("cut.pt")), 1,
                     "cut.pt: not a readable daas checkpoint (truncated or corrupt): no zip end-of-directory record");
 }
@@ -191,14 +194,14 @@ TEST(HostileCli, DamagedModelFilesAreOneLineNeverACrash) {
 TEST(HostileCli, RunFoldersAreOnlyNewEmptyOrOfTheSameCommand) {
   TempDir dir;
   fs::create_directories(dir.file("foreign"));
-  write_file_atomic(dir.file("foreign/config.yaml"), "mine: 1\n");
-  write_file_atomic(dir.file("foreign/policy.json"), "[]\n");
+  core::write_file_atomic(dir.file("foreign/config.yaml"), "mine: 1\n");
+  core::write_file_atomic(dir.file("foreign/policy.json"), "[]\n");
   EXPECT_FAILS_WITH(run_daas("search --profile smoke --out " + dir.file("foreign")), 1,
                     "--out " + dir.file("foreign") +
                         ": the folder is not empty and holds no daas run; expected a new or empty folder (nothing in "
                         "it was changed)");
-  EXPECT_EQ(read_file(dir.file("foreign/config.yaml")), "mine: 1\n");
-  EXPECT_EQ(read_file(dir.file("foreign/policy.json")), "[]\n");
+  EXPECT_EQ(core::read_file(dir.file("foreign/config.yaml")), "mine: 1\n");
+  EXPECT_EQ(core::read_file(dir.file("foreign/policy.json")), "[]\n");
   const std::string search = fake_run(dir, "s", "search", {{"version", 1}});
   EXPECT_FAILS_WITH(run_daas("train --profile smoke --out " + search), 1,
                     "--out " + search +

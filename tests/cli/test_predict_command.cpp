@@ -79,17 +79,17 @@ TEST_F(PredictCommand, PredictionsEqualEvalsOnTheSameImages) {
   // Fashion-MNIST test images written as PNG class folders (classes "0".."9",
   // as the data set's label order); a few training images as well, since a
   // folder data set needs both splits.
-  DataOptions options;
+  data::DataOptions options;
   options.data = "fashion-mnist";
   options.subset = 600;
-  const auto splits = load_data(options, 1);
+  const auto splits = data::load_data(options, 1);
   const std::string images = dir_->file("images");
   for (const auto* split : {&splits.train, &splits.test}) {
     const std::string part = images + (split == &splits.train ? "/train/" : "/test/");
     for (int64_t i = 0; i < split->size(); ++i) {
       const std::string cls = std::to_string(split->labels[i].item<int64_t>());
       fs::create_directories(part + cls);
-      write_png(part + cls + "/" + std::to_string(i) + ".png", split->images[i]);
+      data::write_png(part + cls + "/" + std::to_string(i) + ".png", split->images[i]);
     }
   }
   const auto evaluated = run_daas("eval --threads 2 --quiet --json --model " + run_ + " --data folder:" + images);
@@ -125,11 +125,11 @@ TEST_F(PredictCommand, PredictionsEqualEvalsOnTheSameImages) {
 
 TEST_F(PredictCommand, ImagesAreReadAsTheModelNeedsThem) {
   TempDir dir;
-  DataOptions options;
+  data::DataOptions options;
   options.subset = 100;
-  const auto image = load_data(options, 0).test.images[0];  // uint8 [1, 28, 28]
-  write_png(dir.file("gray.png"), image);
-  write_png(dir.file("rgb.png"), image.expand({3, 28, 28}).contiguous());
+  const auto image = data::load_data(options, 0).test.images[0];  // uint8 [1, 28, 28]
+  data::write_png(dir.file("gray.png"), image);
+  data::write_png(dir.file("rgb.png"), image.expand({3, 28, 28}).contiguous());
   auto rgba = torch::cat({image.expand({3, 28, 28}), torch::full({1, 28, 28}, 255, torch::kUInt8)});
   write_png_with(dir.file("rgba.png"), rgba.permute({1, 2, 0}), PNG_FORMAT_RGBA);
   const auto predicted = run_daas("predict --quiet --json --top-k 10 --model " + run_ + " " + dir.file("gray.png") +
@@ -148,7 +148,7 @@ TEST_F(PredictCommand, ImagesAreReadAsTheModelNeedsThem) {
   }
 
   // A larger image is brought to 28×28; a transparent one is refused on request.
-  write_png(dir.file("big.png"), torch::randint(0, 256, {1, 40, 56}, torch::kLong).to(torch::kUInt8));
+  data::write_png(dir.file("big.png"), torch::randint(0, 256, {1, 40, 56}, torch::kLong).to(torch::kUInt8));
   EXPECT_EQ(run_daas("predict --model " + run_ + " " + dir.file("big.png")).exit_code, 0);
   rgba[3].fill_(0);
   write_png_with(dir.file("clear.png"), rgba.permute({1, 2, 0}), PNG_FORMAT_RGBA);

@@ -67,15 +67,15 @@ Page open_in_chromium(const std::string& report, const TempDir& scratch) {
   Page page;
   page.dom = capture(command, &code);
   if (code != 0) page.problems += fmt::format("chromium exited with {}\n", code);
-  std::istringstream lines(file_exists(log) ? read_file(log) : "");
+  std::istringstream lines(core::file_exists(log) ? core::read_file(log) : "");
   for (std::string line; std::getline(lines, line);) {
     if (line.find(":CONSOLE") != std::string::npos) page.console += line + "\n";
   }
   if (!page.console.empty()) page.problems += "console messages:\n" + page.console;
-  if (!file_exists(screenshot)) {
+  if (!core::file_exists(screenshot)) {
     page.problems += "no screenshot " + screenshot + "\n";
   } else {
-    const auto image = read_image(screenshot, 3).to(torch::kFloat);
+    const auto image = data::read_image(screenshot, 3).to(torch::kFloat);
     if (image.std().item<double>() < 1.0) page.problems += "the screenshot is blank\n";
   }
   // The DOM is large (the inlined libraries): plain searches, std::regex only on the <body> tag.
@@ -148,10 +148,10 @@ TEST(ReportCommand, SmokeSearchAndRetrainReportsOpenInChromium) {
   const auto searched = run_daas("search --profile smoke --threads 2 --steps-per-epoch 2 --out " + search);
   ASSERT_EQ(searched.exit_code, 0) << searched.output;
   EXPECT_EQ(printed_report(searched.output), search + "/report.html") << searched.output;
-  EXPECT_EQ(read_metrics(search + "/alpha.jsonl").size(), 2u);
-  EXPECT_EQ(read_metrics(search + "/policy_history.jsonl").size(), 2u);
+  EXPECT_EQ(core::read_metrics(search + "/alpha.jsonl").size(), 2u);
+  EXPECT_EQ(core::read_metrics(search + "/policy_history.jsonl").size(), 2u);
   // The console log is in run.log, results and report path included.
-  const std::string log = read_file(search + "/run.log");
+  const std::string log = core::read_file(search + "/run.log");
   for (const char* text :
        {"search epoch 2/2", "epoch 2/2: train loss", "genotype: Genotype(", "top sub-policies", "report: "}) {
     EXPECT_NE(log.find(text), std::string::npos) << text << "\n" << log;
@@ -166,8 +166,8 @@ TEST(ReportCommand, SmokeSearchAndRetrainReportsOpenInChromium) {
                                 " --policy " + search + " --out " + train);
   ASSERT_EQ(trained.exit_code, 0) << trained.output;
   EXPECT_EQ(printed_report(trained.output), train + "/report.html") << trained.output;
-  EXPECT_TRUE(file_exists(train + "/evaluation.json"));
-  EXPECT_NE(read_file(train + "/run.log").find("test top-1"), std::string::npos);
+  EXPECT_TRUE(core::file_exists(train + "/evaluation.json"));
+  EXPECT_NE(core::read_file(train + "/run.log").find("test top-1"), std::string::npos);
 
   const auto both = run_daas("report " + dir.file("run") + " --out " + dir.file("run/report.html"));
   ASSERT_EQ(both.exit_code, 0) << both.output;
@@ -197,7 +197,7 @@ TEST(ReportCommand, SmokeSearchAndRetrainReportsOpenInChromium) {
   EXPECT_EQ(names[0], "comparison");
   EXPECT_EQ(names.size(), 2u + 10u + 5u);
   for (const char* file : {"run/search/report.png", "run/train/report.png", "run/report.png"}) {
-    EXPECT_TRUE(file_exists(dir.file(file))) << file;
+    EXPECT_TRUE(core::file_exists(dir.file(file))) << file;
   }
 }
 
@@ -217,15 +217,15 @@ TEST(ReportCommand, BadInputIsOneClearErrorOrAReportThatSaysWhatIsMissing) {
   // A run killed before its first epoch ended: config.yaml and nothing else.
   const std::string killed = dir.file("killed");
   fs::create_directories(killed);
-  write_file_atomic(killed + "/config.yaml", "# daas search (profile smoke)\ndata: fashion-mnist\nsubset: 200\n");
+  core::write_file_atomic(killed + "/config.yaml", "# daas search (profile smoke)\ndata: fashion-mnist\nsubset: 200\n");
   const auto early = run_daas("report " + killed);
   ASSERT_EQ(early.exit_code, 0) << early.output;
   EXPECT_NE(early.output.find("no epoch has finished"), std::string::npos) << early.output;
-  EXPECT_NE(read_file(killed + "/report.html").find("No curves: no epoch has finished."), std::string::npos);
+  EXPECT_NE(core::read_file(killed + "/report.html").find("No curves: no epoch has finished."), std::string::npos);
 
   // Its last metrics line cut short: the report says so and keeps what it can.
-  write_file_atomic(killed + "/metrics.jsonl",
-                    "{\"epoch\": 1, \"train_loss\": 2.3, \"val_acc\": 0.2}\n{\"epoch\": 2, \"tr");
+  core::write_file_atomic(killed + "/metrics.jsonl",
+                          "{\"epoch\": 1, \"train_loss\": 2.3, \"val_acc\": 0.2}\n{\"epoch\": 2, \"tr");
   const auto cut = run_daas("report " + killed);
   ASSERT_EQ(cut.exit_code, 0) << cut.output;
   EXPECT_NE(cut.output.find("metrics.jsonl: line 2 is cut short"), std::string::npos) << cut.output;
@@ -234,7 +234,7 @@ TEST(ReportCommand, BadInputIsOneClearErrorOrAReportThatSaysWhatIsMissing) {
   const auto overwrite = run_daas("report " + killed + " --out " + killed + "/config.yaml");
   EXPECT_EQ(overwrite.exit_code, 1);
   EXPECT_NE(overwrite.output.find("exists and is not a daas report"), std::string::npos) << overwrite.output;
-  EXPECT_EQ(read_file(killed + "/config.yaml").rfind("# daas search", 0), 0u);
+  EXPECT_EQ(core::read_file(killed + "/config.yaml").rfind("# daas search", 0), 0u);
 
   if (have_chromium()) {
     TempDir scratch;

@@ -37,7 +37,7 @@ TEST(RunFolders, JointSearchWritesTheFastAaListAndBetaApart) {
   TempDir dir;
   const auto searched = run_daas("search --profile smoke --threads 2 --quiet --epochs 1 --out " + dir.file("s"));
   ASSERT_EQ(searched.exit_code, 0) << searched.output;
-  const auto list = nlohmann::json::parse(read_file(dir.file("s/policy.json")));
+  const auto list = nlohmann::json::parse(core::read_file(dir.file("s/policy.json")));
   ASSERT_TRUE(list.is_array());
   ASSERT_EQ(list.size(), 25u);  // top_k
   for (const auto& sub : list) {
@@ -45,7 +45,7 @@ TEST(RunFolders, JointSearchWritesTheFastAaListAndBetaApart) {
     for (const auto& op : sub) EXPECT_TRUE(op.is_array() && op.size() == 3 && op[0].is_string()) << op;
   }
   EXPECT_EQ(augment::read_policy_file(dir.file("s/policy.json")).size(), 25u);
-  const auto search = nlohmann::json::parse(read_file(dir.file("s/policy_search.json")));
+  const auto search = nlohmann::json::parse(core::read_file(dir.file("s/policy_search.json")));
   EXPECT_EQ(search["mode"], "joint");
   EXPECT_EQ(search["beta"]["phi"].size(), 105u);
   // Both feed `daas train`: the list as sub-policies, β when drawn from.
@@ -53,7 +53,7 @@ TEST(RunFolders, JointSearchWritesTheFastAaListAndBetaApart) {
       run_daas("train --profile smoke --threads 2 --quiet --epochs 1 --steps-per-epoch 2 --genotype " + dir.file("s") +
                " --policy " + dir.file("s") + " --policy-sampling learned --out " + dir.file("t"));
   ASSERT_EQ(learned.exit_code, 0) << learned.output;
-  EXPECT_EQ(read_file(dir.file("t/policy_search.json")), read_file(dir.file("s/policy_search.json")));
+  EXPECT_EQ(core::read_file(dir.file("t/policy_search.json")), core::read_file(dir.file("s/policy_search.json")));
 }
 
 TEST(RunFolders, ArchSearchFeedsTrainAndTrainRunsAreSelfContained) {
@@ -61,13 +61,13 @@ TEST(RunFolders, ArchSearchFeedsTrainAndTrainRunsAreSelfContained) {
   const auto searched = run_in(dir.path(), "search --profile smoke --threads 2 --quiet --mode arch --epochs 1 --out s");
   ASSERT_EQ(searched.exit_code, 0) << searched.output;
   EXPECT_FALSE(fs::exists(dir.file("s/policy.json")));  // `standard` is no sub-policy list
-  EXPECT_EQ(nlohmann::json::parse(read_file(dir.file("s/policy_search.json")))["fixed_policy"], "standard");
+  EXPECT_EQ(nlohmann::json::parse(core::read_file(dir.file("s/policy_search.json")))["fixed_policy"], "standard");
   // Relative paths, from the run's own folder.
   const auto trained = run_in(dir.path(),
                               "train --profile smoke --threads 2 --quiet --epochs 1 --steps-per-epoch 2 --genotype s "
                               "--policy s --out t");
   ASSERT_EQ(trained.exit_code, 0) << trained.output;
-  const std::string config = read_file(dir.file("t/config.yaml"));
+  const std::string config = core::read_file(dir.file("t/config.yaml"));
   for (const std::string line : {"genotype: " + dir.file("s"), "policy: " + dir.file("s"), "out: " + dir.file("t")}) {
     EXPECT_NE(config.find(line + "\n"), std::string::npos) << line << "\n" << config;
   }

@@ -24,9 +24,9 @@ TEST(SearchCommand, SmokeSearchWritesEveryOutputAndResumes) {
   EXPECT_NE(result.output.find("top sub-policies"), std::string::npos);
   for (const char* name : {"config.yaml", "metrics.jsonl", "genotype.json", "genotype.txt", "policy.json",
                            "policy_search.json", "checkpoint.pt"}) {
-    EXPECT_TRUE(file_exists(run + "/" + name)) << name;
+    EXPECT_TRUE(core::file_exists(run + "/" + name)) << name;
   }
-  const auto records = read_metrics(run + "/metrics.jsonl");
+  const auto records = core::read_metrics(run + "/metrics.jsonl");
   ASSERT_EQ(records.size(), 2u);
   for (const char* key : {"train_loss", "train_acc", "val_loss", "val_acc", "tau", "lr", "genotype", "top_sub_policies",
                           "alpha_entropy", "phi_entropy", "seconds"}) {
@@ -40,7 +40,7 @@ TEST(SearchCommand, SmokeSearchWritesEveryOutputAndResumes) {
   const auto resumed = run_daas("search --resume " + run + " --epochs 3 --threads 2");
   ASSERT_EQ(resumed.exit_code, 0) << resumed.output;
   EXPECT_NE(resumed.output.find("resuming"), std::string::npos) << resumed.output;
-  EXPECT_EQ(read_metrics(run + "/metrics.jsonl").size(), 3u);
+  EXPECT_EQ(core::read_metrics(run + "/metrics.jsonl").size(), 3u);
 }
 
 TEST(SearchCommand, SigintStopsAfterTheStepWithACheckpointAndExit130) {
@@ -58,7 +58,7 @@ TEST(SearchCommand, SigintStopsAfterTheStepWithACheckpointAndExit130) {
   std::array<char, 256> buffer{};
   while (std::fgets(buffer.data(), buffer.size(), pipe) != nullptr) status += buffer.data();
   ::pclose(pipe);
-  const std::string output = read_file(log);
+  const std::string output = core::read_file(log);
   EXPECT_EQ(status, "exit=130\n") << output;
   EXPECT_NE(output.find("stopped by SIGINT: checkpoint at epoch 1, step"), std::string::npos) << output;
   EXPECT_NE(output.find("go on with `daas search --resume " + run + "`"), std::string::npos) << output;
@@ -66,7 +66,7 @@ TEST(SearchCommand, SigintStopsAfterTheStepWithACheckpointAndExit130) {
   const auto resumed = run_daas("search --resume " + run + " --epochs 2 --threads 1");
   ASSERT_EQ(resumed.exit_code, 0) << resumed.output;
   EXPECT_NE(resumed.output.find("resuming " + run + " at epoch 1, step "), std::string::npos) << resumed.output;
-  EXPECT_EQ(read_metrics(run + "/metrics.jsonl").size(), 2u);
+  EXPECT_EQ(core::read_metrics(run + "/metrics.jsonl").size(), 2u);
 }
 
 TEST(SearchCommand, BadResumeFolderAndBadSettingsAreClearErrors) {

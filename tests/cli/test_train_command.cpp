@@ -30,9 +30,9 @@ TEST(TrainCommand, SmokeRetrainThenEvalAgree) {
   const auto trained = run_daas("train --profile smoke --threads 2 --out " + run);
   ASSERT_EQ(trained.exit_code, 0) << trained.output;
   for (const char* file : {"config.yaml", "metrics.jsonl", "checkpoint.pt", "model.pt", "genotype.txt"}) {
-    EXPECT_TRUE(file_exists(run + "/" + file)) << file;
+    EXPECT_TRUE(core::file_exists(run + "/" + file)) << file;
   }
-  EXPECT_EQ(read_metrics(run + "/metrics.jsonl").size(), 2u);
+  EXPECT_EQ(core::read_metrics(run + "/metrics.jsonl").size(), 2u);
   const std::string train_top1 = top1_of(trained.output);
   ASSERT_FALSE(train_top1.empty()) << trained.output;
 
@@ -60,8 +60,8 @@ TEST(TrainCommand, SmokeRetrainThenEvalAgree) {
   for (const char* label : {"cat", "dog"}) {
     std::filesystem::create_directories(folder + "/" + label);
     for (int i = 0; i < 5; ++i) {
-      write_png(folder + "/" + label + "/" + std::to_string(i) + ".png",
-                torch::randint(0, 256, {3, 16, 16}, torch::kUInt8));
+      data::write_png(folder + "/" + label + "/" + std::to_string(i) + ".png",
+                      torch::randint(0, 256, {3, 16, 16}, torch::kUInt8));
     }
   }
   const auto mismatch = run_daas("eval --model " + run + " --data folder:" + folder + " --image-size 16");

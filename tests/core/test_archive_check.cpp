@@ -15,7 +15,7 @@
 #include "daas/core/files.h"
 #include "test_support.h"
 
-namespace daas {
+namespace daas::core {
 namespace {
 
 using Records = std::vector<std::pair<std::string, std::string>>;
@@ -491,4 +491,4 @@ TEST_F(ArchiveCheck, ForgedTorchScriptIsRefused) {
 }
 
 }  // namespace
-}  // namespace daas
+}  // namespace daas::core

@@ -6,7 +6,7 @@
 #include "daas/core/metrics.h"
 #include "test_support.h"
 
-namespace daas {
+namespace daas::core {
 namespace {
 
 TEST(Checkpoint, RoundTripsModulesOptimisersGeneratorsAndJson) {
@@ -91,4 +91,4 @@ TEST(Metrics, ResumeDropsLinesAfterTheCheckpointEpoch) {
 }
 
 }  // namespace
-}  // namespace daas
+}  // namespace daas::core

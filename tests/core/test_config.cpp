@@ -5,7 +5,7 @@
 #include "daas/core/files.h"
 #include "test_support.h"
 
-namespace daas {
+namespace daas::core {
 namespace {
 
 struct Example {
@@ -78,4 +78,4 @@ TEST(Config, BadProfiles) {
 }
 
 }  // namespace
-}  // namespace daas
+}  // namespace daas::core

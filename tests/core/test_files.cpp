@@ -5,7 +5,7 @@
 #include "daas/core/files.h"
 #include "test_support.h"
 
-namespace daas {
+namespace daas::core {
 namespace {
 
 TEST(Files, AtomicWriteReplacesWholeFile) {
@@ -35,4 +35,4 @@ TEST(Files, MissingFileIsNamed) {
 }
 
 }  // namespace
-}  // namespace daas
+}  // namespace daas::core

@@ -14,7 +14,7 @@
 #include "daas/core/json.h"
 #include "test_support.h"
 
-namespace daas {
+namespace daas::core {
 namespace {
 
 /// Limits the size of any file this process writes (RLIMIT_FSIZE) while in
@@ -123,4 +123,4 @@ TEST(HostileProfiles, KeysAreCheckedWithTheirPath) {
 }
 
 }  // namespace
-}  // namespace daas
+}  // namespace daas::core

@@ -10,7 +10,7 @@
 #include "daas/core/error.h"
 #include "daas/core/parallel.h"
 
-namespace daas {
+namespace daas::core {
 namespace {
 
 TEST(ShardRange, CoversEveryRowOnceWithSizesDifferingByAtMostOne) {
@@ -109,4 +109,4 @@ TEST(MakeReplicas, LeavesTheDefaultGeneratorWhereItWas) {
 }
 
 }  // namespace
-}  // namespace daas
+}  // namespace daas::core

@@ -5,7 +5,7 @@
 #include "daas/data/dataset.h"
 #include "test_support.h"
 
-namespace daas {
+namespace daas::data {
 namespace {
 
 Dataset toy(int64_t per_class, int64_t classes) {
@@ -67,4 +67,4 @@ TEST(Statistics, MeanAndStdPerChannel) {
 }
 
 }  // namespace
-}  // namespace daas
+}  // namespace daas::data

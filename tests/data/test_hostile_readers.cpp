@@ -13,7 +13,7 @@
 #include "daas/data/image_io.h"
 #include "test_support.h"
 
-namespace daas {
+namespace daas::data {
 namespace {
 
 using testing::TempDir;
@@ -35,8 +35,8 @@ std::string idx_labels(uint32_t n) {
 }
 
 void write_idx(const std::string& dir, const std::string& split, uint32_t n, uint32_t rows, uint32_t cols) {
-  write_file_atomic(dir + "/" + split + "-images-idx3-ubyte", idx_images(n, rows, cols));
-  write_file_atomic(dir + "/" + split + "-labels-idx1-ubyte", idx_labels(n));
+  core::write_file_atomic(dir + "/" + split + "-images-idx3-ubyte", idx_images(n, rows, cols));
+  core::write_file_atomic(dir + "/" + split + "-labels-idx1-ubyte", idx_labels(n));
 }
 
 DataOptions options_for(const std::string& spec) {
@@ -77,7 +77,7 @@ std::string encode_jpeg(int size) {
 TEST(HostileIdx, GzipBombIsRefusedWithoutInflatingIt) {
   TempDir dir;
   write_idx(dir.path(), "t10k", 4, 5, 6);
-  write_file_atomic(dir.file("train-labels-idx1-ubyte"), idx_labels(1));
+  core::write_file_atomic(dir.file("train-labels-idx1-ubyte"), idx_labels(1));
   // A valid header for one 28 × 28 image, then 64 MiB of zeros (64 KiB compressed).
   const std::string path = dir.file("train-images-idx3-ubyte.gz");
   gzFile file = gzopen(path.c_str(), "wb");
@@ -93,8 +93,8 @@ TEST(HostileIdx, GzipBombIsRefusedWithoutInflatingIt) {
 
 TEST(HostileIdx, ShapeWhoseProductOverflowsIsNamed) {
   TempDir dir;
-  write_file_atomic(dir.file("train-images-idx3-ubyte"), be32(2051) + be32(4) + be32(1u << 31) + be32(1u << 31));
-  write_file_atomic(dir.file("train-labels-idx1-ubyte"), idx_labels(4));
+  core::write_file_atomic(dir.file("train-images-idx3-ubyte"), be32(2051) + be32(4) + be32(1u << 31) + be32(1u << 31));
+  core::write_file_atomic(dir.file("train-labels-idx1-ubyte"), idx_labels(4));
   write_idx(dir.path(), "t10k", 4, 5, 6);
   EXPECT_THROWS_WITH(load_data(options_for("mnist:" + dir.path()), 0),
                      "train-images-idx3-ubyte: header shape 4×2147483648×2147483648 is more than 17179869184 bytes");
@@ -127,7 +127,7 @@ TEST(HostileImages, JpegDimensionsAreCheckedBeforeDecoding) {
     jpeg[at] = static_cast<char>(20000 >> 8);
     jpeg[at + 1] = static_cast<char>(20000 & 0xFF);
   }
-  write_file_atomic(dir.file("big.jpg"), jpeg);
+  core::write_file_atomic(dir.file("big.jpg"), jpeg);
   EXPECT_THROWS_WITH(read_image(dir.file("big.jpg"), 3),
                      "big.jpg: JPEG header says 20000×20000 pixels; expected at most 16384 per side and 67108864 "
                      "pixels in all");
@@ -136,23 +136,23 @@ TEST(HostileImages, JpegDimensionsAreCheckedBeforeDecoding) {
 TEST(HostileImages, TruncatedJpegIsRefused) {
   TempDir dir;
   const std::string jpeg = encode_jpeg(64);
-  write_file_atomic(dir.file("whole.jpg"), jpeg);
+  core::write_file_atomic(dir.file("whole.jpg"), jpeg);
   EXPECT_EQ(read_image(dir.file("whole.jpg"), 1).sizes(), (std::vector<int64_t>{1, 64, 64}));
-  write_file_atomic(dir.file("cut.jpg"), jpeg.substr(0, jpeg.size() / 2));
+  core::write_file_atomic(dir.file("cut.jpg"), jpeg.substr(0, jpeg.size() / 2));
   EXPECT_THROWS_WITH(read_image(dir.file("cut.jpg"), 1), "cut.jpg: cannot decode JPEG (Premature end of JPEG file)");
 }
 
 TEST(HostileImages, PngDimensionsAreCheckedBeforeDecoding) {
   TempDir dir;
   write_png(dir.file("small.png"), torch::zeros({1, 1, 1}, torch::kUInt8));
-  std::string png = read_file(dir.file("small.png"));
+  std::string png = core::read_file(dir.file("small.png"));
   // IHDR data (width, height) at bytes 16..23, its CRC over type and data at 29..32.
   const std::string side = be32(999999);
   png.replace(16, 4, side);
   png.replace(20, 4, side);
   const uLong crc = crc32(0, reinterpret_cast<const Bytef*>(png.data() + 12), 17);
   png.replace(29, 4, be32(static_cast<uint32_t>(crc)));
-  write_file_atomic(dir.file("big.png"), png);
+  core::write_file_atomic(dir.file("big.png"), png);
   EXPECT_THROWS_WITH(read_image(dir.file("big.png"), 3), "big.png: PNG header says 999999×999999 pixels");
 }
 
@@ -170,4 +170,4 @@ TEST(HostileFolder, TooFewImagesAndTrainWithoutTestAreNamed) {
 }
 
 }  // namespace
-}  // namespace daas
+}  // namespace daas::data

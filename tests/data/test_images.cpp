@@ -12,7 +12,7 @@
 #include "png_support.h"
 #include "test_support.h"
 
-namespace daas {
+namespace daas::data {
 namespace {
 
 using testing::TempDir;
@@ -107,4 +107,4 @@ TEST(Images, FolderDataKeepsGrayAndMakesMixedFoldersRgb) {
 }
 
 }  // namespace
-}  // namespace daas
+}  // namespace daas::data

@@ -6,7 +6,7 @@
 #include "daas/data/loader.h"
 #include "test_support.h"
 
-namespace daas {
+namespace daas::data {
 namespace {
 
 Dataset numbered(int64_t n) {
@@ -72,7 +72,7 @@ TEST(Loader, TransformRunsOnEveryBatch) {
 TEST(Loader, TransformErrorReachesTheCaller) {
   const auto data = numbered(12);
   BatchLoader loader(data, {4, false, true, 0}, [](Batch& batch) {
-    if (batch.index == 1) fail("augmentation failed on batch {}", batch.index);
+    if (batch.index == 1) core::fail("augmentation failed on batch {}", batch.index);
   });
   loader.start_epoch(0);
   EXPECT_TRUE(loader.next().has_value());
@@ -93,4 +93,4 @@ TEST(Loader, TooFewImagesForABatch) {
 }
 
 }  // namespace
-}  // namespace daas
+}  // namespace daas::data

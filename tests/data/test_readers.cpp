@@ -11,7 +11,7 @@
 #include "daas/data/image_io.h"
 #include "test_support.h"
 
-namespace daas {
+namespace daas::data {
 namespace {
 
 using testing::TempDir;
@@ -28,7 +28,7 @@ std::string idx_labels(uint32_t magic, const std::vector<uint8_t>& labels) {
   return be32(magic) + be32(static_cast<uint32_t>(labels.size())) + std::string(labels.begin(), labels.end());
 }
 
-void write_raw(const std::string& path, const std::string& bytes) { write_file_atomic(path, bytes); }
+void write_raw(const std::string& path, const std::string& bytes) { core::write_file_atomic(path, bytes); }
 
 void write_gz(const std::string& path, const std::string& bytes) {
   gzFile file = gzopen(path.c_str(), "wb");
@@ -68,8 +68,8 @@ TEST(Idx, GzipAndRawGiveTheSameData) {
   TempDir raw, gz;
   write_idx_set(raw.path());
   for (const std::string split : {"train", "t10k"}) {
-    write_gz(gz.file(split + "-images-idx3-ubyte.gz"), read_file(raw.file(split + "-images-idx3-ubyte")));
-    write_gz(gz.file(split + "-labels-idx1-ubyte.gz"), read_file(raw.file(split + "-labels-idx1-ubyte")));
+    write_gz(gz.file(split + "-images-idx3-ubyte.gz"), core::read_file(raw.file(split + "-images-idx3-ubyte")));
+    write_gz(gz.file(split + "-labels-idx1-ubyte.gz"), core::read_file(raw.file(split + "-labels-idx1-ubyte")));
   }
   const auto a = load_data(options_for("mnist:" + raw.path()), 0);
   const auto b = load_data(options_for("mnist:" + gz.path()), 0);
@@ -211,4 +211,4 @@ TEST(Folder, EmptyClassFolder) {
 }
 
 }  // namespace
-}  // namespace daas
+}  // namespace daas::data

@@ -92,7 +92,7 @@ double largest_difference(const std::string& a, const std::string& b, const std:
 }
 
 void expect_same_records(const std::string& a, const std::string& b, const std::vector<std::string>& keys) {
-  const auto left = read_metrics(a + "/metrics.jsonl"), right = read_metrics(b + "/metrics.jsonl");
+  const auto left = core::read_metrics(a + "/metrics.jsonl"), right = core::read_metrics(b + "/metrics.jsonl");
   ASSERT_EQ(left.size(), right.size());
   for (size_t i = 0; i < left.size(); ++i) {
     for (const auto& key : keys) {
@@ -115,7 +115,7 @@ TEST(Distributed, TwoRankSearchEqualsOneProcessOnTheSameGlobalBatch) {
   EXPECT_NE(pair.output.find("[rank 0]"), std::string::npos) << pair.output;
   EXPECT_EQ(pair.output.find("[rank 1]"), std::string::npos) << pair.output;
   expect_same_records(one, two, {"train_loss", "val_loss", "train_acc", "val_acc"});
-  EXPECT_EQ(read_file(one + "/genotype.txt"), read_file(two + "/genotype.txt"));
+  EXPECT_EQ(core::read_file(one + "/genotype.txt"), core::read_file(two + "/genotype.txt"));
   std::string where;
   // "model" holds w, α and BatchNorm's running statistics; "policy" holds β.
   EXPECT_LT(largest_difference(one + "/checkpoint.pt", two + "/checkpoint.pt", "model", where), kTolerance) << where;
@@ -186,26 +186,27 @@ TEST(Distributed, KilledRankStopsTheOtherWithAnErrorAndTheRunResumes) {
   const int port = dist::free_port();
   const pid_t rank0 = start_worker(0, port, args, dir.file("rank0.log"));
   const pid_t rank1 = start_worker(1, port, args, dir.file("rank1.log"));
-  ASSERT_TRUE(wait_for_file(run + "/checkpoint.pt", std::chrono::seconds(60))) << read_file(dir.file("rank0.log"));
+  ASSERT_TRUE(wait_for_file(run + "/checkpoint.pt", std::chrono::seconds(60)))
+      << core::read_file(dir.file("rank0.log"));
   const auto killed = Clock::now();
   ::kill(rank1, SIGKILL);
   wait_for(rank1, std::chrono::seconds(5));
   const int code = wait_for(rank0, std::chrono::seconds(20));
   if (code < 0) ::kill(rank0, SIGKILL);
-  const std::string log = read_file(dir.file("rank0.log"));
+  const std::string log = core::read_file(dir.file("rank0.log"));
   ASSERT_EQ(code, 1) << log;
   // A dead peer closes its connections: the error comes at once, well within the timeout.
   EXPECT_LT(Clock::now() - killed, std::chrono::seconds(15));
   EXPECT_NE(log.find("rank 0 of 2: an all-reduce with the other processes failed"), std::string::npos) << log;
 
   // Every rank resumes from rank 0's last checkpoint (a couple of epochs more).
-  CheckpointReader reader(run + "/checkpoint.pt");
+  core::CheckpointReader reader(run + "/checkpoint.pt");
   const int64_t done = reader.json("state").at("next_epoch").get<int64_t>();
   const auto resumed =
       run_daas("search --resume " + run + " --nproc 2 --threads 1 --epochs " + std::to_string(done + 2));
   ASSERT_EQ(resumed.exit_code, 0) << resumed.output;
   EXPECT_NE(resumed.output.find("resuming"), std::string::npos) << resumed.output;
-  const auto records = read_metrics(run + "/metrics.jsonl");
+  const auto records = core::read_metrics(run + "/metrics.jsonl");
   ASSERT_EQ(static_cast<int64_t>(records.size()), done + 2);
   EXPECT_EQ(records.back().at("epoch").get<int64_t>(), done + 2);
 }
@@ -220,14 +221,15 @@ TEST(Distributed, HungRankStopsTheOtherWithinTheTimeout) {
   const int port = dist::free_port();
   const pid_t rank0 = start_worker(0, port, args, dir.file("rank0.log"));
   const pid_t rank1 = start_worker(1, port, args, dir.file("rank1.log"));
-  ASSERT_TRUE(wait_for_file(run + "/checkpoint.pt", std::chrono::seconds(60))) << read_file(dir.file("rank0.log"));
+  ASSERT_TRUE(wait_for_file(run + "/checkpoint.pt", std::chrono::seconds(60)))
+      << core::read_file(dir.file("rank0.log"));
   const auto stopped = Clock::now();
   ::kill(rank1, SIGSTOP);  // alive, connections open, never answers
   const int code = wait_for(rank0, std::chrono::seconds(20));
   ::kill(rank1, SIGKILL);
   wait_for(rank1, std::chrono::seconds(5));
   if (code < 0) ::kill(rank0, SIGKILL);
-  const std::string log = read_file(dir.file("rank0.log"));
+  const std::string log = core::read_file(dir.file("rank0.log"));
   ASSERT_EQ(code, 1) << log;
   EXPECT_LT(Clock::now() - stopped, std::chrono::seconds(12));
   EXPECT_NE(log.find("rank 0 of 2: an all-reduce with the other processes failed"), std::string::npos) << log;
@@ -247,7 +249,7 @@ TEST(Distributed, ReadsTorchrunsEnvironment) {
   EXPECT_EQ(env->master_addr, "10.0.0.1");
   EXPECT_EQ(env->master_port, 29501);
   ::setenv("RANK", "4", 1);
-  EXPECT_THROW(dist::read_environment(), Error);
+  EXPECT_THROW(dist::read_environment(), core::Error);
   for (const char* name : {"WORLD_SIZE", "RANK", "LOCAL_RANK", "MASTER_ADDR", "MASTER_PORT"}) ::unsetenv(name);
   EXPECT_FALSE(dist::read_environment().has_value());
 }

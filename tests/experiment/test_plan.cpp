@@ -37,7 +37,7 @@ conditions:
 
 std::string write_plan(const testing::TempDir& dir, const std::string& text) {
   const std::string path = dir.file("plan.yaml");
-  write_file_atomic(path, text);
+  core::write_file_atomic(path, text);
   return path;
 }
 
@@ -48,7 +48,7 @@ std::string plan_error(const std::string& text) {
   try {
     const Plan plan = read_plan(path);
     plan_runs(plan, dir.file("out"));
-  } catch (const Error& e) {
+  } catch (const core::Error& e) {
     return e.what();
   }
   return {};
@@ -94,7 +94,7 @@ TEST(ExperimentPlan, ResolvesSettingsInOrder) {
   EXPECT_EQ(borrowed.train.policy, runs[3].dir);
   EXPECT_EQ(borrowed.search_dirs, (std::vector<std::string>{runs[6].dir, runs[3].dir}));
 
-  Settings threads;
+  core::Settings threads;
   threads.set("threads", "1", "--threads");
   for (const auto& run : plan_runs(plan, out, threads)) {
     EXPECT_EQ(run.is_search ? run.search.threads : run.train.threads, 1) << run.label();
@@ -176,10 +176,10 @@ TEST(ExperimentPlan, AFolderOfOtherThingsIsRefused) {
   testing::TempDir dir;
   const Plan plan = read_plan(write_plan(dir, kPlan));
   const std::string out = dir.file("out");
-  make_dirs(out);
-  write_file_atomic(out + "/notes.txt", "mine\n");
+  core::make_dirs(out);
+  core::write_file_atomic(out + "/notes.txt", "mine\n");
   EXPECT_THROWS_WITH(run_experiment(plan, out, {}), "holds no daas experiment (plan.yaml)");
-  EXPECT_EQ(read_file(out + "/notes.txt"), "mine\n");
+  EXPECT_EQ(core::read_file(out + "/notes.txt"), "mine\n");
 }
 
 TEST(ExperimentResults, SummariseTheRunFolders) {
@@ -191,7 +191,7 @@ TEST(ExperimentResults, SummariseTheRunFolders) {
   // Hand-written run folders: two finished retrains and one half-done.
   const double accuracies[] = {0.5, 0.75};
   for (size_t i = 0; i < 3; ++i) {
-    make_dirs(runs[i].dir);
+    core::make_dirs(runs[i].dir);
     RunRecord record;
     record.kind = "train";
     record.cpu_seconds = 3600.0 * static_cast<double>(i + 1);
@@ -199,11 +199,11 @@ TEST(ExperimentResults, SummariseTheRunFolders) {
     record.finished = i < 2;
     record.parameters = 1000 * static_cast<int64_t>(i + 1);
     record.multiply_adds = 10;
-    write_file_atomic(runs[i].dir + "/run.json", record.to_json().dump());
+    core::write_file_atomic(runs[i].dir + "/run.json", record.to_json().dump());
     std::string metrics = "{\"epoch\": 1, \"test_acc\": 0.1}\n";
     if (i < 2) metrics += fmt::format("{{\"epoch\": 2, \"test_acc\": {}}}\n", accuracies[i]);
-    write_file_atomic(runs[i].dir + "/metrics.jsonl", metrics);
-    write_file_atomic(runs[i].dir + "/model.pt", "x");
+    core::write_file_atomic(runs[i].dir + "/metrics.jsonl", metrics);
+    core::write_file_atomic(runs[i].dir + "/model.pt", "x");
   }
   const Results results = collect_results(plan, runs);
   ASSERT_EQ(results.conditions.size(), 1u);
@@ -216,9 +216,9 @@ TEST(ExperimentResults, SummariseTheRunFolders) {
   EXPECT_DOUBLE_EQ(c.train_cpu_hours, 1.5);
   EXPECT_DOUBLE_EQ(results.cpu_hours, 6);  // the half-done run's time counts in the total
   write_results(plan, results, out);
-  const std::string csv = read_file(out + "/results.csv");
+  const std::string csv = core::read_file(out + "/results.csv");
   EXPECT_NE(csv.find("\na,DARTS_V2,none,3,2,62.5000,17.6777,1500,10,0.000000,1.500000\n"), std::string::npos) << csv;
-  const std::string md = read_file(out + "/results.md");
+  const std::string md = core::read_file(out + "/results.md");
   EXPECT_NE(md.find("| a | DARTS_V2 | none | 2/3 | 62.50 ± 17.68 |"), std::string::npos) << md;
 }
 

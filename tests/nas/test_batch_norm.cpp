@@ -69,7 +69,7 @@ TEST(BatchNorm, FrozenRunningStatisticsAreLeftAlone) {
   BatchNorm bn(options_for(3, false));
   const auto x = torch::randn({8, 3, 4, 4}) + 2;
   const auto expected = torch::batch_norm(x, {}, {}, {}, {}, true, 0.1, 1e-5, false);
-  FrozenRunningStats frozen;
+  core::FrozenRunningStats frozen;
   EXPECT_TRUE(torch::allclose(bn(x), expected, 1e-5, 1e-6));
   EXPECT_TRUE(torch::equal(bn->running_mean, torch::zeros({3})));
   EXPECT_TRUE(torch::equal(bn->running_var, torch::ones({3})));
@@ -96,9 +96,9 @@ void expect_split_equals_whole(torch::ScalarType dtype, torch::MemoryFormat form
     part->to(dtype);
     if (affine) part->weight.data().copy_(whole->weight);
   }
-  WorkerTeam team(2);
+  core::WorkerTeam team(2);
   team.run([&](int64_t rank) {
-    const auto [begin, end] = shard_range(x.size(0), rank, 2);
+    const auto [begin, end] = core::shard_range(x.size(0), rank, 2);
     auto& part = parts[static_cast<size_t>(rank)];
     x_parts[rank] = x.slice(0, begin, end).clone().requires_grad_(true);
     y_parts[rank] = part(x_parts[rank]);
@@ -136,11 +136,11 @@ TEST(SyncBatchNorm, GradientMatchesFiniteDifferencesInDoubleOverTwoRanks) {
   const auto gamma = torch::rand({3}, torch::kDouble) + 0.5;
   const auto beta = torch::randn({3}, torch::kDouble);
   const auto weights = torch::arange(1, 4, torch::kDouble).view({1, 3, 1, 1});
-  WorkerTeam team(2);
+  core::WorkerTeam team(2);
   std::vector<double> worst(2);
   team.run([&](int64_t rank) {
-    const auto [begin, end] = shard_range(4, rank, 2);
-    auto& exchange = *current_shard().exchange;
+    const auto [begin, end] = core::shard_range(4, rank, 2);
+    auto& exchange = *core::current_shard().exchange;
     // The loss of the whole batch: both ranks' terms, summed.
     auto total = [&](const torch::Tensor& input) {
       auto value = (sync_batch_norm(input, gamma, beta, {}, {}, 0.1, 1e-5) * weights).sum().detach().reshape({1});

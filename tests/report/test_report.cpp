@@ -46,15 +46,15 @@ nlohmann::json search_metrics(int64_t epoch) {
 }
 
 void append_line(const std::string& path, const std::string& line) {
-  std::string text = file_exists(path) ? read_file(path) : "";
-  write_file_atomic(path, text + line + "\n");
+  std::string text = core::file_exists(path) ? core::read_file(path) : "";
+  core::write_file_atomic(path, text + line + "\n");
 }
 
 /// A search run folder as daas search leaves it after `epochs` epochs.
 std::string make_search_run(const TempDir& dir, const std::string& name, int64_t epochs) {
   const std::string run = dir.file(name);
   fs::create_directories(run);
-  write_file_atomic(run + "/config.yaml", kSearchConfig);
+  core::write_file_atomic(run + "/config.yaml", kSearchConfig);
   torch::manual_seed(0);
   augment::SearchablePolicy policy;
   for (int64_t epoch = 1; epoch <= epochs; ++epoch) {
@@ -70,7 +70,7 @@ std::string make_search_run(const TempDir& dir, const std::string& name, int64_t
   }
   if (epochs > 0) {
     const auto genotype = nas::builtin_genotype("DARTS_V2");
-    write_file_atomic(run + "/genotype.json", genotype.to_json().dump());
+    core::write_file_atomic(run + "/genotype.json", genotype.to_json().dump());
     policy->save(run + "/policy.json", 25);
   }
   return run;
@@ -79,7 +79,7 @@ std::string make_search_run(const TempDir& dir, const std::string& name, int64_t
 std::string make_train_run(const TempDir& dir, const std::string& name) {
   const std::string run = dir.file(name);
   fs::create_directories(run);
-  write_file_atomic(run + "/config.yaml", kTrainConfig);
+  core::write_file_atomic(run + "/config.yaml", kTrainConfig);
   for (int64_t epoch = 1; epoch <= 2; ++epoch) {
     append_line(run + "/metrics.jsonl", nlohmann::json({{"epoch", epoch},
                                                         {"lr", 0.02 / epoch},
@@ -91,7 +91,7 @@ std::string make_train_run(const TempDir& dir, const std::string& name) {
                                                         {"seconds", 2.0}})
                                             .dump());
   }
-  write_file_atomic(run + "/genotype.txt", nas::builtin_genotype("GDAS_V1").to_darts_string() + "\n");
+  core::write_file_atomic(run + "/genotype.txt", nas::builtin_genotype("GDAS_V1").to_darts_string() + "\n");
   nlohmann::json confusion = nlohmann::json::array();
   nlohmann::json per_class = nlohmann::json::object();
   nlohmann::json classes = nlohmann::json::array();
@@ -102,13 +102,13 @@ std::string make_train_run(const TempDir& dir, const std::string& name) {
     classes.push_back("class-" + std::to_string(k));
     per_class["class-" + std::to_string(k)] = 0.8;
   }
-  write_file_atomic(run + "/evaluation.json", nlohmann::json({{"images", 100},
-                                                              {"top1", 0.7},
-                                                              {"top5", 1.0},
-                                                              {"classes", classes},
-                                                              {"per_class", per_class},
-                                                              {"confusion", confusion}})
-                                                  .dump());
+  core::write_file_atomic(run + "/evaluation.json", nlohmann::json({{"images", 100},
+                                                                    {"top1", 0.7},
+                                                                    {"top5", 1.0},
+                                                                    {"classes", classes},
+                                                                    {"per_class", per_class},
+                                                                    {"confusion", confusion}})
+                                                        .dump());
   return run;
 }
 
@@ -141,7 +141,7 @@ TEST(Report, SearchRunHasEverySection) {
   const auto result = write_report({run}, run + "/report.html");
   EXPECT_TRUE(result.notes.empty()) << all_notes(result);
   EXPECT_EQ(result.cell_graphs, 2);
-  const std::string html = read_file(run + "/report.html");
+  const std::string html = core::read_file(run + "/report.html");
   EXPECT_EQ(html.rfind(Page::kSignature, 0), 0u);
   const std::vector<std::string> expected = {"loss",         "accuracy",     "tau",      "lr",          "entropy",
                                              "alpha-normal", "alpha-reduce", "op-pairs", "application", "levels"};
@@ -169,7 +169,7 @@ TEST(Report, TrainRunHasCurvesEvaluationCellsAndPolicyPreview) {
   const auto run = make_train_run(dir, "train");
   const auto result = write_report({run}, run + "/report.html");
   EXPECT_TRUE(result.notes.empty()) << all_notes(result);
-  const std::string html = read_file(run + "/report.html");
+  const std::string html = core::read_file(run + "/report.html");
   EXPECT_EQ(chart_names(html), (std::vector<std::string>{"loss", "accuracy", "lr", "per-class", "confusion"}));
   EXPECT_EQ(result.cell_graphs, 2);
   EXPECT_NE(html.find("Test top-1 accuracy 70.0% after 2 epochs"), std::string::npos);
@@ -184,7 +184,7 @@ TEST(Report, SeveralRunsGetAComparisonWithErrorBars) {
   const auto b = make_search_run(dir, "exp/b", 2);
   const auto c = make_search_run(dir, "exp/c", 2);
   // b differs from a only in its seed (one group); c in its policy_lr (its own group).
-  write_file_atomic(b + "/config.yaml", std::regex_replace(kSearchConfig, std::regex("seed: 3"), "seed: 4"));
+  core::write_file_atomic(b + "/config.yaml", std::regex_replace(kSearchConfig, std::regex("seed: 3"), "seed: 4"));
   // b ends 10 points above a: their group's mean is 50%, its standard deviation 7.07 points.
   std::string metrics;
   for (int64_t epoch = 1; epoch <= 2; ++epoch) {
@@ -192,12 +192,12 @@ TEST(Report, SeveralRunsGetAComparisonWithErrorBars) {
     record["val_acc"] = record["val_acc"].get<double>() + 0.1;
     metrics += record.dump() + "\n";
   }
-  write_file_atomic(b + "/metrics.jsonl", metrics);
-  write_file_atomic(c + "/config.yaml",
-                    std::regex_replace(kSearchConfig, std::regex("policy_lr: 0.05"), "policy_lr: 0.1"));
+  core::write_file_atomic(b + "/metrics.jsonl", metrics);
+  core::write_file_atomic(c + "/config.yaml",
+                          std::regex_replace(kSearchConfig, std::regex("policy_lr: 0.05"), "policy_lr: 0.1"));
   const auto result = write_report({dir.file("exp")}, dir.file("cmp/report.html"));
   EXPECT_EQ(result.runs, (std::vector<std::string>{a, b, c}));
-  const std::string html = read_file(dir.file("cmp/report.html"));
+  const std::string html = core::read_file(dir.file("cmp/report.html"));
   const auto names = chart_names(html);
   ASSERT_GE(names.size(), 2u);
   EXPECT_EQ(names[0], "comparison");
@@ -221,8 +221,9 @@ TEST(Report, RunsOfAnExperimentAreFoundThreeLevelsDown) {
   // condition/seed/{search,train}, config.yaml headed by the experiment rather than a profile.
   const auto search = make_search_run(dir, "exp/joint/seed1/search", 1);
   const auto train = make_train_run(dir, "exp/joint/seed1/train");
-  write_file_atomic(search + "/config.yaml", std::regex_replace(kSearchConfig, std::regex("\\(profile smoke\\)"),
-                                                                "(experiment plan.yaml, condition joint, seed 1)"));
+  core::write_file_atomic(search + "/config.yaml",
+                          std::regex_replace(kSearchConfig, std::regex("\\(profile smoke\\)"),
+                                             "(experiment plan.yaml, condition joint, seed 1)"));
   EXPECT_EQ(find_run_folders({dir.file("exp")}), (std::vector<std::string>{search, train}));
   const auto run = read_run(search);
   EXPECT_EQ(run.origin, "experiment plan.yaml, condition joint, seed 1");
@@ -240,7 +241,7 @@ TEST(Report, RunKilledBeforeItsFirstEpochSaysSo) {
   EXPECT_TRUE(has_note(result, "no epoch has finished")) << all_notes(result);
   EXPECT_TRUE(has_note(result, "policy.json: missing")) << all_notes(result);
   EXPECT_EQ(result.charts, 0);
-  const std::string html = read_file(run + "/report.html");
+  const std::string html = core::read_file(run + "/report.html");
   EXPECT_NE(html.find("No curves: no epoch has finished."), std::string::npos);
   EXPECT_NE(html.find("No genotype yet"), std::string::npos);
 }
@@ -249,21 +250,21 @@ TEST(Report, DamagedRecordsAreSkippedAndNamed) {
   TempDir dir;
   const auto run = make_search_run(dir, "search", 3);
   // A garbage line in the middle, a line cut short at the end (a killed run).
-  std::string metrics = read_file(run + "/metrics.jsonl");
+  std::string metrics = core::read_file(run + "/metrics.jsonl");
   const auto second = metrics.find('\n') + 1;
   metrics.insert(second, "{\"epoch\": 2, \"val_acc\": [oops\n");
   metrics += "{\"epoch\": 4, \"train_lo";
-  write_file_atomic(run + "/metrics.jsonl", metrics);
+  core::write_file_atomic(run + "/metrics.jsonl", metrics);
   // An α record of the wrong shape and a policy record without its fields.
   append_line(run + "/alpha.jsonl", R"({"epoch": 4, "ops": ["a"], "normal": [[1, 2]], "reduce": "no"})");
   append_line(run + "/policy_history.jsonl", R"({"epoch": 4, "application": "none"})");
-  write_file_atomic(run + "/genotype.json", "{\"normal\": 3}");
+  core::write_file_atomic(run + "/genotype.json", "{\"normal\": 3}");
   const auto result = write_report({run}, run + "/report.html");
   EXPECT_TRUE(has_note(result, "metrics.jsonl: line 2 is not valid JSON; skipped")) << all_notes(result);
   EXPECT_TRUE(has_note(result, "metrics.jsonl: line 5 is cut short (the run stopped while writing it); skipped"))
       << all_notes(result);
   EXPECT_TRUE(has_note(result, "genotype.json:")) << all_notes(result);
-  const std::string html = read_file(run + "/report.html");
+  const std::string html = core::read_file(run + "/report.html");
   // The curves keep the three good epochs.
   EXPECT_NE(html.find("\"epoch\":3.0,\"series\":\"validation half\""), std::string::npos);
   EXPECT_EQ(chart_names(html).front(), "loss");
@@ -276,22 +277,22 @@ TEST(Report, NotARunIsOneClearError) {
                      "empty: not a daas run folder (no config.yaml written by daas search or daas train) and no run "
                      "folders inside it");
   EXPECT_THROWS_WITH(write_report({dir.file("missing")}, dir.file("r.html")), "missing: not found");
-  write_file_atomic(dir.file("file.txt"), "x");
+  core::write_file_atomic(dir.file("file.txt"), "x");
   EXPECT_THROWS_WITH(write_report({dir.file("file.txt")}, dir.file("r.html")), "file.txt: not a folder");
   // A config.yaml of something else is not a run either.
   fs::create_directories(dir.file("other"));
-  write_file_atomic(dir.file("other/config.yaml"), "data: cifar10\n");
+  core::write_file_atomic(dir.file("other/config.yaml"), "data: cifar10\n");
   EXPECT_THROWS_WITH(read_run(dir.file("other")), "other: not a daas run folder");
-  EXPECT_FALSE(file_exists(dir.file("r.html")));
+  EXPECT_FALSE(core::file_exists(dir.file("r.html")));
 }
 
 TEST(Report, OutputThatIsNotAReportIsNeverOverwritten) {
   TempDir dir;
   const auto run = make_search_run(dir, "search", 1);
-  const std::string config = read_file(run + "/config.yaml");
+  const std::string config = core::read_file(run + "/config.yaml");
   EXPECT_THROWS_WITH(write_report({run}, run + "/config.yaml"),
                      "config.yaml: exists and is not a daas report; expected a new file or an earlier report");
-  EXPECT_EQ(read_file(run + "/config.yaml"), config);
+  EXPECT_EQ(core::read_file(run + "/config.yaml"), config);
   EXPECT_THROWS_WITH(write_report({run}, run), "is a folder");
   // An earlier report is replaced.
   write_report({run}, run + "/report.html");

@@ -90,25 +90,25 @@ TEST(SearchHistory, FilesFollowTheModeAndResume) {
     SearchHistory history(dir.path(), -1, /*has_alpha=*/true, /*has_policy=*/true);
     for (int64_t epoch = 1; epoch <= 3; ++epoch) history.append(epoch, alphas, policy);
   }
-  EXPECT_EQ(read_metrics(dir.file(SearchHistory::kAlphaFile)).size(), 3u);
-  EXPECT_EQ(read_metrics(dir.file(SearchHistory::kPolicyFile)).size(), 3u);
+  EXPECT_EQ(core::read_metrics(dir.file(SearchHistory::kAlphaFile)).size(), 3u);
+  EXPECT_EQ(core::read_metrics(dir.file(SearchHistory::kPolicyFile)).size(), 3u);
   // A run resumed from epoch 2 drops epoch 3's records before writing its own.
   {
     SearchHistory history(dir.path(), 2, true, true);
     history.append(3, alphas, policy);
   }
-  const auto records = read_metrics(dir.file(SearchHistory::kAlphaFile));
+  const auto records = core::read_metrics(dir.file(SearchHistory::kAlphaFile));
   ASSERT_EQ(records.size(), 3u);
   EXPECT_EQ(records[2]["epoch"], 3);
   // Arch mode (no β) writes no policy history; policy mode (no α) no alpha.jsonl.
   testing::TempDir arch;
   SearchHistory(arch.path(), -1, true, false).append(1, alphas, augment::SearchablePolicy(nullptr));
-  EXPECT_TRUE(file_exists(arch.file(SearchHistory::kAlphaFile)));
-  EXPECT_FALSE(file_exists(arch.file(SearchHistory::kPolicyFile)));
+  EXPECT_TRUE(core::file_exists(arch.file(SearchHistory::kAlphaFile)));
+  EXPECT_FALSE(core::file_exists(arch.file(SearchHistory::kPolicyFile)));
   testing::TempDir fixed;
   SearchHistory(fixed.path(), -1, false, true).append(1, {}, policy);
-  EXPECT_FALSE(file_exists(fixed.file(SearchHistory::kAlphaFile)));
-  EXPECT_EQ(read_metrics(fixed.file(SearchHistory::kPolicyFile)).size(), 1u);
+  EXPECT_FALSE(core::file_exists(fixed.file(SearchHistory::kAlphaFile)));
+  EXPECT_EQ(core::read_metrics(fixed.file(SearchHistory::kPolicyFile)).size(), 1u);
 }
 
 }  // namespace

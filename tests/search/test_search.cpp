@@ -46,7 +46,7 @@ class TinyModel : public SearchModel {
   std::optional<nas::Genotype> genotype() override { return std::nullopt; }
   torch::nn::Module& module() override { return *net_; }
   std::unique_ptr<SearchModel> replica() const override { return std::make_unique<TinyModel>(); }
-  void follow(SearchModel& master) override { copy_module_state(master.module(), *net_); }
+  void follow(SearchModel& master) override { core::copy_module_state(master.module(), *net_); }
   std::vector<torch::Tensor> path_leaves() override { return {}; }
   void backward_path(const std::vector<torch::Tensor>&) override {}
 
@@ -108,28 +108,28 @@ TEST(Estimator, SurrogateGradientIsReinforceWithBaseline) {
 
 /// Fashion-MNIST subset halves; `invert_arch_half` inverts the images of the
 /// half that trains the policy.
-std::pair<Dataset, Dataset> fashion_halves(int64_t count, bool invert_arch_half) {
-  DataOptions data;
+std::pair<data::Dataset, data::Dataset> fashion_halves(int64_t count, bool invert_arch_half) {
+  data::DataOptions data;
   data.subset = count;
-  const auto splits = load_data(data, 0);
-  auto [first, second] = split_halves(splits.train, 0);
+  const auto splits = data::load_data(data, 0);
+  auto [first, second] = data::split_halves(splits.train, 0);
   if (invert_arch_half) second.images = 255 - second.images;
   return {first, second};
 }
 
 /// A task whose label is the polarity: half the images are inverted and
 /// labelled 1, so Invert destroys exactly the label-relevant signal.
-std::pair<Dataset, Dataset> polarity_halves(int64_t count) {
-  DataOptions data;
+std::pair<data::Dataset, data::Dataset> polarity_halves(int64_t count) {
+  data::DataOptions data;
   data.subset = count;
-  auto polarity = load_data(data, 0).train;
+  auto polarity = data::load_data(data, 0).train;
   auto generator = at::make_generator<at::CPUGeneratorImpl>(3);
   polarity.labels = torch::randint(2, {polarity.size()}, generator, torch::kLong);
   const auto inverted = polarity.labels.eq(1).view({-1, 1, 1, 1});
   polarity.images = torch::where(inverted, 255 - polarity.images, polarity.images);
   polarity.classes = {"normal", "inverted"};
-  compute_statistics(polarity);
-  return split_halves(polarity, 0);
+  data::compute_statistics(polarity);
+  return data::split_halves(polarity, 0);
 }
 
 SearchOptions tiny_options(const std::string& mode) {
@@ -168,7 +168,7 @@ OpShare share_of(const std::vector<torch::Tensor>& beta, augment::Op op) {
 }
 
 /// A short policy-mode search on the given halves; Invert's share at the end.
-OpShare invert_share_after_search(const Dataset& weights_half, const Dataset& arch_half) {
+OpShare invert_share_after_search(const data::Dataset& weights_half, const data::Dataset& arch_half) {
   testing::TempDir dir;
   auto options = tiny_options("policy");
   options.epochs = 3;
@@ -212,9 +212,9 @@ TEST(ArchitectureLearning, AlphaLeavesUniformAndGenotypeIsValid) {
   // The genotype is DARTS's derivation from the final α, and genotype.txt holds it.
   ASSERT_TRUE(result.genotype.has_value());
   EXPECT_EQ(*result.genotype, nas::derive_genotype(result.alphas[0], result.alphas[1]));
-  EXPECT_EQ(read_file(dir.file("genotype.txt")), result.genotype->to_darts_string() + "\n");
-  EXPECT_TRUE(file_exists(dir.file("checkpoint.pt")));
-  EXPECT_EQ(read_metrics(dir.file("metrics.jsonl")).size(), 2u);
+  EXPECT_EQ(core::read_file(dir.file("genotype.txt")), result.genotype->to_darts_string() + "\n");
+  EXPECT_TRUE(core::file_exists(dir.file("checkpoint.pt")));
+  EXPECT_EQ(core::read_metrics(dir.file("metrics.jsonl")).size(), 2u);
 }
 
 TEST(Resume, InterruptedAndResumedRunEndsLikeTheUninterruptedOne) {
@@ -241,8 +241,8 @@ TEST(Resume, InterruptedAndResumedRunEndsLikeTheUninterruptedOne) {
   ASSERT_EQ(whole.weights.size(), resumed.weights.size());
   for (size_t i = 0; i < whole.weights.size(); ++i) EXPECT_TRUE(torch::equal(whole.weights[i], resumed.weights[i]));
   EXPECT_EQ(*whole.genotype, *resumed.genotype);
-  EXPECT_EQ(read_metrics(cut_dir.file("metrics.jsonl")).size(), 3u);
-  EXPECT_EQ(read_file(whole_dir.file("policy.json")), read_file(cut_dir.file("policy.json")));
+  EXPECT_EQ(core::read_metrics(cut_dir.file("metrics.jsonl")).size(), 3u);
+  EXPECT_EQ(core::read_file(whole_dir.file("policy.json")), core::read_file(cut_dir.file("policy.json")));
 }
 
 TEST(Resume, RunStoppedBySignalWithinAnEpochResumesExactly) {
@@ -255,33 +255,33 @@ TEST(Resume, RunStoppedBySignalWithinAnEpochResumesExactly) {
   // As SIGINT during the run's second step of epoch 2 would: the step ends,
   // the checkpoint is written, and the run stops saying how to go on.
   const auto stop_in_epoch_2 = [](int64_t epoch, torch::nn::Module&) {
-    if (epoch == 1) request_interrupt(SIGINT);
+    if (epoch == 1) core::request_interrupt(SIGINT);
   };
   try {
     search_halves(options, weights_half, arch_half, cut_dir.path(), false, stop_in_epoch_2);
     ADD_FAILURE() << "the run did not stop";
-  } catch (const Interrupted& stop) {
+  } catch (const core::Interrupted& stop) {
     EXPECT_EQ(stop.exit_status(), 130);
     EXPECT_THAT(stop.what(), ::testing::HasSubstr("stopped by SIGINT: checkpoint after epoch 1"));
   }
   // A request during an epoch: the run stops after the step in progress.
-  request_interrupt(SIGTERM);
+  core::request_interrupt(SIGTERM);
   try {
     search_halves(options, weights_half, arch_half, cut_dir.path(), true);
     ADD_FAILURE() << "the resumed run did not stop";
-  } catch (const Interrupted& stop) {
+  } catch (const core::Interrupted& stop) {
     EXPECT_EQ(stop.exit_status(), 143);
     EXPECT_THAT(stop.what(), ::testing::HasSubstr("checkpoint at epoch 2, step 1 of 3"));
     EXPECT_THAT(stop.what(), ::testing::HasSubstr("daas search --resume"));
   }
-  EXPECT_EQ(interrupt_requested(), 0);
+  EXPECT_EQ(core::interrupt_requested(), 0);
   const auto resumed = search_halves(options, weights_half, arch_half, cut_dir.path(), true);
   for (size_t i = 0; i < whole.alphas.size(); ++i) EXPECT_TRUE(torch::equal(whole.alphas[i], resumed.alphas[i]));
   for (size_t i = 0; i < whole.beta.size(); ++i) EXPECT_TRUE(torch::equal(whole.beta[i], resumed.beta[i]));
   ASSERT_EQ(whole.weights.size(), resumed.weights.size());
   for (size_t i = 0; i < whole.weights.size(); ++i) EXPECT_TRUE(torch::equal(whole.weights[i], resumed.weights[i]));
-  const auto whole_metrics = read_metrics(whole_dir.file("metrics.jsonl"));
-  const auto metrics = read_metrics(cut_dir.file("metrics.jsonl"));
+  const auto whole_metrics = core::read_metrics(whole_dir.file("metrics.jsonl"));
+  const auto metrics = core::read_metrics(cut_dir.file("metrics.jsonl"));
   ASSERT_EQ(metrics.size(), 2u);
   for (size_t e = 0; e < 2; ++e) {
     for (const char* key : {"train_loss", "train_acc", "val_loss", "val_acc", "advantage_std", "steps"}) {
@@ -309,7 +309,7 @@ TEST(NonFinite, NaNStopsTheRunNamingEpochAndStepAndKeepsTheCheckpoint) {
   testing::TempDir dir;
   std::string checkpoint_after_epoch_1;
   const auto poison = [&](int64_t epoch, torch::nn::Module& model) {
-    checkpoint_after_epoch_1 = read_file(dir.file("checkpoint.pt"));
+    checkpoint_after_epoch_1 = core::read_file(dir.file("checkpoint.pt"));
     torch::NoGradGuard no_grad;
     // Weights only: a NaN α would stop the Gumbel sampler first.
     for (auto& p : model.named_parameters()) {
@@ -318,8 +318,8 @@ TEST(NonFinite, NaNStopsTheRunNamingEpochAndStepAndKeepsTheCheckpoint) {
   };
   EXPECT_THROWS_WITH(search_halves(options, weights_half, arch_half, dir.path(), false, poison),
                      "validation loss is nan at epoch 2, step 1");
-  EXPECT_EQ(read_file(dir.file("checkpoint.pt")), checkpoint_after_epoch_1);
-  EXPECT_EQ(read_metrics(dir.file("metrics.jsonl")).size(), 1u);
+  EXPECT_EQ(core::read_file(dir.file("checkpoint.pt")), checkpoint_after_epoch_1);
+  EXPECT_EQ(core::read_metrics(dir.file("metrics.jsonl")).size(), 1u);
 }
 
 /// Searches with the batch split over two threads (each its own replica,

@@ -7,7 +7,7 @@
 #include "daas/core/runtime.h"
 
 int main(int argc, char** argv) {
-  daas::prefer_passive_openmp(argv);
+  daas::core::prefer_passive_openmp(argv);
   ::testing::InitGoogleTest(&argc, argv);
   at::set_num_threads(2);
   torch::manual_seed(0);

@@ -42,14 +42,14 @@ inline const char* kFashionMnistDir = "/usr/share/datasets/fashion-mnist";
 
 }  // namespace daas::testing
 
-/// Expects `statement` to throw daas::Error whose message contains `substring`.
-#define EXPECT_THROWS_WITH(statement, substring)                                                    \
-  do {                                                                                              \
-    try {                                                                                           \
-      statement;                                                                                    \
-      ADD_FAILURE() << "expected daas::Error containing \"" << (substring) << "\", nothing thrown"; \
-    } catch (const daas::Error& e) {                                                                \
-      EXPECT_NE(std::string(e.what()).find(substring), std::string::npos)                           \
-          << "message: " << e.what() << "\nexpected to contain: " << (substring);                   \
-    }                                                                                               \
+/// Expects `statement` to throw daas::core::Error whose message contains `substring`.
+#define EXPECT_THROWS_WITH(statement, substring)                                                          \
+  do {                                                                                                    \
+    try {                                                                                                 \
+      statement;                                                                                          \
+      ADD_FAILURE() << "expected daas::core::Error containing \"" << (substring) << "\", nothing thrown"; \
+    } catch (const daas::core::Error& e) {                                                                \
+      EXPECT_NE(std::string(e.what()).find(substring), std::string::npos)                                 \
+          << "message: " << e.what() << "\nexpected to contain: " << (substring);                         \
+    }                                                                                                     \
   } while (0)

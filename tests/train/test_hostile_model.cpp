@@ -22,7 +22,7 @@ nlohmann::json record() {
 
 /// A model file holding only `info` (enough: the record is read first).
 std::string model_file(const testing::TempDir& dir, const nlohmann::json& info) {
-  CheckpointWriter writer;
+  core::CheckpointWriter writer;
   writer.json("info", info);
   writer.save(dir.file("model.pt"));
   return dir.file("model.pt");

@@ -24,10 +24,10 @@
 namespace daas::train {
 namespace {
 
-DataSplits fashion(int64_t subset) {
-  DataOptions data;
+data::DataSplits fashion(int64_t subset) {
+  data::DataOptions data;
   data.subset = subset;
-  return load_data(data, 0);
+  return data::load_data(data, 0);
 }
 
 TrainOptions tiny_options() {
@@ -78,7 +78,7 @@ TEST(Retrain, LearnsFashionMnistAndTheSavedModelEvaluatesTheSame) {
   // Chance is 10%; two epochs of a 3-cell network on 2000 images reach far more.
   EXPECT_GT(result.test.top1(), 0.5) << result.last_record.dump();
   EXPECT_EQ(result.test.images, splits.test.size());
-  const auto metrics = read_metrics(dir.file("metrics.jsonl"));
+  const auto metrics = core::read_metrics(dir.file("metrics.jsonl"));
   ASSERT_EQ(metrics.size(), 2u);
   for (const char* key : {"train_loss", "train_acc", "test_loss", "test_acc", "lr", "seconds"}) {
     EXPECT_TRUE(metrics[1].contains(key)) << key;
@@ -121,13 +121,13 @@ TEST(Retrain, InterruptedAndResumedRunEndsLikeTheUninterruptedOne) {
                               if (epoch == 1) throw Stop{};
                             }),
                Stop);
-  EXPECT_FALSE(file_exists(cut_dir + "/model.pt"));
+  EXPECT_FALSE(core::file_exists(cut_dir + "/model.pt"));
   train_splits(options, splits, cut_dir, true);
 
   expect_same_weights(whole_dir + "/model.pt", cut_dir + "/model.pt");
 
-  const auto whole_metrics = read_metrics(whole_dir + "/metrics.jsonl");
-  const auto metrics = read_metrics(cut_dir + "/metrics.jsonl");
+  const auto whole_metrics = core::read_metrics(whole_dir + "/metrics.jsonl");
+  const auto metrics = core::read_metrics(cut_dir + "/metrics.jsonl");
   ASSERT_EQ(metrics.size(), 3u);
   for (size_t e = 0; e < 3; ++e) {
     EXPECT_EQ(metrics[e]["train_loss"], whole_metrics[e]["train_loss"]) << e;
@@ -150,21 +150,21 @@ TEST(Retrain, RunStoppedBySignalWithinAnEpochResumesExactly) {
   train_splits(options, splits, whole_dir, false);
   // As SIGTERM during the first step would: the step ends, the checkpoint
   // is written, the run stops, and no model.pt is written.
-  request_interrupt(SIGTERM);
+  core::request_interrupt(SIGTERM);
   try {
     train_splits(options, splits, cut_dir, false);
     ADD_FAILURE() << "the run did not stop";
-  } catch (const Interrupted& stop) {
+  } catch (const core::Interrupted& stop) {
     EXPECT_EQ(stop.exit_status(), 143);
     EXPECT_THAT(stop.what(), ::testing::HasSubstr("stopped by SIGTERM: checkpoint at epoch 1, step 1 of 3"));
     EXPECT_THAT(stop.what(), ::testing::HasSubstr("daas train --resume"));
   }
-  EXPECT_FALSE(file_exists(cut_dir + "/model.pt"));
-  EXPECT_TRUE(file_exists(cut_dir + "/checkpoint.pt"));
+  EXPECT_FALSE(core::file_exists(cut_dir + "/model.pt"));
+  EXPECT_TRUE(core::file_exists(cut_dir + "/checkpoint.pt"));
   train_splits(options, splits, cut_dir, true);
   expect_same_weights(whole_dir + "/model.pt", cut_dir + "/model.pt");
-  const auto whole_metrics = read_metrics(whole_dir + "/metrics.jsonl");
-  const auto metrics = read_metrics(cut_dir + "/metrics.jsonl");
+  const auto whole_metrics = core::read_metrics(whole_dir + "/metrics.jsonl");
+  const auto metrics = core::read_metrics(cut_dir + "/metrics.jsonl");
   ASSERT_EQ(metrics.size(), 2u);
   for (size_t e = 0; e < 2; ++e) {
     for (const char* key : {"train_loss", "train_acc", "steps", "test_acc"}) {
@@ -177,18 +177,18 @@ TEST(ModelFile, TruncatedMissingAndForeignFilesAreClearErrors) {
   testing::TempDir dir;
   Network net(fashion_info(nas::builtin_genotype("DARTS_V2"), 4));
   save_model(net, dir.file("model.pt"), {});
-  const std::string bytes = read_file(dir.file("model.pt"));
+  const std::string bytes = core::read_file(dir.file("model.pt"));
   std::ofstream(dir.file("truncated.pt"), std::ios::binary) << bytes.substr(0, bytes.size() / 2);
   EXPECT_THROWS_WITH(load_model(dir.file("truncated.pt"), torch::kCPU),
                      dir.file("truncated.pt") + ": not a readable daas checkpoint (truncated or corrupt)");
   EXPECT_THROWS_WITH(load_model(dir.file("absent.pt"), torch::kCPU), "absent.pt: checkpoint not found");
 
-  CheckpointWriter other;
+  core::CheckpointWriter other;
   other.json("state", {{"next_epoch", 1}});
   other.save(dir.file("checkpoint.pt"));
   EXPECT_THROWS_WITH(load_model(dir.file("checkpoint.pt"), torch::kCPU), "checkpoint has no entry 'info'");
 
-  CheckpointWriter wrong_format;
+  core::CheckpointWriter wrong_format;
   wrong_format.json("info", {{"C", 4}});
   wrong_format.save(dir.file("wrong.pt"));
   EXPECT_THROWS_WITH(load_model(dir.file("wrong.pt"), torch::kCPU), "wrong.pt: not a daas model file");
@@ -198,7 +198,7 @@ TEST(ModelFile, WeightsOfAnotherGenotypeOrSizeAreRefused) {
   testing::TempDir dir;
   Network v2(fashion_info(nas::builtin_genotype("DARTS_V2"), 4));
   // A record naming DARTS_V1 over DARTS_V2 weights: the op names differ.
-  CheckpointWriter genotype_mismatch;
+  core::CheckpointWriter genotype_mismatch;
   genotype_mismatch.module("model", v2.module());
   genotype_mismatch.json("info", fashion_info(nas::builtin_genotype("DARTS_V1"), 4).to_json());
   genotype_mismatch.json("extra", nlohmann::json::object());
@@ -206,7 +206,7 @@ TEST(ModelFile, WeightsOfAnotherGenotypeOrSizeAreRefused) {
   EXPECT_THROWS_WITH(load_model(dir.file("v1.pt"), torch::kCPU),
                      "v1.pt: entry 'model' does not match this network (different genotype or size?)");
   // Same genotype, record says C 6 but the weights have C 4.
-  CheckpointWriter size_mismatch;
+  core::CheckpointWriter size_mismatch;
   size_mismatch.module("model", v2.module());
   size_mismatch.json("info", fashion_info(nas::builtin_genotype("DARTS_V2"), 6).to_json());
   size_mismatch.json("extra", nlohmann::json::object());
@@ -216,14 +216,14 @@ TEST(ModelFile, WeightsOfAnotherGenotypeOrSizeAreRefused) {
 
 TEST(ModelFile, MismatchedDataSetIsAClearError) {
   const ModelInfo info = fashion_info(nas::builtin_genotype("DARTS_V2"), 4);
-  Dataset rgb;
+  data::Dataset rgb;
   rgb.name = "cifar10/test";
   rgb.images = torch::zeros({2, 3, 32, 32}, torch::kUInt8);
   rgb.labels = torch::zeros({2}, torch::kLong);
   rgb.classes = info.classes;
   EXPECT_THROWS_WITH(check_compatible(info, rgb, "m.pt"),
                      "m.pt: the model takes 1×28×28 images but cifar10/test has 3×32×32");
-  Dataset five = rgb;
+  data::Dataset five = rgb;
   five.images = torch::zeros({2, 1, 28, 28}, torch::kUInt8);
   five.classes = {"0", "1", "2", "3", "4"};
   EXPECT_THROWS_WITH(check_compatible(info, five, "m.pt"), "m.pt: the model has 10 classes but cifar10/test has 5");
@@ -264,7 +264,7 @@ TEST(Evaluation, PerClassAccuracyAndJsonFromTheConfusionMatrix) {
 TEST(Sources, GenotypeAndPolicyFromASearchRunFolder) {
   testing::TempDir dir;
   const auto genotype = nas::builtin_genotype("DARTS_V1");
-  write_file_atomic(dir.file("genotype.json"), genotype.to_json().dump());
+  core::write_file_atomic(dir.file("genotype.json"), genotype.to_json().dump());
   EXPECT_EQ(resolve_genotype(dir.path()), genotype);
   EXPECT_EQ(resolve_genotype("DARTS_V2"), nas::builtin_genotype("DARTS_V2"));
 

@@ -23,14 +23,14 @@ TrainOptions small_options() {
 }
 
 TEST(ValidationShare, HeldOutOfTrainingAndTheTestSplitEvaluatedOnce) {
-  DataOptions data;
+  data::DataOptions data;
   data.subset = 600;
-  const auto splits = load_data(data, 0);
+  const auto splits = data::load_data(data, 0);
   testing::TempDir dir;
   auto options = small_options();
   options.val_fraction = 0.25;
   const auto result = train_splits(options, splits, dir.path(), false);
-  const auto metrics = read_metrics(dir.file("metrics.jsonl"));
+  const auto metrics = core::read_metrics(dir.file("metrics.jsonl"));
   ASSERT_EQ(metrics.size(), 2u);
   // 150 of the 600 training images are held out: 450 left make 7 batches of 64 (600 would make 9).
   for (const auto& record : metrics) {
@@ -49,16 +49,16 @@ TEST(ValidationShare, HeldOutOfTrainingAndTheTestSplitEvaluatedOnce) {
   auto plain_options = small_options();
   plain_options.epochs = 1;
   train_splits(plain_options, splits, plain.path(), false);
-  const auto plain_metrics = read_metrics(plain.file("metrics.jsonl"));
+  const auto plain_metrics = core::read_metrics(plain.file("metrics.jsonl"));
   EXPECT_TRUE(plain_metrics[0].contains("test_acc"));
   EXPECT_FALSE(plain_metrics[0].contains("val_acc"));
   EXPECT_EQ(plain_metrics[0]["steps"], 9);
 }
 
 TEST(ValidationShare, AShareOfNoImageIsRefused) {
-  DataOptions data;
+  data::DataOptions data;
   data.subset = 600;
-  const auto splits = load_data(data, 0);
+  const auto splits = data::load_data(data, 0);
   testing::TempDir dir;
   auto options = small_options();
   options.val_fraction = 0.0001;

@@ -1,6 +1,6 @@
 #pragma once
 // The per-data-set augmentation pipeline: base transforms -> policy -> float,
-// normalised -> Cutout (docs/method.md §8). As a daas::BatchTransform it runs
+// normalised -> Cutout (docs/method.md §8). As a daas::data::BatchTransform it runs
 // on the loader's prefetch thread; its randomness comes from (seed, epoch,
 // batch index) only, so results do not depend on thread timing.
 #include <ATen/core/Generator.h>
@@ -43,8 +43,8 @@ class Pipeline {
   /// already augmented with its SearchablePolicy.
   torch::Tensor finish(const torch::Tensor& images, at::Generator& generator) const;
 
-  /// For daas::BatchLoader: replaces batch.images with the pipeline's output.
-  BatchTransform transform() const;
+  /// For daas::data::BatchLoader: replaces batch.images with the pipeline's output.
+  data::BatchTransform transform() const;
 
   const PipelineOptions& options() const { return options_; }
 

@@ -13,7 +13,7 @@
 
 #include "daas/augment/ops.h"
 
-namespace daas {
+namespace daas::data {
 struct Dataset;
 }
 
@@ -52,7 +52,7 @@ struct PolicyOptions {
 
 /// Options that suit a data set: its mean as fill; no horizontal flip for
 /// digits and characters (MNIST, KMNIST), whose mirror images are other symbols.
-PolicyOptions default_policy_options(const Dataset& data);
+PolicyOptions default_policy_options(const data::Dataset& data);
 
 class Policy {
  public:

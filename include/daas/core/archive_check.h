@@ -10,14 +10,14 @@
 #include <string>
 #include <string_view>
 
-namespace daas {
+namespace daas::core {
 
 /// Reads `path` (raw bytes, no decompression) and checks it with
 /// check_torch_archive; returns the bytes, so that exactly what was checked
 /// is what LibTorch loads.
 std::string read_checked_torch_archive(const std::string& path);
 
-/// Fails (daas::Error: "<path>: not a readable daas checkpoint (truncated or
+/// Fails (daas::core::Error: "<path>: not a readable daas checkpoint (truncated or
 /// corrupt): ...") unless `bytes`, the contents of `path`, are an archive
 /// LibTorch can load safely: a sane zip directory, every record's CRC-32,
 /// every pickle (data.pkl, constants.pkl, code/*.debug_pkl) a well-formed
@@ -25,4 +25,4 @@ std::string read_checked_torch_archive(const std::string& path);
 /// records, and every TorchScript record a plain module declaration.
 void check_torch_archive(std::string_view bytes, const std::string& path);
 
-}  // namespace daas
+}  // namespace daas::core

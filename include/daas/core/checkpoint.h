@@ -17,7 +17,7 @@ namespace at {
 class Generator;
 }
 
-namespace daas {
+namespace daas::core {
 
 /// Layout version of the search and train checkpoints (their "state" record
 /// carries it); raise it when an entry changes meaning.
@@ -57,4 +57,4 @@ class CheckpointReader {
   torch::serialize::InputArchive archive_;
 };
 
-}  // namespace daas
+}  // namespace daas::core

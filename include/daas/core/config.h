@@ -14,7 +14,7 @@
 
 #include "daas/core/error.h"
 
-namespace daas {
+namespace daas::core {
 
 /// Raw settings before typing: key -> (text value, where it came from).
 class Settings {
@@ -274,4 +274,4 @@ class OptionTable {
   std::vector<std::pair<std::string, std::string>> renamed_;
 };
 
-}  // namespace daas
+}  // namespace daas::core

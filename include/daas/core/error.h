@@ -7,7 +7,7 @@
 #include <string>
 #include <utility>
 
-namespace daas {
+namespace daas::core {
 
 class Error : public std::runtime_error {
  public:
@@ -22,7 +22,7 @@ class UsageError : public Error {
   using Error::Error;
 };
 
-/// Throws daas::Error with a fmt-formatted message. Messages name the thing,
+/// Throws daas::core::Error with a fmt-formatted message. Messages name the thing,
 /// the value found and what was expected.
 template <typename... Args>
 [[noreturn]] void fail(fmt::format_string<Args...> format, Args&&... args) {
@@ -35,7 +35,7 @@ void check(bool condition, fmt::format_string<Args...> format, Args&&... args) {
   if (!condition) fail(format, std::forward<Args>(args)...);
 }
 
-/// Throws daas::UsageError with a fmt-formatted message.
+/// Throws daas::core::UsageError with a fmt-formatted message.
 template <typename... Args>
 [[noreturn]] void usage_fail(fmt::format_string<Args...> format, Args&&... args) {
   throw UsageError(fmt::format(format, std::forward<Args>(args)...));
@@ -47,4 +47,4 @@ void usage_check(bool condition, fmt::format_string<Args...> format, Args&&... a
   if (!condition) usage_fail(format, std::forward<Args>(args)...);
 }
 
-}  // namespace daas
+}  // namespace daas::core

@@ -5,7 +5,7 @@
 #include <functional>
 #include <string>
 
-namespace daas {
+namespace daas::core {
 
 /// Reads a whole file; a path ending in ".gz" is decompressed with zlib.
 std::string read_file(const std::string& path);
@@ -31,4 +31,4 @@ void make_dirs(const std::string& path);
 
 bool file_exists(const std::string& path);
 
-}  // namespace daas
+}  // namespace daas::core

@@ -6,7 +6,7 @@
 #include <stdexcept>
 #include <string>
 
-namespace daas {
+namespace daas::core {
 
 /// Installs the handlers for its lifetime (the command-line tool holds one
 /// around a search or a training) and restores the previous ones after.
@@ -50,4 +50,4 @@ void throw_if_interrupted(const std::string& where);
 void throw_if_interrupted(const std::string& command, const std::string& saved, const std::string& checkpoint_path,
                           const std::string& run_dir);
 
-}  // namespace daas
+}  // namespace daas::core

@@ -5,7 +5,7 @@
 #include <nlohmann/json.hpp>
 #include <string>
 
-namespace daas {
+namespace daas::core {
 
 /// Deepest nesting of arrays and objects any daas JSON file needs, with room.
 constexpr size_t kMaxJsonDepth = 32;
@@ -18,4 +18,4 @@ nlohmann::json parse_json(const std::string& text, const std::string& source);
 /// quoting a value of a user's file in an error message.
 std::string json_excerpt(const nlohmann::json& value, size_t max_chars = 60);
 
-}  // namespace daas
+}  // namespace daas::core

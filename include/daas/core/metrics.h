@@ -3,7 +3,7 @@
 #include <nlohmann/json.hpp>
 #include <string>
 
-namespace daas {
+namespace daas::core {
 
 class MetricsLog {
  public:
@@ -21,4 +21,4 @@ class MetricsLog {
 /// Reads every record of a metrics.jsonl file.
 std::vector<nlohmann::json> read_metrics(const std::string& path);
 
-}  // namespace daas
+}  // namespace daas::core

@@ -27,7 +27,7 @@
 #include <thread>
 #include <vector>
 
-namespace daas {
+namespace daas::core {
 
 /// The processes of a data-parallel run (`daas search --nproc N`, torchrun):
 /// each process runs a shard of every batch, and the sums that make a step
@@ -41,7 +41,7 @@ class ProcessGroup {
   virtual int64_t rank() const = 0;
   virtual int64_t size() const = 0;
   /// Replaces `t` (same shape and dtype on every process) by its sum over the
-  /// processes; every process gets the same bits. Fails with daas::Error
+  /// processes; every process gets the same bits. Fails with daas::core::Error
   /// naming the rank when a peer is gone or does not answer in time.
   virtual void all_reduce_sum(torch::Tensor& t) = 0;
   /// All-reduces so far and the wall seconds spent in them (sending,
@@ -234,4 +234,4 @@ int64_t data_parallel_ranks(const std::string& parallel, const c10::Device& devi
 /// sizes differing by at most one, earlier shards larger.
 std::pair<int64_t, int64_t> shard_range(int64_t n, int64_t rank, int64_t size);
 
-}  // namespace daas
+}  // namespace daas::core

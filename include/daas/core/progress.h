@@ -6,7 +6,7 @@
 #include <cstdint>
 #include <string>
 
-namespace daas {
+namespace daas::core {
 
 class Progress {
  public:
@@ -33,4 +33,4 @@ class Progress {
   std::chrono::steady_clock::time_point last_draw_;
 };
 
-}  // namespace daas
+}  // namespace daas::core

@@ -10,7 +10,7 @@
 #include <memory>
 #include <string>
 
-namespace daas {
+namespace daas::core {
 
 class RunLog {
  public:
@@ -37,4 +37,4 @@ class RunLog {
   int previous_flush_level_;
 };
 
-}  // namespace daas
+}  // namespace daas::core

@@ -9,7 +9,7 @@
 #include "daas/core/config.h"
 #include "daas/core/parallel.h"
 
-namespace daas {
+namespace daas::core {
 
 struct RuntimeOptions {
   int64_t seed = 0;
@@ -73,4 +73,4 @@ c10::Device setup_runtime(const RuntimeOptions& options);
 /// The run folder: options.out, or runs/<command>-<YYYYmmdd-HHMMSS>.
 std::string run_folder(const RuntimeOptions& options, const std::string& command);
 
-}  // namespace daas
+}  // namespace daas::core

@@ -11,7 +11,7 @@
 
 #include "daas/core/config.h"
 
-namespace daas {
+namespace daas::data {
 
 struct Dataset {
   std::string name;                  // "fashion-mnist/train"
@@ -54,7 +54,7 @@ struct DataOptions {
 std::string data_format_names();
 
 template <typename T>
-void add_data_options(OptionTable<T>& table) {
+void add_data_options(core::OptionTable<T>& table) {
   table.add("data", &T::data, "data set: FORMAT or FORMAT:DIR (formats: " + data_format_names() + ")")
       .add("subset", &T::subset, "keep a stratified subset of N training images (test set scaled alike); 0 = all",
            {0, 1e12})
@@ -122,4 +122,4 @@ DataSplits read_folder(const std::string& dir, const DataOptions& options);
 /// Reads one IDX image file + label file pair (gzip or raw).
 Dataset read_idx_pair(const std::string& images_path, const std::string& labels_path);
 
-}  // namespace daas
+}  // namespace daas::data

@@ -5,7 +5,7 @@
 #include <cstdint>
 #include <string>
 
-namespace daas {
+namespace daas::data {
 
 /// Largest image read_image decodes: 16384 per side and 64 megapixels
 /// (192 MiB as RGB); checked against the file's header before decoding.
@@ -38,4 +38,4 @@ std::string encode_png(const torch::Tensor& image, const std::string& what);
 /// Writes uint8 [C, H, W] (C = 1 or 3) as PNG, atomically.
 void write_png(const std::string& path, const torch::Tensor& image);
 
-}  // namespace daas
+}  // namespace daas::data

@@ -16,7 +16,7 @@
 
 #include "daas/data/dataset.h"
 
-namespace daas {
+namespace daas::data {
 
 struct Batch {
   torch::Tensor images;   // uint8 [B, C, H, W] from the loader; the transform may replace it
@@ -76,4 +76,4 @@ class BatchLoader {
   bool done_ = true;
 };
 
-}  // namespace daas
+}  // namespace daas::data

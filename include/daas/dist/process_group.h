@@ -26,7 +26,7 @@ struct Environment {
 std::optional<Environment> read_environment();
 
 /// Joins the process group `env` describes (rank 0 hosts the TCPStore) and
-/// installs it (daas::set_process_group); a world of one installs nothing.
+/// installs it (daas::core::set_process_group); a world of one installs nothing.
 /// `timeout`: how long a collective (and the rendezvous) may wait for a peer
 /// before this process fails with an error naming its rank.
 void init_process_group(const Environment& env, std::chrono::milliseconds timeout);

@@ -43,8 +43,8 @@ struct Condition {
   std::vector<int64_t> seeds;
   bool has_search = false;
   bool has_train = false;
-  Settings search;  // the plan-wide section, then the condition's (origins name the plan path)
-  Settings train;
+  core::Settings search;  // the plan-wide section, then the condition's (origins name the plan path)
+  core::Settings train;
   Source genotype;            // of the retrain
   Source policy;              // of the retrain
   std::string genotype_text;  // the retrain's genotype and policy as the plan writes them
@@ -86,10 +86,10 @@ struct Run {
 /// the experiment folder (made absolute); `overrides` (e.g. threads from the
 /// command line) apply to every run last. Fails like read_plan on settings
 /// that cannot work (schedules, network size, policy and genotype names).
-std::vector<Run> plan_runs(const Plan& plan, const std::string& out, const Settings& overrides = {});
+std::vector<Run> plan_runs(const Plan& plan, const std::string& out, const core::Settings& overrides = {});
 
 /// The option tables `daas search` and `daas train` use.
-OptionTable<search::SearchOptions> search_table();
-OptionTable<train::TrainOptions> train_table();
+core::OptionTable<search::SearchOptions> search_table();
+core::OptionTable<train::TrainOptions> train_table();
 
 }  // namespace daas::experiment

@@ -59,8 +59,8 @@ bool run_finished(const Run& run);
 nlohmann::json final_metrics(const Run& run);
 
 struct ExperimentOptions {
-  bool resume = false;  // continue an experiment already in `out`
-  Settings overrides;   // applied to every run last (command-line --threads)
+  bool resume = false;       // continue an experiment already in `out`
+  core::Settings overrides;  // applied to every run last (command-line --threads)
 };
 
 struct ExperimentSummary {

@@ -47,8 +47,8 @@ class SearchHistory {
   static constexpr int64_t kTopSubPolicies = 10;
 
  private:
-  std::optional<MetricsLog> alpha_;
-  std::optional<MetricsLog> policy_;
+  std::optional<core::MetricsLog> alpha_;
+  std::optional<core::MetricsLog> policy_;
 };
 
 }  // namespace daas::search

@@ -48,7 +48,7 @@ class SearchModel {
 };
 
 /// The model for `options.mode`, sized for `data`, on `device`.
-std::unique_ptr<SearchModel> make_search_model(const SearchOptions& options, const Dataset& data,
+std::unique_ptr<SearchModel> make_search_model(const SearchOptions& options, const data::Dataset& data,
                                                const c10::Device& device);
 
 }  // namespace daas::search

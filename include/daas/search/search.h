@@ -45,7 +45,7 @@ const std::array<SearchModeRow, static_cast<size_t>(SearchMode::kCount)>& search
 /// The one place a mode's name becomes its row; fails naming the known modes.
 const SearchModeRow& search_mode(const std::string& name);
 
-struct SearchOptions : RuntimeOptions, DataOptions, train::LoopOptions {
+struct SearchOptions : core::RuntimeOptions, data::DataOptions, train::LoopOptions {
   std::string mode = "joint";
   std::string sampler = "gumbel";
   double arch_lr = 3e-4;
@@ -64,7 +64,7 @@ struct SearchOptions : RuntimeOptions, DataOptions, train::LoopOptions {
 };
 
 template <typename T>
-void add_search_options(OptionTable<T>& table) {
+void add_search_options(core::OptionTable<T>& table) {
   std::vector<std::string> modes;
   std::string mode_help;
   for (const auto& row : search_modes()) {
@@ -119,7 +119,8 @@ SearchResult run_search(const SearchOptions& options, const std::string& run_dir
 
 /// The search itself on given halves: `weights_half` trains w, `arch_half`
 /// trains α and β. Normalisation uses weights_half's mean and std.
-SearchResult search_halves(const SearchOptions& options, const Dataset& weights_half, const Dataset& arch_half,
-                           const std::string& run_dir, bool resume, const EpochHook& after_epoch = {});
+SearchResult search_halves(const SearchOptions& options, const data::Dataset& weights_half,
+                           const data::Dataset& arch_half, const std::string& run_dir, bool resume,
+                           const EpochHook& after_epoch = {});
 
 }  // namespace daas::search

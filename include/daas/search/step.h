@@ -29,12 +29,12 @@ class StepRanks {
   int64_t size() const { return team_.size(); }
   /// The model rank `rank` computes with (the master itself for one rank).
   SearchModel& model(int64_t rank);
-  WorkerTeam& team() { return team_; }
+  core::WorkerTeam& team() { return team_; }
 
  private:
   SearchModel& master_;
   std::vector<std::unique_ptr<SearchModel>> replicas_;
-  WorkerTeam team_;
+  core::WorkerTeam team_;
 };
 
 /// What a step reads besides its batches.
@@ -101,8 +101,8 @@ torch::Tensor directional_derivatives(StepRanks& ranks, SearchModel& master, con
 torch::Tensor policy_surrogate(const torch::Tensor& d, const torch::Tensor& log_prob, double eta, bool normalize);
 
 /// One step: augmentation draw, architecture step, policy step, weight step.
-StepStats search_step(StepContext& context, Batch& train, Batch& val, double lr, int64_t epoch, int64_t step,
-                      torch::optim::SGD& weight_optimizer, torch::optim::Adam* arch_optimizer,
+StepStats search_step(StepContext& context, data::Batch& train, data::Batch& val, double lr, int64_t epoch,
+                      int64_t step, torch::optim::SGD& weight_optimizer, torch::optim::Adam* arch_optimizer,
                       torch::optim::Adam* policy_optimizer);
 
 }  // namespace daas::search

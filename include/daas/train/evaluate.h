@@ -32,7 +32,7 @@ struct Evaluation {
 
 /// Evaluates `net` (switched to eval mode, no gradients) on every image of
 /// `data`, normalised with the network's own mean and std, in order.
-Evaluation evaluate(Network& net, const Dataset& data, int64_t batch_size, const c10::Device& device);
+Evaluation evaluate(Network& net, const data::Dataset& data, int64_t batch_size, const c10::Device& device);
 
 /// The logits, float [N, classes] on the CPU, of uint8 images [N, C, H, W]
 /// of the network's input shape: normalised and run exactly as evaluate()

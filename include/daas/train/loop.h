@@ -30,7 +30,7 @@ struct LoopOptions {
 };
 
 template <typename T>
-void add_loop_options(OptionTable<T>& table) {
+void add_loop_options(core::OptionTable<T>& table) {
   table.add("epochs", &T::epochs, "epochs", {1, 100000})
       .add("steps_per_epoch", &T::steps_per_epoch,
            "steps per epoch; 0 = one pass over the training data (a search: over the smaller half)", {0, 1e9})

@@ -17,7 +17,7 @@
 #include "daas/nas/genotype.h"
 #include "daas/nas/network.h"
 
-namespace daas {
+namespace daas::data {
 struct Dataset;
 }
 
@@ -102,6 +102,6 @@ LoadedModel load_model(const std::string& path, const c10::Device& device);
 
 /// Fails unless `data` has the channels, image size and class count `info`
 /// was trained for; the message names the model file, the data set and both values.
-void check_compatible(const ModelInfo& info, const Dataset& data, const std::string& model_path);
+void check_compatible(const ModelInfo& info, const data::Dataset& data, const std::string& model_path);
 
 }  // namespace daas::train

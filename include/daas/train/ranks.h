@@ -23,7 +23,7 @@ class TrainRanks {
   int64_t size() const { return team_.size(); }
   /// The network rank `rank` computes with.
   Network& model(int64_t rank);
-  WorkerTeam& team() { return team_; }
+  core::WorkerTeam& team() { return team_; }
   Network& master() { return master_; }
 
   /// Replicas take the master's weights, buffers, mode and drop-path rate,
@@ -41,7 +41,7 @@ class TrainRanks {
  private:
   Network& master_;
   std::vector<std::unique_ptr<Network>> replicas_;
-  WorkerTeam team_;
+  core::WorkerTeam team_;
 };
 
 struct TrainStepResult {

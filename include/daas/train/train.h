@@ -22,7 +22,7 @@
 
 namespace daas::train {
 
-struct TrainOptions : RuntimeOptions, DataOptions, LoopOptions {
+struct TrainOptions : core::RuntimeOptions, data::DataOptions, LoopOptions {
   TrainOptions() {
     // DARTS's retraining batch, and a cosine schedule down to 0.
     batch_size = 96;
@@ -43,7 +43,7 @@ struct TrainOptions : RuntimeOptions, DataOptions, LoopOptions {
 };
 
 template <typename T>
-void add_train_options(OptionTable<T>& table) {
+void add_train_options(core::OptionTable<T>& table) {
   table
       .add("genotype", &T::genotype,
            fmt::format("architecture: a built-in name ({}), random:SEED (uniform over the search space), a genotype "
@@ -108,7 +108,7 @@ TrainResult run_train(const TrainOptions& options, const std::string& run_dir, b
                       const EpochHook& after_epoch = {});
 
 /// The retraining itself on given splits.
-TrainResult train_splits(const TrainOptions& options, const DataSplits& data, const std::string& run_dir, bool resume,
-                         const EpochHook& after_epoch = {});
+TrainResult train_splits(const TrainOptions& options, const data::DataSplits& data, const std::string& run_dir,
+                         bool resume, const EpochHook& after_epoch = {});
 
 }  // namespace daas::train

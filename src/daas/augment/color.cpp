@@ -63,7 +63,7 @@ void check_values(const char* op, const torch::Tensor& values, double low, doubl
   const double* data = v.data_ptr<double>();
   for (int64_t i = 0; i < v.numel(); ++i) {
     if (!std::isfinite(data[i]) || data[i] < low || data[i] > high) {
-      fail("{}: value {} for image {} is out of range; expected {}", op, data[i], i, expected);
+      core::fail("{}: value {} for image {} is out of range; expected {}", op, data[i], i, expected);
     }
   }
 }

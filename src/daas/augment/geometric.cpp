@@ -143,8 +143,8 @@ torch::Tensor cutout(const torch::Tensor& images, const torch::Tensor& values, c
   const int64_t c = images.size(1);
   const int64_t h = images.size(2);
   const int64_t w = images.size(3);
-  check(context.fill.empty() || static_cast<int64_t>(context.fill.size()) == c,
-        "Cutout: {} fill values for {}-channel images; expected one per channel", context.fill.size(), c);
+  core::check(context.fill.empty() || static_cast<int64_t>(context.fill.size()) == c,
+              "Cutout: {} fill values for {}-channel images; expected one per channel", context.fill.size(), c);
   c10::optional<at::Generator> generator;
   if (context.generator != nullptr) generator = *context.generator;
   const auto cy = torch::randint(h, {n}, generator, torch::kLong);

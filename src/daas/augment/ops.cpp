@@ -59,7 +59,7 @@ OpContext op_context(const torch::Tensor& images, std::vector<double> fill, at::
 
 const OpInfo& op_info(Op op) {
   const int index = static_cast<int>(op);
-  check(index >= 0 && index < kOpCount, "op index {}: expected 0..{}", index, kOpCount - 1);
+  core::check(index >= 0 && index < kOpCount, "op index {}: expected 0..{}", index, kOpCount - 1);
   return kOps[static_cast<size_t>(index)];
 }
 
@@ -71,13 +71,13 @@ Op op_from_name(const std::string& name) {
     if (name == row.name) return row.op;
     known += (known.empty() ? "" : ", ") + std::string(row.name);
   }
-  fail("unknown augmentation op '{}'; expected one of {}", name, known);
+  core::fail("unknown augmentation op '{}'; expected one of {}", name, known);
 }
 
 double level_to_value(Op op, double level, int64_t height, int64_t width) {
   const OpInfo& row = op_info(op);
-  check(std::isfinite(level) && level >= 0 && level <= 1, "{}: level {} is out of range; expected [0, 1]", row.name,
-        level);
+  core::check(std::isfinite(level) && level >= 0 && level <= 1, "{}: level {} is out of range; expected [0, 1]",
+              row.name, level);
   double extent = 1.0;
   if (row.extent == Extent::Width) extent = static_cast<double>(width);
   if (row.extent == Extent::Height) extent = static_cast<double>(height);
@@ -95,19 +95,19 @@ std::string shape_text(const torch::Tensor& t) {
 }  // namespace
 
 void check_images(const torch::Tensor& images, const char* what) {
-  check(images.defined() && images.dim() == 4, "{}: images of shape {}; expected [N, C, H, W]", what,
-        shape_text(images));
-  check(images.size(1) == 1 || images.size(1) == 3, "{}: {} channels; expected 1 or 3", what, images.size(1));
-  check(images.scalar_type() == torch::kByte || images.is_floating_point(),
-        "{}: images of type {}; expected uint8 or float", what, c10::toString(images.scalar_type()));
+  core::check(images.defined() && images.dim() == 4, "{}: images of shape {}; expected [N, C, H, W]", what,
+              shape_text(images));
+  core::check(images.size(1) == 1 || images.size(1) == 3, "{}: {} channels; expected 1 or 3", what, images.size(1));
+  core::check(images.scalar_type() == torch::kByte || images.is_floating_point(),
+              "{}: images of type {}; expected uint8 or float", what, c10::toString(images.scalar_type()));
 }
 
 namespace {
 
 void check_per_image(const char* what, const char* name, const torch::Tensor& t, int64_t n) {
-  check(t.defined() && t.dim() == 1 && t.size(0) == n, "{}: {} of shape {}; expected [{}]", what, name, shape_text(t),
-        n);
-  check(t.device().is_cpu(), "{}: {} on {}; expected the CPU", what, name, t.device().str());
+  core::check(t.defined() && t.dim() == 1 && t.size(0) == n, "{}: {} of shape {}; expected [{}]", what, name,
+              shape_text(t), n);
+  core::check(t.device().is_cpu(), "{}: {} on {}; expected the CPU", what, name, t.device().str());
 }
 
 }  // namespace
@@ -144,8 +144,8 @@ torch::Tensor apply_slot(const torch::Tensor& images, const torch::Tensor& ops, 
   // Group the images by op so each op runs once, batched, on its subset.
   std::array<std::vector<int64_t>, kOpCount> groups;
   for (int64_t i = 0; i < n; ++i) {
-    check(id[i] >= 0 && id[i] < kOpCount, "policy slot: op index {} for image {}; expected 0..{}", id[i], i,
-          kOpCount - 1);
+    core::check(id[i] >= 0 && id[i] < kOpCount, "policy slot: op index {} for image {}; expected 0..{}", id[i], i,
+                kOpCount - 1);
     if (flag[i] && id[i] != static_cast<int64_t>(Op::Identity)) groups[static_cast<size_t>(id[i])].push_back(i);
   }
   torch::Tensor out = images;

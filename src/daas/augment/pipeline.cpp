@@ -27,9 +27,10 @@ at::Generator batch_generator(uint64_t seed, int64_t epoch, int64_t index) {
 torch::Tensor normalize(const torch::Tensor& images, const std::vector<double>& mean, const std::vector<double>& std) {
   check_images(images, "normalize");
   const int64_t c = images.size(1);
-  check(static_cast<int64_t>(mean.size()) == c && static_cast<int64_t>(std.size()) == c,
-        "normalize: {} means and {} stds for {}-channel images; expected one per channel", mean.size(), std.size(), c);
-  for (double s : std) check(s > 0, "normalize: std {}; expected > 0", s);
+  core::check(static_cast<int64_t>(mean.size()) == c && static_cast<int64_t>(std.size()) == c,
+              "normalize: {} means and {} stds for {}-channel images; expected one per channel", mean.size(),
+              std.size(), c);
+  for (double s : std) core::check(s > 0, "normalize: std {}; expected > 0", s);
   // (x / 255 − mean) / std as one multiply and one add per pixel: a fused
   // form that runs an order of magnitude faster than the broadcast divisions.
   const double range = images.is_floating_point() ? 1.0 : 255.0;
@@ -48,9 +49,10 @@ torch::Tensor normalize(const torch::Tensor& images, const std::vector<double>& 
 
 Pipeline::Pipeline(std::shared_ptr<const Policy> base, std::shared_ptr<const Policy> policy, PipelineOptions options)
     : base_(std::move(base)), policy_(std::move(policy)), options_(std::move(options)) {
-  check(options_.cutout >= 0, "pipeline: cutout {}; expected >= 0", options_.cutout);
-  check(!options_.mean.empty() && options_.mean.size() == options_.std.size(),
-        "pipeline: {} means and {} stds; expected one of each per channel", options_.mean.size(), options_.std.size());
+  core::check(options_.cutout >= 0, "pipeline: cutout {}; expected >= 0", options_.cutout);
+  core::check(!options_.mean.empty() && options_.mean.size() == options_.std.size(),
+              "pipeline: {} means and {} stds; expected one of each per channel", options_.mean.size(),
+              options_.std.size());
 }
 
 torch::Tensor Pipeline::finish(const torch::Tensor& images, at::Generator& generator) const {
@@ -72,9 +74,9 @@ torch::Tensor Pipeline::operator()(const torch::Tensor& images, int64_t epoch, i
   return finish(out, generator);
 }
 
-BatchTransform Pipeline::transform() const {
+data::BatchTransform Pipeline::transform() const {
   const Pipeline copy = *this;
-  return [copy](Batch& batch) { batch.images = copy(batch.images, batch.epoch, batch.index); };
+  return [copy](data::Batch& batch) { batch.images = copy(batch.images, batch.epoch, batch.index); };
 }
 
 }  // namespace daas::augment

@@ -45,7 +45,7 @@ class NonePolicy : public Policy {
 class StandardPolicy : public Policy {
  public:
   StandardPolicy(int64_t padding, bool flip) : padding_(padding), flip_(flip) {
-    check(padding_ >= 0, "standard policy: crop padding {}; expected >= 0", padding_);
+    core::check(padding_ >= 0, "standard policy: crop padding {}; expected >= 0", padding_);
   }
   std::string name() const override { return "standard"; }
 
@@ -89,7 +89,7 @@ class SubPolicyListPolicy : public Policy {
  public:
   SubPolicyListPolicy(std::vector<SubPolicy> subs, std::vector<double> fill, std::string name)
       : subs_(std::move(subs)), fill_(std::move(fill)), name_(std::move(name)) {
-    check(!subs_.empty(), "policy {}: no sub-policies", name_);
+    core::check(!subs_.empty(), "policy {}: no sub-policies", name_);
     for (const auto& sub : subs_) slots_ = std::max(slots_, sub.size());
   }
   std::string name() const override { return name_; }
@@ -259,9 +259,9 @@ class RandOpsPolicy : public Policy {
  public:
   RandOpsPolicy(std::string name, int64_t slots, int64_t bins, int64_t magnitude, const MagnitudeSpace& space)
       : name_(std::move(name)), slots_(slots), bins_(bins), magnitude_(magnitude), cache_(bins, space) {
-    check(slots_ >= 1 && slots_ <= 16, "{}: {} ops per image; expected 1..16", name_, slots_);
-    check(bins_ >= 2, "{}: {} magnitude bins; expected at least 2", name_, bins_);
-    check(magnitude_ < bins_, "{}: magnitude {}; expected a bin in [0, {}]", name_, magnitude_, bins_ - 1);
+    core::check(slots_ >= 1 && slots_ <= 16, "{}: {} ops per image; expected 1..16", name_, slots_);
+    core::check(bins_ >= 2, "{}: {} magnitude bins; expected at least 2", name_, bins_);
+    core::check(magnitude_ < bins_, "{}: magnitude {}; expected a bin in [0, {}]", name_, magnitude_, bins_ - 1);
   }
   std::string name() const override { return name_; }
   torch::Tensor apply(const torch::Tensor& images, at::Generator& generator) const override {
@@ -295,7 +295,7 @@ class RandOpsPolicy : public Policy {
 
 }  // namespace
 
-PolicyOptions default_policy_options(const Dataset& data) {
+PolicyOptions default_policy_options(const data::Dataset& data) {
   PolicyOptions options;
   options.fill = data.mean;
   const std::string& name = data.name;
@@ -329,8 +329,8 @@ const std::vector<PolicyRow>& policy_table() {
        [](const PolicyOptions&) -> std::shared_ptr<const Policy> { return std::make_shared<AutoAugmentPolicy>(); }},
       {"randaugment",
        [](const PolicyOptions& options) -> std::shared_ptr<const Policy> {
-         check(options.randaugment_magnitude >= 0, "randaugment: magnitude {}; expected >= 0",
-               options.randaugment_magnitude);
+         core::check(options.randaugment_magnitude >= 0, "randaugment: magnitude {}; expected >= 0",
+                     options.randaugment_magnitude);
          return std::make_shared<RandOpsPolicy>("randaugment", options.randaugment_ops, options.magnitude_bins,
                                                 options.randaugment_magnitude, kStandardSpace);
        }},
@@ -359,10 +359,10 @@ std::shared_ptr<const Policy> make_policy(const std::string& name, const PolicyO
   }
   if (name.rfind(kFilePrefix, 0) == 0) {
     const std::string path = name.substr(std::string(kFilePrefix).size());
-    check(!path.empty(), "policy '{}': expected file:PATH", name);
+    core::check(!path.empty(), "policy '{}': expected file:PATH", name);
     return make_sub_policy_policy(read_policy_file(path), options.fill, name);
   }
-  fail("unknown augmentation policy '{}'; expected one of {}", name, fmt::join(policy_names(), ", "));
+  core::fail("unknown augmentation policy '{}'; expected one of {}", name, fmt::join(policy_names(), ", "));
 }
 
 }  // namespace daas::augment

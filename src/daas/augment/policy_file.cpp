@@ -14,10 +14,11 @@ namespace daas::augment {
 namespace {
 
 double unit_number(const nlohmann::json& value, const std::string& where, const char* what) {
-  check(value.is_number(), "{}: {} {} is not a number; expected a number in [0, 1]", where, what, json_excerpt(value));
+  core::check(value.is_number(), "{}: {} {} is not a number; expected a number in [0, 1]", where, what,
+              core::json_excerpt(value));
   const double v = value.get<double>();
-  check(std::isfinite(v) && v >= 0 && v <= 1, "{}: {} {} is out of range; expected a number in [0, 1]", where, what,
-        json_excerpt(value));
+  core::check(std::isfinite(v) && v >= 0 && v <= 1, "{}: {} {} is out of range; expected a number in [0, 1]", where,
+              what, core::json_excerpt(value));
   return v;
 }
 
@@ -26,28 +27,28 @@ double unit_number(const nlohmann::json& value, const std::string& where, const 
 std::vector<SubPolicy> parse_policy(const nlohmann::json& json, const std::string& source) {
   const nlohmann::json* list = &json;
   if (json.is_object()) {
-    check(json.contains("sub_policies"), "{}: a JSON object without \"sub_policies\"; expected a list of sub-policies",
-          source);
+    core::check(json.contains("sub_policies"),
+                "{}: a JSON object without \"sub_policies\"; expected a list of sub-policies", source);
     list = &json.at("sub_policies");
   }
-  check(list->is_array() && !list->empty(), "{}: expected a non-empty JSON list of sub-policies", source);
+  core::check(list->is_array() && !list->empty(), "{}: expected a non-empty JSON list of sub-policies", source);
   std::vector<SubPolicy> policy;
   for (size_t s = 0; s < list->size(); ++s) {
     const auto& entry = (*list)[s];
     const std::string where = fmt::format("{}: sub-policy {}", source, s);
-    check(entry.is_array() && !entry.empty(), "{}: {} is not a non-empty list of [op, probability, level]", where,
-          json_excerpt(entry));
+    core::check(entry.is_array() && !entry.empty(), "{}: {} is not a non-empty list of [op, probability, level]", where,
+                core::json_excerpt(entry));
     SubPolicy sub;
     for (size_t j = 0; j < entry.size(); ++j) {
       const auto& slot = entry[j];
       const std::string at = fmt::format("{}, op {}", where, j);
-      check(slot.is_array() && slot.size() == 3 && slot[0].is_string(), "{}: {} is not [op, probability, level]", at,
-            json_excerpt(slot));
+      core::check(slot.is_array() && slot.size() == 3 && slot[0].is_string(), "{}: {} is not [op, probability, level]",
+                  at, core::json_excerpt(slot));
       PolicyOp op;
       try {
         op.op = op_from_name(slot[0].get<std::string>());
-      } catch (const Error& e) {
-        fail("{}: {}", at, e.what());
+      } catch (const core::Error& e) {
+        core::fail("{}: {}", at, e.what());
       }
       op.probability = unit_number(slot[1], at, "probability");
       op.level = unit_number(slot[2], at, "level");
@@ -59,7 +60,7 @@ std::vector<SubPolicy> parse_policy(const nlohmann::json& json, const std::strin
 }
 
 std::vector<SubPolicy> read_policy_file(const std::string& path) {
-  return parse_policy(parse_json(read_file(path), path), path);
+  return parse_policy(core::parse_json(core::read_file(path), path), path);
 }
 
 nlohmann::json policy_to_json(const std::vector<SubPolicy>& policy) {

@@ -7,16 +7,16 @@
 namespace daas::augment {
 
 torch::Tensor tile_columns(const std::vector<torch::Tensor>& columns) {
-  check(!columns.empty(), "tile_columns: no columns; expected at least one");
+  core::check(!columns.empty(), "tile_columns: no columns; expected at least one");
   const auto& first = columns.front();
-  check(first.dim() == 4 && first.scalar_type() == torch::kByte,
-        "tile_columns: images of shape [{}]; expected uint8 "
-        "[N, C, H, W]",
-        fmt::join(first.sizes(), ", "));
+  core::check(first.dim() == 4 && first.scalar_type() == torch::kByte,
+              "tile_columns: images of shape [{}]; expected uint8 "
+              "[N, C, H, W]",
+              fmt::join(first.sizes(), ", "));
   for (const auto& column : columns) {
-    check(column.sizes() == first.sizes() && column.scalar_type() == torch::kByte,
-          "tile_columns: a column of shape [{}]; expected uint8 [{}] like the first", fmt::join(column.sizes(), ", "),
-          fmt::join(first.sizes(), ", "));
+    core::check(column.sizes() == first.sizes() && column.scalar_type() == torch::kByte,
+                "tile_columns: a column of shape [{}]; expected uint8 [{}] like the first",
+                fmt::join(column.sizes(), ", "), fmt::join(first.sizes(), ", "));
   }
   const int64_t n = first.size(0), c = first.size(1), h = first.size(2), w = first.size(3);
   constexpr int64_t kGap = 2;
@@ -33,7 +33,7 @@ torch::Tensor tile_columns(const std::vector<torch::Tensor>& columns) {
 
 torch::Tensor preview_grid(const torch::Tensor& images, int64_t samples, const Augmentation& augmentation,
                            at::Generator& generator) {
-  check(samples >= 1, "preview_grid: {} samples; expected at least 1", samples);
+  core::check(samples >= 1, "preview_grid: {} samples; expected at least 1", samples);
   std::vector<torch::Tensor> columns = {images.to(torch::kCPU)};
   for (int64_t s = 0; s < samples; ++s) columns.push_back(augmentation(images, generator).to(torch::kCPU));
   return tile_columns(columns);

@@ -27,15 +27,15 @@ torch::Tensor tensor_from_json(const nlohmann::json& json, torch::IntArrayRef sh
     if (node.is_array()) {
       for (const auto& child : node) walk(child);
     } else {
-      check(node.is_number(), "{}: {} is not a number", where, json_excerpt(node));
+      core::check(node.is_number(), "{}: {} is not a number", where, core::json_excerpt(node));
       flat.push_back(node.get<float>());
     }
   };
   walk(json);
   int64_t expected = 1;
   for (auto d : shape) expected *= d;
-  check(static_cast<int64_t>(flat.size()) == expected, "{}: {} numbers; expected {} (shape [{}])", where, flat.size(),
-        expected, fmt::join(shape, ", "));
+  core::check(static_cast<int64_t>(flat.size()) == expected, "{}: {} numbers; expected {} (shape [{}])", where,
+              flat.size(), expected, fmt::join(shape, ", "));
   return torch::tensor(flat, torch::kFloat).view(shape);
 }
 
@@ -65,7 +65,7 @@ torch::Tensor slot_has_magnitude() {
 }
 
 SearchablePolicyImpl::SearchablePolicyImpl(SearchablePolicyOptions options) : options_(std::move(options)) {
-  check(options_.levels() >= 2, "SearchablePolicy: {} magnitude levels; expected >= 2", options_.levels());
+  core::check(options_.levels() >= 2, "SearchablePolicy: {} magnitude levels; expected >= 2", options_.levels());
   // All logits start at 0: uniform selection, p = 0.5, uniform magnitudes (docs/method.md §3).
   phi = register_parameter("phi", torch::zeros({kSubPolicyCount}));
   theta = register_parameter("theta", torch::zeros({kSubPolicyCount, 2}));
@@ -73,7 +73,7 @@ SearchablePolicyImpl::SearchablePolicyImpl(SearchablePolicyOptions options) : op
 }
 
 PolicySample SearchablePolicyImpl::sample(int64_t n, at::Generator& generator) const {
-  check(n >= 1, "SearchablePolicy::sample: {} images; expected at least 1", n);
+  core::check(n >= 1, "SearchablePolicy::sample: {} images; expected at least 1", n);
   torch::NoGradGuard no_grad;
   const int64_t m = options_.levels();
   PolicySample out;
@@ -92,21 +92,21 @@ torch::Tensor SearchablePolicyImpl::apply(const torch::Tensor& images, const Pol
                                           at::Generator& generator) const {
   check_images(images, "SearchablePolicy::apply");
   const int64_t n = images.size(0), h = images.size(2), w = images.size(3);
-  check(sample.size() == n, "SearchablePolicy::apply: a sample of {} images for a batch of {}", sample.size(), n);
+  core::check(sample.size() == n, "SearchablePolicy::apply: a sample of {} images for a batch of {}", sample.size(), n);
   const auto context = op_context(images, options_.fill(), &generator);
   const auto s = sample.sub_policy.to(torch::kLong).contiguous();
   const auto levels = sample.levels.to(torch::kLong).contiguous();
   const auto negate = sample.negate.to(torch::kBool).contiguous();
   const auto applied = sample.applied.to(torch::kBool).contiguous();
   for (const auto* slots : {&levels, &negate, &applied}) {
-    check(slots->dim() == 2 && slots->size(0) == n && slots->size(1) == 2,
-          "SearchablePolicy::apply: per-slot draws of shape [{}]; expected [{}, 2]", fmt::join(slots->sizes(), ", "),
-          n);
+    core::check(slots->dim() == 2 && slots->size(0) == n && slots->size(1) == 2,
+                "SearchablePolicy::apply: per-slot draws of shape [{}]; expected [{}, 2]",
+                fmt::join(slots->sizes(), ", "), n);
   }
   const int64_t* chosen = s.data_ptr<int64_t>();
   for (int64_t i = 0; i < n; ++i) {
-    check(chosen[i] >= 0 && chosen[i] < kSubPolicyCount, "SearchablePolicy::apply: sub-policy {}; expected 0..{}",
-          chosen[i], kSubPolicyCount - 1);
+    core::check(chosen[i] >= 0 && chosen[i] < kSubPolicyCount, "SearchablePolicy::apply: sub-policy {}; expected 0..{}",
+                chosen[i], kSubPolicyCount - 1);
   }
   const double top = static_cast<double>(options_.levels() - 1);
   torch::Tensor out = images;
@@ -140,7 +140,7 @@ torch::Tensor SearchablePolicyImpl::log_prob(const PolicySample& sample) const {
 }
 
 std::vector<SubPolicy> SearchablePolicyImpl::top_k(int64_t k) const {
-  check(k >= 1 && k <= kSubPolicyCount, "top_k: k = {}; expected 1..{}", k, kSubPolicyCount);
+  core::check(k >= 1 && k <= kSubPolicyCount, "top_k: k = {}; expected 1..{}", k, kSubPolicyCount);
   torch::NoGradGuard no_grad;
   const auto selection = torch::softmax(phi.detach().to(torch::kCPU, torch::kDouble), 0);
   const auto order = std::get<1>(selection.topk(k, 0, /*largest=*/true, /*sorted=*/true));
@@ -169,15 +169,16 @@ nlohmann::json SearchablePolicyImpl::to_json(int64_t k) const {
 }
 
 void SearchablePolicyImpl::load_json(const nlohmann::json& json, const std::string& source) {
-  check(json.is_object() && json.contains("beta") && json.at("beta").is_object(),
-        "{}: no \"beta\" object; expected a policy exported by daas with its full beta", source);
+  core::check(json.is_object() && json.contains("beta") && json.at("beta").is_object(),
+              "{}: no \"beta\" object; expected a policy exported by daas with its full beta", source);
   const auto& beta = json.at("beta");
-  check(beta.contains("levels") && beta.at("levels").is_number_integer(), "{}: beta without an integer \"levels\"",
-        source);
+  core::check(beta.contains("levels") && beta.at("levels").is_number_integer(),
+              "{}: beta without an integer \"levels\"", source);
   const int64_t levels = beta.at("levels").get<int64_t>();
-  check(levels == options_.levels(), "{}: beta has {} magnitude levels; this policy has {}", source, levels,
-        options_.levels());
-  for (const char* key : {"phi", "theta", "mu"}) check(beta.contains(key), "{}: beta without \"{}\"", source, key);
+  core::check(levels == options_.levels(), "{}: beta has {} magnitude levels; this policy has {}", source, levels,
+              options_.levels());
+  for (const char* key : {"phi", "theta", "mu"})
+    core::check(beta.contains(key), "{}: beta without \"{}\"", source, key);
   const auto new_phi = tensor_from_json(beta.at("phi"), phi.sizes(), source + ": beta.phi");
   const auto new_theta = tensor_from_json(beta.at("theta"), theta.sizes(), source + ": beta.theta");
   const auto new_mu = tensor_from_json(beta.at("mu"), mu.sizes(), source + ": beta.mu");
@@ -188,10 +189,12 @@ void SearchablePolicyImpl::load_json(const nlohmann::json& json, const std::stri
 }
 
 void SearchablePolicyImpl::save(const std::string& path, int64_t k) const {
-  write_file_atomic(path, to_json(k).dump(1) + "\n");
+  core::write_file_atomic(path, to_json(k).dump(1) + "\n");
 }
 
-void SearchablePolicyImpl::load(const std::string& path) { load_json(parse_json(read_file(path), path), path); }
+void SearchablePolicyImpl::load(const std::string& path) {
+  load_json(core::parse_json(core::read_file(path), path), path);
+}
 
 void SearchablePolicyImpl::pretty_print(std::ostream& stream) const {
   stream << "daas::augment::SearchablePolicy(sub_policies=" << kSubPolicyCount << ", levels=" << options_.levels()

@@ -21,7 +21,7 @@
 
 #include "daas/core/error.h"
 
-namespace daas {
+namespace daas::core {
 namespace {
 
 // Caps that keep every loop, recursion and allocation bounded.
@@ -1494,4 +1494,4 @@ std::string read_checked_torch_archive(const std::string& path) {
   return bytes;
 }
 
-}  // namespace daas
+}  // namespace daas::core

@@ -7,7 +7,7 @@
 #include "daas/core/files.h"
 #include "daas/core/json.h"
 
-namespace daas {
+namespace daas::core {
 namespace {
 
 /// LibTorch's messages can span lines (a source excerpt); daas errors are one line.
@@ -104,4 +104,4 @@ nlohmann::json CheckpointReader::json(const std::string& key) {
   return parse_json(value.toStringRef(), fmt::format("{}: entry '{}'", path_, key));
 }
 
-}  // namespace daas
+}  // namespace daas::core

@@ -11,7 +11,7 @@
 
 namespace fs = std::filesystem;
 
-namespace daas {
+namespace daas::core {
 namespace {
 
 std::map<std::string, std::set<std::string>>& section_registry() {
@@ -153,4 +153,4 @@ Settings Settings::from_profile(const std::string& name, const std::string& sect
   return settings;
 }
 
-}  // namespace daas
+}  // namespace daas::core

@@ -15,7 +15,7 @@
 #include "daas/core/error.h"
 #include "daas/core/parallel.h"
 
-namespace daas {
+namespace daas::core {
 namespace {
 
 bool ends_with(const std::string& s, const std::string& suffix) {
@@ -130,4 +130,4 @@ void make_dirs(const std::string& path) {
 
 bool file_exists(const std::string& path) { return std::filesystem::exists(path); }
 
-}  // namespace daas
+}  // namespace daas::core

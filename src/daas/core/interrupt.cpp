@@ -9,7 +9,7 @@
 
 #include "daas/core/parallel.h"
 
-namespace daas {
+namespace daas::core {
 namespace {
 
 std::atomic<int> requested{0};
@@ -82,4 +82,4 @@ void throw_if_interrupted(const std::string& command, const std::string& saved, 
                                    checkpoint_path, command, run_dir));
 }
 
-}  // namespace daas
+}  // namespace daas::core

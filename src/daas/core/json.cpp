@@ -2,7 +2,7 @@
 
 #include "daas/core/error.h"
 
-namespace daas {
+namespace daas::core {
 
 nlohmann::json parse_json(const std::string& text, const std::string& source) {
   // A pre-scan of bracket depth outside strings: cheaper than a parser
@@ -39,4 +39,4 @@ std::string json_excerpt(const nlohmann::json& value, size_t max_chars) {
   return text;
 }
 
-}  // namespace daas
+}  // namespace daas::core

@@ -7,7 +7,7 @@
 #include "daas/core/files.h"
 #include "daas/core/parallel.h"
 
-namespace daas {
+namespace daas::core {
 
 MetricsLog::MetricsLog(std::string path, int64_t keep_until_epoch) : path_(std::move(path)) {
   std::string kept;
@@ -46,4 +46,4 @@ std::vector<nlohmann::json> read_metrics(const std::string& path) {
   return records;
 }
 
-}  // namespace daas
+}  // namespace daas::core

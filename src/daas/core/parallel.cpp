@@ -8,7 +8,7 @@
 
 #include "daas/core/error.h"
 
-namespace daas {
+namespace daas::core {
 namespace {
 
 thread_local ShardContext shard_context;
@@ -356,4 +356,4 @@ std::pair<int64_t, int64_t> shard_range(int64_t n, int64_t rank, int64_t size) {
   return {begin, begin + base + (rank < extra ? 1 : 0)};
 }
 
-}  // namespace daas
+}  // namespace daas::core

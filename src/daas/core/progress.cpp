@@ -6,7 +6,7 @@
 
 #include <cstdio>
 
-namespace daas {
+namespace daas::core {
 namespace {
 
 std::string format_duration(double seconds) {
@@ -65,4 +65,4 @@ void Progress::draw(const std::string& fields, bool final) {
   spdlog::info("{}", line);
 }
 
-}  // namespace daas
+}  // namespace daas::core

@@ -10,7 +10,7 @@
 #include "daas/core/error.h"
 #include "daas/core/parallel.h"
 
-namespace daas {
+namespace daas::core {
 
 RunLog::RunLog(const std::string& path, bool append) : path_(path) {
   if (!writes_run_files()) return;
@@ -53,4 +53,4 @@ void RunLog::print(const std::string& text) {
 
 void RunLog::record_error(const std::string& message) { write(spdlog::level::err, message); }
 
-}  // namespace daas
+}  // namespace daas::core

@@ -16,7 +16,7 @@
 
 #include "daas/core/error.h"
 
-namespace daas {
+namespace daas::core {
 
 void prefer_passive_openmp(char** argv) {
   if (std::getenv("OMP_WAIT_POLICY") != nullptr) return;
@@ -98,4 +98,4 @@ std::string run_folder(const RuntimeOptions& options, const std::string& command
   return "runs/" + command + "-" + stamp;
 }
 
-}  // namespace daas
+}  // namespace daas::core

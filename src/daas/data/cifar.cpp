@@ -12,7 +12,7 @@
 
 namespace fs = std::filesystem;
 
-namespace daas {
+namespace daas::data {
 namespace {
 
 constexpr int64_t kPixels = 3 * 32 * 32;
@@ -23,10 +23,10 @@ Dataset read_records(const std::vector<std::string>& paths, int64_t label_bytes,
   std::vector<torch::Tensor> images;
   std::vector<torch::Tensor> labels;
   for (const auto& path : paths) {
-    const std::string bytes = read_file(path);
-    check(!bytes.empty() && static_cast<int64_t>(bytes.size()) % record == 0,
-          "{}: size {} bytes is not a positive multiple of the record size {} ({} label byte(s) + 3072 pixels)", path,
-          bytes.size(), record, label_bytes);
+    const std::string bytes = core::read_file(path);
+    core::check(!bytes.empty() && static_cast<int64_t>(bytes.size()) % record == 0,
+                "{}: size {} bytes is not a positive multiple of the record size {} ({} label byte(s) + 3072 pixels)",
+                path, bytes.size(), record, label_bytes);
     const int64_t n = static_cast<int64_t>(bytes.size()) / record;
     auto raw = torch::empty({n, record}, torch::kUInt8);
     std::memcpy(raw.data_ptr<uint8_t>(), bytes.data(), bytes.size());
@@ -40,7 +40,7 @@ Dataset read_records(const std::vector<std::string>& paths, int64_t label_bytes,
 }
 
 std::vector<std::string> read_names(const std::string& path) {
-  std::istringstream in(read_file(path));
+  std::istringstream in(core::read_file(path));
   std::vector<std::string> names;
   for (std::string line; std::getline(in, line);) {
     while (!line.empty() && (line.back() == '\r' || line.back() == ' ')) line.pop_back();
@@ -53,8 +53,8 @@ std::vector<std::string> read_names(const std::string& path) {
 std::string batches_dir(const std::string& dir, const std::string& inner, const std::string& probe) {
   if (fs::exists(fs::path(dir) / probe)) return dir;
   if (fs::exists(fs::path(dir) / inner / probe)) return (fs::path(dir) / inner).string();
-  if (!fs::is_directory(dir)) fail("{}: data folder not found", dir);
-  fail("{}: file not found (looked in {} and {}/{})", (fs::path(dir) / probe).string(), dir, dir, inner);
+  if (!fs::is_directory(dir)) core::fail("{}: data folder not found", dir);
+  core::fail("{}: file not found (looked in {} and {}/{})", (fs::path(dir) / probe).string(), dir, dir, inner);
 }
 
 void finish(Dataset& data, const std::vector<std::string>& classes, const std::string& source) {
@@ -102,4 +102,4 @@ DataSplits read_cifar100(const std::string& dir, const DataOptions& options) {
   return splits;
 }
 
-}  // namespace daas
+}  // namespace daas::data

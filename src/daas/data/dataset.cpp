@@ -8,7 +8,7 @@
 
 #include "daas/core/error.h"
 
-namespace daas {
+namespace daas::data {
 
 namespace {
 
@@ -37,9 +37,9 @@ const std::vector<DataFormat>& data_formats() {
 
 namespace {
 
-const OptionTable<DataOptions>& data_option_table() {
-  static const OptionTable<DataOptions> table = [] {
-    OptionTable<DataOptions> t;
+const core::OptionTable<DataOptions>& data_option_table() {
+  static const core::OptionTable<DataOptions> table = [] {
+    core::OptionTable<DataOptions> t;
     add_data_options(t);
     return t;
   }();
@@ -57,13 +57,13 @@ nlohmann::json data_options_to_json(const DataOptions& options) {
 
 void data_options_from_json(const nlohmann::json& json, const std::set<std::string>& keep, const std::string& source,
                             DataOptions& options) {
-  check(json.is_object(), "{}: data settings are not a JSON object", source);
+  core::check(json.is_object(), "{}: data settings are not a JSON object", source);
   const auto& table = data_option_table();
-  Settings settings;
+  core::Settings settings;
   for (const auto& option : table.options()) {
     if (keep.count(option.key) != 0 || !json.contains(option.key)) continue;
     const auto& value = json.at(option.key);
-    check(value.is_string(), "{}: data setting '{}' is not a text", source, option.key);
+    core::check(value.is_string(), "{}: data setting '{}' is not a text", source, option.key);
     settings.set(option.key, value.get<std::string>(), source);
   }
   table.apply(settings, options);
@@ -86,19 +86,19 @@ Dataset Dataset::select(const torch::Tensor& indices, const std::string& suffix)
 torch::Tensor Dataset::class_counts() const { return torch::bincount(labels, {}, num_classes()); }
 
 void validate_dataset(const Dataset& data, const std::string& source) {
-  check(data.images.defined() && data.images.dim() == 4 && data.images.scalar_type() == torch::kUInt8,
-        "{}: images must be uint8 N×C×H×W", source);
-  check(data.labels.size(0) == data.images.size(0), "{}: {} images but {} labels", source, data.images.size(0),
-        data.labels.size(0));
-  check(data.size() > 0, "{}: no images", source);
-  check(data.images.size(2) > 0 && data.images.size(3) > 0, "{}: images are {}×{} pixels; expected at least 1×1",
-        source, data.images.size(2), data.images.size(3));
+  core::check(data.images.defined() && data.images.dim() == 4 && data.images.scalar_type() == torch::kUInt8,
+              "{}: images must be uint8 N×C×H×W", source);
+  core::check(data.labels.size(0) == data.images.size(0), "{}: {} images but {} labels", source, data.images.size(0),
+              data.labels.size(0));
+  core::check(data.size() > 0, "{}: no images", source);
+  core::check(data.images.size(2) > 0 && data.images.size(3) > 0, "{}: images are {}×{} pixels; expected at least 1×1",
+              source, data.images.size(2), data.images.size(3));
   const int64_t max_label = data.labels.max().item<int64_t>();
   const int64_t min_label = data.labels.min().item<int64_t>();
   if (min_label < 0 || max_label >= data.num_classes()) {
     const int64_t bad = min_label < 0 ? min_label : max_label;
     const int64_t at = (data.labels == bad).nonzero()[0][0].item<int64_t>();
-    fail("{}: label {} at record {} is out of range; expected 0..{}", source, bad, at, data.num_classes() - 1);
+    core::fail("{}: label {} at record {} is out of range; expected 0..{}", source, bad, at, data.num_classes() - 1);
   }
 }
 
@@ -121,7 +121,7 @@ void compute_statistics(Dataset& data) {
 
 torch::Tensor stratified_indices(const torch::Tensor& labels, int64_t num_classes, int64_t count, uint64_t seed) {
   const int64_t n = labels.size(0);
-  check(count > 0 && count <= n, "subset of {} images requested from {} images; expected 1..{}", count, n, n);
+  core::check(count > 0 && count <= n, "subset of {} images requested from {} images; expected 1..{}", count, n, n);
   auto generator = at::make_generator<at::CPUGeneratorImpl>(seed);
   const auto counts = torch::bincount(labels, {}, num_classes);
   // Largest-remainder apportionment keeps class shares as close as possible.
@@ -147,8 +147,8 @@ torch::Tensor stratified_indices(const torch::Tensor& labels, int64_t num_classe
 }
 
 std::pair<Dataset, Dataset> split_halves(const Dataset& data, uint64_t seed) {
-  check(data.size() >= 2, "{}: only {} training image(s); expected at least 2 (one for each half of the search)",
-        data.name, data.size());
+  core::check(data.size() >= 2, "{}: only {} training image(s); expected at least 2 (one for each half of the search)",
+              data.name, data.size());
   const auto first = stratified_indices(data.labels, data.num_classes(), data.size() / 2, seed);
   auto mask = torch::ones({data.size()}, torch::kBool);
   mask.index_fill_(0, first, false);
@@ -165,18 +165,19 @@ DataSplits load_data(const DataOptions& options, uint64_t seed) {
     if (format_name == row.name) format = &row;
   }
   if (format == nullptr)
-    fail("data '{}': unknown format '{}'; expected FORMAT or FORMAT:DIR with FORMAT one of {}", options.data,
-         format_name, data_format_names());
+    core::fail("data '{}': unknown format '{}'; expected FORMAT or FORMAT:DIR with FORMAT one of {}", options.data,
+               format_name, data_format_names());
   const std::string folder = dir.empty() ? format->default_dir : dir;
   if (folder.empty())
-    fail("data '{}': format {} has no default folder; give one as {}:DIR", options.data, format->name, format->name);
+    core::fail("data '{}': format {} has no default folder; give one as {}:DIR", options.data, format->name,
+               format->name);
   DataSplits splits = format->read(folder, options);
   splits.train.name = std::string(format->name) + "/train";
   splits.test.name = std::string(format->name) + "/test";
   const auto shape = [](const Dataset& d) { return fmt::format("{}", fmt::join(d.images.sizes().slice(1), "×")); };
-  check(splits.train.images.sizes().slice(1) == splits.test.images.sizes().slice(1),
-        "data '{}': training images are {} but test images are {}; expected the same shape", options.data,
-        shape(splits.train), shape(splits.test));
+  core::check(splits.train.images.sizes().slice(1) == splits.test.images.sizes().slice(1),
+              "data '{}': training images are {} but test images are {}; expected the same shape", options.data,
+              shape(splits.train), shape(splits.test));
   if (options.subset > 0 && options.subset < splits.train.size()) {
     const int64_t full = splits.train.size();
     splits.train = splits.train.select(
@@ -192,4 +193,4 @@ DataSplits load_data(const DataOptions& options, uint64_t seed) {
   return splits;
 }
 
-}  // namespace daas
+}  // namespace daas::data

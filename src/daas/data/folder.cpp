@@ -12,7 +12,7 @@
 
 namespace fs = std::filesystem;
 
-namespace daas {
+namespace daas::data {
 namespace {
 
 bool is_image(const fs::path& path) {
@@ -27,7 +27,7 @@ std::vector<std::string> class_folders(const std::string& root) {
     if (entry.is_directory()) classes.push_back(entry.path().filename().string());
   }
   std::sort(classes.begin(), classes.end());
-  check(!classes.empty(), "{}: no class folders; expected {}/<class>/*.png|jpg", root, root);
+  core::check(!classes.empty(), "{}: no class folders; expected {}/<class>/*.png|jpg", root, root);
   return classes;
 }
 
@@ -41,13 +41,13 @@ FolderImages read_class_folders(const std::string& root, const std::vector<std::
   FolderImages out;
   for (size_t c = 0; c < classes.size(); ++c) {
     const fs::path folder = fs::path(root) / classes[c];
-    check(fs::is_directory(folder), "{}: class folder missing (the class list comes from the training folder)",
-          folder.string());
+    core::check(fs::is_directory(folder), "{}: class folder missing (the class list comes from the training folder)",
+                folder.string());
     std::vector<fs::path> files;
     for (const auto& entry : fs::directory_iterator(folder)) {
       if (entry.is_regular_file() && is_image(entry.path())) files.push_back(entry.path());
     }
-    check(!files.empty(), "{}: class folder has no .png, .jpg or .jpeg images", folder.string());
+    core::check(!files.empty(), "{}: class folder has no .png, .jpg or .jpeg images", folder.string());
     std::sort(files.begin(), files.end());
     for (const auto& file : files) {
       const auto image = read_image(file.string(), options.image_channels, options.image_background);
@@ -84,15 +84,15 @@ Dataset to_dataset(const FolderImages& read, int64_t channels, const std::vector
 }  // namespace
 
 DataSplits read_folder(const std::string& dir, const DataOptions& options) {
-  if (!fs::is_directory(dir)) fail("{}: data folder not found", dir);
+  if (!fs::is_directory(dir)) core::fail("{}: data folder not found", dir);
   DataSplits splits;
   const fs::path train = fs::path(dir) / "train";
   const fs::path test = fs::path(dir) / "test";
-  check(fs::is_directory(train) == fs::is_directory(test),
-        "{}: has {}/ but no {}/; expected both train/ and test/ (each of class folders), or class folders only", dir,
-        fs::is_directory(train) ? "train" : "test", fs::is_directory(train) ? "test" : "train");
-  check(options.image_channels == 0 || options.image_channels == 1 || options.image_channels == 3,
-        "image_channels {}: expected 0 (as stored), 1 (gray) or 3 (RGB)", options.image_channels);
+  core::check(fs::is_directory(train) == fs::is_directory(test),
+              "{}: has {}/ but no {}/; expected both train/ and test/ (each of class folders), or class folders only",
+              dir, fs::is_directory(train) ? "train" : "test", fs::is_directory(train) ? "test" : "train");
+  core::check(options.image_channels == 0 || options.image_channels == 1 || options.image_channels == 3,
+              "image_channels {}: expected 0 (as stored), 1 (gray) or 3 (RGB)", options.image_channels);
   if (fs::is_directory(train)) {
     const auto classes = class_folders(train.string());
     const auto train_images = read_class_folders(train.string(), classes, options);
@@ -107,7 +107,8 @@ DataSplits read_folder(const std::string& dir, const DataOptions& options) {
   const auto classes = class_folders(dir);
   const auto read = read_class_folders(dir, classes, options);
   const auto all = to_dataset(read, common_channels({&read}), classes, dir);
-  check(all.size() >= 3, "{}: {} images; expected at least 3 (2 to train on, 1 held out to test)", dir, all.size());
+  core::check(all.size() >= 3, "{}: {} images; expected at least 3 (2 to train on, 1 held out to test)", dir,
+              all.size());
   const int64_t test_count =
       std::max<int64_t>(1, static_cast<int64_t>(options.folder_test_fraction * static_cast<double>(all.size())));
   const auto test_indices = stratified_indices(all.labels, all.num_classes(), test_count, /*seed=*/12345);
@@ -118,4 +119,4 @@ DataSplits read_folder(const std::string& dir, const DataOptions& options) {
   return splits;
 }
 
-}  // namespace daas
+}  // namespace daas::data

@@ -9,7 +9,7 @@
 #include "daas/core/files.h"
 #include "daas/data/dataset.h"
 
-namespace daas {
+namespace daas::data {
 namespace {
 
 constexpr uint32_t kImagesMagic = 2051;  // 0x00000803: uint8, 3 dimensions
@@ -30,12 +30,12 @@ constexpr uint64_t kMaxIdxPayload = uint64_t{1} << 34;
 /// Returns the bytes and fills `sizes`.
 std::string read_idx_file(const std::string& path, uint32_t magic, size_t dims, std::vector<int64_t>& sizes) {
   const size_t header = 4 + 4 * dims;
-  const std::string head = read_file_head(path, header);
-  check(head.size() >= header, "{}: file is {} bytes, too short for an IDX header of {} bytes", path, head.size(),
-        header);
+  const std::string head = core::read_file_head(path, header);
+  core::check(head.size() >= header, "{}: file is {} bytes, too short for an IDX header of {} bytes", path, head.size(),
+              header);
   const uint32_t found = big_endian_u32(head, 0);
-  check(found == magic, "{}: magic {}, expected {} (IDX {} file)", path, found, magic,
-        magic == kImagesMagic ? "image" : "label");
+  core::check(found == magic, "{}: magic {}, expected {} (IDX {} file)", path, found, magic,
+              magic == kImagesMagic ? "image" : "label");
   sizes.clear();
   uint64_t payload = 1;
   for (size_t i = 0; i < dims; ++i) {
@@ -43,14 +43,14 @@ std::string read_idx_file(const std::string& path, uint32_t magic, size_t dims, 
     const auto size = static_cast<uint64_t>(sizes.back());
     payload = size != 0 && payload > kMaxIdxPayload / size ? kMaxIdxPayload + 1 : payload * size;
   }
-  check(payload <= kMaxIdxPayload, "{}: header shape {} is more than {} bytes; expected a real IDX file", path,
-        fmt::join(sizes, "×"), kMaxIdxPayload);
-  const std::string bytes = read_file_head(path, header + payload + 1);
-  check(bytes.size() == header + payload, "{}: {} bytes of data, expected {} for shape {} (file truncated or padded)",
-        path,
-        bytes.size() == header + payload + 1 ? "more than " + std::to_string(payload)
-                                             : std::to_string(bytes.size() - header),
-        payload, fmt::join(sizes, "×"));
+  core::check(payload <= kMaxIdxPayload, "{}: header shape {} is more than {} bytes; expected a real IDX file", path,
+              fmt::join(sizes, "×"), kMaxIdxPayload);
+  const std::string bytes = core::read_file_head(path, header + payload + 1);
+  core::check(bytes.size() == header + payload,
+              "{}: {} bytes of data, expected {} for shape {} (file truncated or padded)", path,
+              bytes.size() == header + payload + 1 ? "more than " + std::to_string(payload)
+                                                   : std::to_string(bytes.size() - header),
+              payload, fmt::join(sizes, "×"));
   return bytes;
 }
 
@@ -63,9 +63,9 @@ torch::Tensor payload_tensor(std::string& bytes, size_t header, std::vector<int6
 /// `dir/stem` or `dir/stem.gz`, whichever exists.
 std::string find_idx(const std::string& dir, const std::string& stem) {
   const auto base = (std::filesystem::path(dir) / stem).string();
-  if (file_exists(base + ".gz")) return base + ".gz";
-  if (file_exists(base)) return base;
-  fail("{}: file not found (looked for {} and {}.gz)", base, stem, stem);
+  if (core::file_exists(base + ".gz")) return base + ".gz";
+  if (core::file_exists(base)) return base;
+  core::fail("{}: file not found (looked for {} and {}.gz)", base, stem, stem);
 }
 
 }  // namespace
@@ -73,11 +73,11 @@ std::string find_idx(const std::string& dir, const std::string& stem) {
 Dataset read_idx_pair(const std::string& images_path, const std::string& labels_path) {
   std::vector<int64_t> image_sizes, label_sizes;
   std::string image_bytes = read_idx_file(images_path, kImagesMagic, 3, image_sizes);
-  check(image_sizes[1] > 0 && image_sizes[2] > 0, "{}: images are {}×{} pixels; expected at least 1×1", images_path,
-        image_sizes[1], image_sizes[2]);
+  core::check(image_sizes[1] > 0 && image_sizes[2] > 0, "{}: images are {}×{} pixels; expected at least 1×1",
+              images_path, image_sizes[1], image_sizes[2]);
   std::string label_bytes = read_idx_file(labels_path, kLabelsMagic, 1, label_sizes);
-  check(image_sizes[0] == label_sizes[0], "{}: {} labels, but {} has {} images", labels_path, label_sizes[0],
-        images_path, image_sizes[0]);
+  core::check(image_sizes[0] == label_sizes[0], "{}: {} labels, but {} has {} images", labels_path, label_sizes[0],
+              images_path, image_sizes[0]);
   Dataset data;
   data.images = payload_tensor(image_bytes, 16, {image_sizes[0], 1, image_sizes[1], image_sizes[2]});
   data.labels = payload_tensor(label_bytes, 8, {label_sizes[0]}).to(torch::kLong);
@@ -87,16 +87,16 @@ Dataset read_idx_pair(const std::string& images_path, const std::string& labels_
 }
 
 DataSplits read_idx(const std::string& dir, const DataOptions&) {
-  if (!std::filesystem::is_directory(dir)) fail("{}: data folder not found", dir);
+  if (!std::filesystem::is_directory(dir)) core::fail("{}: data folder not found", dir);
   DataSplits splits;
   splits.train = read_idx_pair(find_idx(dir, "train-images-idx3-ubyte"), find_idx(dir, "train-labels-idx1-ubyte"));
   const std::string test_images = find_idx(dir, "t10k-images-idx3-ubyte");
   splits.test = read_idx_pair(test_images, find_idx(dir, "t10k-labels-idx1-ubyte"));
-  check(splits.train.images.sizes().slice(1) == splits.test.images.sizes().slice(1),
-        "{}: images are {}×{}, but the training images are {}×{}; expected the same size", test_images,
-        splits.test.images.size(2), splits.test.images.size(3), splits.train.images.size(2),
-        splits.train.images.size(3));
+  core::check(splits.train.images.sizes().slice(1) == splits.test.images.sizes().slice(1),
+              "{}: images are {}×{}, but the training images are {}×{}; expected the same size", test_images,
+              splits.test.images.size(2), splits.test.images.size(3), splits.train.images.size(2),
+              splits.train.images.size(3));
   return splits;
 }
 
-}  // namespace daas
+}  // namespace daas::data

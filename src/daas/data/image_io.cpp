@@ -12,16 +12,16 @@
 #include "daas/core/error.h"
 #include "daas/core/files.h"
 
-namespace daas {
+namespace daas::data {
 namespace {
 
 // Checked against the header before decoding: a few hundred bytes of PNG or
 // JPEG can announce gigapixels.
 void check_dimensions(const std::string& path, const char* format, uint64_t width, uint64_t height) {
-  check(width >= 1 && height >= 1 && width <= kMaxImageSide && height <= kMaxImageSide &&
-            width * height <= kMaxImagePixels,
-        "{}: {} header says {}×{} pixels; expected at most {} per side and {} pixels in all", path, format, width,
-        height, kMaxImageSide, kMaxImagePixels);
+  core::check(width >= 1 && height >= 1 && width <= kMaxImageSide && height <= kMaxImageSide &&
+                  width * height <= kMaxImagePixels,
+              "{}: {} header says {}×{} pixels; expected at most {} per side and {} pixels in all", path, format, width,
+              height, kMaxImageSide, kMaxImagePixels);
 }
 
 // The image as stored, 8 bits per sample: uint8 [H, W, K] with K = 1 (gray),
@@ -32,7 +32,7 @@ torch::Tensor decode_png(const std::string& bytes, const std::string& path) {
   std::memset(&image, 0, sizeof image);
   image.version = PNG_IMAGE_VERSION;
   if (!png_image_begin_read_from_memory(&image, bytes.data(), bytes.size())) {
-    fail("{}: cannot decode PNG ({})", path, image.message);
+    core::fail("{}: cannot decode PNG ({})", path, image.message);
   }
   if (image.width > kMaxImageSide || image.height > kMaxImageSide ||
       uint64_t{image.width} * image.height > kMaxImagePixels) {
@@ -46,7 +46,7 @@ torch::Tensor decode_png(const std::string& bytes, const std::string& path) {
   if (!png_image_finish_read(&image, nullptr, out.data_ptr<uint8_t>(), 0, nullptr)) {
     const std::string message = image.message;
     png_image_free(&image);
-    fail("{}: cannot decode PNG ({})", path, message);
+    core::fail("{}: cannot decode PNG ({})", path, message);
   }
   return out;
 }
@@ -80,7 +80,7 @@ torch::Tensor decode_jpeg(const std::string& bytes, const std::string& path, int
   torch::Tensor out;
   if (setjmp(error.jump)) {
     jpeg_destroy_decompress(&info);
-    fail("{}: cannot decode JPEG ({})", path, error.message);
+    core::fail("{}: cannot decode JPEG ({})", path, error.message);
   }
   jpeg_create_decompress(&info);
   jpeg_mem_src(&info, reinterpret_cast<const unsigned char*>(bytes.data()), bytes.size());
@@ -113,10 +113,11 @@ torch::Tensor remove_alpha(const torch::Tensor& pixels, const std::string& path,
   const auto alpha = pixels.narrow(2, colours, 1).to(torch::kInt32);
   if (background == "error") {
     const int64_t transparent = (alpha < 255).sum().item<int64_t>();
-    check(transparent == 0,
-          "{}: {} of its {} pixels are not opaque (alpha below 255); expected an opaque image (image_background white "
-          "or black composites it on that colour)",
-          path, transparent, alpha.numel());
+    core::check(
+        transparent == 0,
+        "{}: {} of its {} pixels are not opaque (alpha below 255); expected an opaque image (image_background white "
+        "or black composites it on that colour)",
+        path, transparent, alpha.numel());
     return colour.to(torch::kUInt8);
   }
   const int32_t fill = background == "black" ? 0 : 255;
@@ -127,8 +128,8 @@ torch::Tensor remove_alpha(const torch::Tensor& pixels, const std::string& path,
 }  // namespace
 
 torch::Tensor convert_channels(const torch::Tensor& image, int64_t channels) {
-  check(image.dim() == 3 && (image.size(0) == 1 || image.size(0) == 3) && (channels == 1 || channels == 3),
-        "convert_channels: an image of {} channels to {}; expected 1 or 3 channels", image.size(0), channels);
+  core::check(image.dim() == 3 && (image.size(0) == 1 || image.size(0) == 3) && (channels == 1 || channels == 3),
+              "convert_channels: an image of {} channels to {}; expected 1 or 3 channels", image.size(0), channels);
   if (image.size(0) == channels) return image;
   if (channels == 3) return image.expand({3, image.size(1), image.size(2)}).contiguous();
   // PIL's convert("L"): L = (19595 R + 38470 G + 7471 B + 2^15) >> 16.
@@ -138,11 +139,11 @@ torch::Tensor convert_channels(const torch::Tensor& image, int64_t channels) {
 }
 
 torch::Tensor read_image(const std::string& path, int64_t channels, const std::string& background) {
-  check(channels == 0 || channels == 1 || channels == 3,
-        "{}: {} channels requested; expected 0 (as stored), 1 (gray) or 3 (RGB)", path, channels);
-  check(background == "white" || background == "black" || background == "error",
-        "{}: image background '{}'; expected white, black or error", path, background);
-  const std::string bytes = read_file(path);
+  core::check(channels == 0 || channels == 1 || channels == 3,
+              "{}: {} channels requested; expected 0 (as stored), 1 (gray) or 3 (RGB)", path, channels);
+  core::check(background == "white" || background == "black" || background == "error",
+              "{}: image background '{}'; expected white, black or error", path, background);
+  const std::string bytes = core::read_file(path);
   static const unsigned char kPngSignature[8] = {0x89, 'P', 'N', 'G', '\r', '\n', 0x1a, '\n'};
   torch::Tensor pixels;  // [H, W, K]
   if (bytes.size() >= 8 && std::memcmp(bytes.data(), kPngSignature, 8) == 0) {
@@ -152,15 +153,15 @@ torch::Tensor read_image(const std::string& path, int64_t channels, const std::s
              static_cast<unsigned char>(bytes[1]) == 0xD8 && static_cast<unsigned char>(bytes[2]) == 0xFF) {
     pixels = decode_jpeg(bytes, path, channels);
   } else {
-    fail("{}: not a PNG or JPEG image ({} bytes, unknown signature)", path, bytes.size());
+    core::fail("{}: not a PNG or JPEG image ({} bytes, unknown signature)", path, bytes.size());
   }
   auto image = pixels.permute({2, 0, 1}).contiguous();
   return channels == 0 ? image : convert_channels(image, channels);
 }
 
 torch::Tensor resize_image(const torch::Tensor& image, int64_t height, int64_t width, const std::string& mode) {
-  check(mode == "crop" || mode == "stretch", "image resize '{}'; expected crop or stretch", mode);
-  check(height >= 1 && width >= 1, "resize_image: target {}×{}; expected at least 1×1", height, width);
+  core::check(mode == "crop" || mode == "stretch", "image resize '{}'; expected crop or stretch", mode);
+  core::check(height >= 1 && width >= 1, "resize_image: target {}×{}; expected at least 1×1", height, width);
   const int64_t h = image.size(1), w = image.size(2);
   if (h == height && w == width) return image;
   int64_t scaled_h = height, scaled_w = width;
@@ -194,8 +195,8 @@ torch::Tensor resize_image(const torch::Tensor& image, int64_t height, int64_t w
 }
 
 std::string encode_png(const torch::Tensor& image, const std::string& what) {
-  check(image.dim() == 3 && (image.size(0) == 1 || image.size(0) == 3) && image.scalar_type() == torch::kUInt8,
-        "{}: PNG encoding expects uint8 [C, H, W] with C = 1 or 3, got {}", what, fmt::join(image.sizes(), "×"));
+  core::check(image.dim() == 3 && (image.size(0) == 1 || image.size(0) == 3) && image.scalar_type() == torch::kUInt8,
+              "{}: PNG encoding expects uint8 [C, H, W] with C = 1 or 3, got {}", what, fmt::join(image.sizes(), "×"));
   const auto pixels = image.to(torch::kCPU).permute({1, 2, 0}).contiguous();
   png_image info;
   std::memset(&info, 0, sizeof info);
@@ -206,18 +207,18 @@ std::string encode_png(const torch::Tensor& image, const std::string& what) {
   // First call sizes the buffer, the second fills it.
   png_alloc_size_t size = 0;
   if (!png_image_write_to_memory(&info, nullptr, &size, 0, pixels.data_ptr<uint8_t>(), 0, nullptr)) {
-    fail("{}: cannot encode PNG ({})", what, info.message);
+    core::fail("{}: cannot encode PNG ({})", what, info.message);
   }
   std::string bytes(size, '\0');
   if (!png_image_write_to_memory(&info, bytes.data(), &size, 0, pixels.data_ptr<uint8_t>(), 0, nullptr)) {
-    fail("{}: cannot encode PNG ({})", what, info.message);
+    core::fail("{}: cannot encode PNG ({})", what, info.message);
   }
   bytes.resize(size);
   return bytes;
 }
 
 void write_png(const std::string& path, const torch::Tensor& image) {
-  write_file_atomic(path, encode_png(image, path));
+  core::write_file_atomic(path, encode_png(image, path));
 }
 
-}  // namespace daas
+}  // namespace daas::data

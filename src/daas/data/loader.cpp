@@ -4,15 +4,15 @@
 
 #include "daas/core/error.h"
 
-namespace daas {
+namespace daas::data {
 
 BatchLoader::BatchLoader(const Dataset& data, LoaderOptions options, BatchTransform transform)
     : data_(data), options_(options), transform_(std::move(transform)) {
-  check(options_.batch_size > 0, "batch size {}: expected at least 1", options_.batch_size);
-  check(options_.prefetch > 0, "prefetch {}: expected at least 1", options_.prefetch);
-  check(!options_.drop_last || data_.size() >= options_.batch_size,
-        "{}: {} images, fewer than one batch of {}; lower batch_size or use more data", data_.name, data_.size(),
-        options_.batch_size);
+  core::check(options_.batch_size > 0, "batch size {}: expected at least 1", options_.batch_size);
+  core::check(options_.prefetch > 0, "prefetch {}: expected at least 1", options_.prefetch);
+  core::check(!options_.drop_last || data_.size() >= options_.batch_size,
+              "{}: {} images, fewer than one batch of {}; lower batch_size or use more data", data_.name, data_.size(),
+              options_.batch_size);
 }
 
 BatchLoader::~BatchLoader() { stop(); }
@@ -44,8 +44,8 @@ void BatchLoader::stop() {
 }
 
 void BatchLoader::start_epoch(int64_t epoch, int64_t first_batch) {
-  check(first_batch >= 0 && first_batch <= batches_per_epoch(), "first batch {}; expected 0..{}", first_batch,
-        batches_per_epoch());
+  core::check(first_batch >= 0 && first_batch <= batches_per_epoch(), "first batch {}; expected 0..{}", first_batch,
+              batches_per_epoch());
   stop();
   produced_ = first_batch;
   consumed_ = first_batch;
@@ -106,4 +106,4 @@ std::optional<Batch> BatchLoader::next() {
   return batch;
 }
 
-}  // namespace daas
+}  // namespace daas::data

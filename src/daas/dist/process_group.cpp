@@ -42,22 +42,22 @@ std::string error_text(const std::exception& e) {
 int64_t integer_variable(const char* name, int64_t low, int64_t high, std::optional<int64_t> fallback) {
   const char* value = std::getenv(name);
   if (value == nullptr || *value == '\0') {
-    check(fallback.has_value(),
-          "{} is not set; a run over several processes needs RANK, WORLD_SIZE, MASTER_ADDR and "
-          "MASTER_PORT (torchrun sets them)",
-          name);
+    core::check(fallback.has_value(),
+                "{} is not set; a run over several processes needs RANK, WORLD_SIZE, MASTER_ADDR and "
+                "MASTER_PORT (torchrun sets them)",
+                name);
     return *fallback;
   }
   char* end = nullptr;
   errno = 0;
   const long long parsed = std::strtoll(value, &end, 10);
-  check(errno == 0 && end != value && *end == '\0' && parsed >= low && parsed <= high,
-        "{}={}: expected an integer in [{}, {}]", name, value, low, high);
+  core::check(errno == 0 && end != value && *end == '\0' && parsed >= low && parsed <= high,
+              "{}={}: expected an integer in [{}, {}]", name, value, low, high);
   return parsed;
 }
 
 /// The c10d process group behind daas's ProcessGroup interface.
-class GlooGroup : public ProcessGroup {
+class GlooGroup : public core::ProcessGroup {
  public:
   GlooGroup(c10::intrusive_ptr<c10d::Store> store, c10::intrusive_ptr<c10d::ProcessGroupGloo> group, int64_t rank,
             int64_t size, std::chrono::milliseconds timeout)
@@ -82,7 +82,7 @@ class GlooGroup : public ProcessGroup {
       auto work = group_->allreduce(tensors);
       work->wait(timeout_);
     } catch (const std::exception& e) {
-      fail(
+      core::fail(
           "rank {} of {}: an all-reduce with the other processes failed (a process of the run died, or did not "
           "answer within the {} s timeout, --dist-timeout): {}",
           rank_, size_, timeout_.count() / 1000.0, error_text(e));
@@ -126,7 +126,8 @@ std::optional<Environment> read_environment() {
   if (addr != nullptr && *addr != '\0') {
     env.master_addr = addr;
   } else {
-    check(env.world_size == 1, "MASTER_ADDR is not set; a run over several processes needs it (torchrun sets it)");
+    core::check(env.world_size == 1,
+                "MASTER_ADDR is not set; a run over several processes needs it (torchrun sets it)");
   }
   return env;
 }
@@ -168,10 +169,10 @@ void init_process_group(const Environment& env, std::chrono::milliseconds timeou
     group = c10::make_intrusive<c10d::ProcessGroupGloo>(store, static_cast<int>(env.rank),
                                                         static_cast<int>(env.world_size), options);
   } catch (const std::exception& e) {
-    fail("rank {} of {}: cannot join the process group at {}:{} within {} s: {}", env.rank, env.world_size,
-         env.master_addr, env.master_port, timeout.count() / 1000.0, error_text(e));
+    core::fail("rank {} of {}: cannot join the process group at {}:{} within {} s: {}", env.rank, env.world_size,
+               env.master_addr, env.master_port, timeout.count() / 1000.0, error_text(e));
   }
-  set_process_group(std::make_shared<GlooGroup>(store, group, env.rank, env.world_size, timeout));
+  core::set_process_group(std::make_shared<GlooGroup>(store, group, env.rank, env.world_size, timeout));
   // Every line says which process wrote it; rank 0 alone reports progress.
   spdlog::set_pattern(fmt::format("[%H:%M:%S] [rank {}] %^%l%$ %v", env.rank));
   if (env.rank != 0) spdlog::set_level(std::max(spdlog::get_level(), spdlog::level::warn));
@@ -179,7 +180,7 @@ void init_process_group(const Environment& env, std::chrono::milliseconds timeou
 
 int free_port() {
   const int fd = ::socket(AF_INET, SOCK_STREAM, 0);
-  check(fd >= 0, "cannot open a socket to find a free port ({})", std::strerror(errno));
+  core::check(fd >= 0, "cannot open a socket to find a free port ({})", std::strerror(errno));
   sockaddr_in address{};
   address.sin_family = AF_INET;
   address.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
@@ -189,7 +190,7 @@ int free_port() {
                   ::getsockname(fd, reinterpret_cast<sockaddr*>(&address), &length) == 0;
   const int error = errno;
   ::close(fd);
-  check(ok, "cannot find a free port on 127.0.0.1 ({})", std::strerror(error));
+  core::check(ok, "cannot find a free port on 127.0.0.1 ({})", std::strerror(error));
   return ntohs(address.sin_port);
 }
 
@@ -219,12 +220,12 @@ int exit_code(int status) {
 }  // namespace
 
 int launch_local(int64_t nproc, const std::vector<std::string>& arguments, std::chrono::milliseconds grace) {
-  check(nproc >= 1 && nproc <= 4096, "--nproc {}: expected 1 to 4096", nproc);
+  core::check(nproc >= 1 && nproc <= 4096, "--nproc {}: expected 1 to 4096", nproc);
   const int port = free_port();
   std::vector<pid_t> pids;
   for (int64_t rank = 0; rank < nproc; ++rank) {
     const pid_t pid = ::fork();
-    check(pid >= 0, "cannot start worker {} ({})", rank, std::strerror(errno));
+    core::check(pid >= 0, "cannot start worker {} ({})", rank, std::strerror(errno));
     if (pid == 0) {
       ::setenv("RANK", std::to_string(rank).c_str(), 1);
       ::setenv("LOCAL_RANK", std::to_string(rank).c_str(), 1);

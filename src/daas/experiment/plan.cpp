@@ -33,26 +33,26 @@ std::string joined(const std::vector<std::string>& items) {
 void check_keys(const YAML::Node& node, const std::string& where, const std::vector<std::string>& allowed) {
   std::set<std::string> seen;
   for (const auto& item : node) {
-    check(item.first.IsScalar(), "{}: a key is not a name", where);
+    core::check(item.first.IsScalar(), "{}: a key is not a name", where);
     const auto key = item.first.as<std::string>();
-    check(std::find(allowed.begin(), allowed.end(), key) != allowed.end(), "{}: unknown key '{}'; expected {}", where,
-          key, joined(allowed));
-    check(seen.insert(key).second, "{}: key '{}' is given twice; expected each key once", where, key);
+    core::check(std::find(allowed.begin(), allowed.end(), key) != allowed.end(), "{}: unknown key '{}'; expected {}",
+                where, key, joined(allowed));
+    core::check(seen.insert(key).second, "{}: key '{}' is given twice; expected each key once", where, key);
   }
 }
 
 /// A list of distinct seeds in [0, 2^32).
 std::vector<int64_t> read_seeds(const YAML::Node& node, const std::string& where) {
-  check(node.IsSequence() && node.size() > 0, "{}: expected a non-empty list of seeds, e.g. [0, 1, 2]", where);
+  core::check(node.IsSequence() && node.size() > 0, "{}: expected a non-empty list of seeds, e.g. [0, 1, 2]", where);
   std::vector<int64_t> seeds;
   for (size_t i = 0; i < node.size(); ++i) {
     const std::string text = node[i].IsScalar() ? node[i].as<std::string>() : std::string();
     bool valid = !text.empty() && text.size() <= 10 && text.find_first_not_of("0123456789") == std::string::npos;
     const int64_t seed = valid ? std::stoll(text) : -1;
     valid = valid && seed <= 4294967295LL;
-    check(valid, "{}[{}]: '{}' is not a seed; expected an integer in [0, 4294967295]", where, i, text);
-    check(std::find(seeds.begin(), seeds.end(), seed) == seeds.end(), "{}[{}]: seed {} is listed twice", where, i,
-          seed);
+    core::check(valid, "{}[{}]: '{}' is not a seed; expected an integer in [0, 4294967295]", where, i, text);
+    core::check(std::find(seeds.begin(), seeds.end(), seed) == seeds.end(), "{}[{}]: seed {} is listed twice", where, i,
+                seed);
     seeds.push_back(seed);
   }
   return seeds;
@@ -60,27 +60,28 @@ std::vector<int64_t> read_seeds(const YAML::Node& node, const std::string& where
 
 /// The scalars of a section (`search:` or `train:`) as settings whose origin
 /// is their plan path. `seed` and `out` belong to the experiment.
-void read_section(const YAML::Node& node, const std::string& plan, const std::string& where, Settings& settings) {
-  check(node.IsMap() || node.IsNull(), "plan {}: {} is not a mapping of settings", plan, where);
+void read_section(const YAML::Node& node, const std::string& plan, const std::string& where, core::Settings& settings) {
+  core::check(node.IsMap() || node.IsNull(), "plan {}: {} is not a mapping of settings", plan, where);
   if (node.IsNull()) return;
   std::set<std::string> seen;
   for (const auto& item : node) {
-    check(item.first.IsScalar(), "plan {}: a key of {} is not a name", plan, where);
+    core::check(item.first.IsScalar(), "plan {}: a key of {} is not a name", plan, where);
     const auto key = item.first.as<std::string>();
     const std::string path = where + "." + key;
-    check(seen.insert(key).second, "plan {}: setting '{}' is given twice; expected each setting once", plan, path);
-    check(key != "seed", "plan {}: setting '{}': a run's seed comes from the seeds list; expected seeds: [...]", plan,
-          path);
-    check(key != "out", "plan {}: setting '{}': a run's folder is set by the experiment (--out); remove it", plan,
-          path);
-    check(!item.second.IsNull(), "plan {}: setting '{}' has no value", plan, path);
-    check(item.second.IsScalar(), "plan {}: setting '{}' is a {}; expected a single value", plan, path,
-          item.second.IsSequence() ? "list" : "mapping");
+    core::check(seen.insert(key).second, "plan {}: setting '{}' is given twice; expected each setting once", plan,
+                path);
+    core::check(key != "seed", "plan {}: setting '{}': a run's seed comes from the seeds list; expected seeds: [...]",
+                plan, path);
+    core::check(key != "out", "plan {}: setting '{}': a run's folder is set by the experiment (--out); remove it", plan,
+                path);
+    core::check(!item.second.IsNull(), "plan {}: setting '{}' has no value", plan, path);
+    core::check(item.second.IsScalar(), "plan {}: setting '{}' is a {}; expected a single value", plan, path,
+                item.second.IsSequence() ? "list" : "mapping");
     settings.set(key, item.second.as<std::string>(), "plan " + plan + ": " + path);
   }
 }
 
-void merge(Settings& into, const Settings& from) {
+void merge(core::Settings& into, const core::Settings& from) {
   for (const auto& [key, entry] : from.entries()) into.set(key, entry.value, entry.origin);
 }
 
@@ -107,9 +108,10 @@ Source parse_source(const std::string& value, const std::string& own) {
 }
 
 template <typename T>
-T resolve(const OptionTable<T>& table, const std::string& profile, const std::string& section, const Settings& settings,
+T resolve(const core::OptionTable<T>& table, const std::string& profile, const std::string& section,
+          const core::Settings& settings,
           const std::vector<std::pair<std::string, std::pair<std::string, std::string>>>& set) {
-  Settings all = Settings::from_profile(profile, section);
+  core::Settings all = core::Settings::from_profile(profile, section);
   merge(all, settings);
   for (const auto& [key, value_origin] : set) all.set(key, value_origin.first, value_origin.second);
   T options;
@@ -123,18 +125,18 @@ std::string seed_dir(const std::string& out, const Condition& condition, int64_t
 
 }  // namespace
 
-OptionTable<search::SearchOptions> search_table() {
-  OptionTable<search::SearchOptions> table;
-  add_runtime_options(table);
-  add_data_options(table);
+core::OptionTable<search::SearchOptions> search_table() {
+  core::OptionTable<search::SearchOptions> table;
+  core::add_runtime_options(table);
+  data::add_data_options(table);
   search::add_search_options(table);
   return table;
 }
 
-OptionTable<train::TrainOptions> train_table() {
-  OptionTable<train::TrainOptions> table;
-  add_runtime_options(table);
-  add_data_options(table);
+core::OptionTable<train::TrainOptions> train_table() {
+  core::OptionTable<train::TrainOptions> table;
+  core::add_runtime_options(table);
+  data::add_data_options(table);
   train::add_train_options(table);
   return table;
 }
@@ -151,52 +153,53 @@ std::string Run::label() const { return fmt::format("{} seed {} {}", condition->
 Plan read_plan(const std::string& path) {
   Plan plan;
   plan.path = path;
-  check(fs::is_regular_file(path), "plan {}: no such file; expected an experiment plan (YAML)", path);
-  plan.text = read_file(path);
+  core::check(fs::is_regular_file(path), "plan {}: no such file; expected an experiment plan (YAML)", path);
+  plan.text = core::read_file(path);
   YAML::Node root;
   try {
     root = YAML::Load(plan.text);
   } catch (const YAML::Exception& e) {
-    fail("plan {}: invalid YAML ({})", path, e.what());
+    core::fail("plan {}: invalid YAML ({})", path, e.what());
   }
-  check(root.IsMap(), "plan {}: expected a mapping with 'conditions' at the top level", path);
+  core::check(root.IsMap(), "plan {}: expected a mapping with 'conditions' at the top level", path);
   check_keys(root, "plan " + path, {"profile", "seeds", "search", "train", "conditions"});
   if (root["profile"]) {
-    check(root["profile"].IsScalar(), "plan {}: profile is not a name; expected a profile name or file", path);
+    core::check(root["profile"].IsScalar(), "plan {}: profile is not a name; expected a profile name or file", path);
     plan.profile = root["profile"].as<std::string>();
   }
-  resolve_profile(plan.profile);
+  core::resolve_profile(plan.profile);
   std::vector<int64_t> default_seeds;
   if (root["seeds"]) default_seeds = read_seeds(root["seeds"], "plan " + path + ": seeds");
-  Settings search_defaults, train_defaults;
+  core::Settings search_defaults, train_defaults;
   if (root["search"]) read_section(root["search"], path, "search", search_defaults);
   if (root["train"]) read_section(root["train"], path, "train", train_defaults);
 
   const YAML::Node conditions = root["conditions"];
-  check(conditions && conditions.IsSequence() && conditions.size() > 0,
-        "plan {}: expected 'conditions', a non-empty list of conditions (name, search and/or train, seeds)", path);
+  core::check(conditions && conditions.IsSequence() && conditions.size() > 0,
+              "plan {}: expected 'conditions', a non-empty list of conditions (name, search and/or train, seeds)",
+              path);
   for (size_t i = 0; i < conditions.size(); ++i) {
     const YAML::Node node = conditions[i];
     std::string where = fmt::format("conditions[{}]", i);
-    check(node.IsMap(), "plan {}: {} is not a mapping; expected name, search and/or train, seeds", path, where);
+    core::check(node.IsMap(), "plan {}: {} is not a mapping; expected name, search and/or train, seeds", path, where);
     check_keys(node, "plan " + path + ": " + where, {"name", "seeds", "search", "train"});
     Condition condition;
-    check(node["name"] && node["name"].IsScalar(), "plan {}: {} has no name", path, where);
+    core::check(node["name"] && node["name"].IsScalar(), "plan {}: {} has no name", path, where);
     condition.name = node["name"].as<std::string>();
-    check(valid_name(condition.name),
-          "plan {}: {}.name '{}' is not a folder name; expected letters, digits, '.', '_' or '-' (at most 64)", path,
-          where, condition.name);
-    check(plan.find(condition.name) == nullptr, "plan {}: {}.name '{}' is used twice; expected distinct names", path,
-          where, condition.name);
+    core::check(valid_name(condition.name),
+                "plan {}: {}.name '{}' is not a folder name; expected letters, digits, '.', '_' or '-' (at most 64)",
+                path, where, condition.name);
+    core::check(plan.find(condition.name) == nullptr, "plan {}: {}.name '{}' is used twice; expected distinct names",
+                path, where, condition.name);
     where = "conditions." + condition.name;
     condition.seeds =
         node["seeds"] ? read_seeds(node["seeds"], "plan " + path + ": " + where + ".seeds") : default_seeds;
-    check(!condition.seeds.empty(), "plan {}: {} has no seeds; expected seeds: [...] in it or at the top level", path,
-          where);
+    core::check(!condition.seeds.empty(), "plan {}: {} has no seeds; expected seeds: [...] in it or at the top level",
+                path, where);
     condition.has_search = static_cast<bool>(node["search"]);
     condition.has_train = static_cast<bool>(node["train"]);
-    check(condition.has_search || condition.has_train, "plan {}: {} has neither search nor train; expected one or both",
-          path, where);
+    core::check(condition.has_search || condition.has_train,
+                "plan {}: {} has neither search nor train; expected one or both", path, where);
     if (condition.has_search) {
       condition.search = search_defaults;
       read_section(node["search"], path, where + ".search", condition.search);
@@ -220,31 +223,33 @@ Plan read_plan(const std::string& path) {
     condition.genotype = parse_source(options.genotype, condition.name);
     condition.policy = parse_source(options.policy, condition.name);
     const std::string where = "plan " + path + ": conditions." + condition.name + ".train";
-    check(condition.policy.kind != Source::Kind::kRandom,
-          "{}.policy 'random': a random policy is not drawn; expected a policy name, file:PATH, search or search:NAME",
-          where);
+    core::check(
+        condition.policy.kind != Source::Kind::kRandom,
+        "{}.policy 'random': a random policy is not drawn; expected a policy name, file:PATH, search or search:NAME",
+        where);
     for (const auto& [what, source] : {std::pair<const char*, const Source*>{"genotype", &condition.genotype},
                                        std::pair<const char*, const Source*>{"policy", &condition.policy}}) {
       if (source->kind != Source::Kind::kSearch) continue;
       const Condition* from = plan.find(source->condition);
-      check(from != nullptr, "{}.{} '{}': no condition named '{}' in the plan", where, what,
-            std::string(what) == "genotype" ? condition.genotype_text : condition.policy_text, source->condition);
-      check(from->has_search, "{}.{}: condition '{}' has no search to take the {} from", where, what, from->name, what);
+      core::check(from != nullptr, "{}.{} '{}': no condition named '{}' in the plan", where, what,
+                  std::string(what) == "genotype" ? condition.genotype_text : condition.policy_text, source->condition);
+      core::check(from->has_search, "{}.{}: condition '{}' has no search to take the {} from", where, what, from->name,
+                  what);
       const auto searched = resolve(search_options, plan.profile, "search", from->search, {});
       const bool gives = std::string(what) == "genotype" ? searched.mode != "policy" : searched.mode != "arch";
-      check(gives, "{}.{}: the search of '{}' runs in mode {}, which finds no {} (expected mode joint or {})", where,
-            what, from->name, searched.mode, what, std::string(what) == "genotype" ? "arch" : "policy");
+      core::check(gives, "{}.{}: the search of '{}' runs in mode {}, which finds no {} (expected mode joint or {})",
+                  where, what, from->name, searched.mode, what, std::string(what) == "genotype" ? "arch" : "policy");
       for (const int64_t seed : condition.seeds) {
-        check(std::find(from->seeds.begin(), from->seeds.end(), seed) != from->seeds.end(),
-              "{}.{}: condition '{}' has no seed {} (its seeds are the ones each retrain takes its search from)", where,
-              what, from->name, seed);
+        core::check(std::find(from->seeds.begin(), from->seeds.end(), seed) != from->seeds.end(),
+                    "{}.{}: condition '{}' has no seed {} (its seeds are the ones each retrain takes its search from)",
+                    where, what, from->name, seed);
       }
     }
   }
   return plan;
 }
 
-std::vector<Run> plan_runs(const Plan& plan, const std::string& out, const Settings& overrides) {
+std::vector<Run> plan_runs(const Plan& plan, const std::string& out, const core::Settings& overrides) {
   const std::string root = fs::absolute(out).lexically_normal().string();
   const auto search_options = search_table();
   const auto train_options = train_table();
@@ -295,9 +300,9 @@ std::vector<Run> plan_runs(const Plan& plan, const std::string& out, const Setti
     source_value(condition.policy, "policy");
     run.train = resolve(train_options, plan.profile, "train", condition.train, set);
     const auto& o = run.train;
-    check(o.lr_min <= o.lr, "{}: lr_min {} is above lr {}; expected lr_min <= lr", origin, o.lr_min, o.lr);
+    core::check(o.lr_min <= o.lr, "{}: lr_min {} is above lr {}; expected lr_min <= lr", origin, o.lr_min, o.lr);
     train::check_network_size(o.channels, o.layers, origin + ".channels/layers");
-    resolve_device(o.device);
+    core::resolve_device(o.device);
     if (condition.genotype.kind == Source::Kind::kSetting) train::resolve_genotype(o.genotype);
     if (condition.policy.kind == Source::Kind::kSetting) {
       train::resolve_policy(o.policy, o.policy_sampling, augment::PolicyOptions{});

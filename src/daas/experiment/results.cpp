@@ -114,7 +114,7 @@ Results collect_results(const Plan& plan, const std::vector<Run>& runs) {
         result.parameters = record.parameters;
         result.multiply_adds = record.multiply_adds;
         const auto genotype = fs::path(run.dir) / "genotype.txt";
-        if (fs::exists(genotype)) result.genotype = trimmed(read_file(genotype.string()));
+        if (fs::exists(genotype)) result.genotype = trimmed(core::read_file(genotype.string()));
       }
     }
     results.runs.push_back(result);
@@ -170,7 +170,7 @@ void write_results(const Plan& plan, const Results& results, const std::string& 
                          number(c.parameters_mean, "{:.0f}"), number(c.multiply_adds_mean, "{:.0f}"),
                          number(c.search_cpu_hours, "{:.6f}"), number(c.train_cpu_hours, "{:.6f}"));
   }
-  write_file_atomic((fs::path(out) / "results.csv").string(), table);
+  core::write_file_atomic((fs::path(out) / "results.csv").string(), table);
 
   // runs.csv: one row per run, test_acc exactly as the run's metrics.jsonl holds it.
   std::string rows =
@@ -183,7 +183,7 @@ void write_results(const Plan& plan, const Results& results, const std::string& 
         r.multiply_adds >= 0 ? std::to_string(r.multiply_adds) : "", r.cpu_hours, r.wall_hours, csv(r.genotype),
         csv(r.run->dir));
   }
-  write_file_atomic((fs::path(out) / "runs.csv").string(), rows);
+  core::write_file_atomic((fs::path(out) / "runs.csv").string(), rows);
 
   // results.md: both, for people.
   std::string md = fmt::format("# Results of {}\n\n", plan.path);
@@ -228,7 +228,7 @@ void write_results(const Plan& plan, const Results& results, const std::string& 
                       r.multiply_adds >= 0 ? std::to_string(r.multiply_adds) : "", r.cpu_hours, r.wall_hours,
                       fs::path(r.run->dir).lexically_relative(out).string());
   }
-  write_file_atomic((fs::path(out) / "results.md").string(), md);
+  core::write_file_atomic((fs::path(out) / "results.md").string(), md);
 }
 
 }  // namespace daas::experiment

@@ -40,31 +40,32 @@ bool may_differ(const std::string& key) { return key == "threads" || key == "dev
 /// Fails unless the run folder's config.yaml holds `options` (but for the
 /// settings above).
 template <typename T>
-void check_same_settings(const OptionTable<T>& table, const T& options, const Run& run) {
+void check_same_settings(const core::OptionTable<T>& table, const T& options, const Run& run) {
   const std::string config = (fs::path(run.dir) / "config.yaml").string();
-  check(file_exists(config), "{}: holds a checkpoint but no config.yaml; expected a run of this experiment", run.dir);
+  core::check(core::file_exists(config), "{}: holds a checkpoint but no config.yaml; expected a run of this experiment",
+              run.dir);
   T saved;
-  table.apply(Settings::from_profile(config, run.kind()), saved);
+  table.apply(core::Settings::from_profile(config, run.kind()), saved);
   for (const auto& option : table.options()) {
     if (may_differ(option.key)) continue;
     const std::string now = table.value_text(options, option);
     const std::string was = table.value_text(saved, option);
-    check(now == was,
-          "{}: setting '{}' is {} in the plan but the run there was made with {}; a run keeps its settings (use "
-          "another --out, or delete that run folder to run it again with the plan's)",
-          run.dir, option.key, now.empty() ? "(empty)" : now, was.empty() ? "(empty)" : was);
+    core::check(now == was,
+                "{}: setting '{}' is {} in the plan but the run there was made with {}; a run keeps its settings (use "
+                "another --out, or delete that run folder to run it again with the plan's)",
+                run.dir, option.key, now.empty() ? "(empty)" : now, was.empty() ? "(empty)" : was);
   }
 }
 
 void check_run_folder(const Run& run) {
   const std::string config = (fs::path(run.dir) / "config.yaml").string();
-  if (!file_exists(config)) return;
-  const std::string head = read_file_head(config, 64);
+  if (!core::file_exists(config)) return;
+  const std::string head = core::read_file_head(config, 64);
   const std::string expected = "# daas " + run.kind() + " ";
-  check(head.rfind(expected, 0) == 0, "{}: config.yaml is not that of a daas {} run; expected this experiment's run",
-        run.dir, run.kind());
+  core::check(head.rfind(expected, 0) == 0,
+              "{}: config.yaml is not that of a daas {} run; expected this experiment's run", run.dir, run.kind());
   // A run that never reached its first checkpoint starts afresh, whatever its settings were.
-  if (!file_exists((fs::path(run.dir) / "checkpoint.pt").string())) return;
+  if (!core::file_exists((fs::path(run.dir) / "checkpoint.pt").string())) return;
   if (run.is_search) {
     check_same_settings(search_table(), run.search, run);
   } else {
@@ -76,14 +77,14 @@ void check_run_folder(const Run& run) {
 /// also continues a run of an experiment.
 void write_config(const Run& run, const Plan& plan) {
   const std::string yaml = run.is_search ? search_table().to_yaml(run.search) : train_table().to_yaml(run.train);
-  make_dirs(run.dir);
-  write_file_atomic((fs::path(run.dir) / "config.yaml").string(),
-                    fmt::format("# daas {} (experiment {}, condition {}, seed {})\n{}\n", run.kind(), plan.path,
-                                run.condition->name, run.seed, yaml));
+  core::make_dirs(run.dir);
+  core::write_file_atomic((fs::path(run.dir) / "config.yaml").string(),
+                          fmt::format("# daas {} (experiment {}, condition {}, seed {})\n{}\n", run.kind(), plan.path,
+                                      run.condition->name, run.seed, yaml));
 }
 
 void write_record(const Run& run, const RunRecord& record) {
-  write_file_atomic((fs::path(run.dir) / kRunRecordFile).string(), record.to_json().dump(2) + "\n");
+  core::write_file_atomic((fs::path(run.dir) / kRunRecordFile).string(), record.to_json().dump(2) + "\n");
 }
 
 /// Parameters (without the auxiliary head) and multiply-adds per image of a
@@ -180,22 +181,22 @@ RunRecord RunRecord::from_json(const nlohmann::json& json, const std::string& so
     record.parameters = json.value("parameters", int64_t{-1});
     record.multiply_adds = json.value("multiply_adds", int64_t{-1});
   } catch (const nlohmann::json::exception& e) {
-    fail("{}: not a run record of daas experiment ({})", source, e.what());
+    core::fail("{}: not a run record of daas experiment ({})", source, e.what());
   }
   return record;
 }
 
 RunRecord read_run_record(const std::string& run_dir) {
   const std::string path = (fs::path(run_dir) / kRunRecordFile).string();
-  if (!file_exists(path)) return {};
-  return RunRecord::from_json(parse_json(read_file(path), path), path);
+  if (!core::file_exists(path)) return {};
+  return RunRecord::from_json(core::parse_json(core::read_file(path), path), path);
 }
 
 nlohmann::json final_metrics(const Run& run) {
   const std::string path = (fs::path(run.dir) / "metrics.jsonl").string();
-  if (!file_exists(path)) return nullptr;
+  if (!core::file_exists(path)) return nullptr;
   const int64_t epochs = run.is_search ? run.search.epochs : run.train.epochs;
-  const auto records = read_metrics(path);
+  const auto records = core::read_metrics(path);
   if (records.empty() || records.back().value("epoch", int64_t{0}) != epochs) return nullptr;
   if (!run.is_search && !records.back().contains("test_acc")) return nullptr;
   return records.back();
@@ -203,7 +204,7 @@ nlohmann::json final_metrics(const Run& run) {
 
 bool run_finished(const Run& run) {
   if (!read_run_record(run.dir).finished || final_metrics(run).is_null()) return false;
-  return run.is_search || file_exists((fs::path(run.dir) / "model.pt").string());
+  return run.is_search || core::file_exists((fs::path(run.dir) / "model.pt").string());
 }
 
 ExperimentSummary run_experiment(const Plan& plan, const std::string& out, const ExperimentOptions& options) {
@@ -212,16 +213,17 @@ ExperimentSummary run_experiment(const Plan& plan, const std::string& out, const
   const fs::path root = fs::absolute(out).lexically_normal();
   const fs::path plan_copy = root / "plan.yaml";
   if (fs::exists(root)) {
-    check(fs::is_directory(root), "--out {}: exists and is not a folder; expected a new or empty folder", out);
+    core::check(fs::is_directory(root), "--out {}: exists and is not a folder; expected a new or empty folder", out);
     if (!fs::is_empty(root)) {
-      check(fs::exists(plan_copy),
-            "--out {}: the folder is not empty and holds no daas experiment (plan.yaml); expected a new or empty "
-            "folder (nothing in it was changed)",
-            out);
-      check(options.resume,
-            "--out {}: already holds an experiment (plan.yaml); add --resume to continue it, or choose another --out",
-            out);
-      if (read_file(plan_copy.string()) != plan.text) {
+      core::check(fs::exists(plan_copy),
+                  "--out {}: the folder is not empty and holds no daas experiment (plan.yaml); expected a new or empty "
+                  "folder (nothing in it was changed)",
+                  out);
+      core::check(
+          options.resume,
+          "--out {}: already holds an experiment (plan.yaml); add --resume to continue it, or choose another --out",
+          out);
+      if (core::read_file(plan_copy.string()) != plan.text) {
         spdlog::warn(
             "{}: the plan differs from the one the experiment was started with; runs already there are "
             "kept only where their settings are unchanged",
@@ -231,8 +233,8 @@ ExperimentSummary run_experiment(const Plan& plan, const std::string& out, const
   }
   // Folders that exist must hold this plan's runs, before any run starts.
   for (const auto& run : runs) check_run_folder(run);
-  make_dirs(root.string());
-  write_file_atomic(plan_copy.string(), plan.text);
+  core::make_dirs(root.string());
+  core::write_file_atomic(plan_copy.string(), plan.text);
 
   ExperimentSummary summary;
   summary.runs = static_cast<int64_t>(runs.size());
@@ -244,7 +246,7 @@ ExperimentSummary run_experiment(const Plan& plan, const std::string& out, const
       ++summary.kept;
       continue;
     }
-    const bool resume = file_exists((fs::path(run.dir) / "checkpoint.pt").string());
+    const bool resume = core::file_exists((fs::path(run.dir) / "checkpoint.pt").string());
     spdlog::info("{}: {} in {}", step, resume ? "resuming from its checkpoint" : "starting", run.dir);
     if (!resume) write_config(run, plan);
     execute(run, resume);

@@ -171,7 +171,7 @@ torch::Tensor per_channel_affine(const torch::Tensor& a, const torch::Tensor& x,
 /// Sums over the calling rank's team and over the processes of the run
 /// (daas/core/parallel.h). BatchNorm's backward runs on the thread that
 /// called backward(), which is the rank's own thread inside WorkerTeam::run.
-void all_reduce_over_team(torch::Tensor& sums) { all_reduce_over_ranks(sums); }
+void all_reduce_over_team(torch::Tensor& sums) { core::all_reduce_over_ranks(sums); }
 
 struct SyncBatchNormFunction : public torch::autograd::Function<SyncBatchNormFunction> {
   static torch::Tensor forward(AutogradContext* ctx, const torch::Tensor& x, const torch::Tensor& weight,
@@ -234,7 +234,7 @@ struct SyncBatchNormFunction : public torch::autograd::Function<SyncBatchNormFun
 
 torch::Tensor sync_batch_norm(const torch::Tensor& x, const torch::Tensor& weight, const torch::Tensor& bias,
                               torch::Tensor running_mean, torch::Tensor running_var, double momentum, double eps) {
-  check(x.dim() == 4, "sync_batch_norm input: {} dimensions; expected [N, C, H, W]", x.dim());
+  core::check(x.dim() == 4, "sync_batch_norm input: {} dimensions; expected [N, C, H, W]", x.dim());
   // A custom autograd function takes defined tensors only: a non-affine
   // BatchNorm is the affine one with γ = 1, β = 0 (whose gradients are dropped).
   const auto options = x.options().requires_grad(false);
@@ -248,8 +248,8 @@ BatchNormImpl::BatchNormImpl(torch::nn::BatchNormOptions options) : options(std:
 
 void BatchNormImpl::reset() {
   const int64_t C = options.num_features();
-  check(C > 0, "BatchNorm: {} channels; expected at least 1", C);
-  check(options.momentum().has_value(), "BatchNorm: cumulative moving average (momentum none) is not supported");
+  core::check(C > 0, "BatchNorm: {} channels; expected at least 1", C);
+  core::check(options.momentum().has_value(), "BatchNorm: cumulative moving average (momentum none) is not supported");
   if (options.affine()) {
     weight = register_parameter("weight", torch::ones({C}));
     bias = register_parameter("bias", torch::zeros({C}));
@@ -262,13 +262,14 @@ void BatchNormImpl::reset() {
 }
 
 torch::Tensor BatchNormImpl::forward(const torch::Tensor& x) {
-  check(x.dim() == 4 && x.size(1) == options.num_features(), "BatchNorm input: shape [{}]; expected [N, {}, H, W]",
-        fmt::join(x.sizes(), ", "), options.num_features());
+  core::check(x.dim() == 4 && x.size(1) == options.num_features(),
+              "BatchNorm input: shape [{}]; expected [N, {}, H, W]", fmt::join(x.sizes(), ", "),
+              options.num_features());
   const double momentum = options.momentum().value();
-  const auto& shard = current_shard();
+  const auto& shard = core::current_shard();
   const bool track = is_training() && options.track_running_stats();
   const bool update_running = track && !shard.freeze_running_stats;
-  if (!is_training() || (shard.size == 1 && process_count() == 1 && !plain_rows(x))) {
+  if (!is_training() || (shard.size == 1 && core::process_count() == 1 && !plain_rows(x))) {
     // LibTorch's fused kernel: evaluation, and one rank off the CPU's
     // channels-last float path. In training, LibTorch's channels-last CPU
     // kernel sums in float and is off by up to 1e-4 per layer, which the

@@ -262,8 +262,8 @@ void set_depthwise_isa(const std::string& isa) {
       return;
     }
   }
-  fail("depthwise kernels: instruction set '{}' not available here; expected one of {}", isa,
-       fmt::join(depthwise_isas(), ", "));
+  core::fail("depthwise kernels: instruction set '{}' not available here; expected one of {}", isa,
+             fmt::join(depthwise_isas(), ", "));
 }
 
 }  // namespace daas::nas

@@ -31,7 +31,8 @@ class PyParser {
 
   std::map<std::string, PyValue> genotype_call() {
     const auto start = text_.find("Genotype");
-    if (start == std::string::npos) fail("genotype text: no 'Genotype(' found; expected DARTS, GDAS or JSON syntax");
+    if (start == std::string::npos)
+      core::fail("genotype text: no 'Genotype(' found; expected DARTS, GDAS or JSON syntax");
     pos_ = start + std::string("Genotype").size();
     expect('(');
     static const char* kPositional[] = {"normal", "normal_concat", "reduce", "reduce_concat"};
@@ -163,7 +164,7 @@ class PyParser {
     ++pos_;
   }
   [[noreturn]] void error(const std::string& what) const {
-    fail("genotype text: {} at offset {} near '{}'", what, pos_, text_.substr(pos_, 24));
+    core::fail("genotype text: {} at offset {} near '{}'", what, pos_, text_.substr(pos_, 24));
   }
 
   static constexpr size_t kMaxNesting = 8;
@@ -175,14 +176,14 @@ class PyParser {
 GenotypeEdge edge_from_py(const PyValue& v, const std::string& field) {
   if (v.kind != PyValue::Kind::kList || v.items.size() != 2 || v.items[0].kind != PyValue::Kind::kString ||
       v.items[1].kind != PyValue::Kind::kInt) {
-    fail("genotype {}: an edge is not an ('op', node) pair", field);
+    core::fail("genotype {}: an edge is not an ('op', node) pair", field);
   }
   return {parse_primitive(v.items[0].text), v.items[1].number};
 }
 
 // A cell's edges: DARTS flat [('op', j), ...] or GDAS [(('op', j), ('op', k)), ...].
 std::vector<GenotypeEdge> edges_from_py(const PyValue& v, const std::string& field) {
-  if (v.kind != PyValue::Kind::kList) fail("genotype {}: expected a list of ('op', node) pairs", field);
+  if (v.kind != PyValue::Kind::kList) core::fail("genotype {}: expected a list of ('op', node) pairs", field);
   std::vector<GenotypeEdge> edges;
   for (const auto& item : v.items) {
     const bool nested =
@@ -197,10 +198,10 @@ std::vector<GenotypeEdge> edges_from_py(const PyValue& v, const std::string& fie
 }
 
 std::vector<int64_t> concat_from_py(const PyValue& v, const std::string& field) {
-  if (v.kind != PyValue::Kind::kList) fail("genotype {}: expected a list of node indices or range(a, b)", field);
+  if (v.kind != PyValue::Kind::kList) core::fail("genotype {}: expected a list of node indices or range(a, b)", field);
   std::vector<int64_t> out;
   for (const auto& item : v.items) {
-    if (item.kind != PyValue::Kind::kInt) fail("genotype {}: expected integer node indices", field);
+    if (item.kind != PyValue::Kind::kInt) core::fail("genotype {}: expected integer node indices", field);
     out.push_back(item.number);
   }
   return out;
@@ -211,32 +212,34 @@ std::string edge_text(const GenotypeEdge& e) { return fmt::format("('{}', {})", 
 std::string concat_text(const std::vector<int64_t>& concat) { return fmt::format("[{}]", fmt::join(concat, ", ")); }
 
 void validate_cell(const std::vector<GenotypeEdge>& edges, const std::vector<int64_t>& concat, const char* cell) {
-  check(!edges.empty() && edges.size() % 2 == 0,
-        "genotype {} cell: {} edges; expected an even, non-zero count (2 per intermediate node)", cell, edges.size());
-  check(edges.size() <= 2 * kMaxCellNodes, "genotype {} cell: {} edges; expected at most {} ({} nodes)", cell,
-        edges.size(), 2 * kMaxCellNodes, kMaxCellNodes);
-  check(concat.size() <= kMaxCellNodes, "genotype {}_concat: {} nodes; expected at most {}", cell, concat.size(),
-        kMaxCellNodes);
+  core::check(!edges.empty() && edges.size() % 2 == 0,
+              "genotype {} cell: {} edges; expected an even, non-zero count (2 per intermediate node)", cell,
+              edges.size());
+  core::check(edges.size() <= 2 * kMaxCellNodes, "genotype {} cell: {} edges; expected at most {} ({} nodes)", cell,
+              edges.size(), 2 * kMaxCellNodes, kMaxCellNodes);
+  core::check(concat.size() <= kMaxCellNodes, "genotype {}_concat: {} nodes; expected at most {}", cell, concat.size(),
+              kMaxCellNodes);
   const auto steps = static_cast<int64_t>(edges.size() / 2);
   for (size_t e = 0; e < edges.size(); ++e) {
     const int64_t node = static_cast<int64_t>(e / 2) + 2;
-    check(edges[e].input >= 0 && edges[e].input < node,
-          "genotype {} cell: edge {} ('{}') of node {} reads node {}; expected an input in [0, {}]", cell, e,
-          primitive_name(edges[e].op), node, edges[e].input, node - 1);
+    core::check(edges[e].input >= 0 && edges[e].input < node,
+                "genotype {} cell: edge {} ('{}') of node {} reads node {}; expected an input in [0, {}]", cell, e,
+                primitive_name(edges[e].op), node, edges[e].input, node - 1);
   }
-  check(!concat.empty(), "genotype {}_concat: empty; expected node indices", cell);
+  core::check(!concat.empty(), "genotype {}_concat: empty; expected node indices", cell);
   for (const auto node : concat) {
-    check(node >= 0 && node < steps + 2, "genotype {}_concat: node {}; expected an index in [0, {}]", cell, node,
-          steps + 1);
+    core::check(node >= 0 && node < steps + 2, "genotype {}_concat: node {}; expected an index in [0, {}]", cell, node,
+                steps + 1);
   }
 }
 
 std::vector<GenotypeEdge> edges_from_json(const nlohmann::json& json, const char* field) {
-  if (!json.contains(field) || !json[field].is_array()) fail("genotype JSON: '{}' missing or not an array", field);
+  if (!json.contains(field) || !json[field].is_array())
+    core::fail("genotype JSON: '{}' missing or not an array", field);
   std::vector<GenotypeEdge> edges;
   for (const auto& item : json[field]) {
     if (!item.is_array() || item.size() != 2 || !item[0].is_string() || !item[1].is_number_integer()) {
-      fail("genotype JSON: an edge of '{}' is {}; expected [\"op\", node]", field, json_excerpt(item));
+      core::fail("genotype JSON: an edge of '{}' is {}; expected [\"op\", node]", field, core::json_excerpt(item));
     }
     edges.push_back({parse_primitive(item[0].get<std::string>()), item[1].get<int64_t>()});
   }
@@ -244,11 +247,12 @@ std::vector<GenotypeEdge> edges_from_json(const nlohmann::json& json, const char
 }
 
 std::vector<int64_t> concat_from_json(const nlohmann::json& json, const char* field) {
-  if (!json.contains(field) || !json[field].is_array()) fail("genotype JSON: '{}' missing or not an array", field);
+  if (!json.contains(field) || !json[field].is_array())
+    core::fail("genotype JSON: '{}' missing or not an array", field);
   std::vector<int64_t> out;
   for (const auto& item : json[field]) {
     if (!item.is_number_integer())
-      fail("genotype JSON: '{}' holds {}; expected node indices", field, json_excerpt(item));
+      core::fail("genotype JSON: '{}' holds {}; expected node indices", field, core::json_excerpt(item));
     out.push_back(item.get<int64_t>());
   }
   return out;
@@ -324,8 +328,8 @@ const std::map<std::string, Genotype>& builtins() {
 
 // DARTS model_search.py Network.genotype()._parse on softmax(α) of one cell.
 std::vector<GenotypeEdge> derive_cell(const torch::Tensor& alpha, const char* cell) {
-  check(alpha.dim() == 2 && alpha.size(1) == kNumPrimitives, "alpha_{}: shape {}; expected [edges, {}]", cell,
-        fmt::join(alpha.sizes(), "x"), kNumPrimitives);
+  core::check(alpha.dim() == 2 && alpha.size(1) == kNumPrimitives, "alpha_{}: shape {}; expected [edges, {}]", cell,
+              fmt::join(alpha.sizes(), "x"), kNumPrimitives);
   const int64_t steps = steps_for_edges(alpha.size(0));
   const auto weights = torch::softmax(alpha.detach().to(torch::kCPU, torch::kDouble), /*dim=*/-1).contiguous();
   const auto w = weights.accessor<double, 2>();
@@ -397,7 +401,8 @@ nlohmann::json Genotype::to_json() const {
 }
 
 Genotype Genotype::from_json(const nlohmann::json& json) {
-  if (!json.is_object()) fail("genotype JSON: expected an object with normal, normal_concat, reduce, reduce_concat");
+  if (!json.is_object())
+    core::fail("genotype JSON: expected an object with normal, normal_concat, reduce, reduce_concat");
   Genotype g;
   g.normal = edges_from_json(json, "normal");
   g.normal_concat = concat_from_json(json, "normal_concat");
@@ -410,18 +415,18 @@ Genotype Genotype::from_json(const nlohmann::json& json) {
 Genotype parse_genotype(const std::string& text) {
   const auto first = text.find_first_not_of(" \t\r\n");
   if (first != std::string::npos && text[first] == '{') {
-    return Genotype::from_json(parse_json(text, "genotype JSON"));
+    return Genotype::from_json(core::parse_json(text, "genotype JSON"));
   }
   auto args = PyParser(text).genotype_call();
   auto field = [&](const char* key) -> const PyValue& {
-    if (args.count(key) == 0) fail("genotype text: argument '{}' missing", key);
+    if (args.count(key) == 0) core::fail("genotype text: argument '{}' missing", key);
     return args[key];
   };
   for (const auto& [key, value] : args) {
     const bool known = key == "normal" || key == "normal_concat" || key == "reduce" || key == "reduce_concat";
     // GDAS writes connectN=None, connects=None; anything else is not ours.
     if (!known && value.kind != PyValue::Kind::kNone) {
-      fail("genotype text: unknown argument '{}'; expected normal, normal_concat, reduce, reduce_concat", key);
+      core::fail("genotype text: unknown argument '{}'; expected normal, normal_concat, reduce, reduce_concat", key);
     }
   }
   Genotype g;
@@ -437,7 +442,7 @@ Genotype builtin_genotype(const std::string& name) {
   const auto& table = builtins();
   const auto it = table.find(name);
   if (it == table.end())
-    fail("genotype '{}': not a built-in; expected one of {}", name, fmt::join(builtin_genotype_names(), ", "));
+    core::fail("genotype '{}': not a built-in; expected one of {}", name, fmt::join(builtin_genotype_names(), ", "));
   return it->second;
 }
 
@@ -451,13 +456,13 @@ Genotype load_genotype(const std::string& name_or_file) {
   if (builtins().count(name_or_file) != 0) return builtin_genotype(name_or_file);
   if (is_random_genotype_spec(name_or_file)) return random_genotype_from_spec(name_or_file);
   if (!std::filesystem::exists(name_or_file)) {
-    fail("genotype '{}': neither a built-in ({}), random:SEED, nor an existing file", name_or_file,
-         fmt::join(builtin_genotype_names(), ", "));
+    core::fail("genotype '{}': neither a built-in ({}), random:SEED, nor an existing file", name_or_file,
+               fmt::join(builtin_genotype_names(), ", "));
   }
   try {
-    return parse_genotype(read_file(name_or_file));
-  } catch (const Error& e) {
-    fail("{}: {}", name_or_file, e.what());
+    return parse_genotype(core::read_file(name_or_file));
+  } catch (const core::Error& e) {
+    core::fail("{}: {}", name_or_file, e.what());
   }
 }
 
@@ -467,7 +472,7 @@ int64_t steps_for_edges(int64_t edges) {
     total += steps + 1;
     if (total == edges) return steps;
   }
-  fail("{} edges: not a cell's edge count; expected 2+3+...+(steps+1), e.g. 14 for 4 steps", edges);
+  core::fail("{} edges: not a cell's edge count; expected 2+3+...+(steps+1), e.g. 14 for 4 steps", edges);
 }
 
 Genotype derive_genotype(const torch::Tensor& alpha_normal, const torch::Tensor& alpha_reduce, int64_t multiplier) {
@@ -475,11 +480,12 @@ Genotype derive_genotype(const torch::Tensor& alpha_normal, const torch::Tensor&
   g.normal = derive_cell(alpha_normal, "normal");
   g.reduce = derive_cell(alpha_reduce, "reduce");
   const int64_t steps = static_cast<int64_t>(g.normal.size() / 2);
-  check(multiplier >= 1 && multiplier <= steps, "multiplier {}; expected 1..{} (the number of nodes)", multiplier,
-        steps);
+  core::check(multiplier >= 1 && multiplier <= steps, "multiplier {}; expected 1..{} (the number of nodes)", multiplier,
+              steps);
   for (int64_t node = 2 + steps - multiplier; node < steps + 2; ++node) g.normal_concat.push_back(node);
   const int64_t reduce_steps = static_cast<int64_t>(g.reduce.size() / 2);
-  check(multiplier <= reduce_steps, "multiplier {}; expected at most {} (reduce nodes)", multiplier, reduce_steps);
+  core::check(multiplier <= reduce_steps, "multiplier {}; expected at most {} (reduce nodes)", multiplier,
+              reduce_steps);
   for (int64_t node = 2 + reduce_steps - multiplier; node < reduce_steps + 2; ++node) g.reduce_concat.push_back(node);
   return g;
 }

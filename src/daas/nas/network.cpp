@@ -15,12 +15,12 @@ torch::nn::Conv2d plain_conv(int64_t C_in, int64_t C_out, int64_t kernel, int64_
 }
 
 void check_network_options(const NetworkOptions& o, const char* what) {
-  check(o.C() >= 2 && o.C() % 2 == 0, "{}: C = {}; expected an even channel count >= 2", what, o.C());
-  check(o.layers() >= 1, "{}: layers = {}; expected at least 1", what, o.layers());
-  check(o.num_classes() >= 1, "{}: num_classes = {}; expected at least 1", what, o.num_classes());
-  check(o.in_channels() >= 1, "{}: in_channels = {}; expected at least 1", what, o.in_channels());
-  check(o.drop_path_prob() >= 0 && o.drop_path_prob() < 1, "{}: drop_path_prob = {}; expected a value in [0, 1)", what,
-        o.drop_path_prob());
+  core::check(o.C() >= 2 && o.C() % 2 == 0, "{}: C = {}; expected an even channel count >= 2", what, o.C());
+  core::check(o.layers() >= 1, "{}: layers = {}; expected at least 1", what, o.layers());
+  core::check(o.num_classes() >= 1, "{}: num_classes = {}; expected at least 1", what, o.num_classes());
+  core::check(o.in_channels() >= 1, "{}: in_channels = {}; expected at least 1", what, o.in_channels());
+  core::check(o.drop_path_prob() >= 0 && o.drop_path_prob() < 1, "{}: drop_path_prob = {}; expected a value in [0, 1)",
+              what, o.drop_path_prob());
   o.genotype().validate();
 }
 
@@ -53,7 +53,7 @@ torch::Tensor drop_path(const torch::Tensor& x, double drop_prob) {
   const double keep = 1.0 - drop_prob;
   // A rank of a worker team draws from its own generator, so that the run
   // does not depend on which thread reaches the draw first.
-  at::Generator* generator = current_shard().generator;
+  at::Generator* generator = core::current_shard().generator;
   const auto mask = torch::empty({x.size(0), 1, 1, 1}, x.options())
                         .bernoulli_(keep, generator ? c10::optional<at::Generator>(*generator) : c10::nullopt);
   return x * (mask / keep);
@@ -154,8 +154,8 @@ void DerivedNetworkImpl::build_cells(int64_t C_prev_prev, int64_t C_prev, bool r
 }
 
 void DerivedNetworkImpl::check_input(const torch::Tensor& x) const {
-  check(x.dim() == 4 && x.size(1) == options_.in_channels(), "{} input: shape [{}]; expected [N, {}, H, W]", name_,
-        fmt::join(x.sizes(), ", "), options_.in_channels());
+  core::check(x.dim() == 4 && x.size(1) == options_.in_channels(), "{} input: shape [{}]; expected [N, {}, H, W]",
+              name_, fmt::join(x.sizes(), ", "), options_.in_channels());
 }
 
 NetworkOutput DerivedNetworkImpl::run_cells(const torch::Tensor& s0, const torch::Tensor& s1) {
@@ -177,7 +177,7 @@ NetworkOutput DerivedNetworkImpl::run_cells(const torch::Tensor& s0, const torch
 }
 
 void DerivedNetworkImpl::set_drop_path_prob(double p) {
-  check(p >= 0 && p < 1, "drop_path_prob = {}; expected a value in [0, 1)", p);
+  core::check(p >= 0 && p < 1, "drop_path_prob = {}; expected a value in [0, 1)", p);
   options_.drop_path_prob(p);
 }
 

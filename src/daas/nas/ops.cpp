@@ -26,11 +26,11 @@ torch::nn::Conv2d conv(int64_t C_in, int64_t C_out, int64_t kernel, int64_t stri
 BatchNorm batch_norm(int64_t C, bool affine) { return BatchNorm(torch::nn::BatchNormOptions(C).affine(affine)); }
 
 void check_same_channels(const char* op, const OpSettings& s) {
-  check(s.C_in == s.C_out, "op {}: C_in {} and C_out {} differ; expected equal channels", op, s.C_in, s.C_out);
+  core::check(s.C_in == s.C_out, "op {}: C_in {} and C_out {} differ; expected equal channels", op, s.C_in, s.C_out);
 }
 
 void check_stride(const char* op, const OpSettings& s) {
-  check(s.stride == 1 || s.stride == 2, "op {}: stride {}; expected 1 or 2", op, s.stride);
+  core::check(s.stride == 1 || s.stride == 2, "op {}: stride {}; expected 1 or 2", op, s.stride);
 }
 
 // The factories: DARTS OPS[name](C, stride, affine), widened to C_in/C_out.
@@ -153,7 +153,7 @@ torch::Tensor folded_conv(const torch::nn::Conv2d& conv, const torch::Tensor& sc
 
 const char* primitive_name(Primitive op) {
   const auto index = static_cast<int64_t>(op);
-  check(index >= 0 && index < kNumPrimitives, "primitive index {}; expected 0..{}", index, kNumPrimitives - 1);
+  core::check(index >= 0 && index < kNumPrimitives, "primitive index {}; expected 0..{}", index, kNumPrimitives - 1);
   return kPrimitiveNames[static_cast<size_t>(index)];
 }
 
@@ -161,7 +161,7 @@ Primitive parse_primitive(const std::string& name) {
   for (size_t i = 0; i < kPrimitiveNames.size(); ++i) {
     if (name == kPrimitiveNames[i]) return static_cast<Primitive>(i);
   }
-  fail("unknown op '{}'; expected one of {}", name, fmt::join(kPrimitiveNames, ", "));
+  core::fail("unknown op '{}'; expected one of {}", name, fmt::join(kPrimitiveNames, ", "));
 }
 
 const std::array<OpEntry, kNumPrimitives>& op_table() {
@@ -179,8 +179,8 @@ const std::array<OpEntry, kNumPrimitives>& op_table() {
 }
 
 Op make_op(Primitive op, const OpSettings& settings) {
-  check(settings.C_in > 0 && settings.C_out > 0, "op {}: channels {} -> {}; expected positive", primitive_name(op),
-        settings.C_in, settings.C_out);
+  core::check(settings.C_in > 0 && settings.C_out > 0, "op {}: channels {} -> {}; expected positive",
+              primitive_name(op), settings.C_in, settings.C_out);
   check_stride(primitive_name(op), settings);
   const auto& entry = op_table()[static_cast<size_t>(op)];
   return entry.make(settings);
@@ -219,7 +219,7 @@ DilConv::DilConv(int64_t C_in, int64_t C_out, int64_t kernel, int64_t stride, in
 torch::Tensor DilConv::forward(const torch::Tensor& x) { return bn_(counted(pw_, counted_relu_depthwise(dw_, x))); }
 
 FactorizedReduce::FactorizedReduce(int64_t C_in, int64_t C_out, bool affine) {
-  check(C_out % 2 == 0, "FactorizedReduce: C_out {} is odd; expected an even channel count", C_out);
+  core::check(C_out % 2 == 0, "FactorizedReduce: C_out {} is odd; expected an even channel count", C_out);
   conv1_ = register_module("conv1", conv(C_in, C_out / 2, /*kernel=*/1, /*stride=*/2));
   conv2_ = register_module("conv2", conv(C_in, C_out / 2, /*kernel=*/1, /*stride=*/2));
   bn_ = register_module("bn", batch_norm(C_out, affine));

@@ -42,8 +42,8 @@ std::vector<GenotypeEdge> random_cell(std::mt19937_64& engine, int64_t steps) {
 }  // namespace
 
 Genotype random_genotype(uint64_t seed, int64_t steps) {
-  check(steps >= 1 && static_cast<size_t>(steps) <= kMaxCellNodes, "random genotype: {} nodes; expected 1..{}", steps,
-        kMaxCellNodes);
+  core::check(steps >= 1 && static_cast<size_t>(steps) <= kMaxCellNodes, "random genotype: {} nodes; expected 1..{}",
+              steps, kMaxCellNodes);
   std::mt19937_64 engine(seed);
   Genotype genotype;
   genotype.normal = random_cell(engine, steps);
@@ -59,7 +59,7 @@ Genotype random_genotype(uint64_t seed, int64_t steps) {
 bool is_random_genotype_spec(const std::string& spec) { return spec.rfind(kRandomGenotypePrefix, 0) == 0; }
 
 Genotype random_genotype_from_spec(const std::string& spec) {
-  check(is_random_genotype_spec(spec), "genotype '{}': expected {}SEED", spec, kRandomGenotypePrefix);
+  core::check(is_random_genotype_spec(spec), "genotype '{}': expected {}SEED", spec, kRandomGenotypePrefix);
   const std::string digits = spec.substr(std::string(kRandomGenotypePrefix).size());
   bool valid = !digits.empty() && digits.size() <= 20;
   for (const char c : digits) valid = valid && c >= '0' && c <= '9';
@@ -71,8 +71,8 @@ Genotype random_genotype_from_spec(const std::string& spec) {
       valid = false;
     }
   }
-  check(valid, "genotype '{}': the seed '{}' is not a non-negative integer; expected {}SEED, e.g. {}0", spec, digits,
-        kRandomGenotypePrefix, kRandomGenotypePrefix);
+  core::check(valid, "genotype '{}': the seed '{}' is not a non-negative integer; expected {}SEED, e.g. {}0", spec,
+              digits, kRandomGenotypePrefix, kRandomGenotypePrefix);
   return random_genotype(seed);
 }
 

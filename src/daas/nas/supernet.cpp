@@ -29,7 +29,7 @@ torch::Tensor edge_weights(const torch::Tensor& weights, int64_t edge) {
 }  // namespace
 
 CellPath gumbel_path(const torch::Tensor& alpha, double tau, at::Generator* generator) {
-  check(tau > 0 && std::isfinite(tau), "gumbel tau = {}; expected a positive finite temperature", tau);
+  core::check(tau > 0 && std::isfinite(tau), "gumbel tau = {}; expected a positive finite temperature", tau);
   const c10::optional<at::Generator> gen = generator ? c10::optional<at::Generator>(*generator) : c10::nullopt;
   for (int draw = 0; draw < kMaxGumbelDraws; ++draw) {
     torch::Tensor gumbels;
@@ -59,8 +59,9 @@ CellPath gumbel_path(const torch::Tensor& alpha, double tau, at::Generator* gene
     }
     return path;
   }
-  fail("gumbel sampling: {} draws in a row gave inf or NaN (alpha holds NaN/inf: {}; tau {}); expected finite alpha",
-       kMaxGumbelDraws, !torch::isfinite(alpha).all().item<bool>(), tau);
+  core::fail(
+      "gumbel sampling: {} draws in a row gave inf or NaN (alpha holds NaN/inf: {}; tau {}); expected finite alpha",
+      kMaxGumbelDraws, !torch::isfinite(alpha).all().item<bool>(), tau);
 }
 
 CellPath softmax_path(const torch::Tensor& alpha, double /*tau*/, at::Generator* /*generator*/) {
@@ -88,7 +89,7 @@ const SamplerEntry& find_sampler(const std::string& name) {
   for (const auto& entry : sampler_table()) {
     if (name == entry.name) return entry;
   }
-  fail("unknown sampler '{}'; expected one of {}", name, fmt::join(sampler_names(), ", "));
+  core::fail("unknown sampler '{}'; expected one of {}", name, fmt::join(sampler_names(), ", "));
 }
 
 int64_t edges_for_steps(int64_t steps) { return steps * (steps + 3) / 2; }
@@ -159,14 +160,15 @@ torch::Tensor SearchCellImpl::forward(CellInput& s0, CellInput& s1, const CellPa
 
 SearchNetworkImpl::SearchNetworkImpl(SearchNetworkOptions options) : options_(std::move(options)) {
   const auto& o = options_;
-  check(o.C() >= 2 && o.C() % 2 == 0, "SearchNetwork: C = {}; expected an even channel count >= 2", o.C());
-  check(o.layers() >= 1, "SearchNetwork: layers = {}; expected at least 1", o.layers());
-  check(o.steps() >= 1, "SearchNetwork: steps = {}; expected at least 1", o.steps());
-  check(o.multiplier() >= 1 && o.multiplier() <= o.steps(), "SearchNetwork: multiplier = {}; expected 1..{} (steps)",
-        o.multiplier(), o.steps());
-  check(o.stem_multiplier() >= 1, "SearchNetwork: stem_multiplier = {}; expected at least 1", o.stem_multiplier());
-  check(o.num_classes() >= 1 && o.in_channels() >= 1, "SearchNetwork: {} classes, {} input channels; expected >= 1",
-        o.num_classes(), o.in_channels());
+  core::check(o.C() >= 2 && o.C() % 2 == 0, "SearchNetwork: C = {}; expected an even channel count >= 2", o.C());
+  core::check(o.layers() >= 1, "SearchNetwork: layers = {}; expected at least 1", o.layers());
+  core::check(o.steps() >= 1, "SearchNetwork: steps = {}; expected at least 1", o.steps());
+  core::check(o.multiplier() >= 1 && o.multiplier() <= o.steps(),
+              "SearchNetwork: multiplier = {}; expected 1..{} (steps)", o.multiplier(), o.steps());
+  core::check(o.stem_multiplier() >= 1, "SearchNetwork: stem_multiplier = {}; expected at least 1",
+              o.stem_multiplier());
+  core::check(o.num_classes() >= 1 && o.in_channels() >= 1,
+              "SearchNetwork: {} classes, {} input channels; expected >= 1", o.num_classes(), o.in_channels());
   sampler_ = &find_sampler(o.sampler());
   set_tau(o.tau());
 
@@ -202,11 +204,12 @@ PathSample SearchNetworkImpl::sample_path(at::Generator* generator) {
 }
 
 torch::Tensor SearchNetworkImpl::forward(const torch::Tensor& x, const PathSample& path, bool detach_arch) {
-  check(x.dim() == 4 && x.size(1) == options_.in_channels(), "SearchNetwork input: shape [{}]; expected [N, {}, H, W]",
-        fmt::join(x.sizes(), ", "), options_.in_channels());
+  core::check(x.dim() == 4 && x.size(1) == options_.in_channels(),
+              "SearchNetwork input: shape [{}]; expected [N, {}, H, W]", fmt::join(x.sizes(), ", "),
+              options_.in_channels());
   const int64_t edges = alpha_normal_.size(0);
   for (const CellPath* cell : {&path.normal, &path.reduce}) {
-    check(
+    core::check(
         cell->weights.defined() && cell->weights.size(0) == edges && static_cast<int64_t>(cell->active.size()) == edges,
         "SearchNetwork: path sample for {} edges; expected {} (draw it with sample_path())", cell->active.size(),
         edges);
@@ -244,7 +247,7 @@ std::vector<torch::Tensor> SearchNetworkImpl::weight_parameters() const {
 }
 
 void SearchNetworkImpl::set_tau(double tau) {
-  check(tau > 0 && std::isfinite(tau), "tau = {}; expected a positive finite temperature", tau);
+  core::check(tau > 0 && std::isfinite(tau), "tau = {}; expected a positive finite temperature", tau);
   options_.tau(tau);
 }
 

@@ -28,7 +28,7 @@ std::string cell_input_name(int64_t index) {
 
 std::string cell_dot(const std::vector<nas::GenotypeEdge>& edges, const std::vector<int64_t>& concat,
                      const std::string& title) {
-  check(edges.size() % 2 == 0, "cell_dot: {} edges; expected two per intermediate node", edges.size());
+  core::check(edges.size() % 2 == 0, "cell_dot: {} edges; expected two per intermediate node", edges.size());
   const int64_t nodes = static_cast<int64_t>(edges.size() / 2);
   std::string dot = "digraph cell {\n";
   dot += "  rankdir=LR;\n";
@@ -52,14 +52,14 @@ std::string cell_dot(const std::vector<nas::GenotypeEdge>& edges, const std::vec
 
 std::string render_svg(const std::string& dot_source) {
   const auto result = run_process({"dot", "-Tsvg"}, dot_source);
-  check(result.exit_code != 127,
-        "graphviz's dot cannot be run ({}); install graphviz (scripts/setup.sh does) to draw the cells",
-        result.errors.empty() ? "not found" : result.errors);
+  core::check(result.exit_code != 127,
+              "graphviz's dot cannot be run ({}); install graphviz (scripts/setup.sh does) to draw the cells",
+              result.errors.empty() ? "not found" : result.errors);
   std::string errors = result.errors;
   if (const auto end = errors.find('\n'); end != std::string::npos) errors.resize(end);
-  check(result.exit_code == 0, "graphviz's dot failed with exit code {}: {}", result.exit_code, errors);
+  core::check(result.exit_code == 0, "graphviz's dot failed with exit code {}: {}", result.exit_code, errors);
   const auto start = result.output.find("<svg");
-  check(start != std::string::npos, "graphviz's dot wrote no <svg> element ({} bytes)", result.output.size());
+  core::check(start != std::string::npos, "graphviz's dot wrote no <svg> element ({} bytes)", result.output.size());
   return result.output.substr(start);
 }
 

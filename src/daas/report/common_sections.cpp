@@ -25,7 +25,7 @@ std::string first_line(const std::exception& e) {
 }
 
 /// The data options of the run's settings.
-const DataOptions* data_options(const RunFolder& run) {
+const data::DataOptions* data_options(const RunFolder& run) {
   if (run.search) return &*run.search;
   if (run.train && run.kind == "train") return &*run.train;
   return nullptr;
@@ -38,7 +38,7 @@ int64_t seed_of(const RunFolder& run) {
 }
 
 /// The augmentation the preview shows and its description, or nothing.
-std::optional<std::pair<augment::Augmentation, std::string>> preview_policy(RunView& view, const Dataset& train) {
+std::optional<std::pair<augment::Augmentation, std::string>> preview_policy(RunView& view, const data::Dataset& train) {
   const RunFolder& run = *view.run;
   const auto options = augment::default_policy_options(train);
   std::shared_ptr<const augment::Policy> policy;
@@ -75,11 +75,11 @@ std::optional<std::pair<augment::Augmentation, std::string>> preview_policy(RunV
 }  // namespace
 
 void load_view_data(RunView& view) {
-  const DataOptions* options = data_options(*view.run);
+  const data::DataOptions* options = data_options(*view.run);
   if (options == nullptr) return;
   view.data_tried = true;
   try {
-    view.data = load_data(*options, static_cast<uint64_t>(seed_of(*view.run)));
+    view.data = data::load_data(*options, static_cast<uint64_t>(seed_of(*view.run)));
   } catch (const std::exception& e) {
     view.notes.push_back(fmt::format("data set '{}' cannot be read here ({}); no preview grid or network size",
                                      options->data, first_line(e)));
@@ -119,7 +119,7 @@ std::string network_size_html(const RunView& view, int64_t C, int64_t layers, bo
                               const std::string& network, const std::string& where) {
   const RunFolder& run = *view.run;
   if (!run.genotype || !view.data) return "<span class=\"missing\">unknown (no genotype or data set)</span>";
-  const Dataset& train = view.data->train;
+  const data::Dataset& train = view.data->train;
   try {
     const auto kind = network == "auto" || network.empty() ? train::network_kind_for(train.height(), train.width())
                                                            : train::parse_network_kind(network);
@@ -184,7 +184,7 @@ std::string preview_html(RunView& view, const ReportOptions& options) {
     view.notes.push_back("policy.json: missing (written after the first epoch); no preview grid");
     return "<p class=\"missing\">No preview yet: the policy is written after the first epoch.</p>\n";
   }
-  const Dataset& train = view.data->train;
+  const data::Dataset& train = view.data->train;
   try {
     const auto chosen = preview_policy(view, train);
     if (!chosen) {
@@ -210,7 +210,7 @@ std::string preview_html(RunView& view, const ReportOptions& options) {
     const auto images = train.images.index_select(0, torch::tensor(rows, torch::kLong));
     auto generator = at::make_generator<at::CPUGeneratorImpl>(static_cast<uint64_t>(seed_of(*view.run)));
     const auto grid = augment::preview_grid(images, options.preview_samples, chosen->first, generator);
-    const std::string png = encode_png(grid, "preview grid");
+    const std::string png = data::encode_png(grid, "preview grid");
     const int64_t scale = std::max<int64_t>(1, std::min<int64_t>(4, 640 / grid.size(2)));
     return fmt::format(
         "<figure class=\"preview-grid\"><img class=\"preview\" alt=\"policy preview\" width=\"{}\" height=\"{}\" "

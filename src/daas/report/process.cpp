@@ -21,7 +21,7 @@ namespace {
 struct Pipe {
   int fd[2] = {-1, -1};
   Pipe() {
-    if (::pipe2(fd, O_CLOEXEC) != 0) fail("cannot create a pipe ({})", std::strerror(errno));
+    if (::pipe2(fd, O_CLOEXEC) != 0) core::fail("cannot create a pipe ({})", std::strerror(errno));
   }
   ~Pipe() {
     close_end(0);
@@ -36,7 +36,7 @@ struct Pipe {
 }  // namespace
 
 ProcessResult run_process(const std::vector<std::string>& argv, const std::string& input) {
-  check(!argv.empty(), "run_process: no program given");
+  core::check(!argv.empty(), "run_process: no program given");
   Pipe in, out, err;
   posix_spawn_file_actions_t actions;
   posix_spawn_file_actions_init(&actions);

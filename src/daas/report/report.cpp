@@ -114,14 +114,14 @@ std::string comparison(const std::vector<RunFolder>& runs, const std::vector<Run
 }
 
 void check_output(const std::string& out) {
-  check(!out.empty(), "no report file given; expected --out FILE");
-  check(!fs::is_directory(out), "--out {}: is a folder; expected a file name such as {}/report.html", out, out);
+  core::check(!out.empty(), "no report file given; expected --out FILE");
+  core::check(!fs::is_directory(out), "--out {}: is a folder; expected a file name such as {}/report.html", out, out);
   if (fs::exists(out)) {
-    const std::string head = read_file_head(out, 64);
-    check(head.rfind(Page::kSignature, 0) == 0,
-          "--out {}: exists and is not a daas report; expected a new file or an earlier report (nothing was "
-          "changed)",
-          out);
+    const std::string head = core::read_file_head(out, 64);
+    core::check(head.rfind(Page::kSignature, 0) == 0,
+                "--out {}: exists and is not a daas report; expected a new file or an earlier report (nothing was "
+                "changed)",
+                out);
   }
 }
 
@@ -133,9 +133,10 @@ std::string default_report_path(const std::vector<std::string>& paths) {
 }
 
 ReportResult write_report(const std::vector<std::string>& paths, const std::string& out, const ReportOptions& options) {
-  check(!paths.empty(), "no run folder given; expected one or more daas run folders");
-  check(options.preview_images >= 1 && options.preview_samples >= 1,
-        "preview of {} images × {} samples; expected at least 1 × 1", options.preview_images, options.preview_samples);
+  core::check(!paths.empty(), "no run folder given; expected one or more daas run folders");
+  core::check(options.preview_images >= 1 && options.preview_samples >= 1,
+              "preview of {} images × {} samples; expected at least 1 × 1", options.preview_images,
+              options.preview_samples);
   check_output(out);
   ReportResult result;
   result.path = out;
@@ -178,8 +179,8 @@ ReportResult write_report(const std::vector<std::string>& paths, const std::stri
     for (const auto& note : view.notes) result.notes.push_back(view.run->label() + ": " + note);
   }
   result.charts = page.charts();
-  if (out_dir.has_relative_path() && !fs::exists(out_dir)) make_dirs(out_dir.string());
-  write_file_atomic(out, page.document(title, body));
+  if (out_dir.has_relative_path() && !fs::exists(out_dir)) core::make_dirs(out_dir.string());
+  core::write_file_atomic(out, page.document(title, body));
   return result;
 }
 

@@ -19,10 +19,10 @@ namespace daas::report {
 namespace {
 
 template <typename T>
-OptionTable<T> option_table(const std::string& kind) {
-  OptionTable<T> table;
-  add_runtime_options(table);
-  add_data_options(table);
+core::OptionTable<T> option_table(const std::string& kind) {
+  core::OptionTable<T> table;
+  core::add_runtime_options(table);
+  data::add_data_options(table);
   if constexpr (std::is_same_v<T, search::SearchOptions>) {
     search::add_search_options(table);
   } else {
@@ -35,7 +35,7 @@ OptionTable<T> option_table(const std::string& kind) {
 template <typename T>
 T typed_settings(const std::string& profile, const std::string& section) {
   T values;
-  option_table<T>(section).apply(Settings::from_profile(profile, section), values);
+  option_table<T>(section).apply(core::Settings::from_profile(profile, section), values);
   return values;
 }
 
@@ -61,7 +61,7 @@ void read_typed(RunFolder& run, const std::string& config_path, std::optional<T>
   std::error_code ec;
   std::string profile_path;
   try {
-    profile_path = resolve_profile(run.profile);
+    profile_path = core::resolve_profile(run.profile);
   } catch (const std::exception& e) {
     run.notes.push_back(fmt::format("profile '{}' cannot be read here ({}); settings are not compared with it",
                                     run.profile, first_error_line(e)));
@@ -136,7 +136,7 @@ Records read_records(const std::string& path) {
   records.present = true;
   std::string text;
   try {
-    text = read_file(path);
+    text = core::read_file(path);
   } catch (const std::exception& e) {
     records.problems.push_back(first_error_line(e));
     return records;
@@ -148,7 +148,7 @@ Records read_records(const std::string& path) {
     if (line.empty()) continue;
     const bool last = in.eof();
     try {
-      auto record = parse_json(line, path);
+      auto record = core::parse_json(line, path);
       if (!record.is_object()) {
         records.problems.push_back(fmt::format("line {} is not a JSON object; skipped", number));
         continue;
@@ -199,7 +199,7 @@ std::string run_kind(const std::string& dir) {
   if (!fs::is_regular_file(config)) return {};
   std::string head;
   try {
-    head = read_file_head(config.string(), 256);
+    head = core::read_file_head(config.string(), 256);
   } catch (const std::exception&) {
     return {};
   }
@@ -211,17 +211,18 @@ std::string run_kind(const std::string& dir) {
 }
 
 RunFolder read_run(const std::string& dir) {
-  check(fs::exists(dir), "{}: not found; expected a daas search or train run folder", dir);
-  check(fs::is_directory(dir), "{}: not a folder; expected a daas search or train run folder", dir);
+  core::check(fs::exists(dir), "{}: not found; expected a daas search or train run folder", dir);
+  core::check(fs::is_directory(dir), "{}: not a folder; expected a daas search or train run folder", dir);
   RunFolder run;
   run.dir = dir;
   run.kind = run_kind(dir);
-  check(!run.kind.empty(),
-        "{}: not a daas run folder (no config.yaml written by daas search or daas train); expected the --out folder "
-        "of a search or a train run",
-        dir);
+  core::check(
+      !run.kind.empty(),
+      "{}: not a daas run folder (no config.yaml written by daas search or daas train); expected the --out folder "
+      "of a search or a train run",
+      dir);
   const std::string config_path = (fs::path(dir) / "config.yaml").string();
-  const std::string head = read_file_head(config_path, 512);
+  const std::string head = core::read_file_head(config_path, 512);
   run.profile = profile_of(head.substr(0, head.find('\n')));
   run.origin = origin_of(head.substr(0, head.find('\n')));
   try {
@@ -271,7 +272,7 @@ RunFolder read_run(const std::string& dir) {
     const auto evaluation = fs::path(dir) / "evaluation.json";
     if (fs::exists(evaluation)) {
       try {
-        run.evaluation = parse_json(read_file(evaluation.string()), evaluation.string());
+        run.evaluation = core::parse_json(core::read_file(evaluation.string()), evaluation.string());
         if (!run.evaluation.is_object()) {
           run.notes.push_back("evaluation.json: not a JSON object; per-class accuracy and confusion not shown");
           run.evaluation = nullptr;
@@ -294,8 +295,8 @@ RunFolder read_run(const std::string& dir) {
 std::vector<std::string> find_run_folders(const std::vector<std::string>& paths) {
   std::vector<std::string> runs;
   for (const auto& path : paths) {
-    check(fs::exists(path), "{}: not found; expected a daas run folder (or a folder of runs)", path);
-    check(fs::is_directory(path), "{}: not a folder; expected a daas run folder (or a folder of runs)", path);
+    core::check(fs::exists(path), "{}: not found; expected a daas run folder (or a folder of runs)", path);
+    core::check(fs::is_directory(path), "{}: not a folder; expected a daas run folder (or a folder of runs)", path);
     if (!run_kind(path).empty()) {
       runs.push_back(path);
       continue;
@@ -313,10 +314,11 @@ std::vector<std::string> find_run_folders(const std::vector<std::string>& paths)
         it.disable_recursion_pending();
       }
     }
-    check(!found.empty(),
-          "{}: not a daas run folder (no config.yaml written by daas search or daas train) and no run folders inside "
-          "it; expected the --out folder of a search or a train run, or a folder of such runs",
-          path);
+    core::check(
+        !found.empty(),
+        "{}: not a daas run folder (no config.yaml written by daas search or daas train) and no run folders inside "
+        "it; expected the --out folder of a search or a train run, or a folder of such runs",
+        path);
     std::sort(found.begin(), found.end());
     runs.insert(runs.end(), found.begin(), found.end());
   }

@@ -17,11 +17,11 @@ namespace daas::report {
 /// A run as the page shows it.
 struct RunView {
   const RunFolder* run = nullptr;
-  std::optional<DataSplits> data;  // read for the preview grid and the network size
-  bool data_tried = false;         // whether reading it was tried
-  std::vector<std::string> notes;  // the run's own notes, then the report's
-  std::string anchor;              // id of its section ("run-1")
-  std::string link;                // the run folder relative to the report file
+  std::optional<data::DataSplits> data;  // read for the preview grid and the network size
+  bool data_tried = false;               // whether reading it was tried
+  std::vector<std::string> notes;        // the run's own notes, then the report's
+  std::string anchor;                    // id of its section ("run-1")
+  std::string link;                      // the run folder relative to the report file
   int64_t cell_graphs = 0;
 };
 

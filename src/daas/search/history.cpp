@@ -37,10 +37,10 @@ double round_significant(double value, int digits) {
 }
 
 nlohmann::json alpha_record(int64_t epoch, const torch::Tensor& alpha_normal, const torch::Tensor& alpha_reduce) {
-  check(alpha_normal.dim() == 2 && alpha_normal.size(1) == nas::kNumPrimitives && alpha_reduce.dim() == 2 &&
-            alpha_reduce.size(1) == nas::kNumPrimitives,
-        "alpha_record: α of shape [{}] and [{}]; expected [edges, {}]", fmt::join(alpha_normal.sizes(), ", "),
-        fmt::join(alpha_reduce.sizes(), ", "), nas::kNumPrimitives);
+  core::check(alpha_normal.dim() == 2 && alpha_normal.size(1) == nas::kNumPrimitives && alpha_reduce.dim() == 2 &&
+                  alpha_reduce.size(1) == nas::kNumPrimitives,
+              "alpha_record: α of shape [{}] and [{}]; expected [edges, {}]", fmt::join(alpha_normal.sizes(), ", "),
+              fmt::join(alpha_reduce.sizes(), ", "), nas::kNumPrimitives);
   torch::NoGradGuard no_grad;
   auto ops = nlohmann::json::array();
   for (const char* name : nas::kPrimitiveNames) ops.push_back(name);

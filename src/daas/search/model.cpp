@@ -12,7 +12,7 @@ namespace {
 
 class SupernetModel : public SearchModel {
  public:
-  SupernetModel(const SearchOptions& options, const Dataset& data, const c10::Device& device)
+  SupernetModel(const SearchOptions& options, const data::Dataset& data, const c10::Device& device)
       : SupernetModel(nas::SearchNetworkOptions(options.channels, options.layers)
                           .num_classes(data.num_classes())
                           .in_channels(data.channels())
@@ -37,7 +37,7 @@ class SupernetModel : public SearchModel {
   }
   void follow(SearchModel& master) override {
     auto& from = dynamic_cast<SupernetModel&>(master);
-    copy_module_state(*from.net_, *net_);
+    core::copy_module_state(*from.net_, *net_);
     net_->set_tau(from.net_->tau());
     path_ = from.path_;
     leaves_.clear();
@@ -60,7 +60,7 @@ class SupernetModel : public SearchModel {
 
 class FixedModel : public SearchModel {
  public:
-  FixedModel(const SearchOptions& options, const Dataset& data, const c10::Device& device)
+  FixedModel(const SearchOptions& options, const data::Dataset& data, const c10::Device& device)
       : FixedModel(nas::NetworkOptions(options.channels, options.layers, nas::load_genotype(options.genotype))
                        .num_classes(data.num_classes())
                        .in_channels(data.channels())
@@ -80,7 +80,9 @@ class FixedModel : public SearchModel {
   std::unique_ptr<SearchModel> replica() const override {
     return std::make_unique<FixedModel>(net_->options(), device_);
   }
-  void follow(SearchModel& master) override { copy_module_state(dynamic_cast<FixedModel&>(master).module(), *net_); }
+  void follow(SearchModel& master) override {
+    core::copy_module_state(dynamic_cast<FixedModel&>(master).module(), *net_);
+  }
   std::vector<torch::Tensor> path_leaves() override { return {}; }
   void backward_path(const std::vector<torch::Tensor>&) override {}
 
@@ -92,7 +94,7 @@ class FixedModel : public SearchModel {
 
 }  // namespace
 
-std::unique_ptr<SearchModel> make_search_model(const SearchOptions& options, const Dataset& data,
+std::unique_ptr<SearchModel> make_search_model(const SearchOptions& options, const data::Dataset& data,
                                                const c10::Device& device) {
   if (!search_mode(options.mode).searches_architecture) return std::make_unique<FixedModel>(options, data, device);
   return std::make_unique<SupernetModel>(options, data, device);

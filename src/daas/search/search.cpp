@@ -67,7 +67,7 @@ struct SearchState {
   nlohmann::json partial = nlohmann::json::object();
 };
 
-SearchState build_state(const SearchOptions& options, const Dataset& data, const c10::Device& device) {
+SearchState build_state(const SearchOptions& options, const data::Dataset& data, const c10::Device& device) {
   SearchState state;
   state.model = make_search_model(options, data, device);
   state.rng = at::make_generator<at::CPUGeneratorImpl>(static_cast<uint64_t>(options.seed));
@@ -96,19 +96,19 @@ SearchState build_state(const SearchOptions& options, const Dataset& data, const
 
 /// The settings that define the run, as text, for the resume check.
 nlohmann::json defining_settings(const SearchOptions& options) {
-  OptionTable<SearchOptions> table;
-  add_runtime_options(table);
-  add_data_options(table);
+  core::OptionTable<SearchOptions> table;
+  core::add_runtime_options(table);
+  data::add_data_options(table);
   add_search_options(table);
   nlohmann::json settings = nlohmann::json::object();
   for (const auto& option : table.options()) {
-    if (!may_change_on_resume(option.key)) settings[option.key] = table.value_text(options, option);
+    if (!core::may_change_on_resume(option.key)) settings[option.key] = table.value_text(options, option);
   }
   return settings;
 }
 
 void save_checkpoint(SearchState& state, const SearchOptions& options, const std::string& path) {
-  CheckpointWriter writer;
+  core::CheckpointWriter writer;
   writer.module("model", state.model->module());
   writer.optimizer("weight_optimizer", *state.weight_optimizer);
   if (state.arch_optimizer) writer.optimizer("arch_optimizer", *state.arch_optimizer);
@@ -118,7 +118,7 @@ void save_checkpoint(SearchState& state, const SearchOptions& options, const std
   }
   writer.generator("rng", state.rng);
   writer.generator("torch_rng", at::detail::getDefaultCPUGenerator());
-  writer.json("state", {{"version", kCheckpointVersion},
+  writer.json("state", {{"version", core::kCheckpointVersion},
                         {"next_epoch", state.next_epoch},
                         {"next_step", state.next_step},
                         {"partial", state.partial},
@@ -128,19 +128,20 @@ void save_checkpoint(SearchState& state, const SearchOptions& options, const std
 }
 
 void load_checkpoint(SearchState& state, const SearchOptions& options, const std::string& path) {
-  CheckpointReader reader(path);
+  core::CheckpointReader reader(path);
   const auto meta = reader.json("state");
-  check(meta.is_object() && meta.contains("settings") && meta.contains("mode"),
-        "{}: not a daas search checkpoint (no search settings in it; a daas train checkpoint?)", path);
-  check_checkpoint_version(meta, path);
+  core::check(meta.is_object() && meta.contains("settings") && meta.contains("mode"),
+              "{}: not a daas search checkpoint (no search settings in it; a daas train checkpoint?)", path);
+  core::check_checkpoint_version(meta, path);
   const auto saved = meta.value("settings", nlohmann::json::object());
   const auto current = defining_settings(options);
   for (const auto& [key, value] : current.items()) {
     const std::string before = saved.contains(key) ? saved[key].get<std::string>() : std::string("(unset)");
-    check(before == value.get<std::string>(),
-          "{}: setting '{}' is {} but the run was started with {}; a resumed run keeps its settings (only epochs, "
-          "threads, device and log_level may change)",
-          path, key, value.get<std::string>(), before);
+    core::check(
+        before == value.get<std::string>(),
+        "{}: setting '{}' is {} but the run was started with {}; a resumed run keeps its settings (only epochs, "
+        "threads, device and log_level may change)",
+        path, key, value.get<std::string>(), before);
   }
   reader.module("model", state.model->module());
   reader.optimizer("weight_optimizer", *state.weight_optimizer);
@@ -171,8 +172,8 @@ std::string policy_list_text(const nlohmann::json& list) {
 nlohmann::json write_results(SearchState& state, const SearchOptions& options, const std::string& run_dir) {
   nlohmann::json fields;
   if (const auto genotype = state.model->genotype()) {
-    write_file_atomic((fs::path(run_dir) / "genotype.txt").string(), genotype->to_darts_string() + "\n");
-    write_file_atomic((fs::path(run_dir) / "genotype.json").string(), genotype->to_json().dump(2) + "\n");
+    core::write_file_atomic((fs::path(run_dir) / "genotype.txt").string(), genotype->to_darts_string() + "\n");
+    core::write_file_atomic((fs::path(run_dir) / "genotype.json").string(), genotype->to_json().dump(2) + "\n");
     fields["genotype"] = genotype->to_darts_string();
   }
   const auto alphas = state.model->arch_parameters();
@@ -185,16 +186,16 @@ nlohmann::json write_results(SearchState& state, const SearchOptions& options, c
     nlohmann::json record = {{"mode", options.mode}, {"fixed_policy", options.fixed_policy}};
     if (options.fixed_policy.rfind("file:", 0) == 0) {
       const auto list = augment::policy_to_json(augment::read_policy_file(options.fixed_policy.substr(5)));
-      write_file_atomic(policy_path, policy_list_text(list));
+      core::write_file_atomic(policy_path, policy_list_text(list));
     }
-    write_file_atomic(search_path, record.dump(2) + "\n");
+    core::write_file_atomic(search_path, record.dump(2) + "\n");
   }
   if (state.policy) {
     auto exported = state.policy->to_json(options.top_k);
-    write_file_atomic(policy_path, policy_list_text(exported.at("sub_policies")));
+    core::write_file_atomic(policy_path, policy_list_text(exported.at("sub_policies")));
     exported["mode"] = options.mode;
     exported["top_k"] = options.top_k;
-    write_file_atomic(search_path, exported.dump(2) + "\n");
+    core::write_file_atomic(search_path, exported.dump(2) + "\n");
     fields["phi_entropy"] = entropy_of_rows(state.policy->phi);
     fields["top_sub_policies"] = augment::policy_to_json(state.policy->top_k(std::min<int64_t>(5, options.top_k)));
   }
@@ -211,14 +212,14 @@ const SearchModeRow& search_mode(const std::string& name) {
   }
   std::vector<std::string> names;
   for (const auto& row : kModes) names.push_back(row.name);
-  fail("unknown search mode '{}'; expected one of {}", name, fmt::join(names, ", "));
+  core::fail("unknown search mode '{}'; expected one of {}", name, fmt::join(names, ", "));
 }
 
 void validate(const SearchOptions& options) {
   train::validate_loop(options);
-  check(options.tau_min <= options.tau_max, "tau_min {} is above tau_max {}; expected tau_min <= tau_max",
-        options.tau_min, options.tau_max);
-  resolve_device(options.device);
+  core::check(options.tau_min <= options.tau_max, "tau_min {} is above tau_max {}; expected tau_min <= tau_max",
+              options.tau_min, options.tau_max);
+  core::resolve_device(options.device);
   const SearchModeRow& mode = search_mode(options.mode);
   if (!mode.searches_policy) augment::make_policy(options.fixed_policy);
   if (!mode.searches_architecture) nas::load_genotype(options.genotype);
@@ -226,19 +227,19 @@ void validate(const SearchOptions& options) {
 
 SearchResult run_search(const SearchOptions& options, const std::string& run_dir, bool resume,
                         const EpochHook& after_epoch) {
-  setup_runtime(options);
-  const DataSplits splits = load_data(options, static_cast<uint64_t>(options.seed));
-  auto [weights_half, arch_half] = split_halves(splits.train, static_cast<uint64_t>(options.seed));
+  core::setup_runtime(options);
+  const data::DataSplits splits = data::load_data(options, static_cast<uint64_t>(options.seed));
+  auto [weights_half, arch_half] = data::split_halves(splits.train, static_cast<uint64_t>(options.seed));
   return search_halves(options, weights_half, arch_half, run_dir, resume, after_epoch);
 }
 
 namespace {
 
 /// A search's state on `device`, from the run folder's checkpoint when resuming.
-SearchState start_search(const SearchOptions& options, const Dataset& train_half, const c10::Device& device,
+SearchState start_search(const SearchOptions& options, const data::Dataset& train_half, const c10::Device& device,
                          const std::string& run_dir, bool resume) {
   // The initial weights and α are a function of the seed alone.
-  seed_everything(static_cast<uint64_t>(options.seed));
+  core::seed_everything(static_cast<uint64_t>(options.seed));
   SearchState state = build_state(options, train_half, device);
   if (resume) {
     load_checkpoint(state, options, (fs::path(run_dir) / "checkpoint.pt").string());
@@ -249,13 +250,13 @@ SearchState start_search(const SearchOptions& options, const Dataset& train_half
 
 /// The two halves' loaders; a step draws one batch of each.
 struct HalfLoaders {
-  HalfLoaders(const SearchOptions& options, const Dataset& train_half, const Dataset& val_half)
+  HalfLoaders(const SearchOptions& options, const data::Dataset& train_half, const data::Dataset& val_half)
       : train(train_half,
               {options.batch_size, /*shuffle=*/true, /*drop_last=*/true, static_cast<uint64_t>(options.seed)}),
         val(val_half, {options.batch_size, true, true, static_cast<uint64_t>(options.seed) + 1}),
         steps(train::epoch_steps(options, std::min(train.batches_per_epoch(), val.batches_per_epoch()))) {}
-  BatchLoader train;
-  BatchLoader val;
+  data::BatchLoader train;
+  data::BatchLoader val;
   int64_t steps;
 };
 
@@ -276,9 +277,9 @@ nlohmann::json search_epoch(SearchState& state, StepContext& context, HalfLoader
   StepTotals totals = first_step > 0 ? StepTotals::from_sums(state.partial.at("sums")) : StepTotals{};
   const double earlier_seconds = first_step > 0 ? state.partial.at("seconds").get<double>() : 0.0;
   const int64_t earlier_images = totals.images;
-  ProcessGroup* group = process_group();
+  core::ProcessGroup* group = core::process_group();
   const double communication_start = group != nullptr ? group->seconds() : 0.0;
-  Progress progress(fmt::format("search epoch {}/{}", epoch + 1, options.epochs), loaders.steps);
+  core::Progress progress(fmt::format("search epoch {}/{}", epoch + 1, options.epochs), loaders.steps);
   progress.skip(first_step);
   for (int64_t step = first_step; step < loaders.steps; ++step) {
     auto train_batch = loaders.train.next();
@@ -288,14 +289,15 @@ nlohmann::json search_epoch(SearchState& state, StepContext& context, HalfLoader
     progress.advance(1, fmt::format("{} | {:.0f} img/s", totals.summary(),
                                     (totals.images - earlier_images) / std::max(progress.elapsed_seconds(), 1e-9)));
     // Agreed over the processes of a run, which then all stop after this step.
-    if (agreed_interrupt() != 0 && step + 1 < loaders.steps) {
+    if (core::agreed_interrupt() != 0 && step + 1 < loaders.steps) {
       state.next_epoch = epoch;
       state.next_step = step + 1;
       state.partial = {{"sums", totals.sums()}, {"seconds", earlier_seconds + progress.elapsed_seconds()}};
       const std::string checkpoint_path = (fs::path(run_dir) / "checkpoint.pt").string();
       save_checkpoint(state, options, checkpoint_path);
-      throw_if_interrupted("search", fmt::format("at epoch {}, step {} of {}", epoch + 1, step + 1, loaders.steps),
-                           checkpoint_path, run_dir);
+      core::throw_if_interrupted("search",
+                                 fmt::format("at epoch {}, step {} of {}", epoch + 1, step + 1, loaders.steps),
+                                 checkpoint_path, run_dir);
     }
   }
   progress.finish(totals.summary());
@@ -322,20 +324,20 @@ SearchResult search_result(SearchState& state, nlohmann::json last_record) {
 
 }  // namespace
 
-SearchResult search_halves(const SearchOptions& options, const Dataset& train_half, const Dataset& val_half,
+SearchResult search_halves(const SearchOptions& options, const data::Dataset& train_half, const data::Dataset& val_half,
                            const std::string& run_dir, bool resume, const EpochHook& after_epoch) {
   validate(options);
-  const c10::Device device = resolve_device(options.device);
+  const c10::Device device = core::resolve_device(options.device);
   spdlog::info("search ({}): {} images for the weights, {} for the architecture and policy, {}×{}×{}, {} classes",
                options.mode, train_half.size(), val_half.size(), train_half.channels(), train_half.height(),
                train_half.width(), train_half.num_classes());
   SearchState state = start_search(options, train_half, device, run_dir, resume);
   const std::string checkpoint_path = (fs::path(run_dir) / "checkpoint.pt").string();
-  MetricsLog metrics((fs::path(run_dir) / "metrics.jsonl").string(), resume ? state.next_epoch : -1);
+  core::MetricsLog metrics((fs::path(run_dir) / "metrics.jsonl").string(), resume ? state.next_epoch : -1);
   SearchHistory history(run_dir, resume ? state.next_epoch : -1, !state.model->arch_parameters().empty(),
                         static_cast<bool>(state.policy));
   HalfLoaders loaders(options, train_half, val_half);
-  StepRanks ranks(*state.model, data_parallel_ranks(options.parallel, device));
+  StepRanks ranks(*state.model, core::data_parallel_ranks(options.parallel, device));
   StepContext context{options,        *state.model, state.policy, state.fixed_policy, state.rng, train_half.mean,
                       train_half.std, device,       &ranks};
   nlohmann::json record;
@@ -353,11 +355,11 @@ SearchResult search_halves(const SearchOptions& options, const Dataset& train_ha
                  record["val_loss"].get<double>(), 100 * record["val_acc"].get<double>(),
                  record["seconds"].get<double>());
     if (after_epoch) after_epoch(epoch + 1, state.model->module());
-    if (epoch + 1 < options.epochs && agreed_interrupt() != 0) {
-      throw_if_interrupted("search", fmt::format("after epoch {}", epoch + 1), checkpoint_path, run_dir);
+    if (epoch + 1 < options.epochs && core::agreed_interrupt() != 0) {
+      core::throw_if_interrupted("search", fmt::format("after epoch {}", epoch + 1), checkpoint_path, run_dir);
     }
   }
-  clear_interrupt();  // a stop asked for during the last step: the run is complete
+  core::clear_interrupt();  // a stop asked for during the last step: the run is complete
   if (record.is_null()) record = write_results(state, options, run_dir);
   return search_result(state, record);
 }

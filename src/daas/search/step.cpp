@@ -29,7 +29,7 @@ void clear_grads(const std::vector<torch::Tensor>& params) {
 /// Rows of rank `rank`'s shard of a batch.
 torch::Tensor shard_of(const torch::Tensor& batch, int64_t rank, int64_t size) {
   if (size == 1) return batch;
-  const auto [begin, end] = shard_range(batch.size(0), rank, size);
+  const auto [begin, end] = core::shard_range(batch.size(0), rank, size);
   return batch.slice(0, begin, end);
 }
 
@@ -75,22 +75,22 @@ PhaseResult forward_backward(StepRanks& ranks, SearchModel& master, const torch:
   if (size > 1) {
     std::vector<std::vector<torch::Tensor>> weight_grads, leaf_grads;
     for (int64_t r = 0; r < size; ++r) {
-      weight_grads.push_back(grads_of(ranks.model(r).weight_parameters()));
-      leaf_grads.push_back(grads_of(ranks.model(r).path_leaves()));
+      weight_grads.push_back(core::grads_of(ranks.model(r).weight_parameters()));
+      leaf_grads.push_back(core::grads_of(ranks.model(r).path_leaves()));
     }
-    const auto summed = sum_over_ranks(weight_grads);
+    const auto summed = core::sum_over_ranks(weight_grads);
     for (size_t i = 0; i < weights.size(); ++i) weights[i].mutable_grad() = summed[i];
     clear_grads(master.arch_parameters());
-    if (arch_graph && !leaf_grads[0].empty()) master.backward_path(sum_over_ranks(leaf_grads));
+    if (arch_graph && !leaf_grads[0].empty()) master.backward_path(core::sum_over_ranks(leaf_grads));
   }
-  if (process_count() > 1) {
+  if (core::process_count() > 1) {
     // Every process drew the same path, so the same gradients are defined
     // everywhere; one message carries the totals, w's and α's gradients.
-    auto grads = grads_of(weights);
-    const auto alpha_grads = grads_of(master.arch_parameters());
+    auto grads = core::grads_of(weights);
+    const auto alpha_grads = core::grads_of(master.arch_parameters());
     grads.insert(grads.end(), alpha_grads.begin(), alpha_grads.end());
     grads.push_back(torch::tensor({result.loss, static_cast<double>(result.correct)}, torch::kFloat64));
-    all_reduce_over_processes(grads);
+    core::all_reduce_over_processes(grads);
     result.loss = grads.back()[0].item<double>();
     result.correct = std::llround(grads.back()[1].item<double>());
   }
@@ -101,7 +101,7 @@ PhaseResult forward_backward(StepRanks& ranks, SearchModel& master, const torch:
 
 StepRanks::StepRanks(SearchModel& master, int64_t ranks)
     : master_(master),
-      replicas_(make_replicas<SearchModel>(ranks > 1 ? ranks : 0, [&] { return master.replica(); })),
+      replicas_(core::make_replicas<SearchModel>(ranks > 1 ? ranks : 0, [&] { return master.replica(); })),
       team_(ranks) {}
 
 SearchModel& StepRanks::model(int64_t rank) {
@@ -185,7 +185,7 @@ torch::Tensor directional_derivatives(StepRanks& ranks, SearchModel& master, con
     const auto x_shard = shard_of(x, rank, size), y_shard = shard_of(y, rank, size);
     // BatchNorm normalises with these batches' statistics but its running
     // statistics stay as they were (docs/method.md §4).
-    FrozenRunningStats frozen;
+    core::FrozenRunningStats frozen;
     auto losses_at = [&](double scale) {
       // Weights off the path (v undefined) already equal the master's.
       for (size_t i = 0; i < weights.size(); ++i) {
@@ -220,8 +220,8 @@ torch::Tensor policy_surrogate(const torch::Tensor& d, const torch::Tensor& log_
   return -eta * (advantage * log_prob).mean();
 }
 
-StepStats search_step(StepContext& context, Batch& train, Batch& val, double lr, int64_t epoch, int64_t step,
-                      torch::optim::SGD& weight_optimizer, torch::optim::Adam* arch_optimizer,
+StepStats search_step(StepContext& context, data::Batch& train, data::Batch& val, double lr, int64_t epoch,
+                      int64_t step, torch::optim::SGD& weight_optimizer, torch::optim::Adam* arch_optimizer,
                       torch::optim::Adam* policy_optimizer) {
   StepStats stats;
   auto phase_start = std::chrono::steady_clock::now();
@@ -250,10 +250,10 @@ StepStats search_step(StepContext& context, Batch& train, Batch& val, double lr,
   // global batch from the shared stream (so a run is the same for any number
   // of processes) and computes its own rows.
   const int64_t batch = train.labels.size(0), val_batch = val.labels.size(0);
-  const auto x = process_shard(augment::normalize(augmented.to(context.device), context.mean, context.std));
-  const auto y = process_shard(train.labels.to(context.device));
-  const auto x_val = process_shard(augment::normalize(val.images.to(context.device), context.mean, context.std));
-  const auto y_val = process_shard(val.labels.to(context.device));
+  const auto x = core::process_shard(augment::normalize(augmented.to(context.device), context.mean, context.std));
+  const auto y = core::process_shard(train.labels.to(context.device));
+  const auto x_val = core::process_shard(augment::normalize(val.images.to(context.device), context.mean, context.std));
+  const auto y_val = core::process_shard(val.labels.to(context.device));
   model.begin_step(context.rng);
   if (ranks.size() > 1) {
     for (int64_t r = 0; r < ranks.size(); ++r) ranks.model(r).follow(model);
@@ -269,7 +269,7 @@ StepStats search_step(StepContext& context, Batch& train, Batch& val, double lr,
   stats.val_loss = validated.loss;
   stats.val_correct = validated.correct;
   // The gradients are replaced (not zeroed) below, so v stays valid.
-  const auto v = grads_of(weights);
+  const auto v = core::grads_of(weights);
   end_phase(StepPhase::kArchitecture);
 
   // 3. Training forward and backward on the augmented batch along the same
@@ -284,10 +284,10 @@ StepStats search_step(StepContext& context, Batch& train, Batch& val, double lr,
     // d_i of this process's rows, then of the whole batch on every process:
     // the baseline, the advantage's spread and β's step are the global batch's.
     auto d = directional_derivatives(ranks, model, v, x, y, options.unroll_epsilon);
-    if (d.defined()) d = gather_process_shards(d, batch);
+    if (d.defined()) d = core::gather_process_shards(d, batch);
     if (d.defined()) {
-      check(torch::isfinite(d).all().item<bool>(), "policy gradient is not finite at epoch {}, step {}", epoch + 1,
-            step + 1);
+      core::check(torch::isfinite(d).all().item<bool>(), "policy gradient is not finite at epoch {}, step {}",
+                  epoch + 1, step + 1);
       policy_optimizer->zero_grad();
       policy_surrogate(d, context.policy->log_prob(sample), lr, options.policy_advantage == "normalized").backward();
       policy_optimizer->step();
@@ -303,7 +303,7 @@ StepStats search_step(StepContext& context, Batch& train, Batch& val, double lr,
   weight_optimizer.step();
   if (ranks.size() > 1) {
     // Every replica's running statistics are the whole batch's; keep rank 0's.
-    copy_buffers(ranks.model(0).module(), model.module());
+    core::copy_buffers(ranks.model(0).module(), model.module());
   }
   stats.train_loss = trained.loss;
   stats.train_correct = trained.correct;

@@ -52,14 +52,14 @@ namespace {
 /// `use(batch, logits)` per batch. evaluate() and predict() share it, so that
 /// a prediction is exactly what the evaluation counts.
 template <typename Use>
-void for_each_batch(Network& net, const Dataset& data, int64_t batch_size, const c10::Device& device, Use&& use) {
-  check(batch_size >= 1, "evaluate: batch size {}; expected >= 1", batch_size);
+void for_each_batch(Network& net, const data::Dataset& data, int64_t batch_size, const c10::Device& device, Use&& use) {
+  core::check(batch_size >= 1, "evaluate: batch size {}; expected >= 1", batch_size);
   const ModelInfo& info = net.info();
   auto& module = net.module();
   const bool was_training = module.is_training();
   module.eval();
   torch::NoGradGuard no_grad;
-  TrainRanks ranks(net, data_parallel_ranks("batch", device), net.channels_last(), device);
+  TrainRanks ranks(net, core::data_parallel_ranks("batch", device), net.channels_last(), device);
   ranks.follow_master();
 
   augment::PipelineOptions pipeline_options;
@@ -67,7 +67,8 @@ void for_each_batch(Network& net, const Dataset& data, int64_t batch_size, const
   pipeline_options.std = info.std;
   pipeline_options.device = device;
   const augment::Pipeline pipeline(nullptr, nullptr, pipeline_options);
-  BatchLoader loader(data, {batch_size, /*shuffle=*/false, /*drop_last=*/false, /*seed=*/0}, pipeline.transform());
+  data::BatchLoader loader(data, {batch_size, /*shuffle=*/false, /*drop_last=*/false, /*seed=*/0},
+                           pipeline.transform());
   loader.start_epoch(0);
   while (auto batch = loader.next()) use(*batch, ranks.infer(batch->images));
   module.train(was_training);
@@ -75,12 +76,12 @@ void for_each_batch(Network& net, const Dataset& data, int64_t batch_size, const
 
 }  // namespace
 
-Evaluation evaluate(Network& net, const Dataset& data, int64_t batch_size, const c10::Device& device) {
+Evaluation evaluate(Network& net, const data::Dataset& data, int64_t batch_size, const c10::Device& device) {
   const int64_t k = net.info().num_classes();
   Evaluation result;
   auto confusion = torch::zeros({k * k}, torch::kLong);
   double loss_sum = 0;
-  for_each_batch(net, data, batch_size, device, [&](const Batch& batch, const torch::Tensor& logits) {
+  for_each_batch(net, data, batch_size, device, [&](const data::Batch& batch, const torch::Tensor& logits) {
     const auto labels = batch.labels.to(device);
     loss_sum += torch::nn::functional::cross_entropy(
                     logits, labels, torch::nn::functional::CrossEntropyFuncOptions().reduction(torch::kSum))
@@ -98,17 +99,17 @@ Evaluation evaluate(Network& net, const Dataset& data, int64_t batch_size, const
 
 torch::Tensor predict(Network& net, const torch::Tensor& images, int64_t batch_size, const c10::Device& device) {
   const ModelInfo& info = net.info();
-  check(images.dim() == 4 && images.scalar_type() == torch::kUInt8 && images.size(1) == info.in_channels &&
-            images.size(2) == info.height && images.size(3) == info.width,
-        "predict: images of shape [{}]; expected uint8 [N, {}, {}, {}], the model's input",
-        fmt::join(images.sizes(), ", "), info.in_channels, info.height, info.width);
-  Dataset data;
+  core::check(images.dim() == 4 && images.scalar_type() == torch::kUInt8 && images.size(1) == info.in_channels &&
+                  images.size(2) == info.height && images.size(3) == info.width,
+              "predict: images of shape [{}]; expected uint8 [N, {}, {}, {}], the model's input",
+              fmt::join(images.sizes(), ", "), info.in_channels, info.height, info.width);
+  data::Dataset data;
   data.name = "predict";
   data.images = images;
   data.labels = torch::zeros({images.size(0)}, torch::kLong);
   data.classes = info.classes;
   std::vector<torch::Tensor> parts;
-  for_each_batch(net, data, batch_size, device, [&](const Batch&, const torch::Tensor& logits) {
+  for_each_batch(net, data, batch_size, device, [&](const data::Batch&, const torch::Tensor& logits) {
     parts.push_back(logits.to(torch::kCPU, torch::kFloat32));
   });
   return torch::cat(parts);

@@ -40,7 +40,7 @@ const Names kImageNetTop = {{"stem0_conv1", "stem0.0"}, {"stem0_bn1", "stem0.1"}
 std::string darts_child_name(const torch::nn::Module& parent, const std::string& name) {
   const auto lookup = [&](const Names& names) -> std::string {
     const auto found = names.find(name);
-    if (found == names.end()) fail("export: no DARTS name for '{}' in {}", name, parent.name());
+    if (found == names.end()) core::fail("export: no DARTS name for '{}' in {}", name, parent.name());
     return found->second;
   };
   const bool network = dynamic_cast<const nas::NetworkCIFARImpl*>(&parent) != nullptr ||
@@ -53,14 +53,14 @@ std::string darts_child_name(const torch::nn::Module& parent, const std::string&
   if (dynamic_cast<const nas::CellImpl*>(&parent) != nullptr) {
     if (name == "preprocess0" || name == "preprocess1") return name;
     if (name.rfind("op", 0) == 0) return "_ops." + name.substr(2);
-    fail("export: no DARTS name for '{}' in a cell", name);
+    core::fail("export: no DARTS name for '{}' in a cell", name);
   }
   if (dynamic_cast<const nas::ReLUConvBN*>(&parent) != nullptr) return lookup(kReLUConvBN);
   if (dynamic_cast<const nas::SepConv*>(&parent) != nullptr) return lookup(kSepConv);
   if (dynamic_cast<const nas::DilConv*>(&parent) != nullptr) return lookup(kDilConv);
   if (dynamic_cast<const nas::FactorizedReduce*>(&parent) != nullptr) return lookup(kFactorizedReduce);
   if (dynamic_cast<const nas::AuxiliaryHead*>(&parent) != nullptr) return lookup(kAuxiliaryHead);
-  fail("export: no DARTS name for '{}' in {}", name, parent.name());
+  core::fail("export: no DARTS name for '{}' in {}", name, parent.name());
 }
 
 void collect(const torch::nn::Module& module, const std::string& prefix,
@@ -82,7 +82,8 @@ std::vector<std::pair<std::string, torch::Tensor>> darts_state_dict(Network& net
   const auto& module = net.module();
   collect(module, "", out);
   const size_t expected = module.parameters().size() + module.buffers().size();
-  check(out.size() == expected, "export: {} tensors named for DARTS, but the network has {}", out.size(), expected);
+  core::check(out.size() == expected, "export: {} tensors named for DARTS, but the network has {}", out.size(),
+              expected);
   return out;
 }
 
@@ -118,11 +119,11 @@ std::vector<std::string> export_model(Network& net, const std::string& dir, cons
       {"note",
        "DARTS's model.py hard-codes 3 input channels in the stem; a model of other in_channels needs that number "
        "changed. Set drop_path_prob before calling the network in training mode."}};
-  make_dirs(dir);
+  core::make_dirs(dir);
   std::vector<std::string> written;
   const auto write = [&](const char* name, const std::string& text) {
     const std::string path = (fs::path(dir) / name).string();
-    write_file_atomic(path, text);
+    core::write_file_atomic(path, text);
     written.push_back(path);
   };
   write(kExportStateDict, std::string(bytes.begin(), bytes.end()));

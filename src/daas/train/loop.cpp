@@ -10,7 +10,8 @@ namespace daas::train {
 
 void validate_loop(const LoopOptions& options) {
   check_network_size(options.channels, options.layers, "--channels/--layers");
-  check(options.lr_min <= options.lr, "lr_min {} is above lr {}; expected lr_min <= lr", options.lr_min, options.lr);
+  core::check(options.lr_min <= options.lr, "lr_min {} is above lr {}; expected lr_min <= lr", options.lr_min,
+              options.lr);
 }
 
 void set_learning_rate(torch::optim::SGD& optimizer, double lr) {

@@ -25,7 +25,7 @@ int64_t correct_top_k(const torch::Tensor& logits, const torch::Tensor& labels, 
 void check_finite(const torch::Tensor& loss, const char* what, int64_t epoch, int64_t step) {
   const double value = loss.item<double>();
   if (!std::isfinite(value)) {
-    fail(
+    core::fail(
         "{} is {} at epoch {}, step {}; stopping (the last checkpoint is kept). Lower the learning rate or check "
         "the data.",
         what, value, epoch, step);

@@ -25,12 +25,12 @@ constexpr KindName kKindNames[] = {{NetworkKind::kCifar, "cifar"}, {NetworkKind:
 
 template <typename T>
 T field(const nlohmann::json& json, const char* key, const std::string& source) {
-  check(json.contains(key), "{}: model record has no \"{}\"", source, key);
+  core::check(json.contains(key), "{}: model record has no \"{}\"", source, key);
   try {
     return json.at(key).get<T>();
   } catch (const nlohmann::json::exception& e) {
-    fail("{}: model record field \"{}\" = {} has the wrong type ({})", source, key, json_excerpt(json.at(key)),
-         e.what());
+    core::fail("{}: model record field \"{}\" = {} has the wrong type ({})", source, key,
+               core::json_excerpt(json.at(key)), e.what());
   }
 }
 
@@ -63,7 +63,7 @@ NetworkKind parse_network_kind(const std::string& name) {
   for (const auto& entry : kKindNames) {
     if (name == entry.name) return entry.kind;
   }
-  fail("network '{}': expected cifar or imagenet", name);
+  core::fail("network '{}': expected cifar or imagenet", name);
 }
 
 NetworkKind network_kind_for(int64_t height, int64_t width) {
@@ -89,28 +89,29 @@ nlohmann::json ModelInfo::to_json() const {
 }
 
 void check_network_size(int64_t C, int64_t layers, const std::string& source) {
-  check(C >= kMinChannels && C <= kMaxChannels, "{}: C {}; expected {} to {} channels", source, C, kMinChannels,
-        kMaxChannels);
-  check(layers >= kMinLayers && layers <= kMaxLayers, "{}: {} layers; expected {} to {}", source, layers, kMinLayers,
-        kMaxLayers);
-  check(C * C * layers <= kMaxChannelsSquaredLayers,
-        "{}: C {} with {} layers is too large a network (C²·layers {}); expected C²·layers at most {} (about 300M "
-        "parameters)",
-        source, C, layers, C * C * layers, kMaxChannelsSquaredLayers);
+  core::check(C >= kMinChannels && C <= kMaxChannels, "{}: C {}; expected {} to {} channels", source, C, kMinChannels,
+              kMaxChannels);
+  core::check(layers >= kMinLayers && layers <= kMaxLayers, "{}: {} layers; expected {} to {}", source, layers,
+              kMinLayers, kMaxLayers);
+  core::check(
+      C * C * layers <= kMaxChannelsSquaredLayers,
+      "{}: C {} with {} layers is too large a network (C²·layers {}); expected C²·layers at most {} (about 300M "
+      "parameters)",
+      source, C, layers, C * C * layers, kMaxChannelsSquaredLayers);
 }
 
 ModelInfo ModelInfo::from_json(const nlohmann::json& json, const std::string& source) {
-  check(json.is_object() && json.value("format", std::string()) == kModelFormat,
-        "{}: not a daas model file (no \"format\": \"{}\" record); expected the model.pt of a daas train run", source,
-        kModelFormat);
+  core::check(json.is_object() && json.value("format", std::string()) == kModelFormat,
+              "{}: not a daas model file (no \"format\": \"{}\" record); expected the model.pt of a daas train run",
+              source, kModelFormat);
   const int version = field<int>(json, "version", source);
-  check(version == kModelVersion, "{}: model file version {}, expected {}", source, version, kModelVersion);
+  core::check(version == kModelVersion, "{}: model file version {}, expected {}", source, version, kModelVersion);
   ModelInfo info;
   try {
     info.genotype = nas::Genotype::from_json(json.at("genotype"));
     info.genotype.validate();
   } catch (const std::exception& e) {
-    fail("{}: model genotype: {}", source, e.what());
+    core::fail("{}: model genotype: {}", source, e.what());
   }
   info.network = parse_network_kind(field<std::string>(json, "network", source));
   info.C = field<int64_t>(json, "C", source);
@@ -123,23 +124,23 @@ ModelInfo ModelInfo::from_json(const nlohmann::json& json, const std::string& so
   info.mean = field<std::vector<double>>(json, "mean", source);
   info.std = field<std::vector<double>>(json, "std", source);
   const auto num_classes = field<int64_t>(json, "num_classes", source);
-  check(num_classes == info.num_classes() && num_classes >= 2, "{}: model record has {} classes but {} class names",
-        source, num_classes, info.classes.size());
+  core::check(num_classes == info.num_classes() && num_classes >= 2,
+              "{}: model record has {} classes but {} class names", source, num_classes, info.classes.size());
   check_network_size(info.C, info.layers, source + ": model record");
-  check(info.height >= 1 && info.width >= 1 && info.height <= 4096 && info.width <= 4096,
-        "{}: model record input size {}×{}; expected 1 to 4096 pixels per side", source, info.height, info.width);
-  check(info.in_channels == 1 || info.in_channels == 3, "{}: model record in_channels {}; expected 1 or 3", source,
-        info.in_channels);
-  check(static_cast<int64_t>(info.mean.size()) == info.in_channels && info.mean.size() == info.std.size(),
-        "{}: model record has {} input channels, {} means and {} stds; expected one mean and std per channel", source,
-        info.in_channels, info.mean.size(), info.std.size());
+  core::check(info.height >= 1 && info.width >= 1 && info.height <= 4096 && info.width <= 4096,
+              "{}: model record input size {}×{}; expected 1 to 4096 pixels per side", source, info.height, info.width);
+  core::check(info.in_channels == 1 || info.in_channels == 3, "{}: model record in_channels {}; expected 1 or 3",
+              source, info.in_channels);
+  core::check(static_cast<int64_t>(info.mean.size()) == info.in_channels && info.mean.size() == info.std.size(),
+              "{}: model record has {} input channels, {} means and {} stds; expected one mean and std per channel",
+              source, info.in_channels, info.mean.size(), info.std.size());
   // Statistics of pixels scaled to [0, 1]: anything else would normalise the
   // inputs to infinities and report NaN losses as a result.
   for (size_t c = 0; c < info.mean.size(); ++c) {
-    check(std::isfinite(info.mean[c]) && info.mean[c] >= 0 && info.mean[c] <= 1,
-          "{}: model record mean {} of channel {}; expected a number in [0, 1]", source, info.mean[c], c);
-    check(std::isfinite(info.std[c]) && info.std[c] >= 1e-6 && info.std[c] <= 1,
-          "{}: model record std {} of channel {}; expected a number in [1e-06, 1]", source, info.std[c], c);
+    core::check(std::isfinite(info.mean[c]) && info.mean[c] >= 0 && info.mean[c] <= 1,
+                "{}: model record mean {} of channel {}; expected a number in [0, 1]", source, info.mean[c], c);
+    core::check(std::isfinite(info.std[c]) && info.std[c] >= 1e-6 && info.std[c] <= 1,
+                "{}: model record std {} of channel {}; expected a number in [1e-06, 1]", source, info.std[c], c);
   }
   return info;
 }
@@ -162,7 +163,7 @@ void Network::set_drop_path_prob(double p) { net_->set_drop_path_prob(p); }
 torch::nn::Module& Network::module() { return *net_; }
 
 void save_model(Network& net, const std::string& path, const nlohmann::json& extra) {
-  CheckpointWriter writer;
+  core::CheckpointWriter writer;
   writer.module("model", net.module());
   writer.json("info", net.info().to_json());
   writer.json("extra", extra);
@@ -170,7 +171,7 @@ void save_model(Network& net, const std::string& path, const nlohmann::json& ext
 }
 
 LoadedModel load_model(const std::string& path, const c10::Device& device) {
-  CheckpointReader reader(path);
+  core::CheckpointReader reader(path);
   const ModelInfo info = ModelInfo::from_json(reader.json("info"), path);
   LoadedModel loaded;
   loaded.network = std::make_unique<Network>(info);
@@ -182,11 +183,12 @@ LoadedModel load_model(const std::string& path, const c10::Device& device) {
   reader.module("model", module);
   for (const auto& [name, shape] : shapes_of(module)) {
     const auto& want = expected.at(name);
-    check(shape == want,
-          "{}: weight '{}' has shape {} but the recorded network ({} genotype, C {}, {} layers, {} classes) needs {}; "
-          "the file's weights and record disagree",
-          path, name, fmt::join(shape, "×"), network_kind_name(info.network), info.C, info.layers, info.num_classes(),
-          fmt::join(want, "×"));
+    core::check(
+        shape == want,
+        "{}: weight '{}' has shape {} but the recorded network ({} genotype, C {}, {} layers, {} classes) needs {}; "
+        "the file's weights and record disagree",
+        path, name, fmt::join(shape, "×"), network_kind_name(info.network), info.C, info.layers, info.num_classes(),
+        fmt::join(want, "×"));
   }
   module.to(device);
   module.eval();
@@ -194,13 +196,14 @@ LoadedModel load_model(const std::string& path, const c10::Device& device) {
   return loaded;
 }
 
-void check_compatible(const ModelInfo& info, const Dataset& data, const std::string& model_path) {
-  check(data.channels() == info.in_channels && data.height() == info.height && data.width() == info.width,
-        "{}: the model takes {}×{}×{} images but {} has {}×{}×{}; expected the data set it was trained on", model_path,
-        info.in_channels, info.height, info.width, data.name, data.channels(), data.height(), data.width());
-  check(data.num_classes() == info.num_classes(),
-        "{}: the model has {} classes but {} has {}; expected the data set it was trained on", model_path,
-        info.num_classes(), data.name, data.num_classes());
+void check_compatible(const ModelInfo& info, const data::Dataset& data, const std::string& model_path) {
+  core::check(data.channels() == info.in_channels && data.height() == info.height && data.width() == info.width,
+              "{}: the model takes {}×{}×{} images but {} has {}×{}×{}; expected the data set it was trained on",
+              model_path, info.in_channels, info.height, info.width, data.name, data.channels(), data.height(),
+              data.width());
+  core::check(data.num_classes() == info.num_classes(),
+              "{}: the model has {} classes but {} has {}; expected the data set it was trained on", model_path,
+              info.num_classes(), data.name, data.num_classes());
 }
 
 }  // namespace daas::train

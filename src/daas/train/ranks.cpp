@@ -10,12 +10,12 @@ namespace daas::train {
 
 TrainRanks::TrainRanks(Network& master, int64_t ranks, bool channels_last, const c10::Device& device)
     : master_(master),
-      replicas_(make_replicas<Network>(ranks > 1 ? ranks : 0,
-                                       [&] {
-                                         auto replica = std::make_unique<Network>(master.info(), channels_last);
-                                         replica->module().to(device);
-                                         return replica;
-                                       })),
+      replicas_(core::make_replicas<Network>(ranks > 1 ? ranks : 0,
+                                             [&] {
+                                               auto replica = std::make_unique<Network>(master.info(), channels_last);
+                                               replica->module().to(device);
+                                               return replica;
+                                             })),
       team_(ranks) {}
 
 Network& TrainRanks::model(int64_t rank) { return replicas_.empty() ? master_ : *replicas_[static_cast<size_t>(rank)]; }
@@ -30,7 +30,7 @@ void TrainRanks::follow_master() {
   }
   std::vector<at::Generator> generators;
   for (size_t r = 0; r < replicas_.size(); ++r) {
-    copy_module_state(master_.module(), replicas_[r]->module());
+    core::copy_module_state(master_.module(), replicas_[r]->module());
     replicas_[r]->set_drop_path_prob(master_.drop_path_prob());
     replicas_[r]->module().train(master_.module().is_training());
     generators.push_back(at::make_generator<at::CPUGeneratorImpl>(seed + r));
@@ -41,23 +41,23 @@ void TrainRanks::follow_master() {
 void TrainRanks::gather() {
   if (replicas_.empty()) return;
   std::vector<std::vector<torch::Tensor>> parts;
-  for (auto& replica : replicas_) parts.push_back(grads_of(replica->module().parameters()));
+  for (auto& replica : replicas_) parts.push_back(core::grads_of(replica->module().parameters()));
   auto params = master_.module().parameters();
-  const auto summed = sum_over_ranks(parts);
+  const auto summed = core::sum_over_ranks(parts);
   for (size_t i = 0; i < params.size(); ++i) params[i].mutable_grad() = summed[i];
-  copy_buffers(replicas_[0]->module(), master_.module());
+  core::copy_buffers(replicas_[0]->module(), master_.module());
 }
 
 torch::Tensor TrainRanks::infer(const torch::Tensor& batch) {
   // This process's rows, then every process's logits (process order).
-  const auto images = process_shard(batch);
+  const auto images = core::process_shard(batch);
   const int64_t size = this->size();
   std::vector<torch::Tensor> logits(static_cast<size_t>(size));
   team_.run([&](int64_t rank) {
-    const auto [begin, end] = shard_range(images.size(0), rank, size);
+    const auto [begin, end] = core::shard_range(images.size(0), rank, size);
     logits[static_cast<size_t>(rank)] = model(rank).forward(images.slice(0, begin, end)).logits;
   });
-  return gather_process_shards(size == 1 ? logits[0] : torch::cat(logits), batch.size(0));
+  return core::gather_process_shards(size == 1 ? logits[0] : torch::cat(logits), batch.size(0));
 }
 
 TrainStepResult train_step(TrainRanks& ranks, torch::optim::SGD& optimizer, const TrainOptions& options,
@@ -66,15 +66,15 @@ TrainStepResult train_step(TrainRanks& ranks, torch::optim::SGD& optimizer, cons
   ranks.follow_master();
   // Over several processes each computes its rows of the global batch.
   const int64_t global_batch = batch_labels.size(0);
-  const auto images = process_shard(batch_images);
-  const auto labels = process_shard(batch_labels);
-  const bool split = ranks.size() > 1 || process_count() > 1;
+  const auto images = core::process_shard(batch_images);
+  const auto labels = core::process_shard(batch_labels);
+  const bool split = ranks.size() > 1 || core::process_count() > 1;
   const int64_t size = ranks.size();
   std::vector<double> losses(static_cast<size_t>(size));
   std::vector<int64_t> correct(static_cast<size_t>(size));
   ranks.team().run([&](int64_t rank) {
     auto& net = ranks.model(rank);
-    const auto [begin, end] = shard_range(images.size(0), rank, size);
+    const auto [begin, end] = core::shard_range(images.size(0), rank, size);
     const auto y = labels.slice(0, begin, end);
     const auto output = net.forward(images.slice(0, begin, end));
     auto loss = smoothed_cross_entropy(output.logits, y, options.label_smoothing);
@@ -96,11 +96,11 @@ TrainStepResult train_step(TrainRanks& ranks, torch::optim::SGD& optimizer, cons
     result.loss += losses[static_cast<size_t>(r)];
     result.correct += correct[static_cast<size_t>(r)];
   }
-  if (process_count() > 1) {
+  if (core::process_count() > 1) {
     // The global batch's gradients and totals, in one message.
-    auto grads = grads_of(ranks.master().module().parameters());
+    auto grads = core::grads_of(ranks.master().module().parameters());
     grads.push_back(torch::tensor({result.loss, static_cast<double>(result.correct)}, torch::kFloat64));
-    all_reduce_over_processes(grads);
+    core::all_reduce_over_processes(grads);
     result.loss = grads.back()[0].item<double>();
     result.correct = std::llround(grads.back()[1].item<double>());
   }

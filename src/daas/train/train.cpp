@@ -66,15 +66,15 @@ std::string beta_path(const std::string& spec) {
   const auto search = fs::path(spec) / kPolicySearch;
   if (fs::exists(search)) return search.string();
   const auto list = fs::path(spec) / kPolicyList;
-  check(fs::exists(list),
-        "policy '{}': the folder has no {} or {}; expected a daas search run folder (joint or policy mode)", spec,
-        kPolicySearch, kPolicyList);
+  core::check(fs::exists(list),
+              "policy '{}': the folder has no {} or {}; expected a daas search run folder (joint or policy mode)", spec,
+              kPolicySearch, kPolicyList);
   return list.string();
 }
 
 std::shared_ptr<const augment::Policy> learned_policy(const std::string& path, const std::vector<double>& fill) {
-  const nlohmann::json json = parse_json(read_file(path), path);
-  check(
+  const nlohmann::json json = core::parse_json(core::read_file(path), path);
+  core::check(
       holds_beta(json) && json.at("beta").contains("levels") && json.at("beta").at("levels").is_number_integer(),
       "{}: no \"beta\" with integer \"levels\"; policy_sampling learned needs the policy_search.json of a daas search "
       "(joint or policy mode)",
@@ -103,15 +103,15 @@ FolderPolicy folder_policy(const std::string& dir) {
   }
   const auto search = fs::path(dir) / kPolicySearch;
   if (fs::exists(search)) {
-    const auto json = parse_json(read_file(search.string()), search.string());
-    check(json.is_object() && json.contains("fixed_policy") && json.at("fixed_policy").is_string(),
-          "{}: neither a {} beside it nor a \"fixed_policy\" in it; expected the files of a daas search run",
-          search.string(), kPolicyList);
+    const auto json = core::parse_json(core::read_file(search.string()), search.string());
+    core::check(json.is_object() && json.contains("fixed_policy") && json.at("fixed_policy").is_string(),
+                "{}: neither a {} beside it nor a \"fixed_policy\" in it; expected the files of a daas search run",
+                search.string(), kPolicyList);
     out.fixed = json.at("fixed_policy").get<std::string>();
     return out;
   }
-  fail("policy '{}': the folder has no {} (nor {}); expected a daas search or train run folder", dir, kPolicyList,
-       kPolicySearch);
+  core::fail("policy '{}': the folder has no {} (nor {}); expected a daas search or train run folder", dir, kPolicyList,
+             kPolicySearch);
 }
 
 /// Copies the policy files a spec names into the run folder, so that it
@@ -119,19 +119,19 @@ FolderPolicy folder_policy(const std::string& dir) {
 /// policy_search.json (β, or a fixed policy's name) as far as they exist.
 void copy_policy_files(const std::string& spec, const std::string& run_dir) {
   const auto write = [&](const char* name, const std::string& text) {
-    write_file_atomic((fs::path(run_dir) / name).string(), text);
+    core::write_file_atomic((fs::path(run_dir) / name).string(), text);
   };
   if (fs::is_directory(spec)) {
     for (const char* name : {kPolicyList, kPolicySearch}) {
       const auto from = fs::path(spec) / name;
       std::error_code ec;
       if (fs::exists(from) && !fs::equivalent(from, fs::path(run_dir) / name, ec))
-        write(name, read_file(from.string()));
+        write(name, core::read_file(from.string()));
     }
     return;
   }
   const std::string path = spec.substr(5);
-  const auto json = parse_json(read_file(path), path);
+  const auto json = core::parse_json(core::read_file(path), path);
   write(kPolicyList, augment::policy_to_json(augment::parse_policy(json, path)).dump() + "\n");
   if (holds_beta(json)) write(kPolicySearch, json.dump(2) + "\n");
 }
@@ -145,7 +145,7 @@ struct TrainState {
   nlohmann::json partial = nlohmann::json::object();
 };
 
-ModelInfo model_info(const TrainOptions& options, const Dataset& train, const nas::Genotype& genotype) {
+ModelInfo model_info(const TrainOptions& options, const data::Dataset& train, const nas::Genotype& genotype) {
   ModelInfo info;
   info.genotype = genotype;
   info.network =
@@ -163,11 +163,11 @@ ModelInfo model_info(const TrainOptions& options, const Dataset& train, const na
 }
 
 void save_checkpoint(TrainState& state, const TrainOptions& options, const std::string& path) {
-  CheckpointWriter writer;
+  core::CheckpointWriter writer;
   writer.module("model", state.net->module());
   writer.optimizer("optimizer", *state.optimizer);
   writer.generator("torch_rng", at::detail::getDefaultCPUGenerator());
-  writer.json("state", {{"version", kCheckpointVersion},
+  writer.json("state", {{"version", core::kCheckpointVersion},
                         {"next_epoch", state.next_epoch},
                         {"next_step", state.next_step},
                         {"partial", state.partial},
@@ -177,15 +177,15 @@ void save_checkpoint(TrainState& state, const TrainOptions& options, const std::
 }
 
 void load_checkpoint(TrainState& state, const std::string& path) {
-  CheckpointReader reader(path);
+  core::CheckpointReader reader(path);
   const auto meta = reader.json("state");
-  check(meta.is_object() && meta.contains("genotype") && !meta.contains("settings"),
-        "{}: not a daas train checkpoint (no trained genotype in it; a daas search checkpoint?)", path);
-  check_checkpoint_version(meta, path);
+  core::check(meta.is_object() && meta.contains("genotype") && !meta.contains("settings"),
+              "{}: not a daas train checkpoint (no trained genotype in it; a daas search checkpoint?)", path);
+  core::check_checkpoint_version(meta, path);
   const std::string genotype = state.net->info().genotype.to_darts_string();
-  check(meta.value("genotype", std::string()) == genotype,
-        "{}: checkpoint of genotype {}, but this run trains {}; expected the same genotype", path,
-        meta.value("genotype", std::string()), genotype);
+  core::check(meta.value("genotype", std::string()) == genotype,
+              "{}: checkpoint of genotype {}, but this run trains {}; expected the same genotype", path,
+              meta.value("genotype", std::string()), genotype);
   reader.module("model", state.net->module());
   reader.optimizer("optimizer", *state.optimizer);
   auto torch_rng = at::detail::getDefaultCPUGenerator();
@@ -217,7 +217,7 @@ struct EpochTotals {
 /// One training epoch over `loader`, from `state.next_step` when the run was
 /// stopped within this epoch; returns its totals. A stop request after a
 /// step (not the epoch's last) saves the checkpoint through `save` and throws.
-EpochTotals train_epoch(TrainState& state, const TrainOptions& options, BatchLoader& loader, TrainRanks& ranks,
+EpochTotals train_epoch(TrainState& state, const TrainOptions& options, data::BatchLoader& loader, TrainRanks& ranks,
                         int64_t epoch, int64_t steps, const c10::Device& device,
                         const std::function<void(const std::string&)>& stop) {
   state.net->module().train();
@@ -225,7 +225,7 @@ EpochTotals train_epoch(TrainState& state, const TrainOptions& options, BatchLoa
   loader.start_epoch(epoch, first_step);
   EpochTotals totals = first_step > 0 ? EpochTotals::from_sums(state.partial) : EpochTotals{};
   const EpochTotals earlier = totals;
-  Progress progress(fmt::format("train epoch {}/{}", epoch + 1, options.epochs), steps);
+  core::Progress progress(fmt::format("train epoch {}/{}", epoch + 1, options.epochs), steps);
   progress.skip(first_step);
   const auto start = std::chrono::steady_clock::now();
   auto seconds_since_start = [&] {
@@ -244,7 +244,7 @@ EpochTotals train_epoch(TrainState& state, const TrainOptions& options, BatchLoa
     progress.advance(1, fmt::format("{} | {:.0f} img/s", totals.summary(),
                                     (totals.images - earlier.images) / std::max(seconds, 1e-9)));
     // Agreed over the processes of a run, which then all stop after this step.
-    if (agreed_interrupt() != 0 && step + 1 < steps) {
+    if (core::agreed_interrupt() != 0 && step + 1 < steps) {
       state.next_epoch = epoch;
       state.next_step = step + 1;
       totals.seconds = earlier.seconds + seconds;
@@ -269,13 +269,13 @@ void add_evaluation(nlohmann::json& record, const std::string& split, const Eval
 
 /// Cuts a stratified `fraction` of `train` off as a validation share (fixed
 /// by `seed`); returns (the rest, the share). The test split is not touched.
-std::pair<Dataset, Dataset> split_validation(const Dataset& train, double fraction, uint64_t seed) {
+std::pair<data::Dataset, data::Dataset> split_validation(const data::Dataset& train, double fraction, uint64_t seed) {
   const auto count = static_cast<int64_t>(std::llround(fraction * static_cast<double>(train.size())));
-  check(count >= 1 && count < train.size(),
-        "val_fraction {}: {} of {} training images; expected a share leaving at least one image on each side", fraction,
-        count, train.size());
+  core::check(count >= 1 && count < train.size(),
+              "val_fraction {}: {} of {} training images; expected a share leaving at least one image on each side",
+              fraction, count, train.size());
   // Another stream than the subset's (seed) and the test subset's (seed + 1).
-  const auto held = stratified_indices(train.labels, train.num_classes(), count, seed + 2);
+  const auto held = data::stratified_indices(train.labels, train.num_classes(), count, seed + 2);
   auto mask = torch::ones({train.size()}, torch::kBool);
   mask.index_fill_(0, held, false);
   return {train.select(mask.nonzero().flatten(), "[train share]"), train.select(held, "[validation share]")};
@@ -289,8 +289,9 @@ nas::Genotype resolve_genotype(const std::string& spec) {
       const auto path = fs::path(spec) / name;
       if (fs::exists(path)) return nas::load_genotype(path.string());
     }
-    fail("genotype '{}': the folder has no genotype.json or genotype.txt; expected a daas search or train run folder",
-         spec);
+    core::fail(
+        "genotype '{}': the folder has no genotype.json or genotype.txt; expected a daas search or train run folder",
+        spec);
   }
   return nas::load_genotype(spec);
 }
@@ -298,13 +299,13 @@ nas::Genotype resolve_genotype(const std::string& spec) {
 std::shared_ptr<const augment::Policy> resolve_policy(const std::string& spec, const std::string& sampling,
                                                       const augment::PolicyOptions& options) {
   if (sampling == "learned") {
-    check(names_policy_files(spec),
-          "policy '{}' with policy_sampling learned: expected a searched policy (a daas search run folder, or "
-          "file:PATH of its policy_search.json), whose full β is drawn from",
-          spec);
+    core::check(names_policy_files(spec),
+                "policy '{}' with policy_sampling learned: expected a searched policy (a daas search run folder, or "
+                "file:PATH of its policy_search.json), whose full β is drawn from",
+                spec);
     return learned_policy(beta_path(spec), options.fill);
   }
-  check(sampling == "sub-policies", "policy_sampling '{}': expected sub-policies or learned", sampling);
+  core::check(sampling == "sub-policies", "policy_sampling '{}': expected sub-policies or learned", sampling);
   if (fs::is_directory(spec)) {
     auto folder = folder_policy(spec);
     if (!folder.fixed.empty()) return augment::make_policy(folder.fixed, options);
@@ -315,7 +316,7 @@ std::shared_ptr<const augment::Policy> resolve_policy(const std::string& spec, c
 
 void validate(const TrainOptions& options, bool resume) {
   validate_loop(options);
-  resolve_device(options.device);
+  core::resolve_device(options.device);
   if (options.base_policy != "none") augment::make_policy(options.base_policy);
   if (resume) return;
   resolve_genotype(options.genotype);
@@ -324,26 +325,26 @@ void validate(const TrainOptions& options, bool resume) {
 
 TrainResult run_train(const TrainOptions& options, const std::string& run_dir, bool resume,
                       const EpochHook& after_epoch) {
-  setup_runtime(options);
-  const DataSplits splits = load_data(options, static_cast<uint64_t>(options.seed));
+  core::setup_runtime(options);
+  const data::DataSplits splits = data::load_data(options, static_cast<uint64_t>(options.seed));
   return train_splits(options, splits, run_dir, resume, after_epoch);
 }
 
 namespace {
 
 /// The network and optimiser of a run on `device`, from its checkpoint when resuming.
-TrainState start_training(const TrainOptions& options, const Dataset& train, const nas::Genotype& genotype,
+TrainState start_training(const TrainOptions& options, const data::Dataset& train, const nas::Genotype& genotype,
                           const c10::Device& device, const std::string& run_dir, bool resume) {
   // The initial weights are a function of the seed alone; drop-path draws
   // from the same global generator, saved in every checkpoint.
-  seed_everything(static_cast<uint64_t>(options.seed));
+  core::seed_everything(static_cast<uint64_t>(options.seed));
   TrainState state;
   state.net = std::make_unique<Network>(model_info(options, train, genotype), options.channels_last);
   state.net->module().to(device);
   state.optimizer = std::make_unique<torch::optim::SGD>(
       state.net->module().parameters(),
       torch::optim::SGDOptions(options.lr).momentum(options.momentum).weight_decay(options.weight_decay));
-  if (writes_run_files()) make_dirs(run_dir);  // rank 0 alone writes the run folder
+  if (core::writes_run_files()) core::make_dirs(run_dir);  // rank 0 alone writes the run folder
   if (resume) {
     load_checkpoint(state, (fs::path(run_dir) / "checkpoint.pt").string());
     announce_resume(run_dir, state.next_epoch, state.next_step, options.epochs);
@@ -354,9 +355,10 @@ TrainState start_training(const TrainOptions& options, const Dataset& train, con
 /// The training loader over `share` (the training split, less a validation
 /// share): batches through the augmentation pipeline on its prefetch thread,
 /// normalised with the whole split's statistics.
-std::unique_ptr<BatchLoader> training_loader(const TrainOptions& options, const Dataset& train, const Dataset& share,
-                                             const std::shared_ptr<const augment::Policy>& policy,
-                                             const c10::Device& device) {
+std::unique_ptr<data::BatchLoader> training_loader(const TrainOptions& options, const data::Dataset& train,
+                                                   const data::Dataset& share,
+                                                   const std::shared_ptr<const augment::Policy>& policy,
+                                                   const c10::Device& device) {
   const auto policy_options = augment::default_policy_options(train);
   const auto base = options.base_policy == "none" ? nullptr : augment::make_policy(options.base_policy, policy_options);
   augment::PipelineOptions pipeline_options;
@@ -366,12 +368,14 @@ std::unique_ptr<BatchLoader> training_loader(const TrainOptions& options, const 
   pipeline_options.seed = static_cast<uint64_t>(options.seed);
   pipeline_options.device = device;
   const augment::Pipeline pipeline(base, policy, pipeline_options);
-  auto loader = std::make_unique<BatchLoader>(
-      share,
-      LoaderOptions{options.batch_size, /*shuffle=*/true, /*drop_last=*/true, static_cast<uint64_t>(options.seed)},
-      pipeline.transform());
-  check(loader->batches_per_epoch() > 0, "{}: {} training images make no full batch of batch_size {}; lower batch_size",
-        train.name, share.size(), options.batch_size);
+  auto loader =
+      std::make_unique<data::BatchLoader>(share,
+                                          data::LoaderOptions{options.batch_size, /*shuffle=*/true, /*drop_last=*/true,
+                                                              static_cast<uint64_t>(options.seed)},
+                                          pipeline.transform());
+  core::check(loader->batches_per_epoch() > 0,
+              "{}: {} training images make no full batch of batch_size {}; lower batch_size", train.name, share.size(),
+              options.batch_size);
   return loader;
 }
 
@@ -385,7 +389,7 @@ std::string finish_training(TrainState& state, const TrainOptions& options, cons
              {{"data", options.data},
               {"subset", options.subset},
               {"seed", options.seed},
-              {"data_settings", data_options_to_json(options)},
+              {"data_settings", data::data_options_to_json(options)},
               {"epochs", options.epochs},
               {"genotype_source", options.genotype},
               {"policy", options.policy},
@@ -393,18 +397,18 @@ std::string finish_training(TrainState& state, const TrainOptions& options, cons
               {"test_images", test.images},
               {"test_top1", test.top1()},
               {"test_top5", test.top5()}});
-  write_file_atomic((fs::path(run_dir) / "evaluation.json").string(),
-                    test.to_json(state.net->info().classes).dump(2) + "\n");
+  core::write_file_atomic((fs::path(run_dir) / "evaluation.json").string(),
+                          test.to_json(state.net->info().classes).dump(2) + "\n");
   spdlog::info("model written to {} (test top-1 {:.2f}% on {} images)", path, 100 * test.top1(), test.images);
   return path;
 }
 
 }  // namespace
 
-TrainResult train_splits(const TrainOptions& options, const DataSplits& data, const std::string& run_dir, bool resume,
-                         const EpochHook& after_epoch) {
+TrainResult train_splits(const TrainOptions& options, const data::DataSplits& data, const std::string& run_dir,
+                         bool resume, const EpochHook& after_epoch) {
   validate(options, resume);
-  const c10::Device device = resolve_device(options.device);
+  const c10::Device device = core::resolve_device(options.device);
   // The run folder keeps what it trains: genotype.json and the policy files.
   // A resumed run reads them there, wherever its sources went since; a new
   // run reads the sources and copies them.
@@ -418,8 +422,8 @@ TrainResult train_splits(const TrainOptions& options, const DataSplits& data, co
   const auto policy = resolve_policy(own_policy ? run_dir : options.policy, options.policy_sampling,
                                      augment::default_policy_options(data.train));
 
-  Dataset train_share = data.train;
-  Dataset validation;
+  data::Dataset train_share = data.train;
+  data::Dataset validation;
   const bool validate = options.val_fraction > 0;
   if (validate) {
     std::tie(train_share, validation) =
@@ -432,15 +436,15 @@ TrainResult train_splits(const TrainOptions& options, const DataSplits& data, co
                info.auxiliary ? ", auxiliary head" : "", train_share.size(), info.in_channels, info.height, info.width,
                info.num_classes(), policy->name(), options.policy_sampling, options.base_policy);
   if (validate) spdlog::info("validation share: {} training images held out", validation.size());
-  write_file_atomic((fs::path(run_dir) / "genotype.txt").string(), genotype.to_darts_string() + "\n");
-  write_file_atomic((fs::path(run_dir) / "genotype.json").string(), genotype.to_json().dump(2) + "\n");
+  core::write_file_atomic((fs::path(run_dir) / "genotype.txt").string(), genotype.to_darts_string() + "\n");
+  core::write_file_atomic((fs::path(run_dir) / "genotype.json").string(), genotype.to_json().dump(2) + "\n");
   if (policy_files && !own_policy) copy_policy_files(options.policy, run_dir);
-  MetricsLog metrics((fs::path(run_dir) / "metrics.jsonl").string(), resume ? state.next_epoch : -1);
+  core::MetricsLog metrics((fs::path(run_dir) / "metrics.jsonl").string(), resume ? state.next_epoch : -1);
   const auto loader = training_loader(options, data.train, train_share, policy, device);
   const int64_t steps = epoch_steps(options, loader->batches_per_epoch());
   const std::string checkpoint_path = (fs::path(run_dir) / "checkpoint.pt").string();
 
-  TrainRanks ranks(*state.net, data_parallel_ranks(options.parallel, device), options.channels_last, device);
+  TrainRanks ranks(*state.net, core::data_parallel_ranks(options.parallel, device), options.channels_last, device);
   TrainResult result;
   bool evaluated = false;
   for (int64_t epoch = state.next_epoch; epoch < options.epochs; ++epoch) {
@@ -448,12 +452,12 @@ TrainResult train_splits(const TrainOptions& options, const DataSplits& data, co
     const double drop_prob = drop_path_schedule(options.drop_path, epoch, options.epochs);
     set_learning_rate(*state.optimizer, lr);
     state.net->set_drop_path_prob(drop_prob);
-    ProcessGroup* group = process_group();
+    core::ProcessGroup* group = core::process_group();
     const double communication_start = group != nullptr ? group->seconds() : 0.0;
     const EpochTotals totals =
         train_epoch(state, options, *loader, ranks, epoch, steps, device, [&](const std::string& at) {
           save_checkpoint(state, options, checkpoint_path);
-          throw_if_interrupted("train", "at " + at, checkpoint_path, run_dir);
+          core::throw_if_interrupted("train", "at " + at, checkpoint_path, run_dir);
         });
     const double train_seconds = totals.seconds;
     const auto after_training = std::chrono::steady_clock::now();
@@ -499,11 +503,11 @@ TrainResult train_splits(const TrainOptions& options, const DataSplits& data, co
         record["seconds"].get<double>());
     result.last_record = record;
     if (after_epoch) after_epoch(epoch + 1);
-    if (epoch + 1 < options.epochs && agreed_interrupt() != 0) {
-      throw_if_interrupted("train", fmt::format("after epoch {}", epoch + 1), checkpoint_path, run_dir);
+    if (epoch + 1 < options.epochs && core::agreed_interrupt() != 0) {
+      core::throw_if_interrupted("train", fmt::format("after epoch {}", epoch + 1), checkpoint_path, run_dir);
     }
   }
-  clear_interrupt();  // a stop asked for during the last epoch: the run is complete
+  core::clear_interrupt();  // a stop asked for during the last epoch: the run is complete
   // A resumed run that had already finished evaluates here.
   if (!evaluated) result.test = evaluate(*state.net, data.test, options.eval_batch_size, device);
   result.model_path = finish_training(state, options, result.test, run_dir);
