@@ -299,7 +299,7 @@ bool BatchNormImpl::is_affine_map() const {
 }
 
 std::pair<torch::Tensor, torch::Tensor> BatchNormImpl::affine_map() const {
-  check(is_affine_map(), "BatchNorm: affine_map() outside evaluation with running statistics");
+  core::check(is_affine_map(), "BatchNorm: affine_map() outside evaluation with running statistics");
   auto scale = torch::rsqrt(running_var + options.eps());
   if (weight.defined()) scale = scale * weight;
   auto shift = -running_mean * scale;
