@@ -8,6 +8,7 @@
 #include <limits>
 
 #include "daas/augment/ops.h"
+#include "daas/augment/policy.h"
 #include "daas/augment/searchable_policy.h"
 #include "daas/core/files.h"
 #include "daas/core/interrupt.h"
@@ -16,6 +17,7 @@
 #include "daas/data/dataset.h"
 #include "daas/nas/batch_norm.h"
 #include "daas/nas/genotype.h"
+#include "daas/nas/ops.h"
 #include "daas/search/model.h"
 #include "daas/search/search.h"
 #include "daas/search/step.h"
@@ -215,6 +217,54 @@ TEST(ArchitectureLearning, AlphaLeavesUniformAndGenotypeIsValid) {
   EXPECT_EQ(core::read_file(dir.file("genotype.txt")), result.genotype->to_darts_string() + "\n");
   EXPECT_TRUE(core::file_exists(dir.file("checkpoint.pt")));
   EXPECT_EQ(core::read_metrics(dir.file("metrics.jsonl")).size(), 2u);
+}
+
+TEST(ArchitectureLearning, AStepThatCutsOffTheReductionCellsLeavesTheirAlphaAlone) {
+  // Every normal-cell edge from the previous cell draws `none`: no
+  // reduction cell reaches the loss, so α_reduce has no gradient this step
+  // (it stopped a real search with "grad can be implicitly created only for
+  // scalar outputs" when split over two threads).
+  const auto [weights_half, arch_half] = fashion_halves(64, false);
+  for (const int64_t threads : {1, 2}) {
+    SCOPED_TRACE(std::to_string(threads) + " threads");
+    auto options = tiny_options("arch");
+    options.threads = threads;
+    options.layers = 5;  // normal, reduction, normal, reduction, normal: the last cell is a normal one
+    const c10::Device device(c10::kCPU);
+    auto model = make_search_model(options, weights_half, device);
+    auto alphas = model->arch_parameters();
+    {
+      torch::NoGradGuard no_grad;
+      int64_t edge = 0;
+      for (int64_t node = 0; node < 4; ++node) {
+        for (int64_t input = 0; input < node + 2; ++input, ++edge) {
+          if (input == 1) alphas[0][edge][static_cast<int64_t>(nas::Primitive::kNone)] = 100.0;
+        }
+      }
+    }
+    const auto reduce_before = alphas[1].detach().clone(), normal_before = alphas[0].detach().clone();
+    torch::optim::SGD weight_optimizer(model->weight_parameters(), torch::optim::SGDOptions(0.01));
+    torch::optim::Adam arch_optimizer(alphas, torch::optim::AdamOptions(1e-2));
+    auto rng = at::make_generator<at::CPUGeneratorImpl>(1);
+    StepRanks ranks(*model, threads);
+    StepContext context{options,
+                        *model,
+                        augment::SearchablePolicy{nullptr},
+                        augment::make_policy("none", augment::default_policy_options(weights_half)),
+                        rng,
+                        weights_half.mean,
+                        weights_half.std,
+                        device,
+                        &ranks};
+    data::Batch train, val;
+    train.images = weights_half.images.slice(0, 0, 32);
+    train.labels = weights_half.labels.slice(0, 0, 32);
+    val.images = arch_half.images.slice(0, 0, 32);
+    val.labels = arch_half.labels.slice(0, 0, 32);
+    ASSERT_NO_THROW(search_step(context, train, val, 0.01, 0, 0, weight_optimizer, &arch_optimizer, nullptr));
+    EXPECT_TRUE(torch::equal(alphas[1].detach(), reduce_before));
+    EXPECT_FALSE(torch::equal(alphas[0].detach(), normal_before));
+  }
 }
 
 TEST(Resume, InterruptedAndResumedRunEndsLikeTheUninterruptedOne) {

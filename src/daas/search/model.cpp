@@ -2,6 +2,8 @@
 
 #include <torch/torch.h>
 
+#include <array>
+
 #include "daas/core/parallel.h"
 #include "daas/nas/network.h"
 #include "daas/nas/supernet.h"
@@ -48,7 +50,18 @@ class SupernetModel : public SearchModel {
   }
   std::vector<torch::Tensor> path_leaves() override { return leaves_; }
   void backward_path(const std::vector<torch::Tensor>& grads) override {
-    torch::autograd::backward({path_.normal.weights, path_.reduce.weights}, grads);
+    // A cell type's path weights reach the loss only through edges that are
+    // active; when none is (for instance every normal-cell edge from the
+    // previous cell drew `none`, which cuts off every reduction cell), they
+    // have no gradient this step, which is a zero gradient, not an error.
+    std::vector<torch::Tensor> outputs, output_grads;
+    const std::array<torch::Tensor, 2> weights = {path_.normal.weights, path_.reduce.weights};
+    for (size_t i = 0; i < weights.size(); ++i) {
+      if (!grads[i].defined()) continue;
+      outputs.push_back(weights[i]);
+      output_grads.push_back(grads[i]);
+    }
+    if (!outputs.empty()) torch::autograd::backward(outputs, output_grads);
   }
 
  private:
