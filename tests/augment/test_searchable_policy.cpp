@@ -9,6 +9,7 @@
 #include <set>
 
 #include "daas/augment/searchable_policy.h"
+#include "daas/core/files.h"
 #include "test_support.h"
 
 namespace daas::augment {
@@ -246,6 +247,13 @@ TEST(SearchablePolicy, TopKExportAndResume) {
   EXPECT_TRUE(torch::equal(resumed->mu, policy->mu));
   SearchablePolicy other(SearchablePolicyOptions().levels(11));
   EXPECT_THROWS_WITH(other->load(path), "beta has 6 magnitude levels; this policy has 11");
+
+  // A β number no float holds is refused, not converted (undefined behaviour).
+  auto damaged = nlohmann::json::parse(core::read_file(path));
+  damaged["beta"]["phi"][3] = 1e300;
+  core::write_file_atomic(dir.file("damaged.json"), damaged.dump());
+  EXPECT_THROWS_WITH(resumed->load(dir.file("damaged.json")), "beta.phi: 1e+300 is out of range");
+  EXPECT_TRUE(torch::equal(resumed->phi, policy->phi));
 }
 
 }  // namespace

@@ -270,6 +270,66 @@ TEST(Report, DamagedRecordsAreSkippedAndNamed) {
   EXPECT_EQ(chart_names(html).front(), "loss");
 }
 
+TEST(Report, WholeNumberTakesOnlyExactIntegersOfAtMost2To53) {
+  using nlohmann::json;
+  EXPECT_EQ(whole_number(json{{"e", 3}}, "e"), 3);
+  EXPECT_EQ(whole_number(json{{"e", 3.0}}, "e"), 3);
+  EXPECT_EQ(whole_number(json{{"e", -2}}, "e"), -2);
+  EXPECT_EQ(whole_number(json::parse(R"({"e": 9007199254740992})"), "e"), int64_t{1} << 53);
+  EXPECT_EQ(whole_number(json::parse(R"({"e": -9007199254740992.0})"), "e"), -(int64_t{1} << 53));
+  // 1e300 and 2^64 do not fit an int64_t (converting them is undefined behaviour).
+  for (const char* text :
+       {R"({"e": 2.5})", R"({"e": 1e300})", R"({"e": -1e300})", R"({"e": 18446744073709551615})",
+        R"({"e": 9223372036854775807})", R"({"e": -9223372036854775808})", R"({"e": 9007199254740993})",
+        R"({"e": 1e16})", R"({"e": "3"})", R"({"e": null})", "{}", "[3]"}) {
+    EXPECT_FALSE(whole_number(json::parse(text), "e").has_value()) << text;
+  }
+}
+
+TEST(Report, EpochsAndLevelsNoRunWritesAreSkipped) {
+  // Records damaged into numbers no run writes: an epoch of 1e300 (converting
+  // it to an integer was undefined behaviour), epochs of ±9e18 (their
+  // difference overflowed), "levels" of 10^15 (a loop of that length).
+  TempDir dir;
+  const auto run = make_search_run(dir, "search", 3);
+  auto metrics = search_metrics(4);
+  metrics["genotype"] = nas::builtin_genotype("DARTS_V1").to_darts_string();
+  for (const double epoch : {1e300, -9e18, 9e18}) {
+    metrics["epoch"] = epoch;
+    append_line(run + "/metrics.jsonl", metrics.dump());
+  }
+  const auto last_line = [&](const std::string& file) {
+    const std::string text = core::read_file(run + "/" + file);
+    const auto end = text.size() - 1;
+    return nlohmann::json::parse(text.substr(text.rfind('\n', end - 1) + 1));
+  };
+  auto alpha = last_line("alpha.jsonl");
+  alpha["epoch"] = 1e300;
+  append_line(run + "/alpha.jsonl", alpha.dump());
+  auto policy = last_line("policy_history.jsonl");
+  policy["epoch"] = 1e300;
+  policy["levels"] = 1e15;
+  append_line(run + "/policy_history.jsonl", policy.dump());
+  const auto result = write_report({run}, run + "/report.html");
+  EXPECT_TRUE(result.notes.empty()) << all_notes(result);
+  const std::string html = core::read_file(run + "/report.html");
+  const std::vector<std::string> expected = {"loss",         "accuracy",     "tau",      "lr",         "entropy",
+                                             "alpha-normal", "alpha-reduce", "op-pairs", "application"};
+  EXPECT_EQ(chart_names(html), expected);
+  EXPECT_NE(html.find("The derived genotype stayed the same over all 3 epochs."), std::string::npos);
+  EXPECT_NE(html.find("<h3>Top sub-policies</h3>"), std::string::npos);
+  EXPECT_EQ(html.find("\"epoch\":1e+300"), std::string::npos);
+  EXPECT_EQ(html.find("\"epoch\":-9223372036854775808"), std::string::npos);
+
+  // The best test accuracy at an epoch that is no whole number: named without its epoch.
+  const auto train = make_train_run(dir, "train");
+  append_line(train + "/metrics.jsonl", R"({"epoch": 1e300, "test_acc": 0.9})");
+  append_line(train + "/metrics.jsonl", R"({"epoch": 4, "test_acc": 0.5})");
+  write_report({train}, train + "/report.html");
+  EXPECT_NE(core::read_file(train + "/report.html").find("Test top-1 accuracy 70.0% after 4 epochs (best 90.0%)."),
+            std::string::npos);
+}
+
 TEST(Report, NotARunIsOneClearError) {
   TempDir dir;
   fs::create_directories(dir.file("empty"));

@@ -31,6 +31,11 @@ Records read_records(const std::string& path);
 /// A number field of a record, if it holds one (never throws).
 std::optional<double> number(const nlohmann::json& record, const std::string& key);
 
+/// A whole-number field of a record (an epoch, a count), if it holds one of at
+/// most 2^53 in magnitude: 3 or 3.0, not 2.5, 1e300 or 2^64 (never throws).
+/// The sum or difference of two such numbers never overflows.
+std::optional<int64_t> whole_number(const nlohmann::json& record, const std::string& key);
+
 /// One setting that differs from the run's profile.
 struct SettingChange {
   std::string key;

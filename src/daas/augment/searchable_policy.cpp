@@ -2,6 +2,8 @@
 
 #include <torch/torch.h>
 
+#include <cmath>
+#include <limits>
 #include <nlohmann/json.hpp>
 
 #include "daas/core/error.h"
@@ -28,7 +30,12 @@ torch::Tensor tensor_from_json(const nlohmann::json& json, torch::IntArrayRef sh
       for (const auto& child : node) walk(child);
     } else {
       core::check(node.is_number(), "{}: {} is not a number", where, core::json_excerpt(node));
-      flat.push_back(node.get<float>());
+      // A double beyond float's range (1e300) has no float value: converting
+      // it is undefined behaviour. daas writes finite floats only.
+      const double value = node.get<double>();
+      core::check(std::isfinite(value) && std::fabs(value) <= std::numeric_limits<float>::max(),
+                  "{}: {} is out of range; expected a number that a float holds", where, core::json_excerpt(node));
+      flat.push_back(static_cast<float>(value));
     }
   };
   walk(json);

@@ -78,7 +78,7 @@ Series series_of(const std::string& name, const std::vector<json>& records, cons
                  const std::string& sub) {
   Series series{name, {}};
   for (const auto& record : records) {
-    const auto epoch = number(record, "epoch");
+    const auto epoch = whole_number(record, "epoch");
     if (!epoch) continue;
     std::optional<double> value;
     if (sub.empty()) {
@@ -86,7 +86,7 @@ Series series_of(const std::string& name, const std::vector<json>& records, cons
     } else if (record.contains(key)) {
       value = number(record.at(key), sub);
     }
-    if (value) series.points.emplace_back(*epoch, *value);
+    if (value) series.points.emplace_back(static_cast<double>(*epoch), *value);
   }
   return series;
 }
@@ -128,7 +128,7 @@ json alpha_heatmap(const std::vector<json>& records, const std::string& cell,
   json values = json::array();
   std::vector<std::string> ops;
   for (const json* record : thinned(records)) {
-    const auto epoch = number(*record, "epoch");
+    const auto epoch = whole_number(*record, "epoch");
     const auto names = string_list(record->value("ops", json()));
     if (!epoch || names.empty() || !record->contains(cell) || !record->at(cell).is_array()) continue;
     const auto& rows = record->at(cell);
@@ -138,11 +138,8 @@ json alpha_heatmap(const std::vector<json>& records, const std::string& cell,
       const auto row = numeric_row(rows[e], names.size());
       if (!row) continue;
       for (size_t k = 0; k < names.size(); ++k) {
-        values.push_back({{"epoch", static_cast<int64_t>(*epoch)},
-                          {"edge", edge_names[e]},
-                          {"edge_index", e},
-                          {"op", names[k]},
-                          {"p", (*row)[k]}});
+        values.push_back(
+            {{"epoch", *epoch}, {"edge", edge_names[e]}, {"edge_index", e}, {"op", names[k]}, {"p", (*row)[k]}});
       }
     }
   }
@@ -215,7 +212,7 @@ json application_lines(const std::vector<json>& records) {
   std::vector<std::string> ops;
   for (const auto& record : records) {
     const auto names = string_list(record.value("ops", json()));
-    const auto epoch = number(record, "epoch");
+    const auto epoch = whole_number(record, "epoch");
     if (names.empty() || !epoch || !record.contains("application")) continue;
     const auto p = numeric_row(record.at("application"), names.size());
     if (!p) continue;
@@ -224,7 +221,7 @@ json application_lines(const std::vector<json>& records) {
       for (const auto& name : names) series.push_back({name, {}});
     }
     if (names != ops) continue;
-    for (size_t k = 0; k < names.size(); ++k) series[k].points.emplace_back(*epoch, (*p)[k]);
+    for (size_t k = 0; k < names.size(); ++k) series[k].points.emplace_back(static_cast<double>(*epoch), (*p)[k]);
   }
   if (ops.empty()) return nullptr;
   LineOptions options;
@@ -241,11 +238,16 @@ json application_lines(const std::vector<json>& records) {
 
 json level_heatmap(const json& record) {
   const auto ops = string_list(record.value("ops", json()));
-  const auto levels = number(record, "levels");
+  const auto levels = whole_number(record, "levels");
   if (ops.empty() || !levels || *levels < 2 || !record.contains("level_distribution")) return nullptr;
   const auto& rows = record.at("level_distribution");
   if (!rows.is_array() || rows.size() != ops.size()) return nullptr;
   const auto m = static_cast<size_t>(*levels);
+  // The level labels are made only when some row has that many numbers, so a
+  // damaged "levels" (10^15) cannot make a loop of that length.
+  if (std::none_of(rows.begin(), rows.end(), [&](const json& row) { return row.is_array() && row.size() == m; })) {
+    return nullptr;
+  }
   json values = json::array();
   json level_order = json::array();
   for (size_t l = 0; l < m; ++l)

@@ -1,7 +1,8 @@
 #pragma once
 // Vega-Lite specs of the report's charts, data inline. Each function takes
 // the records as a run wrote them and skips values that are missing or not
-// numbers, so damaged records give a thinner chart, never an error.
+// numbers (and records whose "epoch" is not a whole number, report/run.h:
+// whole_number), so damaged records give a thinner chart, never an error.
 #include <nlohmann/json.hpp>
 #include <optional>
 #include <string>

@@ -3,6 +3,7 @@
 #include <yaml-cpp/yaml.h>
 
 #include <algorithm>
+#include <cmath>
 #include <filesystem>
 #include <sstream>
 
@@ -170,6 +171,28 @@ std::optional<double> number(const nlohmann::json& record, const std::string& ke
   const double value = found->get<double>();
   if (!std::isfinite(value)) return std::nullopt;
   return value;
+}
+
+std::optional<int64_t> whole_number(const nlohmann::json& record, const std::string& key) {
+  // 2^53: every whole number up to it is exact as a double. A double beyond
+  // int64_t (1e300 in a damaged line) would be undefined behaviour to convert.
+  constexpr int64_t kLimit = int64_t{1} << 53;
+  if (!record.is_object()) return std::nullopt;
+  const auto found = record.find(key);
+  if (found == record.end()) return std::nullopt;
+  if (found->is_number_unsigned()) {
+    const auto value = found->get<uint64_t>();
+    if (value > static_cast<uint64_t>(kLimit)) return std::nullopt;
+    return static_cast<int64_t>(value);
+  }
+  if (found->is_number_integer()) {
+    const auto value = found->get<int64_t>();
+    if (value < -kLimit || value > kLimit) return std::nullopt;
+    return value;
+  }
+  const auto value = number(record, key);
+  if (!value || std::trunc(*value) != *value || std::fabs(*value) > static_cast<double>(kLimit)) return std::nullopt;
+  return static_cast<int64_t>(*value);
 }
 
 std::string RunFolder::setting(const std::string& key) const {

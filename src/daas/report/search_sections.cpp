@@ -70,9 +70,9 @@ std::optional<double> kept_weight(const json& record, const std::string& cell,
 std::string genotype_stability(const std::vector<json>& records) {
   std::vector<std::pair<int64_t, std::string>> seen;
   for (const auto& record : records) {
-    if (record.contains("genotype") && record.at("genotype").is_string()) {
-      seen.emplace_back(static_cast<int64_t>(number(record, "epoch").value_or(0)),
-                        record.at("genotype").get<std::string>());
+    const auto epoch = whole_number(record, "epoch");
+    if (epoch && record.contains("genotype") && record.at("genotype").is_string()) {
+      seen.emplace_back(*epoch, record.at("genotype").get<std::string>());
     }
   }
   if (seen.size() < 2) return {};
@@ -354,8 +354,8 @@ std::string policy(RunView& view, Page& page, const ReportOptions& options) {
   std::string html;
   const auto& records = run.policy.lines;
   if (!records.empty()) {
-    html += fmt::format("<h3>Top sub-policies after epoch {}</h3>\n",
-                        static_cast<int64_t>(number(records.back(), "epoch").value_or(0)));
+    const auto epoch = whole_number(records.back(), "epoch");
+    html += epoch ? fmt::format("<h3>Top sub-policies after epoch {}</h3>\n", *epoch) : "<h3>Top sub-policies</h3>\n";
     html += fmt::format(
         "<p>Of the {} sub-policies (pairs of two different ops), uniform choice gives each {:.3g}%. "
         "P applied: the chance the op runs when its sub-policy is chosen; level: its most likely "

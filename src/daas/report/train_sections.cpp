@@ -41,12 +41,12 @@ std::vector<std::string> findings(const RunView& view) {
   if (records.empty()) return out;
   const int64_t planned = run.planned_epochs();
   std::optional<double> best;
-  int64_t best_epoch = 0;
+  std::optional<int64_t> best_epoch;
   for (const auto& record : records) {
     const auto acc = number(record, "test_acc");
     if (acc && (!best || *acc > *best)) {
       best = acc;
-      best_epoch = static_cast<int64_t>(number(record, "epoch").value_or(0));
+      best_epoch = whole_number(record, "epoch");
     }
   }
   const auto top1 = number(run.evaluation, "top1");
@@ -59,7 +59,8 @@ std::vector<std::string> findings(const RunView& view) {
       line += fmt::format(", top-5 {}", percent(*top5));
     }
     if (best && best_epoch != static_cast<int64_t>(records.size()) && *best > final) {
-      line += fmt::format(" (best {} at epoch {})", percent(*best), best_epoch);
+      line += best_epoch ? fmt::format(" (best {} at epoch {})", percent(*best), *best_epoch)
+                         : fmt::format(" (best {})", percent(*best));
     }
     out.push_back(line + ".");
   }
