@@ -175,19 +175,30 @@ bool wait_for_file(const std::string& path, std::chrono::seconds limit) {
   return false;
 }
 
+/// A two-rank search of many short epochs (still going when a test acts on
+/// rank 1), started with `dist_timeout` seconds; returns once rank 0 has
+/// written its first checkpoint (rank0 < 0 if it never did).
+struct TwoRankRun {
+  std::string run;
+  pid_t rank0 = -1, rank1 = -1;
+};
+
+TwoRankRun start_two_rank_search(const testing::TempDir& dir, int dist_timeout) {
+  TwoRankRun r{dir.file("run")};
+  const std::string args =
+      "search --profile smoke --mode arch --epochs 200 --steps-per-epoch 2 --threads 1 --dist-timeout " +
+      std::to_string(dist_timeout) + " --out " + r.run;
+  const int port = dist::free_port();
+  r.rank0 = start_worker(0, port, args, dir.file("rank0.log"));
+  r.rank1 = start_worker(1, port, args, dir.file("rank1.log"));
+  if (!wait_for_file(r.run + "/checkpoint.pt", std::chrono::seconds(60))) r.rank0 = -1;
+  return r;
+}
+
 TEST(Distributed, KilledRankStopsTheOtherWithAnErrorAndTheRunResumes) {
   testing::TempDir dir;
-  const std::string run = dir.file("run");
-  // Many short epochs: the run is still going when rank 1 is killed.
-  const std::string args =
-      "search --profile smoke --mode arch --epochs 200 --steps-per-epoch 2 --threads 1 "
-      "--dist-timeout 20 --out " +
-      run;
-  const int port = dist::free_port();
-  const pid_t rank0 = start_worker(0, port, args, dir.file("rank0.log"));
-  const pid_t rank1 = start_worker(1, port, args, dir.file("rank1.log"));
-  ASSERT_TRUE(wait_for_file(run + "/checkpoint.pt", std::chrono::seconds(60)))
-      << core::read_file(dir.file("rank0.log"));
+  const auto [run, rank0, rank1] = start_two_rank_search(dir, /*dist_timeout=*/20);
+  ASSERT_GE(rank0, 0) << core::read_file(dir.file("rank0.log"));
   const auto killed = Clock::now();
   ::kill(rank1, SIGKILL);
   wait_for(rank1, std::chrono::seconds(5));
@@ -213,16 +224,8 @@ TEST(Distributed, KilledRankStopsTheOtherWithAnErrorAndTheRunResumes) {
 
 TEST(Distributed, HungRankStopsTheOtherWithinTheTimeout) {
   testing::TempDir dir;
-  const std::string run = dir.file("run");
-  const std::string args =
-      "search --profile smoke --mode arch --epochs 200 --steps-per-epoch 2 --threads 1 "
-      "--dist-timeout 2 --out " +
-      run;
-  const int port = dist::free_port();
-  const pid_t rank0 = start_worker(0, port, args, dir.file("rank0.log"));
-  const pid_t rank1 = start_worker(1, port, args, dir.file("rank1.log"));
-  ASSERT_TRUE(wait_for_file(run + "/checkpoint.pt", std::chrono::seconds(60)))
-      << core::read_file(dir.file("rank0.log"));
+  const auto [run, rank0, rank1] = start_two_rank_search(dir, /*dist_timeout=*/2);
+  ASSERT_GE(rank0, 0) << core::read_file(dir.file("rank0.log"));
   const auto stopped = Clock::now();
   ::kill(rank1, SIGSTOP);  // alive, connections open, never answers
   const int code = wait_for(rank0, std::chrono::seconds(20));
