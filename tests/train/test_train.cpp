@@ -140,6 +140,43 @@ TEST(Retrain, InterruptedAndResumedRunEndsLikeTheUninterruptedOne) {
   EXPECT_EQ(metrics[2]["test_acc"], whole_metrics[2]["test_acc"]);
 }
 
+/// The largest difference between two model files' tensors, relative to the
+/// size of the values.
+double largest_difference(const std::string& a, const std::string& b) {
+  const auto left = weights_of(a), right = weights_of(b);
+  double worst = 0;
+  for (const auto& [name, tensor] : left) {
+    if (!tensor.is_floating_point()) continue;
+    const auto x = tensor.to(torch::kFloat64), y = right.at(name).to(torch::kFloat64);
+    worst = std::max(worst, (x - y).abs().max().item<double>() / (1.0 + x.abs().max().item<double>()));
+  }
+  return worst;
+}
+
+TEST(Retrain, DropPathMasksDoNotDependOnHowTheBatchIsSplit) {
+  const auto splits = fashion(600);
+  auto options = tiny_options();
+  options.epochs = 2;  // drop-path is 0 in the first epoch and 0.4 in the second
+  options.steps_per_epoch = 3;
+  options.auxiliary_weight = 0;
+  testing::TempDir dir;
+  // "batch": two ranks, each its half of the batch; "op": one rank.
+  at::set_num_threads(2);
+  auto run = [&](const std::string& parallel, double drop_path, const std::string& name) {
+    auto o = options;
+    o.parallel = parallel;
+    o.drop_path = drop_path;
+    train_splits(o, splits, dir.file(name), false);
+    return dir.file(name) + "/model.pt";
+  };
+  const auto halves = run("batch", 0.8, "halves"), whole = run("op", 0.8, "whole");
+  const auto without = run("batch", 0, "without");
+  // Two ranks sum the batch in another order than one: float rounding.
+  EXPECT_LT(largest_difference(halves, whole), 1e-4);
+  // The masks did something: without drop-path the weights are far apart.
+  EXPECT_GT(largest_difference(halves, without), 1e-3);
+}
+
 TEST(Retrain, RunStoppedBySignalWithinAnEpochResumesExactly) {
   const auto splits = fashion(600);
   auto options = tiny_options();

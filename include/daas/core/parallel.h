@@ -108,6 +108,13 @@ struct ShardContext {
   /// Where this rank's random draws inside the network (drop-path) come
   /// from; null = LibTorch's default generator (one rank).
   at::Generator* generator = nullptr;
+  /// The global batch this rank computes rows [first_row, first_row + n) of
+  /// (0 rows: the tensor's own rows are the whole batch). With a generator
+  /// that every rank seeds alike, a per-image draw is made for all
+  /// `batch_rows` rows and each rank keeps its own, so the draws do not
+  /// depend on how the batch is split over threads and processes.
+  int64_t batch_rows = 0;
+  int64_t first_row = 0;
 };
 
 /// The calling thread's shard context (rank 0 of 1 by default).
@@ -123,6 +130,19 @@ class ShardScope {
 
  private:
   ShardContext previous_;
+};
+
+/// Sets the calling thread's place in the global batch (ShardContext's
+/// batch_rows and first_row) for a scope.
+class BatchRows {
+ public:
+  BatchRows(int64_t batch_rows, int64_t first_row);
+  ~BatchRows();
+  BatchRows(const BatchRows&) = delete;
+  BatchRows& operator=(const BatchRows&) = delete;
+
+ private:
+  int64_t previous_rows_, previous_first_;
 };
 
 /// Freezes BatchNorm running statistics on the calling thread for a scope.

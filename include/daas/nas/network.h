@@ -34,6 +34,8 @@ torch::Tensor stem_conv_bn(torch::nn::Conv2d& conv, BatchNorm& bn, const torch::
 void weights_to_channels_last(torch::nn::Module& module);
 
 /// x / keep · Bernoulli(keep) per sample (DARTS utils.drop_path), out of place.
+/// On a rank with a generator (core::ShardContext) the masks of the whole
+/// batch are drawn from it and the rank's rows kept.
 torch::Tensor drop_path(const torch::Tensor& x, double drop_prob);
 
 /// One cell of a derived network (DARTS model.py Cell).

@@ -26,9 +26,10 @@ class TrainRanks {
   core::WorkerTeam& team() { return team_; }
   Network& master() { return master_; }
 
-  /// Replicas take the master's weights, buffers, mode and drop-path rate,
-  /// and their own drop-path generators, seeded from LibTorch's default one
-  /// (saved in every checkpoint), so a run stays a function of its seed.
+  /// Replicas take the master's weights, buffers, mode and drop-path rate;
+  /// every rank gets a drop-path generator with this step's seed, drawn from
+  /// LibTorch's default generator (saved in every checkpoint), so a run stays
+  /// a function of its seed and not of how its batches are split.
   void follow_master();
   /// The master's gradients become the sum of the replicas', its running
   /// statistics rank 0's (the same on every rank: BatchNorm is synchronised).

@@ -221,6 +221,18 @@ torch::Tensor gather_process_shards(const torch::Tensor& shard, int64_t n) {
 ShardScope::ShardScope(ShardContext context) : previous_(shard_context) { shard_context = context; }
 ShardScope::~ShardScope() { shard_context = previous_; }
 
+BatchRows::BatchRows(int64_t batch_rows, int64_t first_row)
+    : previous_rows_(shard_context.batch_rows), previous_first_(shard_context.first_row) {
+  check(batch_rows >= 0 && first_row >= 0 && first_row <= batch_rows,
+        "batch rows from {} of {}; expected a first row within the batch", first_row, batch_rows);
+  shard_context.batch_rows = batch_rows;
+  shard_context.first_row = first_row;
+}
+BatchRows::~BatchRows() {
+  shard_context.batch_rows = previous_rows_;
+  shard_context.first_row = previous_first_;
+}
+
 FrozenRunningStats::FrozenRunningStats() : previous_(shard_context.freeze_running_stats) {
   shard_context.freeze_running_stats = true;
 }

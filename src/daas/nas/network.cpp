@@ -51,11 +51,21 @@ void weights_to_channels_last(torch::nn::Module& module) {
 torch::Tensor drop_path(const torch::Tensor& x, double drop_prob) {
   if (drop_prob <= 0) return x;
   const double keep = 1.0 - drop_prob;
-  // A rank of a worker team draws from its own generator, so that the run
-  // does not depend on which thread reaches the draw first.
-  at::Generator* generator = core::current_shard().generator;
-  const auto mask = torch::empty({x.size(0), 1, 1, 1}, x.options())
-                        .bernoulli_(keep, generator ? c10::optional<at::Generator>(*generator) : c10::nullopt);
+  const auto& shard = core::current_shard();
+  if (shard.generator == nullptr) {
+    const auto mask = torch::empty({x.size(0), 1, 1, 1}, x.options()).bernoulli_(keep);
+    return x * (mask / keep);
+  }
+  // Ranks draw the whole batch's masks from generators seeded alike and keep
+  // their own rows, so the masks do not depend on how the batch is split.
+  // They are drawn on the CPU (a few bytes), whatever the device.
+  const int64_t rows = shard.batch_rows > 0 ? shard.batch_rows : x.size(0);
+  core::check(shard.first_row + x.size(0) <= rows, "drop_path: rows {} to {} of a batch of {}", shard.first_row,
+              shard.first_row + x.size(0), rows);
+  const auto mask = torch::empty({rows, 1, 1, 1}, x.options().device(torch::kCPU))
+                        .bernoulli_(keep, *shard.generator)
+                        .slice(0, shard.first_row, shard.first_row + x.size(0))
+                        .to(x.device());
   return x * (mask / keep);
 }
 

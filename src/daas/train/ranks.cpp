@@ -21,7 +21,9 @@ TrainRanks::TrainRanks(Network& master, int64_t ranks, bool channels_last, const
 Network& TrainRanks::model(int64_t rank) { return replicas_.empty() ? master_ : *replicas_[static_cast<size_t>(rank)]; }
 
 void TrainRanks::follow_master() {
-  if (replicas_.empty()) return;
+  // One seed per step from the default generator (the same on every process
+  // of a run, and saved in checkpoints); every rank draws the whole batch's
+  // drop-path masks from it and keeps its rows (nas::drop_path).
   auto global = at::detail::getDefaultCPUGenerator();
   uint64_t seed = 0;
   {
@@ -29,13 +31,13 @@ void TrainRanks::follow_master() {
     seed = global.get<at::CPUGeneratorImpl>()->random64();
   }
   std::vector<at::Generator> generators;
-  for (size_t r = 0; r < replicas_.size(); ++r) {
-    core::copy_module_state(master_.module(), replicas_[r]->module());
-    replicas_[r]->set_drop_path_prob(master_.drop_path_prob());
-    replicas_[r]->module().train(master_.module().is_training());
-    generators.push_back(at::make_generator<at::CPUGeneratorImpl>(seed + r));
-  }
+  for (int64_t r = 0; r < size(); ++r) generators.push_back(at::make_generator<at::CPUGeneratorImpl>(seed));
   team_.set_generators(std::move(generators));
+  for (auto& replica : replicas_) {
+    core::copy_module_state(master_.module(), replica->module());
+    replica->set_drop_path_prob(master_.drop_path_prob());
+    replica->module().train(master_.module().is_training());
+  }
 }
 
 void TrainRanks::gather() {
@@ -69,12 +71,14 @@ TrainStepResult train_step(TrainRanks& ranks, torch::optim::SGD& optimizer, cons
   const auto images = core::process_shard(batch_images);
   const auto labels = core::process_shard(batch_labels);
   const bool split = ranks.size() > 1 || core::process_count() > 1;
+  const int64_t process_first_row = core::process_shard_range(global_batch).first;
   const int64_t size = ranks.size();
   std::vector<double> losses(static_cast<size_t>(size));
   std::vector<int64_t> correct(static_cast<size_t>(size));
   ranks.team().run([&](int64_t rank) {
     auto& net = ranks.model(rank);
     const auto [begin, end] = core::shard_range(images.size(0), rank, size);
+    core::BatchRows rows(global_batch, process_first_row + begin);
     const auto y = labels.slice(0, begin, end);
     const auto output = net.forward(images.slice(0, begin, end));
     auto loss = smoothed_cross_entropy(output.logits, y, options.label_smoothing);
