@@ -41,7 +41,8 @@ std::chrono::milliseconds timeout_of(const DistArguments& arguments) {
 
 }  // namespace
 
-bool launch_workers(const DistArguments& arguments, const core::RuntimeOptions& options, const std::string& command) {
+bool launch_workers(const DistArguments& arguments, const core::RuntimeOptions& options, const std::string& command,
+                    RunFolder folder) {
   if (arguments.nproc <= 1) return false;
   core::check(!dist::read_environment().has_value(),
               "--nproc {} inside a worker process (WORLD_SIZE is set, torchrun?); use one or the other",
@@ -57,7 +58,7 @@ bool launch_workers(const DistArguments& arguments, const core::RuntimeOptions& 
     forwarded.push_back(all[i]);
   }
   // One run folder for all: rank 0 writes it, the others resume from it.
-  if (options.out.empty()) {
+  if (folder == RunFolder::kShared && options.out.empty()) {
     forwarded.push_back("--out");
     forwarded.push_back(core::run_folder(options, command));
   }
@@ -70,10 +71,10 @@ bool launch_workers(const DistArguments& arguments, const core::RuntimeOptions& 
   return true;
 }
 
-void join_process_group(const DistArguments& arguments, const core::RuntimeOptions& options) {
+void join_process_group(const DistArguments& arguments, const core::RuntimeOptions& options, RunFolder folder) {
   const auto env = dist::read_environment();
   if (!env || env->world_size <= 1) return;
-  core::check(!options.out.empty(),
+  core::check(folder == RunFolder::kNone || !options.out.empty(),
               "rank {} of {}: a run over several processes needs its run folder named (--out DIR or --resume DIR); "
               "daas search --nproc names one itself",
               env->rank, env->world_size);

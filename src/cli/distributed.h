@@ -1,5 +1,5 @@
 #pragma once
-// `--nproc N` and `--dist-timeout S` of daas search and daas train: a run
+// `--nproc N` and `--dist-timeout S` of daas search, train and eval: a run
 // over several processes, started here (--nproc) or by torchrun.
 #include <CLI/CLI.hpp>
 
@@ -22,16 +22,21 @@ std::vector<std::string>& program_arguments();
 /// Registers --nproc and --dist-timeout on `command`.
 void add_dist_options(CLI::App* command, DistArguments& arguments);
 
+/// Whether the command writes a run folder that every process must share.
+enum class RunFolder { kShared, kNone };
+
 /// With --nproc N > 1 (and not inside a worker): starts the N workers with
-/// this command line (plus --out when it had none, so that all share one run
-/// folder), waits for them and returns true; the caller then returns. The
-/// process exits with the first failed worker's status when one fails.
-bool launch_workers(const DistArguments& arguments, const core::RuntimeOptions& options, const std::string& command);
+/// this command line (plus --out when a shared run folder was not named),
+/// waits for them and returns true; the caller then returns. The process
+/// exits with the first failed worker's status when one fails.
+bool launch_workers(const DistArguments& arguments, const core::RuntimeOptions& options, const std::string& command,
+                    RunFolder folder = RunFolder::kShared);
 
 /// Inside a worker (torchrun's or --nproc's environment, WORLD_SIZE > 1):
-/// joins the process group. A run over several processes needs its run
-/// folder named (--out or --resume). Does nothing in a plain run.
-void join_process_group(const DistArguments& arguments, const core::RuntimeOptions& options);
+/// joins the process group. A run that writes a shared run folder needs it
+/// named (--out or --resume). Does nothing in a plain run.
+void join_process_group(const DistArguments& arguments, const core::RuntimeOptions& options,
+                        RunFolder folder = RunFolder::kShared);
 
 /// threads 0 (all cores) over several processes on one machine: the cores
 /// shared among the machine's processes (LOCAL_WORLD_SIZE), as torchrun's

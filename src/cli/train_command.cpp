@@ -83,13 +83,18 @@ std::string apply_model_data_settings(const train::LoadedModel& loaded, const st
   return taken.empty() ? "as given" : fmt::format("{} from the model's record", fmt::join(taken, ", "));
 }
 
-void run_eval(Invocation<EvalOptions>& invocation) {
+void run_eval(Invocation<EvalOptions>& invocation, const DistArguments& dist) {
   auto options = invocation.resolve();
   if (invocation.dry_run) {
     fmt::print("{}", invocation.to_yaml_text(options, "eval"));
     return;
   }
   const std::string path = model_file(options.model, "eval");
+  // Over several processes each evaluates its rows of every batch, and rank
+  // 0 prints the whole test split's figures.
+  if (launch_workers(dist, options, "eval", RunFolder::kNone)) return;
+  join_process_group(dist, options, RunFolder::kNone);
+  options.threads = threads_per_process(options.threads);
   const c10::Device device = core::setup_runtime(options);
   auto loaded = train::load_model(path, device);
   const auto& info = loaded.network->info();
@@ -101,6 +106,7 @@ void run_eval(Invocation<EvalOptions>& invocation) {
     spdlog::warn("{}: class names differ from {}'s; reporting with the model's names", path, splits.test.name);
   }
   const auto evaluation = train::evaluate(*loaded.network, splits.test, options.batch_size, device);
+  if (!core::writes_run_files()) return;
   if (options.json) {
     auto json = evaluation.to_json(info.classes);
     json["model"] = path;
@@ -156,8 +162,10 @@ void register_eval(CLI::App& app) {
       "eval",
       "test a saved model on a data set's test split: top-1/top-5, per-class accuracy, confusion matrix (data "
       "settings from the model unless given)");
+  auto dist = std::make_shared<DistArguments>();
+  add_dist_options(command, *dist);
   bind_options(command, invocation);
-  command->callback([invocation] { run_eval(*invocation); });
+  command->callback([invocation, dist] { run_eval(*invocation, *dist); });
 }
 
 }  // namespace daas::cli

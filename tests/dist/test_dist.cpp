@@ -13,6 +13,7 @@
 #include <filesystem>
 #include <fstream>
 #include <map>
+#include <nlohmann/json.hpp>
 #include <sstream>
 #include <thread>
 
@@ -125,9 +126,10 @@ TEST(Distributed, TwoRankSearchEqualsOneProcessOnTheSameGlobalBatch) {
 TEST(Distributed, TwoRankRetrainAndEvalEqualOneProcessOnTheSameGlobalBatch) {
   testing::TempDir dir;
   const std::string one = dir.file("one"), two = dir.file("two");
-  // drop-path off: its masks are drawn per shard.
+  // Two epochs with drop-path: its masks are drawn for the whole batch on
+  // every rank, which keeps its rows (0.2 in the second epoch).
   const std::string args =
-      "train --profile smoke --genotype DARTS_V2 --epochs 1 --steps-per-epoch 4 --drop-path 0 --out ";
+      "train --profile smoke --genotype DARTS_V2 --epochs 2 --steps-per-epoch 3 --drop-path 0.4 --out ";
   const auto single = run_daas(args + one + " --threads 2");
   ASSERT_EQ(single.exit_code, 0) << single.output;
   const auto pair = run_daas(args + two + " --threads 1 --nproc 2");
@@ -135,6 +137,17 @@ TEST(Distributed, TwoRankRetrainAndEvalEqualOneProcessOnTheSameGlobalBatch) {
   expect_same_records(one, two, {"train_loss", "train_acc", "test_loss", "test_acc"});
   std::string where;
   EXPECT_LT(largest_difference(one + "/checkpoint.pt", two + "/checkpoint.pt", "model", where), kTolerance) << where;
+
+  // daas eval over two processes: rank 0 prints the whole test split's figures.
+  const std::string eval = "eval --quiet --json --model " + one;
+  const auto alone = run_daas(eval + " --threads 2");
+  ASSERT_EQ(alone.exit_code, 0) << alone.output;
+  const auto shared = run_daas(eval + " --threads 1 --nproc 2");
+  ASSERT_EQ(shared.exit_code, 0) << shared.output;
+  const auto expected = nlohmann::json::parse(alone.output), actual = nlohmann::json::parse(shared.output);
+  EXPECT_EQ(actual["images"], expected["images"]);
+  EXPECT_EQ(actual["confusion"], expected["confusion"]);
+  EXPECT_NEAR(actual["loss"].get<double>(), expected["loss"].get<double>(), kTolerance);
 }
 
 /// A worker started as torchrun would start it: output into `log`.
