@@ -210,6 +210,15 @@ TEST(Retrain, RunStoppedBySignalWithinAnEpochResumesExactly) {
   }
 }
 
+TEST(Retrain, SettingsOutsideTheirRangeAreClearErrorsThroughTheLibraryToo) {
+  const auto splits = fashion(200);
+  auto options = tiny_options();
+  options.eval_every = 0;  // the command line refuses it; train_splits must too
+  testing::TempDir dir;
+  EXPECT_THROWS_WITH(train_splits(options, splits, dir.file("run"), false), "eval_every = 0");
+  EXPECT_FALSE(core::file_exists(dir.file("run") + "/checkpoint.pt"));
+}
+
 TEST(ModelFile, TruncatedMissingAndForeignFilesAreClearErrors) {
   testing::TempDir dir;
   Network net(fashion_info(nas::builtin_genotype("DARTS_V2"), 4));

@@ -316,6 +316,8 @@ std::shared_ptr<const augment::Policy> resolve_policy(const std::string& spec, c
 
 void validate(const TrainOptions& options, bool resume) {
   validate_loop(options);
+  core::check(options.eval_every >= 1, "eval_every = {}; expected a number of epochs of at least 1",
+              options.eval_every);
   core::resolve_device(options.device);
   if (options.base_policy != "none") augment::make_policy(options.base_policy);
   if (resume) return;
