@@ -237,7 +237,9 @@ TEST(Distributed, KilledRankStopsTheOtherWithAnErrorAndTheRunResumes) {
 
 TEST(Distributed, HungRankStopsTheOtherWithinTheTimeout) {
   testing::TempDir dir;
-  const auto [run, rank0, rank1] = start_two_rank_search(dir, /*dist_timeout=*/2);
+  // 5 s: the rendezvous has the same limit, and 2 s was seen too short for it
+  // on a loaded machine.
+  const auto [run, rank0, rank1] = start_two_rank_search(dir, /*dist_timeout=*/5);
   ASSERT_GE(rank0, 0) << core::read_file(dir.file("rank0.log"));
   const auto stopped = Clock::now();
   ::kill(rank1, SIGSTOP);  // alive, connections open, never answers
@@ -249,7 +251,7 @@ TEST(Distributed, HungRankStopsTheOtherWithinTheTimeout) {
   ASSERT_EQ(code, 1) << log;
   EXPECT_LT(Clock::now() - stopped, std::chrono::seconds(12));
   EXPECT_NE(log.find("rank 0 of 2: an all-reduce with the other processes failed"), std::string::npos) << log;
-  EXPECT_NE(log.find("2 s timeout"), std::string::npos) << log;
+  EXPECT_NE(log.find("5 s timeout"), std::string::npos) << log;
 }
 
 TEST(Distributed, ReadsTorchrunsEnvironment) {
