@@ -22,6 +22,7 @@
 #include "daas/core/files.h"
 #include "daas/core/metrics.h"
 #include "daas/dist/process_group.h"
+#include "tensor_support.h"
 #include "test_support.h"
 
 namespace daas {
@@ -54,7 +55,7 @@ void flatten(torch::serialize::InputArchive& archive, const std::string& prefix,
   }
 }
 
-std::map<std::string, torch::Tensor> checkpoint_tensors(const std::string& path, const std::string& entry) {
+testing::NamedTensors checkpoint_tensors(const std::string& path, const std::string& entry) {
   torch::serialize::InputArchive archive;
   archive.load_from(path);
   torch::serialize::InputArchive sub;
@@ -67,29 +68,7 @@ std::map<std::string, torch::Tensor> checkpoint_tensors(const std::string& path,
 /// The largest difference between two runs' tensors of `entry`, relative to
 /// the size of the values (every name of one must be in the other).
 double largest_difference(const std::string& a, const std::string& b, const std::string& entry, std::string& where) {
-  const auto left = checkpoint_tensors(a, entry), right = checkpoint_tensors(b, entry);
-  EXPECT_EQ(left.size(), right.size());
-  EXPECT_FALSE(left.empty());
-  double worst = 0;
-  for (const auto& [name, tensor] : left) {
-    const auto it = right.find(name);
-    if (it == right.end()) {
-      ADD_FAILURE() << name << " missing from " << b;
-      continue;
-    }
-    if (!tensor.is_floating_point()) {
-      EXPECT_TRUE(torch::equal(tensor, it->second)) << name;
-      continue;
-    }
-    const auto x = tensor.to(torch::kFloat64), y = it->second.to(torch::kFloat64);
-    const double scale = 1.0 + x.abs().max().item<double>();
-    const double difference = (x - y).abs().max().item<double>() / scale;
-    if (difference > worst) {
-      worst = difference;
-      where = name;
-    }
-  }
-  return worst;
+  return testing::largest_difference(checkpoint_tensors(a, entry), checkpoint_tensors(b, entry), where);
 }
 
 void expect_same_records(const std::string& a, const std::string& b, const std::vector<std::string>& keys) {

@@ -19,6 +19,7 @@
 #include "daas/train/evaluate.h"
 #include "daas/train/model.h"
 #include "daas/train/train.h"
+#include "tensor_support.h"
 #include "test_support.h"
 
 namespace daas::train {
@@ -140,19 +141,6 @@ TEST(Retrain, InterruptedAndResumedRunEndsLikeTheUninterruptedOne) {
   EXPECT_EQ(metrics[2]["test_acc"], whole_metrics[2]["test_acc"]);
 }
 
-/// The largest difference between two model files' tensors, relative to the
-/// size of the values.
-double largest_difference(const std::string& a, const std::string& b) {
-  const auto left = weights_of(a), right = weights_of(b);
-  double worst = 0;
-  for (const auto& [name, tensor] : left) {
-    if (!tensor.is_floating_point()) continue;
-    const auto x = tensor.to(torch::kFloat64), y = right.at(name).to(torch::kFloat64);
-    worst = std::max(worst, (x - y).abs().max().item<double>() / (1.0 + x.abs().max().item<double>()));
-  }
-  return worst;
-}
-
 TEST(Retrain, DropPathMasksDoNotDependOnHowTheBatchIsSplit) {
   const auto splits = fashion(600);
   auto options = tiny_options();
@@ -171,10 +159,11 @@ TEST(Retrain, DropPathMasksDoNotDependOnHowTheBatchIsSplit) {
   };
   const auto halves = run("batch", 0.8, "halves"), whole = run("op", 0.8, "whole");
   const auto without = run("batch", 0, "without");
+  std::string where;
   // Two ranks sum the batch in another order than one: float rounding.
-  EXPECT_LT(largest_difference(halves, whole), 1e-4);
+  EXPECT_LT(testing::largest_difference(weights_of(halves), weights_of(whole), where), 1e-4) << where;
   // The masks did something: without drop-path the weights are far apart.
-  EXPECT_GT(largest_difference(halves, without), 1e-3);
+  EXPECT_GT(testing::largest_difference(weights_of(halves), weights_of(without), where), 1e-3);
 }
 
 TEST(Retrain, RunStoppedBySignalWithinAnEpochResumesExactly) {
