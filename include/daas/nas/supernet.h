@@ -62,6 +62,13 @@ CellPath gumbel_path(const torch::Tensor& alpha, double tau, at::Generator* gene
 /// DARTS: every op, weighted by softmax(α).
 CellPath softmax_path(const torch::Tensor& alpha, double tau, at::Generator* generator);
 
+/// The outputs of the ops that feed one node, and for each the entry of the
+/// cell's path weights ([edges, ops], flattened) it is multiplied by.
+struct NodeTerms {
+  std::vector<torch::Tensor> terms;
+  std::vector<int64_t> slots;
+};
+
 /// One edge of the search cell: every op of the table (DARTS MixedOp).
 class MixedOpImpl : public torch::nn::Module {
  public:
@@ -69,6 +76,9 @@ class MixedOpImpl : public torch::nn::Module {
   /// Σ_{k in active} w[k]·op_k(x); undefined when `active` is empty.
   /// `weights` undefined means every weight is exactly 1 (detached hard path).
   torch::Tensor forward(const torch::Tensor& x, const torch::Tensor& weights, const std::vector<int64_t>& active);
+  /// Appends op_k(x) for k in `active` to `node`, with slot first_slot + k
+  /// (the cell sums all terms of a node at once).
+  void append_terms(const torch::Tensor& x, const std::vector<int64_t>& active, int64_t first_slot, NodeTerms& node);
   const std::vector<Op>& ops() const { return ops_; }
 
  private:

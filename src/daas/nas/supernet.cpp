@@ -4,6 +4,7 @@
 
 #include "daas/core/error.h"
 #include "daas/nas/network.h"
+#include "daas/nas/node_sum.h"
 
 namespace daas::nas {
 namespace {
@@ -19,11 +20,6 @@ std::vector<std::vector<int64_t>> all_but_none(int64_t edges) {
     if (k != static_cast<int64_t>(Primitive::kNone)) ops.push_back(k);
   }
   return std::vector<std::vector<int64_t>>(static_cast<size_t>(edges), ops);
-}
-
-// The weight a node's term is multiplied by: none for a detached hard path.
-torch::Tensor edge_weights(const torch::Tensor& weights, int64_t edge) {
-  return weights.defined() ? weights[edge] : torch::Tensor();
 }
 
 }  // namespace
@@ -101,15 +97,19 @@ MixedOpImpl::MixedOpImpl(int64_t C, int64_t stride) {
   }
 }
 
+void MixedOpImpl::append_terms(const torch::Tensor& x, const std::vector<int64_t>& active, int64_t first_slot,
+                               NodeTerms& node) {
+  for (const auto k : active) {
+    node.terms.push_back((*ops_[static_cast<size_t>(k)])(x));
+    node.slots.push_back(first_slot + k);
+  }
+}
+
 torch::Tensor MixedOpImpl::forward(const torch::Tensor& x, const torch::Tensor& weights,
                                    const std::vector<int64_t>& active) {
-  torch::Tensor sum;
-  for (const auto k : active) {
-    auto y = (*ops_[static_cast<size_t>(k)])(x);
-    if (weights.defined()) y = y * weights[k];
-    sum = sum.defined() ? sum + y : y;
-  }
-  return sum;
+  NodeTerms node;
+  append_terms(x, active, /*first_slot=*/0, node);
+  return node.terms.empty() ? torch::Tensor() : node_sum(node.terms, weights, node.slots);
 }
 
 SearchCellImpl::SearchCellImpl(int64_t steps, int64_t multiplier, int64_t C_prev_prev, int64_t C_prev, int64_t C,
@@ -139,12 +139,14 @@ torch::Tensor SearchCellImpl::forward(CellInput& s0, CellInput& s1, const CellPa
   const int64_t stride = reduction_ ? 2 : 1;
   int64_t edge = 0;
   for (int64_t i = 0; i < steps_; ++i) {
-    torch::Tensor node;
+    // Every active op of the node's edges, summed at once (node_sum).
+    NodeTerms terms;
     for (int64_t j = 0; j < i + 2; ++j, ++edge) {
-      auto term = edges_[static_cast<size_t>(edge)]->forward(
-          states[static_cast<size_t>(j)], edge_weights(weights, edge), path.active[static_cast<size_t>(edge)]);
-      if (term.defined()) node = node.defined() ? node + term : term;
+      edges_[static_cast<size_t>(edge)]->append_terms(
+          states[static_cast<size_t>(j)], path.active[static_cast<size_t>(edge)], edge * kNumPrimitives, terms);
     }
+    torch::Tensor node;
+    if (!terms.terms.empty()) node = node_sum(terms.terms, weights, terms.slots);
     if (!node.defined()) {
       // Every edge into this node drew `none`: the node is zero.
       node = torch::zeros(

@@ -1,0 +1,33 @@
+#pragma once
+// The sum that makes a node of a search cell: Σ_i w[slot_i]·y_i over the
+// outputs y_i of the ops on the node's incoming edges, as one autograd
+// function. Written out with ATen it is a multiplication per term and an
+// addition per term after the first, each a full pass over an activation
+// tensor, and in the backward another multiplication and a reduction per
+// term plus a select of w per term; at the sizes of a CPU search the step is
+// bound by such passes over memory, so the node is summed in one pass and
+// its gradients come from one pass too.
+#include <torch/types.h>
+
+#include <cstdint>
+#include <vector>
+
+namespace daas::nas {
+
+/// Σ_i weights.flatten()[slots[i]] · terms[i] (in the order of `terms`, the
+/// same float operations as the ATen expression). `weights` undefined means
+/// every weight is exactly 1: the plain sum. terms: at least one, all the
+/// same shape; weights: any shape (a cell's [edges, ops] path weights), the
+/// gradient flows back into the entries named by `slots`. CPU float or
+/// double terms of one dense layout (channels-last or contiguous) run the
+/// fused kernels; anything else is computed with ATen ops. Results do not
+/// depend on the number of threads. The backward is differentiable again
+/// when it runs with create_graph (it then uses ATen ops).
+torch::Tensor node_sum(const std::vector<torch::Tensor>& terms, const torch::Tensor& weights,
+                       const std::vector<int64_t>& slots);
+
+/// Whether node_sum runs the fused kernels for these arguments (otherwise
+/// it computes with ATen ops).
+bool node_sum_uses_kernels(const std::vector<torch::Tensor>& terms, const torch::Tensor& weights);
+
+}  // namespace daas::nas

@@ -1,0 +1,243 @@
+#include "daas/nas/node_sum.h"
+
+#include <ATen/Parallel.h>
+#include <torch/autograd.h>
+#include <torch/torch.h>
+
+#include <algorithm>
+
+#include "daas/core/error.h"
+
+namespace daas::nas {
+namespace {
+
+using torch::autograd::AutogradContext;
+using torch::autograd::variable_list;
+
+/// Elements per chunk of a pass: small enough that the running sum of a
+/// chunk stays in the L1/L2 cache while each term is added, and the unit of
+/// the dot products' partial sums, fixed so that results do not depend on
+/// the number of threads.
+constexpr int64_t kChunk = 4096;
+
+int64_t chunk_count(int64_t n) { return (n + kChunk - 1) / kChunk; }
+
+/// The one dense layout all terms share (same sizes, same element order in
+/// memory), if any.
+c10::optional<torch::MemoryFormat> shared_layout(const std::vector<torch::Tensor>& terms) {
+  const auto& first = terms[0];
+  for (const auto format : {torch::MemoryFormat::Contiguous, torch::MemoryFormat::ChannelsLast}) {
+    if (format == torch::MemoryFormat::ChannelsLast && first.dim() != 4) continue;
+    const bool all = std::all_of(terms.begin(), terms.end(), [&](const torch::Tensor& t) {
+      return t.sizes() == first.sizes() && t.is_contiguous(format);
+    });
+    if (all) return format;
+  }
+  return c10::nullopt;
+}
+
+/// The weight of every term as T; 1 for each where `weights` is undefined.
+template <typename T>
+std::vector<T> term_weights(const torch::Tensor& weights, const std::vector<int64_t>& slots) {
+  std::vector<T> w(slots.size(), T(1));
+  if (!weights.defined()) return w;
+  const auto flat = weights.detach().contiguous();
+  const T* data = flat.data_ptr<T>();
+  for (size_t i = 0; i < slots.size(); ++i) w[i] = data[slots[i]];
+  return w;
+}
+
+template <typename T>
+torch::Tensor run_forward(const std::vector<torch::Tensor>& terms, const std::vector<T>& w, bool weighted) {
+  auto out = at::empty_like(terms[0]);
+  const int64_t n = out.numel();
+  std::vector<const T*> in;
+  for (const auto& t : terms) in.push_back(t.data_ptr<T>());
+  T* o = out.data_ptr<T>();
+  at::parallel_for(0, chunk_count(n), 1, [&](int64_t begin, int64_t end) {
+    for (int64_t chunk = begin; chunk < end; ++chunk) {
+      const int64_t lo = chunk * kChunk, hi = std::min(n, lo + kChunk);
+      // The ATen expression's order: ((w0·y0 + w1·y1) + w2·y2) + ...
+      const T* y = in[0];
+      if (weighted) {
+        for (int64_t e = lo; e < hi; ++e) o[e] = w[0] * y[e];
+      } else {
+        std::copy(y + lo, y + hi, o + lo);
+      }
+      for (size_t i = 1; i < in.size(); ++i) {
+        y = in[i];
+        const T wi = w[i];
+        if (weighted) {
+          for (int64_t e = lo; e < hi; ++e) o[e] = o[e] + wi * y[e];
+        } else {
+          for (int64_t e = lo; e < hi; ++e) o[e] = o[e] + y[e];
+        }
+      }
+    }
+  });
+  return out;
+}
+
+/// One pass over the output gradient g: grad_y[i] = w[i]·g for the terms
+/// that need it (grad_y[i] defined on entry, to be filled), and dots[i] =
+/// Σ g·y_i for the terms whose weight needs a gradient (y[i] non-null).
+template <typename T>
+void run_backward(const torch::Tensor& g, const std::vector<T>& w, std::vector<torch::Tensor>& grad_y,
+                  const std::vector<torch::Tensor>& y, std::vector<double>& dots) {
+  const int64_t n = g.numel(), chunks = chunk_count(n);
+  const size_t terms = w.size();
+  const T* gd = g.data_ptr<T>();
+  std::vector<T*> out(terms, nullptr);
+  std::vector<const T*> in(terms, nullptr);
+  for (size_t i = 0; i < terms; ++i) {
+    if (grad_y[i].defined()) out[i] = grad_y[i].data_ptr<T>();
+    if (y[i].defined()) in[i] = y[i].data_ptr<T>();
+  }
+  std::vector<double> partials(static_cast<size_t>(chunks) * terms, 0.0);
+  at::parallel_for(0, chunks, 1, [&](int64_t begin, int64_t end) {
+    for (int64_t chunk = begin; chunk < end; ++chunk) {
+      const int64_t lo = chunk * kChunk, hi = std::min(n, lo + kChunk);
+      for (size_t i = 0; i < terms; ++i) {
+        if (out[i] != nullptr) {
+          T* gi = out[i];
+          const T wi = w[i];
+          for (int64_t e = lo; e < hi; ++e) gi[e] = wi * gd[e];
+        }
+        if (in[i] != nullptr) {
+          const T* yi = in[i];
+          double sum = 0;
+#pragma omp simd reduction(+ : sum)
+          for (int64_t e = lo; e < hi; ++e) sum += static_cast<double>(gd[e]) * static_cast<double>(yi[e]);
+          partials[static_cast<size_t>(chunk) * terms + i] = sum;
+        }
+      }
+    }
+  });
+  dots.assign(terms, 0.0);
+  for (int64_t chunk = 0; chunk < chunks; ++chunk) {
+    for (size_t i = 0; i < terms; ++i) dots[i] += partials[static_cast<size_t>(chunk) * terms + i];
+  }
+}
+
+/// The node with ATen ops: what the kernels compute, and the fallback.
+torch::Tensor aten_node_sum(const std::vector<torch::Tensor>& terms, const torch::Tensor& weights,
+                            const std::vector<int64_t>& slots) {
+  const auto flat = weights.defined() ? weights.reshape({-1}) : torch::Tensor();
+  torch::Tensor sum;
+  for (size_t i = 0; i < terms.size(); ++i) {
+    const auto term = flat.defined() ? terms[i] * flat[slots[i]] : terms[i];
+    sum = sum.defined() ? sum + term : term;
+  }
+  return sum;
+}
+
+class NodeSumFunction : public torch::autograd::Function<NodeSumFunction> {
+ public:
+  static torch::Tensor forward(AutogradContext* ctx, torch::TensorList term_list,
+                               const c10::optional<torch::Tensor>& weights, const std::vector<int64_t>& slots) {
+    const std::vector<torch::Tensor> terms(term_list.begin(), term_list.end());
+    const auto w = weights.value_or(torch::Tensor());
+    const auto layout = shared_layout(terms);
+    ctx->saved_data["slots"] = slots;
+    ctx->saved_data["terms"] = static_cast<int64_t>(terms.size());
+    ctx->saved_data["channels_last"] = *layout == torch::MemoryFormat::ChannelsLast;
+    ctx->saved_data["weighted"] = w.defined();
+    // The terms are needed for the weights' gradient only.
+    std::vector<torch::Tensor> saved;
+    if (w.defined()) {
+      saved.push_back(w);
+      if (w.requires_grad()) saved.insert(saved.end(), terms.begin(), terms.end());
+    }
+    ctx->save_for_backward(saved);
+    if (terms[0].scalar_type() == torch::kDouble) {
+      return run_forward<double>(terms, term_weights<double>(w, slots), w.defined());
+    }
+    return run_forward<float>(terms, term_weights<float>(w, slots), w.defined());
+  }
+
+  static variable_list backward(AutogradContext* ctx, variable_list grad_outputs) {
+    const auto slots = ctx->saved_data["slots"].toIntVector();
+    const auto count = static_cast<size_t>(ctx->saved_data["terms"].toInt());
+    const bool weighted = ctx->saved_data["weighted"].toBool();
+    const auto saved = ctx->get_saved_variables();
+    const torch::Tensor w = weighted ? saved[0] : torch::Tensor();
+    const bool terms_saved = saved.size() > 1;
+    const bool weight_grad = weighted && ctx->needs_input_grad(count);
+    const auto& g_in = grad_outputs[0];
+
+    variable_list grads(count + 2);
+    if (torch::GradMode::is_enabled()) {
+      // create_graph: ATen ops, whose results carry their history.
+      for (size_t i = 0; i < count; ++i) {
+        if (ctx->needs_input_grad(i)) grads[i] = weighted ? g_in * w.reshape({-1})[slots[i]] : g_in;
+      }
+      if (weight_grad) {
+        std::vector<torch::Tensor> dots;
+        for (size_t i = 0; i < count; ++i) dots.push_back((g_in * saved[1 + i]).sum());
+        const auto index = torch::tensor(slots, torch::kLong);
+        grads[count] = torch::zeros({w.numel()}, w.options()).index_add(0, index, torch::stack(dots)).view_as(w);
+      }
+      return grads;
+    }
+    const auto format =
+        ctx->saved_data["channels_last"].toBool() ? torch::MemoryFormat::ChannelsLast : torch::MemoryFormat::Contiguous;
+    const auto g = g_in.contiguous(format);
+    if (!weighted) {
+      // Every weight is 1: each term's gradient is g itself, no pass at all.
+      for (size_t i = 0; i < count; ++i) {
+        if (ctx->needs_input_grad(i)) grads[i] = g;
+      }
+      return grads;
+    }
+    std::vector<torch::Tensor> grad_y(count), y(count);
+    for (size_t i = 0; i < count; ++i) {
+      if (ctx->needs_input_grad(i)) grad_y[i] = at::empty_like(g);
+      if (weight_grad && terms_saved) y[i] = saved[1 + i];
+    }
+    std::vector<double> dots;
+    if (g.scalar_type() == torch::kDouble) {
+      run_backward<double>(g, term_weights<double>(w, slots), grad_y, y, dots);
+    } else {
+      run_backward<float>(g, term_weights<float>(w, slots), grad_y, y, dots);
+    }
+    for (size_t i = 0; i < count; ++i) grads[i] = grad_y[i];
+    if (weight_grad) {
+      auto grad_w = torch::zeros({w.numel()}, w.options().dtype(torch::kDouble));
+      auto* data = grad_w.data_ptr<double>();
+      for (size_t i = 0; i < count; ++i) data[slots[i]] += dots[i];
+      grads[count] = grad_w.to(w.scalar_type()).view_as(w);
+    }
+    return grads;
+  }
+};
+
+}  // namespace
+
+bool node_sum_uses_kernels(const std::vector<torch::Tensor>& terms, const torch::Tensor& weights) {
+  if (terms.empty()) return false;
+  for (const auto& t : terms) {
+    if (!t.defined() || !t.device().is_cpu() || t.layout() != torch::kStrided || t.numel() == 0) return false;
+    if (t.scalar_type() != terms[0].scalar_type()) return false;
+  }
+  const auto dtype = terms[0].scalar_type();
+  if (dtype != torch::kFloat && dtype != torch::kDouble) return false;
+  if (weights.defined() && (!weights.device().is_cpu() || weights.scalar_type() != dtype)) return false;
+  return shared_layout(terms).has_value();
+}
+
+torch::Tensor node_sum(const std::vector<torch::Tensor>& terms, const torch::Tensor& weights,
+                       const std::vector<int64_t>& slots) {
+  core::check(!terms.empty() && terms.size() == slots.size(), "node_sum: {} terms and {} slots; expected as many, >= 1",
+              terms.size(), slots.size());
+  if (weights.defined()) {
+    for (const auto slot : slots) {
+      core::check(slot >= 0 && slot < weights.numel(), "node_sum: slot {}; expected 0..{} (the weights' entries)", slot,
+                  weights.numel() - 1);
+    }
+  }
+  if (!node_sum_uses_kernels(terms, weights)) return aten_node_sum(terms, weights, slots);
+  return NodeSumFunction::apply(torch::TensorList(terms),
+                                weights.defined() ? c10::optional<torch::Tensor>(weights) : c10::nullopt, slots);
+}
+
+}  // namespace daas::nas

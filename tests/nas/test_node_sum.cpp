@@ -1,0 +1,181 @@
+#include "daas/nas/node_sum.h"
+
+#include <ATen/Parallel.h>
+#include <torch/torch.h>
+
+#include <functional>
+#include <string>
+#include <vector>
+
+#include "test_support.h"
+
+namespace daas::nas {
+namespace {
+
+constexpr auto kChannelsLast = torch::MemoryFormat::ChannelsLast;
+/// Gradients against ATen's: the dot products for the weights are summed in
+/// another order (double here, float there).
+constexpr double kFloatTolerance = 1e-5;
+
+/// A node's inputs: `count` terms of [N, C, H, W] in `format`, a cell's
+/// [edges, ops] weights and a slot per term.
+struct Node {
+  std::vector<torch::Tensor> terms;
+  torch::Tensor weights;
+  std::vector<int64_t> slots;
+};
+
+Node random_node(int64_t count, torch::MemoryFormat format, torch::Dtype dtype, bool weighted,
+                 std::vector<int64_t> sizes = {3, 13, 9, 7}) {
+  Node node;
+  for (int64_t i = 0; i < count; ++i) {
+    node.terms.push_back(torch::randn(sizes, torch::dtype(dtype)).contiguous(format).requires_grad_(true));
+    node.slots.push_back(8 * i + (3 * i + 1) % 8);  // edge i, some op
+  }
+  if (weighted) node.weights = (1 + 0.1 * torch::randn({count + 1, 8}, torch::dtype(dtype))).requires_grad_(true);
+  return node;
+}
+
+/// What the search cell computed before node_sum, one ATen op at a time.
+torch::Tensor reference(const Node& node) {
+  torch::Tensor sum;
+  for (size_t i = 0; i < node.terms.size(); ++i) {
+    const auto term =
+        node.weights.defined() ? node.terms[i] * node.weights[node.slots[i] / 8][node.slots[i] % 8] : node.terms[i];
+    sum = sum.defined() ? sum + term : term;
+  }
+  return sum;
+}
+
+struct Result {
+  torch::Tensor y;
+  std::vector<torch::Tensor> grads;  // each term's, then the weights' (if any)
+};
+
+Result run(const Node& node, const torch::Tensor& grad_y, bool ours) {
+  const auto y = ours ? node_sum(node.terms, node.weights, node.slots) : reference(node);
+  std::vector<torch::Tensor> inputs = node.terms;
+  if (node.weights.defined()) inputs.push_back(node.weights);
+  return {y, torch::autograd::grad({y}, inputs, {grad_y})};
+}
+
+double scaled_error(const torch::Tensor& got, const torch::Tensor& want) {
+  return (got - want).abs().max().item<double>() / std::max(1.0, want.abs().max().item<double>());
+}
+
+TEST(NodeSum, MatchesTheAtenExpression) {
+  for (const auto format : {kChannelsLast, torch::MemoryFormat::Contiguous}) {
+    for (const bool weighted : {true, false}) {
+      for (const int64_t count : {1, 2, 5}) {
+        SCOPED_TRACE(std::to_string(count) + " terms, weighted " + std::to_string(weighted));
+        const auto node = random_node(count, format, torch::kFloat, weighted);
+        EXPECT_TRUE(node_sum_uses_kernels(node.terms, node.weights));
+        const auto grad_y = torch::randn_like(node.terms[0]);
+        const auto got = run(node, grad_y, /*ours=*/true);
+        const auto want = run(node, grad_y, /*ours=*/false);
+        // The same float operations in the same order: the same bits.
+        EXPECT_TRUE(torch::equal(got.y, want.y));
+        EXPECT_TRUE(got.y.is_contiguous(format));
+        ASSERT_EQ(got.grads.size(), want.grads.size());
+        for (size_t i = 0; i < got.grads.size(); ++i) {
+          EXPECT_LT(scaled_error(got.grads[i], want.grads[i]), kFloatTolerance) << "gradient " << i;
+        }
+      }
+    }
+  }
+}
+
+TEST(NodeSum, RepeatedSlotsAddTheirGradients) {
+  auto node = random_node(3, kChannelsLast, torch::kFloat, /*weighted=*/true);
+  node.slots = {5, 5, 9};
+  const auto grad_y = torch::randn_like(node.terms[0]);
+  const auto got = run(node, grad_y, true);
+  const auto want = run(node, grad_y, false);
+  EXPECT_TRUE(torch::equal(got.y, want.y));
+  EXPECT_LT(scaled_error(got.grads.back(), want.grads.back()), kFloatTolerance);
+  EXPECT_NE(got.grads.back().view(-1)[5].item<float>(), 0.0f);
+}
+
+/// The derivative of f by central differences in each entry of `wrt` (a
+/// dense tensor of any layout, walked in memory order).
+torch::Tensor finite_differences(const torch::Tensor& wrt, const std::function<double()>& f) {
+  constexpr double kStep = 1e-6;
+  auto out = torch::zeros_like(wrt);
+  const auto in_memory_order = [](const torch::Tensor& t) { return t.as_strided({t.numel()}, {1}); };
+  auto flat = in_memory_order(wrt.detach());
+  auto out_flat = in_memory_order(out);
+  for (int64_t i = 0; i < flat.numel(); ++i) {
+    const double keep = flat[i].item<double>();
+    flat[i] = keep + kStep;
+    const double up = f();
+    flat[i] = keep - kStep;
+    const double down = f();
+    flat[i] = keep;
+    out_flat[i] = (up - down) / (2 * kStep);
+  }
+  return out;
+}
+
+TEST(NodeSum, DoubleKernelsPassGradcheck) {
+  const auto node = random_node(3, kChannelsLast, torch::kDouble, /*weighted=*/true, {2, 3, 4, 3});
+  const auto v = torch::randn_like(node.terms[0]);
+  const auto got = run(node, v, true);
+  const auto f = [&] {
+    torch::NoGradGuard no_grad;
+    return (node_sum(node.terms, node.weights, node.slots) * v).sum().item<double>();
+  };
+  for (size_t i = 0; i < node.terms.size(); ++i) {
+    EXPECT_LT(scaled_error(got.grads[i], finite_differences(node.terms[i], f)), 1e-7) << "term " << i;
+  }
+  EXPECT_LT(scaled_error(got.grads.back(), finite_differences(node.weights, f)), 1e-7) << "weights";
+}
+
+TEST(NodeSum, SameResultsOnOneAndTwoThreads) {
+  // Many chunks, and a last one that is cut short.
+  const auto node = random_node(4, kChannelsLast, torch::kFloat, /*weighted=*/true, {16, 16, 28, 27});
+  const auto grad_y = torch::randn_like(node.terms[0]);
+  at::set_num_threads(1);
+  const auto one = run(node, grad_y, true);
+  at::set_num_threads(2);
+  const auto two = run(node, grad_y, true);
+  EXPECT_TRUE(torch::equal(one.y, two.y));
+  for (size_t i = 0; i < one.grads.size(); ++i) EXPECT_TRUE(torch::equal(one.grads[i], two.grads[i])) << i;
+}
+
+TEST(NodeSum, SecondOrderGradientsMatchAten) {
+  const auto node = random_node(3, kChannelsLast, torch::kDouble, /*weighted=*/true, {2, 4, 5, 5});
+  const auto v = torch::randn_like(node.terms[0]);
+  const auto u = torch::randn_like(node.terms[0]);
+  const auto second_order = [&](bool ours) {
+    const auto y = ours ? node_sum(node.terms, node.weights, node.slots) : reference(node);
+    const auto grad_term = torch::autograd::grad({(y * v).sum()}, {node.terms[0]}, {}, true, /*create_graph=*/true)[0];
+    return torch::autograd::grad({(grad_term * u).sum()}, {node.weights})[0];
+  };
+  EXPECT_LT(scaled_error(second_order(true), second_order(false)), 1e-12);
+}
+
+TEST(NodeSum, OtherInputsFallBackToAten) {
+  auto node = random_node(2, kChannelsLast, torch::kFloat, /*weighted=*/true);
+  node.terms[1] = node.terms[1].detach().contiguous().requires_grad_(true);  // two layouts
+  EXPECT_FALSE(node_sum_uses_kernels(node.terms, node.weights));
+  const auto grad_y = torch::randn_like(node.terms[0]);
+  const auto got = run(node, grad_y, true);
+  const auto want = run(node, grad_y, false);
+  EXPECT_TRUE(torch::equal(got.y, want.y));
+  for (size_t i = 0; i < got.grads.size(); ++i) EXPECT_TRUE(torch::equal(got.grads[i], want.grads[i])) << i;
+
+  const auto floats = random_node(2, kChannelsLast, torch::kFloat, true);
+  EXPECT_FALSE(node_sum_uses_kernels(floats.terms, floats.weights.to(torch::kDouble)));  // mixed dtypes
+  EXPECT_FALSE(node_sum_uses_kernels({floats.terms[0].to(torch::kHalf)}, {}));           // half
+  EXPECT_FALSE(node_sum_uses_kernels({floats.terms[0], floats.terms[0][0]}, {}));        // two shapes
+  EXPECT_FALSE(node_sum_uses_kernels({floats.terms[0].transpose(2, 3)}, {}));            // not dense in order
+}
+
+TEST(NodeSum, BadSlotsAreClearErrors) {
+  const auto node = random_node(2, kChannelsLast, torch::kFloat, true);
+  EXPECT_THROWS_WITH(node_sum(node.terms, node.weights, {1}), "2 terms and 1 slots");
+  EXPECT_THROWS_WITH(node_sum(node.terms, node.weights, {1, 24}), "slot 24; expected 0..23");
+}
+
+}  // namespace
+}  // namespace daas::nas
