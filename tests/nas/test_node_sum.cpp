@@ -3,10 +3,10 @@
 #include <ATen/Parallel.h>
 #include <torch/torch.h>
 
-#include <functional>
 #include <string>
 #include <vector>
 
+#include "tensor_support.h"
 #include "test_support.h"
 
 namespace daas::nas {
@@ -85,6 +85,25 @@ TEST(NodeSum, MatchesTheAtenExpression) {
   }
 }
 
+TEST(NodeSum, GumbelWeightsOfOneGiveTheSameGradients) {
+  // A Gumbel path's straight-through weights, one-hot − p + p: exactly 1 in
+  // value at the sampled op, and still a gradient back into p.
+  auto node = random_node(3, kChannelsLast, torch::kFloat, /*weighted=*/false);
+  const auto logits = torch::randn({4, 8}).requires_grad_(true);
+  const auto p = torch::softmax(logits, 1);
+  auto one_hot = torch::zeros({4, 8});
+  for (const auto slot : node.slots) one_hot.view(-1)[slot] = 1;
+  node.weights = one_hot - p.detach() + p;
+  for (const auto slot : node.slots) ASSERT_EQ(node.weights.view(-1)[slot].item<float>(), 1.0f);
+  const auto grad_y = torch::randn_like(node.terms[0]);
+  const auto got = run(node, grad_y, true);
+  const auto want = run(node, grad_y, false);
+  EXPECT_TRUE(torch::equal(got.y, want.y));
+  for (size_t i = 0; i < node.terms.size(); ++i) EXPECT_TRUE(torch::equal(got.grads[i], want.grads[i])) << i;
+  EXPECT_LT(scaled_error(got.grads.back(), want.grads.back()), kFloatTolerance);
+  EXPECT_GT(got.grads.back().abs().sum().item<float>(), 0.0f);
+}
+
 TEST(NodeSum, RepeatedSlotsAddTheirGradients) {
   auto node = random_node(3, kChannelsLast, torch::kFloat, /*weighted=*/true);
   node.slots = {5, 5, 9};
@@ -96,26 +115,6 @@ TEST(NodeSum, RepeatedSlotsAddTheirGradients) {
   EXPECT_NE(got.grads.back().view(-1)[5].item<float>(), 0.0f);
 }
 
-/// The derivative of f by central differences in each entry of `wrt` (a
-/// dense tensor of any layout, walked in memory order).
-torch::Tensor finite_differences(const torch::Tensor& wrt, const std::function<double()>& f) {
-  constexpr double kStep = 1e-6;
-  auto out = torch::zeros_like(wrt);
-  const auto in_memory_order = [](const torch::Tensor& t) { return t.as_strided({t.numel()}, {1}); };
-  auto flat = in_memory_order(wrt.detach());
-  auto out_flat = in_memory_order(out);
-  for (int64_t i = 0; i < flat.numel(); ++i) {
-    const double keep = flat[i].item<double>();
-    flat[i] = keep + kStep;
-    const double up = f();
-    flat[i] = keep - kStep;
-    const double down = f();
-    flat[i] = keep;
-    out_flat[i] = (up - down) / (2 * kStep);
-  }
-  return out;
-}
-
 TEST(NodeSum, DoubleKernelsPassGradcheck) {
   const auto node = random_node(3, kChannelsLast, torch::kDouble, /*weighted=*/true, {2, 3, 4, 3});
   const auto v = torch::randn_like(node.terms[0]);
@@ -125,9 +124,9 @@ TEST(NodeSum, DoubleKernelsPassGradcheck) {
     return (node_sum(node.terms, node.weights, node.slots) * v).sum().item<double>();
   };
   for (size_t i = 0; i < node.terms.size(); ++i) {
-    EXPECT_LT(scaled_error(got.grads[i], finite_differences(node.terms[i], f)), 1e-7) << "term " << i;
+    EXPECT_LT(scaled_error(got.grads[i], testing::finite_differences(node.terms[i], f)), 1e-7) << "term " << i;
   }
-  EXPECT_LT(scaled_error(got.grads.back(), finite_differences(node.weights, f)), 1e-7) << "weights";
+  EXPECT_LT(scaled_error(got.grads.back(), testing::finite_differences(node.weights, f)), 1e-7) << "weights";
 }
 
 TEST(NodeSum, SameResultsOnOneAndTwoThreads) {

@@ -1,8 +1,10 @@
 #pragma once
-// Comparing two sets of named tensors (a model's weights, a checkpoint entry).
+// Comparing two sets of named tensors (a model's weights, a checkpoint
+// entry), and numerical derivatives for checking a backward.
 #include <gtest/gtest.h>
 #include <torch/torch.h>
 
+#include <functional>
 #include <map>
 #include <string>
 
@@ -36,6 +38,27 @@ inline double largest_difference(const NamedTensors& a, const NamedTensors& b, s
     }
   }
   return worst;
+}
+
+/// The derivative of f by central differences in each entry of `wrt` (a
+/// dense double tensor of any layout, changed in place and restored, walked
+/// in memory order); the result has wrt's sizes and layout.
+inline torch::Tensor finite_differences(const torch::Tensor& wrt, const std::function<double()>& f) {
+  constexpr double kStep = 1e-6;
+  auto out = torch::zeros_like(wrt);
+  const auto in_memory_order = [](const torch::Tensor& t) { return t.as_strided({t.numel()}, {1}); };
+  auto flat = in_memory_order(wrt.detach());
+  auto out_flat = in_memory_order(out);
+  for (int64_t i = 0; i < flat.numel(); ++i) {
+    const double keep = flat[i].item<double>();
+    flat[i] = keep + kStep;
+    const double up = f();
+    flat[i] = keep - kStep;
+    const double down = f();
+    flat[i] = keep;
+    out_flat[i] = (up - down) / (2 * kStep);
+  }
+  return out;
 }
 
 }  // namespace daas::testing

@@ -47,8 +47,11 @@ std::vector<T> term_weights(const torch::Tensor& weights, const std::vector<int6
   return w;
 }
 
+/// The weights are applied where they are not exactly 1: on a Gumbel path
+/// every weight is 1 in value (one-hot − p + p), and 1·y is y in IEEE
+/// arithmetic, so skipping the product changes no bit.
 template <typename T>
-torch::Tensor run_forward(const std::vector<torch::Tensor>& terms, const std::vector<T>& w, bool weighted) {
+torch::Tensor run_forward(const std::vector<torch::Tensor>& terms, const std::vector<T>& w) {
   auto out = at::empty_like(terms[0]);
   const int64_t n = out.numel();
   std::vector<const T*> in;
@@ -59,18 +62,19 @@ torch::Tensor run_forward(const std::vector<torch::Tensor>& terms, const std::ve
       const int64_t lo = chunk * kChunk, hi = std::min(n, lo + kChunk);
       // The ATen expression's order: ((w0·y0 + w1·y1) + w2·y2) + ...
       const T* y = in[0];
-      if (weighted) {
-        for (int64_t e = lo; e < hi; ++e) o[e] = w[0] * y[e];
-      } else {
+      const T w0 = w[0];
+      if (w0 == T(1)) {
         std::copy(y + lo, y + hi, o + lo);
+      } else {
+        for (int64_t e = lo; e < hi; ++e) o[e] = w0 * y[e];
       }
       for (size_t i = 1; i < in.size(); ++i) {
         y = in[i];
         const T wi = w[i];
-        if (weighted) {
-          for (int64_t e = lo; e < hi; ++e) o[e] = o[e] + wi * y[e];
-        } else {
+        if (wi == T(1)) {
           for (int64_t e = lo; e < hi; ++e) o[e] = o[e] + y[e];
+        } else {
+          for (int64_t e = lo; e < hi; ++e) o[e] = o[e] + wi * y[e];
         }
       }
     }
@@ -86,6 +90,9 @@ void run_backward(const torch::Tensor& g, const std::vector<T>& w, std::vector<t
                   const std::vector<torch::Tensor>& y, std::vector<double>& dots) {
   const int64_t n = g.numel(), chunks = chunk_count(n);
   const size_t terms = w.size();
+  dots.assign(terms, 0.0);
+  const auto defined = [](const torch::Tensor& t) { return t.defined(); };
+  if (std::none_of(grad_y.begin(), grad_y.end(), defined) && std::none_of(y.begin(), y.end(), defined)) return;
   const T* gd = g.data_ptr<T>();
   std::vector<T*> out(terms, nullptr);
   std::vector<const T*> in(terms, nullptr);
@@ -113,10 +120,28 @@ void run_backward(const torch::Tensor& g, const std::vector<T>& w, std::vector<t
       }
     }
   });
-  dots.assign(terms, 0.0);
   for (int64_t chunk = 0; chunk < chunks; ++chunk) {
     for (size_t i = 0; i < terms; ++i) dots[i] += partials[static_cast<size_t>(chunk) * terms + i];
   }
+}
+
+/// The kernels' backward: grads[i] for the terms that need one (g itself
+/// where the term's weight is exactly 1, as on a Gumbel path, else w·g) and
+/// the dots <g, y_i> for the terms in y (defined where the weights need a
+/// gradient).
+template <typename T>
+std::vector<double> kernel_backward(const torch::Tensor& g, const torch::Tensor& w, const std::vector<int64_t>& slots,
+                                    const std::vector<bool>& needs_grad, const std::vector<torch::Tensor>& y,
+                                    variable_list& grads) {
+  const auto weights = term_weights<T>(w, slots);
+  std::vector<torch::Tensor> grad_y(weights.size());
+  for (size_t i = 0; i < weights.size(); ++i) {
+    if (!needs_grad[i]) continue;
+    grads[i] = weights[i] == T(1) ? g : (grad_y[i] = at::empty_like(g));
+  }
+  std::vector<double> dots;
+  run_backward<T>(g, weights, grad_y, y, dots);
+  return dots;
 }
 
 /// The node with ATen ops: what the kernels compute, and the fallback.
@@ -150,9 +175,9 @@ class NodeSumFunction : public torch::autograd::Function<NodeSumFunction> {
     }
     ctx->save_for_backward(saved);
     if (terms[0].scalar_type() == torch::kDouble) {
-      return run_forward<double>(terms, term_weights<double>(w, slots), w.defined());
+      return run_forward<double>(terms, term_weights<double>(w, slots));
     }
-    return run_forward<float>(terms, term_weights<float>(w, slots), w.defined());
+    return run_forward<float>(terms, term_weights<float>(w, slots));
   }
 
   static variable_list backward(AutogradContext* ctx, variable_list grad_outputs) {
@@ -182,25 +207,14 @@ class NodeSumFunction : public torch::autograd::Function<NodeSumFunction> {
     const auto format =
         ctx->saved_data["channels_last"].toBool() ? torch::MemoryFormat::ChannelsLast : torch::MemoryFormat::Contiguous;
     const auto g = g_in.contiguous(format);
-    if (!weighted) {
-      // Every weight is 1: each term's gradient is g itself, no pass at all.
-      for (size_t i = 0; i < count; ++i) {
-        if (ctx->needs_input_grad(i)) grads[i] = g;
-      }
-      return grads;
-    }
-    std::vector<torch::Tensor> grad_y(count), y(count);
+    std::vector<bool> needs_grad(count);
+    std::vector<torch::Tensor> y(count);
     for (size_t i = 0; i < count; ++i) {
-      if (ctx->needs_input_grad(i)) grad_y[i] = at::empty_like(g);
+      needs_grad[i] = ctx->needs_input_grad(i);
       if (weight_grad && terms_saved) y[i] = saved[1 + i];
     }
-    std::vector<double> dots;
-    if (g.scalar_type() == torch::kDouble) {
-      run_backward<double>(g, term_weights<double>(w, slots), grad_y, y, dots);
-    } else {
-      run_backward<float>(g, term_weights<float>(w, slots), grad_y, y, dots);
-    }
-    for (size_t i = 0; i < count; ++i) grads[i] = grad_y[i];
+    const auto dots = g.scalar_type() == torch::kDouble ? kernel_backward<double>(g, w, slots, needs_grad, y, grads)
+                                                        : kernel_backward<float>(g, w, slots, needs_grad, y, grads);
     if (weight_grad) {
       auto grad_w = torch::zeros({w.numel()}, w.options().dtype(torch::kDouble));
       auto* data = grad_w.data_ptr<double>();
