@@ -3,6 +3,7 @@
 #include <torch/torch.h>
 
 #include <algorithm>
+#include <cmath>
 #include <vector>
 
 #include "daas/core/error.h"
@@ -84,27 +85,30 @@ void channel_sums(const float* a, const float* a_shift, const float* b, const fl
   fold();
 }
 
-/// [Σx, M2 + (Σx)²/n] per channel, double [2C], where M2 = Σ(x − x̄)² over
-/// this rank's n rows: both add up over the ranks, and the whole batch's
-/// variance is then ΣQ/N − (Σx/N)², whose cancellation double absorbs.
+/// [Σx, M2 + (Σx)²/n] per channel and then n, double [2C + 1], where M2 =
+/// Σ(x − x̄)² over this rank's n rows: all add up over the ranks, and the
+/// whole batch's variance is then ΣQ/N − (Σx/N)², whose cancellation double
+/// absorbs.
 torch::Tensor local_moments(const torch::Tensor& x) {
   const int64_t C = x.size(1);
   const int64_t n = x.numel() / C;
-  if (n == 0) return torch::zeros({2 * C}, torch::kFloat64);
+  const auto count = torch::full({1}, static_cast<double>(n), torch::kFloat64);
+  if (n == 0) return torch::cat({torch::zeros({2 * C}, torch::kFloat64), count});
   if (!plain_rows(x)) {
     const auto rows = rows_by_channel(x).to(torch::kFloat64);
     const auto sum = rows.sum(0);
     const auto m2 = (rows - sum / static_cast<double>(n)).square().sum(0);
-    return torch::cat({sum, m2 + sum.square() / static_cast<double>(n)});
+    return torch::cat({sum, m2 + sum.square() / static_cast<double>(n), count});
   }
   // Shifted by the first row: near the mean wherever most pixels share a value.
   const float* data = x.data_ptr<float>();
   std::vector<float> shift(data, data + C);
   std::vector<double> shifted(static_cast<size_t>(C)), squares(static_cast<size_t>(C));
   channel_sums(data, shift.data(), data, shift.data(), n, C, shifted.data(), squares.data());
-  auto out = torch::empty({2 * C}, torch::kFloat64);
+  auto out = torch::empty({2 * C + 1}, torch::kFloat64);
   auto* o = out.data_ptr<double>();
   const double rows = static_cast<double>(n);
+  o[2 * C] = rows;
   for (int64_t c = 0; c < C; ++c) {
     const double s1 = shifted[static_cast<size_t>(c)];
     const double sum = rows * shift[static_cast<size_t>(c)] + s1;
@@ -133,26 +137,18 @@ torch::Tensor local_grad_moments(const torch::Tensor& dy, const torch::Tensor& x
   return out;
 }
 
-/// (a − (x − centre)·scale − shift)·gain per channel (a undefined:
-/// (x − centre)·scale + shift), in x's layout; centre, scale, shift, gain:
-/// [C] in x's dtype. Centring first keeps the digits of the spread.
-torch::Tensor per_channel_affine(const torch::Tensor& a, const torch::Tensor& x, const torch::Tensor& centre,
-                                 const torch::Tensor& scale, const torch::Tensor& shift, const torch::Tensor& gain) {
+/// per_channel_affine on plain rows, the per-channel values as [C] arrays
+/// (gain null when a is undefined).
+torch::Tensor plain_affine(const torch::Tensor& a, const torch::Tensor& x, const float* centre, const float* scale,
+                           const float* shift, const float* gain) {
   const int64_t C = x.size(1);
-  if (!plain_rows(x) || (a.defined() && !plain_rows(a))) {
-    const auto view = [&](const torch::Tensor& t) { return t.view({1, C, 1, 1}); };
-    const auto centred = x - view(centre);
-    if (!a.defined()) return centred * view(scale) + view(shift);
-    return (a - centred * view(scale) - view(shift)) * view(gain);
-  }
   auto out = torch::empty_like(x, torch::MemoryFormat::ChannelsLast);
   const int64_t rows = x.numel() / C, block = tile_rows(C);
-  const auto ms = tile(centre.data_ptr<float>(), C, block), ss = tile(scale.data_ptr<float>(), C, block),
-             ts = tile(shift.data_ptr<float>(), C, block);
+  const auto ms = tile(centre, C, block), ss = tile(scale, C, block), ts = tile(shift, C, block);
   const float* __restrict__ m = ms.data();
   const float* __restrict__ sc = ss.data();
   const float* __restrict__ t = ts.data();
-  const std::vector<float> gains = a.defined() ? tile(gain.data_ptr<float>(), C, block) : std::vector<float>();
+  const std::vector<float> gains = a.defined() ? tile(gain, C, block) : std::vector<float>();
   const float* __restrict__ k = gains.data();
   for (int64_t begin = 0; begin < rows; begin += block) {
     const int64_t n = (std::min(rows, begin + block) - begin) * C;
@@ -168,10 +164,107 @@ torch::Tensor per_channel_affine(const torch::Tensor& a, const torch::Tensor& x,
   return out;
 }
 
+/// (a − (x − centre)·scale − shift)·gain per channel (a undefined:
+/// (x − centre)·scale + shift), in x's layout; centre, scale, shift, gain:
+/// [C] in x's dtype. Centring first keeps the digits of the spread.
+torch::Tensor per_channel_affine(const torch::Tensor& a, const torch::Tensor& x, const torch::Tensor& centre,
+                                 const torch::Tensor& scale, const torch::Tensor& shift, const torch::Tensor& gain) {
+  const int64_t C = x.size(1);
+  if (!plain_rows(x) || (a.defined() && !plain_rows(a))) {
+    const auto view = [&](const torch::Tensor& t) { return t.view({1, C, 1, 1}); };
+    const auto centred = x - view(centre);
+    if (!a.defined()) return centred * view(scale) + view(shift);
+    return (a - centred * view(scale) - view(shift)) * view(gain);
+  }
+  return plain_affine(a, x, centre.data_ptr<float>(), scale.data_ptr<float>(), shift.data_ptr<float>(),
+                      a.defined() ? gain.data_ptr<float>() : nullptr);
+}
+
 /// Sums over the calling rank's team and over the processes of the run
 /// (daas/core/parallel.h). BatchNorm's backward runs on the thread that
 /// called backward(), which is the rank's own thread inside WorkerTeam::run.
 void all_reduce_over_team(torch::Tensor& sums) { core::all_reduce_over_ranks(sums); }
+
+/// Float [C] on the CPU, contiguous (or absent): per-channel values the
+/// plain path reads and writes directly.
+bool plain_vector(const torch::Tensor* t) {
+  return t == nullptr || (t->device().is_cpu() && t->scalar_type() == torch::kFloat && t->is_contiguous());
+}
+
+// The per-channel arithmetic of the plain path in loops over C: as a chain
+// of ATen ops on [C] tensors it was about twenty dispatches a forward and
+// fifteen a backward, which at C 8 to 64 cost more than the arithmetic
+// (measured: 10% of a search step in BatchNorm, much of it in such ops).
+// The same double operations in the same order as the ATen chain.
+
+/// y of the forward; saves what the backward needs; updates the running
+/// statistics. `sums` [2C + 1]: the all-reduced [Σx, Q] and row count.
+torch::Tensor plain_forward(AutogradContext* ctx, const torch::Tensor& x, const torch::Tensor& weight,
+                            const torch::Tensor& bias, torch::Tensor* running_mean, torch::Tensor* running_var,
+                            double momentum, double eps, const torch::Tensor& sums) {
+  const int64_t C = x.size(1);
+  const double* s = sums.data_ptr<double>();
+  const double count = s[2 * C];
+  auto mean_f = torch::empty({C}, x.options()), var_f = torch::empty({C}, x.options());
+  std::vector<float> scale(static_cast<size_t>(C));
+  float* mf = mean_f.data_ptr<float>();
+  float* vf = var_f.data_ptr<float>();
+  const float* gamma = weight.data_ptr<float>();
+  std::vector<double> var(static_cast<size_t>(C));
+  for (int64_t c = 0; c < C; ++c) {
+    const double mean = s[c] / count;
+    const double v = s[C + c] / count - mean * mean;
+    var[c] = v < 0 ? 0.0 : v;  // clamp_min(0), NaN kept
+    mf[c] = static_cast<float>(mean);
+    vf[c] = static_cast<float>(var[c]);
+    scale[c] = static_cast<float>(1.0 / std::sqrt(var[c] + eps) * static_cast<double>(gamma[c]));
+  }
+  // running = running·(1 − momentum) + momentum·batch, in float as ATen's mul_ and add_.
+  const auto keep = static_cast<float>(1 - momentum), rate = static_cast<float>(momentum);
+  if (running_mean != nullptr) {
+    float* r = running_mean->data_ptr<float>();
+    for (int64_t c = 0; c < C; ++c) r[c] = r[c] * keep + rate * mf[c];
+  }
+  if (running_var != nullptr && count > 1) {
+    float* r = running_var->data_ptr<float>();
+    for (int64_t c = 0; c < C; ++c) r[c] = r[c] * keep + rate * static_cast<float>(var[c] * (count / (count - 1)));
+  }
+  ctx->save_for_backward({x, weight, mean_f, var_f});
+  ctx->saved_data["eps"] = eps;
+  ctx->saved_data["count"] = count;
+  return plain_affine({}, x, mf, scale.data(), bias.data_ptr<float>(), nullptr);
+}
+
+/// The backward's gradients (x, γ, β) on plain rows.
+variable_list plain_backward(const torch::Tensor& dy, const torch::Tensor& x, const torch::Tensor& weight,
+                             const torch::Tensor& mean, const torch::Tensor& var, double eps, double count) {
+  const int64_t C = x.size(1);
+  const float* vf = var.data_ptr<float>();
+  const float* gamma = weight.data_ptr<float>();
+  std::vector<double> invstd(static_cast<size_t>(C));
+  for (int64_t c = 0; c < C; ++c) invstd[c] = 1.0 / std::sqrt(static_cast<double>(vf[c]) + eps);
+  auto totals = local_grad_moments(dy, x, mean);
+  auto grad_weight = torch::empty({C}, weight.options()), grad_bias = torch::empty({C}, weight.options());
+  {
+    const double* local = totals.data_ptr<double>();
+    float* gw = grad_weight.data_ptr<float>();
+    float* gb = grad_bias.data_ptr<float>();
+    for (int64_t c = 0; c < C; ++c) {
+      gw[c] = static_cast<float>(local[C + c] * invstd[c]);
+      gb[c] = static_cast<float>(local[c]);
+    }
+  }
+  all_reduce_over_team(totals);
+  const double* t = totals.data_ptr<double>();
+  std::vector<float> mean_dy(static_cast<size_t>(C)), b(static_cast<size_t>(C)), gain(static_cast<size_t>(C));
+  for (int64_t c = 0; c < C; ++c) {
+    mean_dy[c] = static_cast<float>(t[c] / count);
+    b[c] = static_cast<float>(t[C + c] * (invstd[c] * invstd[c]) / count);
+    gain[c] = static_cast<float>(invstd[c] * static_cast<double>(gamma[c]));
+  }
+  const auto grad_x = plain_affine(dy, x, mean.data_ptr<float>(), b.data(), mean_dy.data(), gain.data());
+  return {grad_x, grad_weight, grad_bias, torch::Tensor(), torch::Tensor(), torch::Tensor(), torch::Tensor()};
+}
 
 struct SyncBatchNormFunction : public torch::autograd::Function<SyncBatchNormFunction> {
   static torch::Tensor forward(AutogradContext* ctx, const torch::Tensor& x, const torch::Tensor& weight,
@@ -180,8 +273,13 @@ struct SyncBatchNormFunction : public torch::autograd::Function<SyncBatchNormFun
     const int64_t C = x.size(1);
     // Per-rank sums in double (local_moments), so that the variance, taken
     // as E[x²] − E[x]² over the ranks, keeps the digits of the spread.
-    auto sums = torch::cat({local_moments(x), torch::full({1}, static_cast<double>(x.numel() / C), torch::kFloat64)});
+    auto sums = local_moments(x);
     all_reduce_over_team(sums);
+    if (plain_rows(x) && plain_vector(&weight) && plain_vector(&bias) && plain_vector(running_mean) &&
+        plain_vector(running_var)) {
+      torch::NoGradGuard no_grad;
+      return plain_forward(ctx, x, weight, bias, running_mean, running_var, momentum, eps, sums);
+    }
     const double count = sums[2 * C].item<double>();
     const auto mean = sums.slice(0, 0, C) / count;
     const auto var = (sums.slice(0, C, 2 * C) / count - mean.square()).clamp_min(0);
@@ -209,6 +307,9 @@ struct SyncBatchNormFunction : public torch::autograd::Function<SyncBatchNormFun
     const double count = ctx->saved_data["count"].toDouble();
     const int64_t C = x.size(1);
     const auto dy = grad_outputs[0].contiguous(x.suggest_memory_format());
+    if (plain_rows(x) && plain_rows(dy) && plain_vector(&weight) && plain_vector(&mean) && plain_vector(&var)) {
+      return plain_backward(dy, x, weight, mean, var, eps, count);
+    }
     const auto invstd = (var.to(torch::kFloat64) + eps).rsqrt();
     // Local Σdy and Σdy·(x − mean): this rank's share of γ's and β's
     // gradients; their all-reduced sums give the input gradient.
