@@ -3,6 +3,7 @@
 
 #include "daas/core/parallel.h"
 #include "daas/nas/batch_norm.h"
+#include "test_support.h"
 
 namespace daas::nas {
 namespace {
@@ -62,6 +63,43 @@ TEST(BatchNorm, OneRankChannelsLastTrainingIsAccurateWhereLibTorchsIsNot) {
     const double scale = reference[i].abs().max().item<double>();
     EXPECT_LT((ours[i] - reference[i]).abs().max().item<double>(), 2e-6 * scale) << "output " << i;
   }
+}
+
+/// One training forward and backward of sync_batch_norm on one rank: y, the
+/// gradients of x, γ and β, and the running statistics after it; γ and β
+/// (the same values) in `parameter_dtype`.
+std::vector<torch::Tensor> one_step(const torch::Tensor& input, torch::ScalarType parameter_dtype) {
+  const int64_t C = input.size(1);
+  const auto x = input.detach().requires_grad_(true);
+  const auto weight = torch::linspace(0.5, 1.5, C).to(parameter_dtype).requires_grad_(true);
+  const auto bias = torch::linspace(-1, 1, C).to(parameter_dtype).requires_grad_(true);
+  auto running_mean = torch::zeros({C}), running_var = torch::ones({C});
+  const auto y = sync_batch_norm(x, weight, bias, running_mean, running_var, /*momentum=*/0.1, /*eps=*/1e-5);
+  const auto grads = torch::autograd::grad({y}, {x, weight, bias}, {torch::cos(y.detach())});
+  return {y, grads[0], grads[1].to(torch::kFloat), grads[2].to(torch::kFloat), running_mean, running_var};
+}
+
+TEST(SyncBatchNorm, LoopPathMatchesTheTensorPath) {
+  // Float γ and β take the loops over channels, forward and backward; double
+  // ones the ATen tensor ops. Both compute the same values, a one-pixel
+  // batch (count 1: the running variance stays) included.
+  for (const auto& sizes : {std::vector<int64_t>{5, 12, 6, 7}, std::vector<int64_t>{1, 12, 1, 1}}) {
+    const auto x = (torch::randn(sizes) * 2 + 0.5).contiguous(torch::MemoryFormat::ChannelsLast);
+    const auto loops = one_step(x, torch::kFloat);
+    const auto tensors = one_step(x, torch::kDouble);
+    const char* names[] = {"y", "grad x", "grad weight", "grad bias", "running mean", "running var"};
+    for (size_t i = 0; i < loops.size(); ++i) {
+      EXPECT_TRUE(torch::allclose(loops[i], tensors[i], 1e-5, 1e-6))
+          << names[i] << " for input [" << sizes[0] << ", " << sizes[1] << ", " << sizes[2] << ", " << sizes[3] << "]";
+    }
+    if (sizes[0] == 1) EXPECT_TRUE(torch::equal(loops[5], torch::ones({12})));
+  }
+}
+
+TEST(SyncBatchNorm, ParametersOfTheWrongSizeAreClearErrors) {
+  const auto x = torch::randn({2, 4, 3, 3}).contiguous(torch::MemoryFormat::ChannelsLast);
+  EXPECT_THROWS_WITH(sync_batch_norm(x, torch::ones({3}), torch::zeros({4}), {}, {}, 0.1, 1e-5),
+                     "sync_batch_norm weight: 3 values; expected one per channel (4)");
 }
 
 TEST(BatchNorm, FrozenRunningStatisticsAreLeftAlone) {

@@ -104,6 +104,31 @@ TEST(NodeSum, GumbelWeightsOfOneGiveTheSameGradients) {
   EXPECT_GT(got.grads.back().abs().sum().item<float>(), 0.0f);
 }
 
+TEST(NodeSum, DetachedWeightsAndTermsWithoutGradient) {
+  // Detached soft weights (a detached forward of the softmax sampler), a term
+  // that needs no gradient, and no weights at all under create_graph.
+  auto node = random_node(3, kChannelsLast, torch::kFloat, /*weighted=*/true);
+  node.weights = node.weights.detach();
+  node.terms[1] = node.terms[1].detach();
+  const auto grad_y = torch::randn_like(node.terms[0]);
+  const auto ours = node_sum(node.terms, node.weights, node.slots);
+  const auto theirs = reference(node);
+  EXPECT_TRUE(torch::equal(ours, theirs));
+  const auto got = torch::autograd::grad({ours}, {node.terms[0], node.terms[2]}, {grad_y});
+  const auto want = torch::autograd::grad({theirs}, {node.terms[0], node.terms[2]}, {grad_y});
+  for (size_t i = 0; i < got.size(); ++i) EXPECT_TRUE(torch::equal(got[i], want[i])) << i;
+
+  const auto plain = random_node(2, kChannelsLast, torch::kDouble, /*weighted=*/false, {2, 3, 4, 4});
+  const auto v = torch::randn_like(plain.terms[0]).requires_grad_(true);
+  const auto u = torch::randn_like(plain.terms[0]);
+  const auto second_order = [&](bool use_ours) {
+    const auto y = use_ours ? node_sum(plain.terms, {}, plain.slots) : reference(plain);
+    const auto g = torch::autograd::grad({(y * v).sum()}, {plain.terms[1]}, {}, true, /*create_graph=*/true)[0];
+    return torch::autograd::grad({(g * u).sum()}, {v})[0];
+  };
+  EXPECT_TRUE(torch::equal(second_order(true), second_order(false)));
+}
+
 TEST(NodeSum, RepeatedSlotsAddTheirGradients) {
   auto node = random_node(3, kChannelsLast, torch::kFloat, /*weighted=*/true);
   node.slots = {5, 5, 9};

@@ -187,8 +187,9 @@ void all_reduce_over_team(torch::Tensor& sums) { core::all_reduce_over_ranks(sum
 
 /// Float [C] on the CPU, contiguous (or absent): per-channel values the
 /// plain path reads and writes directly.
-bool plain_vector(const torch::Tensor* t) {
-  return t == nullptr || (t->device().is_cpu() && t->scalar_type() == torch::kFloat && t->is_contiguous());
+bool plain_vector(const torch::Tensor* t, int64_t C) {
+  return t == nullptr ||
+         (t->device().is_cpu() && t->scalar_type() == torch::kFloat && t->is_contiguous() && t->numel() == C);
 }
 
 // The per-channel arithmetic of the plain path in loops over C: as a chain
@@ -219,15 +220,20 @@ torch::Tensor plain_forward(AutogradContext* ctx, const torch::Tensor& x, const 
     vf[c] = static_cast<float>(var[c]);
     scale[c] = static_cast<float>(1.0 / std::sqrt(var[c] + eps) * static_cast<double>(gamma[c]));
   }
-  // running = running·(1 − momentum) + momentum·batch, in float as ATen's mul_ and add_.
+  // running = running·(1 − momentum) + momentum·batch in float, as ATen's
+  // mul_ and add_ (up to the last bit: ATen's vectorised add_ fuses the
+  // multiply-add). Written in place, so the version counter is bumped as an
+  // in-place op would.
   const auto keep = static_cast<float>(1 - momentum), rate = static_cast<float>(momentum);
   if (running_mean != nullptr) {
     float* r = running_mean->data_ptr<float>();
     for (int64_t c = 0; c < C; ++c) r[c] = r[c] * keep + rate * mf[c];
+    torch::autograd::impl::bump_version(*running_mean);
   }
   if (running_var != nullptr && count > 1) {
     float* r = running_var->data_ptr<float>();
     for (int64_t c = 0; c < C; ++c) r[c] = r[c] * keep + rate * static_cast<float>(var[c] * (count / (count - 1)));
+    torch::autograd::impl::bump_version(*running_var);
   }
   ctx->save_for_backward({x, weight, mean_f, var_f});
   ctx->saved_data["eps"] = eps;
@@ -275,8 +281,8 @@ struct SyncBatchNormFunction : public torch::autograd::Function<SyncBatchNormFun
     // as E[x²] − E[x]² over the ranks, keeps the digits of the spread.
     auto sums = local_moments(x);
     all_reduce_over_team(sums);
-    if (plain_rows(x) && plain_vector(&weight) && plain_vector(&bias) && plain_vector(running_mean) &&
-        plain_vector(running_var)) {
+    if (plain_rows(x) && plain_vector(&weight, C) && plain_vector(&bias, C) && plain_vector(running_mean, C) &&
+        plain_vector(running_var, C)) {
       torch::NoGradGuard no_grad;
       return plain_forward(ctx, x, weight, bias, running_mean, running_var, momentum, eps, sums);
     }
@@ -307,7 +313,8 @@ struct SyncBatchNormFunction : public torch::autograd::Function<SyncBatchNormFun
     const double count = ctx->saved_data["count"].toDouble();
     const int64_t C = x.size(1);
     const auto dy = grad_outputs[0].contiguous(x.suggest_memory_format());
-    if (plain_rows(x) && plain_rows(dy) && plain_vector(&weight) && plain_vector(&mean) && plain_vector(&var)) {
+    if (plain_rows(x) && plain_rows(dy) && plain_vector(&weight, C) && plain_vector(&mean, C) &&
+        plain_vector(&var, C)) {
       return plain_backward(dy, x, weight, mean, var, eps, count);
     }
     const auto invstd = (var.to(torch::kFloat64) + eps).rsqrt();
@@ -336,6 +343,13 @@ struct SyncBatchNormFunction : public torch::autograd::Function<SyncBatchNormFun
 torch::Tensor sync_batch_norm(const torch::Tensor& x, const torch::Tensor& weight, const torch::Tensor& bias,
                               torch::Tensor running_mean, torch::Tensor running_var, double momentum, double eps) {
   core::check(x.dim() == 4, "sync_batch_norm input: {} dimensions; expected [N, C, H, W]", x.dim());
+  for (const auto& [name, t] : {std::pair<const char*, const torch::Tensor&>{"weight", weight},
+                                {"bias", bias},
+                                {"running_mean", running_mean},
+                                {"running_var", running_var}}) {
+    core::check(!t.defined() || t.numel() == x.size(1), "sync_batch_norm {}: {} values; expected one per channel ({})",
+                name, t.defined() ? t.numel() : 0, x.size(1));
+  }
   // A custom autograd function takes defined tensors only: a non-affine
   // BatchNorm is the affine one with γ = 1, β = 0 (whose gradients are dropped).
   const auto options = x.options().requires_grad(false);

@@ -212,9 +212,11 @@ torch::Tensor SearchNetworkImpl::forward(const torch::Tensor& x, const PathSampl
   const int64_t edges = alpha_normal_.size(0);
   for (const CellPath* cell : {&path.normal, &path.reduce}) {
     core::check(
-        cell->weights.defined() && cell->weights.size(0) == edges && static_cast<int64_t>(cell->active.size()) == edges,
-        "SearchNetwork: path sample for {} edges; expected {} (draw it with sample_path())", cell->active.size(),
-        edges);
+        cell->weights.defined() && cell->weights.dim() == 2 && cell->weights.size(0) == edges &&
+            cell->weights.size(1) == kNumPrimitives && static_cast<int64_t>(cell->active.size()) == edges,
+        "SearchNetwork: path sample with weights [{}] for {} edges; expected [{}, {}] (draw it with sample_path())",
+        cell->weights.defined() ? fmt::format("{}", fmt::join(cell->weights.sizes(), ", ")) : "", cell->active.size(),
+        edges, kNumPrimitives);
   }
   // A detached hard path has weight exactly 1 on every active op: skip the
   // multiplications (and their saved tensors) altogether.
