@@ -446,5 +446,21 @@ TEST(Settings, InconsistentSchedulesAreRejected) {
                      "tau_min 20 is above tau_max 10");
 }
 
+TEST(Settings, DeclaredRangesAndChoicesHoldThroughTheLibraryToo) {
+  // What the command line and profiles refuse, a library caller's struct
+  // cannot bring in either.
+  const auto [weights_half, arch_half] = fashion_halves(200, false);
+  testing::TempDir dir;
+  auto options = tiny_options("joint");
+  options.magnitude_levels = 0;
+  EXPECT_THROWS_WITH(search_halves(options, weights_half, arch_half, dir.path(), false),
+                     "setting 'magnitude_levels' = 0 is out of range");
+  options = tiny_options("joint");
+  options.sampler = "uniform";
+  EXPECT_THROWS_WITH(search_halves(options, weights_half, arch_half, dir.path(), false),
+                     "setting 'sampler' = 'uniform' is not allowed; expected one of gumbel, softmax");
+  EXPECT_FALSE(core::file_exists(dir.file("checkpoint.pt")));
+}
+
 }  // namespace
 }  // namespace daas::search

@@ -4,6 +4,8 @@
 #include <gtest/gtest.h>
 #include <torch/torch.h>
 
+#include <limits>
+
 #include <algorithm>
 #include <array>
 #include <csignal>
@@ -204,7 +206,21 @@ TEST(Retrain, SettingsOutsideTheirRangeAreClearErrorsThroughTheLibraryToo) {
   auto options = tiny_options();
   options.eval_every = 0;  // the command line refuses it; train_splits must too
   testing::TempDir dir;
-  EXPECT_THROWS_WITH(train_splits(options, splits, dir.file("run"), false), "eval_every = 0");
+  EXPECT_THROWS_WITH(train_splits(options, splits, dir.file("run"), false),
+                     "setting 'eval_every' = 0 is out of range; expected a value in [1, 100000]");
+  EXPECT_FALSE(core::file_exists(dir.file("run") + "/checkpoint.pt"));
+  // Every declared range and choice, as the command line checks them.
+  options = tiny_options();
+  options.momentum = 1.5;
+  EXPECT_THROWS_WITH(train_splits(options, splits, dir.file("run"), false),
+                     "setting 'momentum' = 1.5 is out of range; expected a finite value in [0, 1]");
+  options = tiny_options();
+  options.lr = std::numeric_limits<double>::quiet_NaN();
+  EXPECT_THROWS_WITH(train_splits(options, splits, dir.file("run"), false), "setting 'lr' = nan is out of range");
+  options = tiny_options();
+  options.network = "resnet";
+  EXPECT_THROWS_WITH(train_splits(options, splits, dir.file("run"), false),
+                     "setting 'network' = 'resnet' is not allowed; expected one of auto, cifar, imagenet");
   EXPECT_FALSE(core::file_exists(dir.file("run") + "/checkpoint.pt"));
 }
 

@@ -2,6 +2,7 @@
 // Typed configuration: every setting is declared once (key, field, help,
 // allowed values) in an OptionTable, filled from a YAML profile in configs/
 // and then from `--key value` overrides, and written back as YAML.
+#include <algorithm>
 #include <cmath>
 #include <cstdint>
 #include <limits>
@@ -136,6 +137,15 @@ class OptionTable {
     }
   }
 
+  /// Fails naming the first option whose value in `source` lies outside its
+  /// declared range or choices (or is not finite): apply() checks the values
+  /// that settings give, this the values a library caller set directly.
+  void check_values(const T& source) const {
+    for (const auto& option : options_) {
+      std::visit([&](auto member) { check_value(option, source.*member); }, option.field);
+    }
+  }
+
   /// "--key-with-dashes" spelling of a key.
   static std::string dashed(std::string key) {
     for (auto& c : key) {
@@ -193,6 +203,25 @@ class OptionTable {
     std::string out;
     for (const auto& item : items) out += (out.empty() ? "" : ", ") + item;
     return out;
+  }
+
+  static void check_value(const Option& option, double v) {
+    if (!std::isfinite(v) || v < option.range.min || v > option.range.max) {
+      throw Error(fmt::format("setting '{}' = {} is out of range; expected a finite value{}", option.key, v,
+                              allowed(option).empty() ? std::string() : " " + allowed(option)));
+    }
+  }
+  static void check_value(const Option& option, int64_t v) {
+    if (static_cast<double>(v) < option.range.min || static_cast<double>(v) > option.range.max) {
+      throw Error(
+          fmt::format("setting '{}' = {} is out of range; expected a value {}", option.key, v, allowed(option)));
+    }
+  }
+  static void check_value(const Option& /*option*/, bool /*v*/) {}
+  static void check_value(const Option& option, const std::string& v) {
+    if (!option.choices.empty() && std::find(option.choices.begin(), option.choices.end(), v) == option.choices.end()) {
+      throw Error(fmt::format("setting '{}' = '{}' is not allowed; expected {}", option.key, v, allowed(option)));
+    }
   }
 
   static std::string to_text(int64_t v) { return std::to_string(v); }

@@ -94,12 +94,18 @@ SearchState build_state(const SearchOptions& options, const data::Dataset& data,
   return state;
 }
 
-/// The settings that define the run, as text, for the resume check.
-nlohmann::json defining_settings(const SearchOptions& options) {
+/// Every setting of a search: runtime, data and search options.
+core::OptionTable<SearchOptions> search_option_table() {
   core::OptionTable<SearchOptions> table;
   core::add_runtime_options(table);
   data::add_data_options(table);
   add_search_options(table);
+  return table;
+}
+
+/// The settings that define the run, as text, for the resume check.
+nlohmann::json defining_settings(const SearchOptions& options) {
+  const auto table = search_option_table();
   nlohmann::json settings = nlohmann::json::object();
   for (const auto& option : table.options()) {
     if (!core::may_change_on_resume(option.key)) settings[option.key] = table.value_text(options, option);
@@ -216,6 +222,7 @@ const SearchModeRow& search_mode(const std::string& name) {
 }
 
 void validate(const SearchOptions& options) {
+  search_option_table().check_values(options);
   train::validate_loop(options);
   core::check(options.tau_min <= options.tau_max, "tau_min {} is above tau_max {}; expected tau_min <= tau_max",
               options.tau_min, options.tau_max);

@@ -19,6 +19,7 @@
 #include "daas/core/metrics.h"
 #include "daas/core/parallel.h"
 #include "daas/core/progress.h"
+#include "daas/core/runtime.h"
 #include "daas/data/loader.h"
 #include "daas/train/loss.h"
 #include "daas/train/model.h"
@@ -315,9 +316,14 @@ std::shared_ptr<const augment::Policy> resolve_policy(const std::string& spec, c
 }
 
 void validate(const TrainOptions& options, bool resume) {
+  // The declared ranges and choices, which only the command line and
+  // profiles would check otherwise (eval_every 0 was a division by zero).
+  core::OptionTable<TrainOptions> table;
+  core::add_runtime_options(table);
+  data::add_data_options(table);
+  add_train_options(table);
+  table.check_values(options);
   validate_loop(options);
-  core::check(options.eval_every >= 1, "eval_every = {}; expected a number of epochs of at least 1",
-              options.eval_every);
   core::resolve_device(options.device);
   if (options.base_policy != "none") augment::make_policy(options.base_policy);
   if (resume) return;
