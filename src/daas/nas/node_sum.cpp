@@ -166,8 +166,8 @@ class NodeSumFunction : public torch::autograd::Function<NodeSumFunction> {
     ctx->saved_data["slots"] = slots;
     ctx->saved_data["terms"] = static_cast<int64_t>(terms.size());
     ctx->saved_data["channels_last"] = *layout == torch::MemoryFormat::ChannelsLast;
-    ctx->saved_data["weighted"] = w.defined();
-    // The terms are needed for the weights' gradient only.
+    // Nothing is saved without weights; the terms are needed for the
+    // weights' gradient only.
     std::vector<torch::Tensor> saved;
     if (w.defined()) {
       saved.push_back(w);
@@ -183,8 +183,8 @@ class NodeSumFunction : public torch::autograd::Function<NodeSumFunction> {
   static variable_list backward(AutogradContext* ctx, variable_list grad_outputs) {
     const auto slots = ctx->saved_data["slots"].toIntVector();
     const auto count = static_cast<size_t>(ctx->saved_data["terms"].toInt());
-    const bool weighted = ctx->saved_data["weighted"].toBool();
     const auto saved = ctx->get_saved_variables();
+    const bool weighted = !saved.empty();
     const torch::Tensor w = weighted ? saved[0] : torch::Tensor();
     const bool terms_saved = saved.size() > 1;
     const bool weight_grad = weighted && ctx->needs_input_grad(count);
