@@ -196,10 +196,12 @@ class Pool : public OpImpl {
 torch::Tensor counted(torch::nn::Conv2d& conv, const torch::Tensor& x);
 /// linear(x), adding its multiply-adds to the active MacCounter if any.
 torch::Tensor counted(torch::nn::Linear& linear, const torch::Tensor& x);
-/// bn(counted(conv, x)); in evaluation the BatchNorm's affine map is folded
-/// into the convolution's weight and a bias (one pass over the output
-/// instead of two; the same values up to float rounding).
-torch::Tensor conv_bn(torch::nn::Conv2d& conv, BatchNorm& bn, const torch::Tensor& x);
+/// bn(counted(conv, x)), of relu(x) with relu_input; in evaluation the
+/// BatchNorm's affine map is folded into the convolution's weight and a bias
+/// (one pass over the output instead of two; the same values up to float
+/// rounding). A 1×1 convolution at stride 1 runs pointwise_conv2d, which takes
+/// the ReLU inside its kernels.
+torch::Tensor conv_bn(torch::nn::Conv2d& conv, BatchNorm& bn, const torch::Tensor& x, bool relu_input = false);
 
 /// While alive, counts the multiply-adds of every convolution and linear
 /// layer of the nas modules run on this thread (the usual "multi-adds" of

@@ -11,6 +11,8 @@
 
 #include "daas/core/error.h"
 #include "isa/depthwise_kernels.h"
+#include "isa/pointwise_kernels.h"
+#include "kernel_support.h"
 
 namespace daas::nas {
 namespace {
@@ -18,46 +20,56 @@ namespace {
 using detail::DepthwiseKernels;
 using detail::DepthwiseKernelSet;
 using detail::DepthwiseShape;
+using detail::kWeightGradChunks;
 
 /// Multiply-adds below which a loop is not worth a thread (ATen's GRAIN_SIZE
 /// is 32768 elements for one-operation loops; a tap is cheaper than that).
 constexpr int64_t kGrainMultiplyAdds = int64_t{1} << 17;
-/// The weight gradient is summed in at most this many fixed row chunks, each
-/// into its own partial sum, and the partials are added in chunk order: the
-/// chunks depend on the shape alone, so the sum is the same for any number of
-/// threads, and there are enough of them to share among the cores.
-constexpr int64_t kWeightGradChunks = 64;
 
 // ---------------------------------------------------------------------------
 // Instruction set: the best the CPU runs, unless a test or benchmark chose one.
 
-std::vector<const DepthwiseKernelSet*> available_kernel_sets() {
-  std::vector<const DepthwiseKernelSet*> sets;
+/// One instruction set's depthwise and pointwise kernels.
+struct KernelSets {
+  const DepthwiseKernelSet* depthwise;
+  const detail::PointwiseKernelSet* pointwise;
+};
+
+std::vector<KernelSets> available_kernel_sets() {
+  std::vector<KernelSets> sets;
 #if defined(DAAS_DEPTHWISE_X86)
   __builtin_cpu_init();
-  if (__builtin_cpu_supports("avx512f")) sets.push_back(&detail::depthwise_kernels_avx512());
+  if (__builtin_cpu_supports("avx512f")) {
+    sets.push_back({&detail::depthwise_kernels_avx512(), &detail::pointwise_kernels_avx512()});
+  }
   if (__builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma")) {
-    sets.push_back(&detail::depthwise_kernels_avx2());
+    sets.push_back({&detail::depthwise_kernels_avx2(), &detail::pointwise_kernels_avx2()});
   }
 #endif
-  sets.push_back(&detail::depthwise_kernels_baseline());
+  sets.push_back({&detail::depthwise_kernels_baseline(), &detail::pointwise_kernels_baseline()});
   return sets;
 }
 
-std::atomic<const DepthwiseKernelSet*>& chosen_kernel_set() {
-  static std::atomic<const DepthwiseKernelSet*> chosen{available_kernel_sets().front()};
+/// The chosen sets' index in available_kernel_sets().
+std::atomic<size_t>& chosen_kernel_set() {
+  static std::atomic<size_t> chosen{0};
   return chosen;
+}
+
+const KernelSets& chosen_sets() {
+  static const std::vector<KernelSets> sets = available_kernel_sets();
+  return sets[chosen_kernel_set().load()];
 }
 
 template <typename T>
 const DepthwiseKernels<T>& kernels();
 template <>
 const DepthwiseKernels<float>& kernels<float>() {
-  return chosen_kernel_set().load()->f32;
+  return chosen_sets().depthwise->f32;
 }
 template <>
 const DepthwiseKernels<double>& kernels<double>() {
-  return chosen_kernel_set().load()->f64;
+  return chosen_sets().depthwise->f64;
 }
 
 // ---------------------------------------------------------------------------
@@ -118,19 +130,6 @@ torch::Tensor run_grad_input(const DepthwiseShape& s, const torch::Tensor& grad_
   return grad_x;
 }
 
-/// Adds the partials [chunks, M] in chunk order into [M].
-template <typename T>
-torch::Tensor sum_in_order(const torch::Tensor& partials) {
-  const int64_t chunks = partials.size(0), M = partials[0].numel();
-  auto sum = partials[0].clone();
-  T* out = sum.data_ptr<T>();
-  const T* in = partials.data_ptr<T>();
-  for (int64_t chunk = 1; chunk < chunks; ++chunk) {
-    for (int64_t i = 0; i < M; ++i) out[i] += in[chunk * M + i];
-  }
-  return sum;
-}
-
 template <typename T>
 torch::Tensor run_grad_weight(const DepthwiseShape& s, const torch::Tensor& x, const torch::Tensor& grad_y,
                               const torch::Tensor& weight) {
@@ -148,7 +147,7 @@ torch::Tensor run_grad_weight(const DepthwiseShape& s, const torch::Tensor& x, c
                                std::min(rows, (chunk + 1) * chunk_rows));
     }
   });
-  return sum_in_order<T>(partials).t().reshape(weight.sizes()).contiguous();
+  return detail::sum_in_order<T>(partials).t().reshape(weight.sizes()).contiguous();
 }
 
 // ---------------------------------------------------------------------------
@@ -249,21 +248,42 @@ torch::Tensor depthwise_conv2d(const torch::Tensor& x, const torch::Tensor& weig
 
 std::vector<std::string> depthwise_isas() {
   std::vector<std::string> names;
-  for (const auto* set : available_kernel_sets()) names.emplace_back(set->isa);
+  for (const auto& sets : available_kernel_sets()) names.emplace_back(sets.depthwise->isa);
   return names;
 }
 
-std::string depthwise_isa() { return chosen_kernel_set().load()->isa; }
+std::string depthwise_isa() { return chosen_sets().depthwise->isa; }
 
 void set_depthwise_isa(const std::string& isa) {
-  for (const auto* set : available_kernel_sets()) {
-    if (isa == set->isa) {
-      chosen_kernel_set().store(set);
+  const auto names = depthwise_isas();
+  for (size_t i = 0; i < names.size(); ++i) {
+    if (isa == names[i]) {
+      chosen_kernel_set().store(i);
       return;
     }
   }
   core::fail("depthwise kernels: instruction set '{}' not available here; expected one of {}", isa,
-             fmt::join(depthwise_isas(), ", "));
+             fmt::join(names, ", "));
 }
+
+namespace detail {
+
+const PointwiseKernelSet& chosen_pointwise_kernels() { return *chosen_sets().pointwise; }
+
+template <typename T>
+torch::Tensor sum_in_order(const torch::Tensor& partials) {
+  const int64_t chunks = partials.size(0), M = partials[0].numel();
+  auto sum = partials[0].clone();
+  T* out = sum.data_ptr<T>();
+  const T* in = partials.data_ptr<T>();
+  for (int64_t chunk = 1; chunk < chunks; ++chunk) {
+    for (int64_t i = 0; i < M; ++i) out[i] += in[chunk * M + i];
+  }
+  return sum;
+}
+template torch::Tensor sum_in_order<float>(const torch::Tensor& partials);
+template torch::Tensor sum_in_order<double>(const torch::Tensor& partials);
+
+}  // namespace detail
 
 }  // namespace daas::nas

@@ -7,6 +7,7 @@
 
 #include "daas/core/error.h"
 #include "daas/nas/depthwise.h"
+#include "daas/nas/pointwise.h"
 
 namespace daas::nas {
 namespace {
@@ -135,18 +136,44 @@ class ReluPixelPhases : public torch::autograd::Function<ReluPixelPhases> {
   }
 };
 
-/// conv(x)·scale + shift per output channel, as one convolution with a bias;
-/// `unit_stride`: at stride 1 whatever the module's stride.
-torch::Tensor folded_conv(const torch::nn::Conv2d& conv, const torch::Tensor& scale, const torch::Tensor& shift,
-                          const torch::Tensor& x, bool unit_stride = false) {
+/// Whether `conv` is a 1×1 convolution (groups 1, no padding or dilation)
+/// at stride 1, or at any stride with `unit_stride`: one pointwise_conv2d.
+bool is_pointwise(const torch::nn::Conv2d& conv, bool unit_stride) {
   const auto& o = conv->options;
-  const auto& padding = c10::get<torch::ExpandingArray<2>>(o.padding());
-  const auto weight = (conv->weight * scale.view({-1, 1, 1, 1})).contiguous(conv->weight.suggest_memory_format());
-  const std::array<int64_t, 2> one = {1, 1};
-  const torch::IntArrayRef stride = unit_stride ? torch::IntArrayRef(one) : torch::IntArrayRef(*o.stride());
-  auto y = torch::conv2d(x, weight, shift, stride, *padding, *o.dilation(), o.groups());
+  const auto* padding = c10::get_if<torch::ExpandingArray<2>>(&o.padding());
+  const auto& kernel = *o.kernel_size();
+  const auto& stride = *o.stride();
+  const auto& dilation = *o.dilation();
+  return kernel[0] == 1 && kernel[1] == 1 && o.groups() == 1 && padding != nullptr && (**padding)[0] == 0 &&
+         (**padding)[1] == 0 && dilation[0] == 1 && dilation[1] == 1 &&
+         (unit_stride || (stride[0] == 1 && stride[1] == 1));
+}
+
+/// `conv` with `weight` and `bias` in place of its own, on relu(x) with
+/// relu_input (fused into a pointwise convolution), at stride 1 whatever the
+/// module's stride with `unit_stride`; counted.
+torch::Tensor run_conv(const torch::nn::Conv2d& conv, const torch::Tensor& weight, const torch::Tensor& bias,
+                       const torch::Tensor& x, bool relu_input, bool unit_stride) {
+  torch::Tensor y;
+  if (is_pointwise(conv, unit_stride)) {
+    y = pointwise_conv2d(x, weight, bias, relu_input);
+  } else {
+    const auto& o = conv->options;
+    const auto& padding = c10::get<torch::ExpandingArray<2>>(o.padding());
+    const std::array<int64_t, 2> one = {1, 1};
+    const torch::IntArrayRef stride = unit_stride ? torch::IntArrayRef(one) : torch::IntArrayRef(*o.stride());
+    y = torch::conv2d(relu_input ? torch::relu(x) : x, weight, bias, stride, *padding, *o.dilation(), o.groups());
+  }
   count_conv(conv, y);
   return y;
+}
+
+/// conv(x)·scale + shift per output channel, as one convolution with a bias;
+/// `unit_stride` and `relu_input` as in run_conv.
+torch::Tensor folded_conv(const torch::nn::Conv2d& conv, const torch::Tensor& scale, const torch::Tensor& shift,
+                          const torch::Tensor& x, bool unit_stride = false, bool relu_input = false) {
+  const auto weight = (conv->weight * scale.view({-1, 1, 1, 1})).contiguous(conv->weight.suggest_memory_format());
+  return run_conv(conv, weight, shift, x, relu_input, unit_stride);
 }
 
 }  // namespace
@@ -191,9 +218,14 @@ ReLUConvBN::ReLUConvBN(int64_t C_in, int64_t C_out, int64_t kernel, int64_t stri
   bn_ = register_module("bn", batch_norm(C_out, affine));
 }
 
-torch::Tensor ReLUConvBN::forward(const torch::Tensor& x) { return conv_bn(conv_, bn_, torch::relu(x)); }
+torch::Tensor ReLUConvBN::forward(const torch::Tensor& x) { return conv_bn(conv_, bn_, x, /*relu_input=*/true); }
 
-torch::Tensor ReLUConvBN::forward_input(CellInput& input) { return conv_bn(conv_, bn_, input.relu()); }
+torch::Tensor ReLUConvBN::forward_input(CellInput& input) {
+  // A 1×1 convolution takes the ReLU inside its kernels; others share the
+  // input's ReLU with the other ops that read it.
+  if (is_pointwise(conv_, /*unit_stride=*/false)) return conv_bn(conv_, bn_, input.state(), /*relu_input=*/true);
+  return conv_bn(conv_, bn_, input.relu());
+}
 
 SepConv::SepConv(int64_t C_in, int64_t C_out, int64_t kernel, int64_t stride, int64_t padding, bool affine) {
   dw1_ = register_module("dw1", conv(C_in, C_in, kernel, stride, padding, /*dilation=*/1, /*groups=*/C_in));
@@ -239,10 +271,8 @@ torch::Tensor FactorizedReduce::forward(const torch::Tensor& x) {
                        folded_conv(conv2_, half(scale, 1), half(shift, 1), phases[1], /*unit_stride=*/true)},
                       /*dim=*/1);
   }
-  const auto even = torch::conv2d(phases[0], conv1_->weight);
-  const auto odd = torch::conv2d(phases[1], conv2_->weight);
-  count_conv(conv1_, even);
-  count_conv(conv2_, odd);
+  const auto even = run_conv(conv1_, conv1_->weight, {}, phases[0], /*relu_input=*/false, /*unit_stride=*/true);
+  const auto odd = run_conv(conv2_, conv2_->weight, {}, phases[1], /*relu_input=*/false, /*unit_stride=*/true);
   return bn_(torch::cat({even, odd}, /*dim=*/1));
 }
 
@@ -267,15 +297,13 @@ torch::Tensor Pool::forward(const torch::Tensor& x) {
 }
 
 torch::Tensor counted(torch::nn::Conv2d& conv, const torch::Tensor& x) {
-  auto y = conv(x);
-  count_conv(conv, y);
-  return y;
+  return run_conv(conv, conv->weight, conv->bias, x, /*relu_input=*/false, /*unit_stride=*/false);
 }
 
-torch::Tensor conv_bn(torch::nn::Conv2d& conv, BatchNorm& bn, const torch::Tensor& x) {
-  if (!bn->is_affine_map()) return bn(counted(conv, x));
+torch::Tensor conv_bn(torch::nn::Conv2d& conv, BatchNorm& bn, const torch::Tensor& x, bool relu_input) {
+  if (!bn->is_affine_map()) return bn(run_conv(conv, conv->weight, conv->bias, x, relu_input, /*unit_stride=*/false));
   const auto [scale, shift] = bn->affine_map();
-  return folded_conv(conv, scale, shift, x);
+  return folded_conv(conv, scale, shift, x, /*unit_stride=*/false, relu_input);
 }
 
 torch::Tensor counted(torch::nn::Linear& linear, const torch::Tensor& x) {

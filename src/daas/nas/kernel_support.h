@@ -1,0 +1,27 @@
+#pragma once
+// What the depthwise and pointwise convolutions share: the instruction set
+// chosen for the hand-written kernels (set_depthwise_isa chooses it for both)
+// and the weight gradient's fixed-order sum. Internal to daas_nas.
+#include <torch/types.h>
+
+#include <cstdint>
+
+#include "isa/pointwise_kernels.h"
+
+namespace daas::nas::detail {
+
+/// Weight gradients are summed in at most this many fixed row chunks, each
+/// into its own partial sum, and the partials are added in chunk order: the
+/// chunks depend on the shape alone, so the sum is the same for any number of
+/// threads, and there are enough of them to share among the cores.
+constexpr int64_t kWeightGradChunks = 64;
+
+/// The pointwise kernels of the instruction set depthwise_isa() names.
+const PointwiseKernelSet& chosen_pointwise_kernels();
+
+/// Adds the partials [chunks, ...] in chunk order into one [...] tensor
+/// (float or double, contiguous).
+template <typename T>
+torch::Tensor sum_in_order(const torch::Tensor& partials);
+
+}  // namespace daas::nas::detail
