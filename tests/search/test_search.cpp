@@ -267,6 +267,73 @@ TEST(ArchitectureLearning, AStepThatCutsOffTheReductionCellsLeavesTheirAlphaAlon
   }
 }
 
+TEST(Warmup, AWarmupStepMovesTheWeightsButNeitherAlphaNorBeta) {
+  const auto [weights_half, arch_half] = fashion_halves(64, false);
+  auto options = tiny_options("joint");
+  const c10::Device device(c10::kCPU);
+  auto model = make_search_model(options, weights_half, device);
+  augment::SearchablePolicy policy(augment::SearchablePolicyOptions().levels(options.magnitude_levels));
+  const auto clones = [](const std::vector<torch::Tensor>& tensors) {
+    std::vector<torch::Tensor> out;
+    for (const auto& t : tensors) out.push_back(t.detach().clone());
+    return out;
+  };
+  const auto alphas = clones(model->arch_parameters()), betas = clones(policy->policy_parameters());
+  const auto weights = clones(model->weight_parameters());
+  torch::optim::SGD weight_optimizer(model->weight_parameters(), torch::optim::SGDOptions(0.05));
+  auto rng = at::make_generator<at::CPUGeneratorImpl>(1);
+  StepContext context{options, *model, policy, nullptr, rng, weights_half.mean, weights_half.std, device, nullptr};
+  data::Batch train, val;
+  train.images = weights_half.images.slice(0, 0, 32);
+  train.labels = weights_half.labels.slice(0, 0, 32);
+  val.images = arch_half.images.slice(0, 0, 32);
+  val.labels = arch_half.labels.slice(0, 0, 32);
+  const auto stats = search_step(context, train, val, 0.05, 0, 0, weight_optimizer, nullptr, nullptr);
+  EXPECT_GT(stats.val_loss, 0.0);  // the validation forward still runs, for the epoch's record
+  for (size_t i = 0; i < alphas.size(); ++i) EXPECT_TRUE(torch::equal(alphas[i], model->arch_parameters()[i]));
+  for (size_t i = 0; i < betas.size(); ++i) EXPECT_TRUE(torch::equal(betas[i], policy->policy_parameters()[i]));
+  size_t moved = 0;
+  for (size_t i = 0; i < weights.size(); ++i) moved += torch::equal(weights[i], model->weight_parameters()[i]) ? 0 : 1;
+  EXPECT_GT(moved, 0u);
+}
+
+TEST(Warmup, AlphaHoldsThroughTheWarmupEpochsThenMovesAndTauStartsAfterThem) {
+  const auto [weights_half, arch_half] = fashion_halves(600, false);
+  auto options = tiny_options("joint");
+  options.epochs = 4;
+  options.warmup_epochs = 2;
+  options.steps_per_epoch = 2;
+  options.arch_lr = 0.05;
+  testing::TempDir dir;
+  std::vector<torch::Tensor> alpha_after, weight_after;
+  search_halves(options, weights_half, arch_half, dir.path(), false, [&](int64_t, torch::nn::Module& module) {
+    alpha_after.push_back(module.named_parameters()["alpha_normal"].detach().clone());
+    for (const auto& item : module.named_parameters()) {
+      if (item.key().rfind("alpha", 0) != 0) {  // the first weight
+        weight_after.push_back(item.value().detach().clone());
+        break;
+      }
+    }
+  });
+  ASSERT_EQ(alpha_after.size(), 4u);
+  EXPECT_TRUE(torch::equal(alpha_after[0], alpha_after[1]));   // epoch 2: warm-up
+  EXPECT_FALSE(torch::equal(alpha_after[1], alpha_after[2]));  // epoch 3: searching
+  EXPECT_FALSE(torch::equal(weight_after[0], weight_after[1]));
+  const auto records = core::read_metrics(dir.file("metrics.jsonl"));
+  ASSERT_EQ(records.size(), 4u);
+  const std::vector<double> taus = {10.0, 10.0, 10.0, 0.1};  // tau_max after the warm-up, tau_min at the end
+  for (size_t i = 0; i < taus.size(); ++i) EXPECT_NEAR(records[i]["tau"].get<double>(), taus[i], 1e-12) << i;
+}
+
+TEST(Warmup, AWarmupWithoutSearchEpochsIsRefused) {
+  const auto [weights_half, arch_half] = fashion_halves(200, false);
+  auto options = tiny_options("joint");
+  options.warmup_epochs = options.epochs;
+  testing::TempDir dir;
+  EXPECT_THROWS_WITH(search_halves(options, weights_half, arch_half, dir.path(), false),
+                     "warmup_epochs 2 leaves no epoch of the 2 to search in");
+}
+
 TEST(Resume, InterruptedAndResumedRunEndsLikeTheUninterruptedOne) {
   const auto [weights_half, arch_half] = fashion_halves(600, false);
   auto options = tiny_options("joint");

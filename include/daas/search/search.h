@@ -57,6 +57,7 @@ struct SearchOptions : core::RuntimeOptions, data::DataOptions, train::LoopOptio
   int64_t top_k = 25;
   double tau_max = 10.0;
   double tau_min = 0.1;
+  int64_t warmup_epochs = 0;
   double unroll_epsilon = 0.01;
   std::string policy_advantage = "normalized";
   std::string fixed_policy = "standard";
@@ -83,6 +84,10 @@ void add_search_options(core::OptionTable<T>& table) {
       .add("top_k", &T::top_k, "sub-policies exported in policy.json", {1, augment::kSubPolicyCount})
       .add("tau_max", &T::tau_max, "Gumbel temperature at the first epoch", {1e-3, 1e3})
       .add("tau_min", &T::tau_min, "Gumbel temperature at the last epoch", {1e-3, 1e3})
+      .add("warmup_epochs", &T::warmup_epochs,
+           "epochs at the start that train the weights alone, α and β held (paths still drawn); τ anneals over "
+           "the epochs after them; below epochs",
+           {0, 100000})
       .add("unroll_epsilon", &T::unroll_epsilon, "finite-difference step ε·‖v‖ of the policy gradient", {1e-8, 1})
       .add_choice("policy_advantage", &T::policy_advantage,
                   "raw: (d_i − b) as the estimator is derived; normalized: divided by its batch std (same direction "

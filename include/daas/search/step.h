@@ -101,6 +101,9 @@ torch::Tensor directional_derivatives(StepRanks& ranks, SearchModel& master, con
 torch::Tensor policy_surrogate(const torch::Tensor& d, const torch::Tensor& log_prob, double eta, bool normalize);
 
 /// One step: augmentation draw, architecture step, policy step, weight step.
+/// A null arch_optimizer skips the architecture step (and α's part of the
+/// validation backward), a null policy_optimizer the policy step: a warm-up
+/// step trains the weights alone, along a drawn path.
 StepStats search_step(StepContext& context, data::Batch& train, data::Batch& val, double lr, int64_t epoch,
                       int64_t step, torch::optim::SGD& weight_optimizer, torch::optim::Adam* arch_optimizer,
                       torch::optim::Adam* policy_optimizer);

@@ -141,8 +141,12 @@ void load_checkpoint(SearchState& state, const SearchOptions& options, const std
   core::check_checkpoint_version(meta, path);
   const auto saved = meta.value("settings", nlohmann::json::object());
   const auto current = defining_settings(options);
+  // A setting added after the run was started: its default is what that run used.
+  const auto defaults = defining_settings(SearchOptions{});
   for (const auto& [key, value] : current.items()) {
-    const std::string before = saved.contains(key) ? saved[key].get<std::string>() : std::string("(unset)");
+    const std::string before = saved.contains(key)      ? saved[key].get<std::string>()
+                               : defaults.contains(key) ? defaults[key].get<std::string>()
+                                                        : std::string("(unset)");
     core::check(
         before == value.get<std::string>(),
         "{}: setting '{}' is {} but the run was started with {}; a resumed run keeps its settings (only epochs, "
@@ -226,6 +230,9 @@ void validate(const SearchOptions& options) {
   train::validate_loop(options);
   core::check(options.tau_min <= options.tau_max, "tau_min {} is above tau_max {}; expected tau_min <= tau_max",
               options.tau_min, options.tau_max);
+  core::check(options.warmup_epochs < options.epochs,
+              "warmup_epochs {} leaves no epoch of the {} to search in; expected warmup_epochs < epochs",
+              options.warmup_epochs, options.epochs);
   core::resolve_device(options.device);
   const SearchModeRow& mode = search_mode(options.mode);
   if (!mode.searches_policy) augment::make_policy(options.fixed_policy);
@@ -275,7 +282,11 @@ nlohmann::json search_epoch(SearchState& state, StepContext& context, HalfLoader
                             const std::string& run_dir) {
   const auto& options = context.options;
   const double lr = train::cosine_schedule(options.lr, options.lr_min, epoch, options.epochs);
-  const double tau = train::linear_schedule(options.tau_max, options.tau_min, epoch, options.epochs);
+  // τ anneals over the epochs that move α: from tau_max at the first epoch after the warm-up.
+  const int64_t warmup = options.warmup_epochs;
+  const double tau = train::linear_schedule(options.tau_max, options.tau_min, std::max<int64_t>(epoch - warmup, 0),
+                                            options.epochs - warmup);
+  const bool warming_up = epoch < warmup;
   train::set_learning_rate(*state.weight_optimizer, lr);
   state.model->set_tau(tau);
   const int64_t first_step = epoch == state.next_epoch ? std::min(state.next_step, loaders.steps) : 0;
@@ -292,7 +303,8 @@ nlohmann::json search_epoch(SearchState& state, StepContext& context, HalfLoader
     auto train_batch = loaders.train.next();
     auto val_batch = loaders.val.next();
     totals.add(search_step(context, *train_batch, *val_batch, lr, epoch, step, *state.weight_optimizer,
-                           state.arch_optimizer.get(), state.policy_optimizer.get()));
+                           warming_up ? nullptr : state.arch_optimizer.get(),
+                           warming_up ? nullptr : state.policy_optimizer.get()));
     progress.advance(1, fmt::format("{} | {:.0f} img/s", totals.summary(),
                                     (totals.images - earlier_images) / std::max(progress.elapsed_seconds(), 1e-9)));
     // Agreed over the processes of a run, which then all stop after this step.

@@ -279,8 +279,8 @@ StepStats search_step(StepContext& context, data::Batch& train, data::Batch& val
   train::check_finite(torch::tensor(trained.loss), "training loss", epoch + 1, step + 1);
   end_phase(StepPhase::kTraining);
 
-  // 4. Policy step through the one-step unroll.
-  if (context.policy) {
+  // 4. Policy step through the one-step unroll (none without an optimizer: a warm-up step).
+  if (context.policy && policy_optimizer != nullptr) {
     // d_i of this process's rows, then of the whole batch on every process:
     // the baseline, the advantage's spread and β's step are the global batch's.
     auto d = directional_derivatives(ranks, model, v, x, y, options.unroll_epsilon);
