@@ -1,6 +1,7 @@
-// Depthwise convolution, float channels-last: daas's kernels (each instruction
-// set this CPU runs) against LibTorch's at::conv2d (oneDNN), forward, input
-// gradient and weight gradient apart, on 1 and 2 threads. Gradients go through
+// Depthwise and pointwise (1×1, ReLU in front) convolutions, float
+// channels-last: daas's kernels (each instruction set this CPU runs) against
+// LibTorch's at::conv2d (oneDNN; for pointwise, torch::relu then at::conv2d),
+// forward, input gradient and weight gradient apart, on 1 and 2 threads. Gradients go through
 // the autograd engine for both (a retained graph, one input requiring grad),
 // so each side pays the same engine overhead and oneDNN is asked for exactly
 // the gradient measured.
@@ -15,6 +16,7 @@
 #include <vector>
 
 #include "daas/nas/depthwise.h"
+#include "daas/nas/pointwise.h"
 
 namespace {
 
@@ -60,22 +62,70 @@ void BM_Depthwise(benchmark::State& state, Case c, Pass pass, std::string isa, i
   }
 }
 
-void register_benchmarks() {
-  std::vector<std::string> isas = daas::nas::depthwise_isas();
-  isas.insert(isas.begin(), "onednn");
-  for (const auto& c : kCases) {
+struct PointwiseCase {
+  const char* name;
+  int64_t N, K, O, side;
+};
+
+// The 1×1 convolutions of one rank's share of a retraining batch (48 images):
+// SepConv's at each stage, a cell's preprocessing (4C -> C), and the search
+// network of the fashion profile (C 8).
+const std::vector<PointwiseCase> kPointwiseCases = {
+    {"48x16-16x28x28", 48, 16, 16, 28}, {"48x64-16x28x28", 48, 64, 16, 28}, {"48x32-32x14x14", 48, 32, 32, 14},
+    {"48x64-64x7x7", 48, 64, 64, 7},    {"32x8-8x28x28", 32, 8, 8, 28},
+};
+
+/// relu(x) convolved with w: isa "onednn" is torch::relu then at::conv2d.
+torch::Tensor relu_pointwise(const std::string& isa, const torch::Tensor& x, const torch::Tensor& w) {
+  if (isa == "onednn") return torch::conv2d(torch::relu(x), w);
+  return daas::nas::pointwise_conv2d(x, w, {}, /*relu_input=*/true);
+}
+
+void BM_Pointwise(benchmark::State& state, PointwiseCase c, Pass pass, std::string isa, int threads) {
+  at::set_num_threads(threads);
+  if (isa != "onednn") daas::nas::set_depthwise_isa(isa);
+  torch::manual_seed(0);
+  auto x = torch::randn({c.N, c.K, c.side, c.side}).contiguous(torch::MemoryFormat::ChannelsLast);
+  auto w = torch::randn({c.O, c.K, 1, 1});
+  if (pass == Pass::kForward) {
+    torch::NoGradGuard no_grad;
+    for (auto _ : state) benchmark::DoNotOptimize(relu_pointwise(isa, x, w));
+    return;
+  }
+  auto& wrt = pass == Pass::kGradInput ? x : w;
+  wrt.requires_grad_(true);
+  const auto y = relu_pointwise(isa, x, w);
+  const auto grad_y = torch::randn_like(y);
+  for (auto _ : state) {
+    benchmark::DoNotOptimize(torch::autograd::grad({y}, {wrt}, {grad_y}, /*retain_graph=*/true));
+  }
+}
+
+/// One benchmark per case, pass, thread count and isa: NAME/case/pass/isa/threads:N.
+template <typename C>
+void register_passes(const char* kind, const std::vector<C>& cases,
+                     void (*bench)(benchmark::State&, C, Pass, std::string, int),
+                     const std::vector<std::string>& isas) {
+  for (const auto& c : cases) {
     for (Pass pass : {Pass::kForward, Pass::kGradInput, Pass::kGradWeight}) {
       for (int threads : {1, 2}) {
         for (const auto& isa : isas) {
-          const std::string name = std::string("BM_Depthwise/") + c.name + "/" + kPassNames[static_cast<int>(pass)] +
-                                   "/" + isa + "/threads:" + std::to_string(threads);
-          benchmark::RegisterBenchmark(name.c_str(), BM_Depthwise, c, pass, isa, threads)
+          const std::string name = std::string(kind) + "/" + c.name + "/" + kPassNames[static_cast<int>(pass)] + "/" +
+                                   isa + "/threads:" + std::to_string(threads);
+          benchmark::RegisterBenchmark(name.c_str(), bench, c, pass, isa, threads)
               ->Unit(benchmark::kMicrosecond)
               ->UseRealTime();
         }
       }
     }
   }
+}
+
+void register_benchmarks() {
+  std::vector<std::string> isas = daas::nas::depthwise_isas();
+  isas.insert(isas.begin(), "onednn");
+  register_passes("BM_Depthwise", kCases, &BM_Depthwise, isas);
+  register_passes("BM_Pointwise", kPointwiseCases, &BM_Pointwise, isas);
 }
 
 }  // namespace

@@ -1,6 +1,8 @@
 #!/bin/sh
-# Depthwise convolution, daas's kernels vs LibTorch's oneDNN, one run:
+# Depthwise and pointwise convolutions, daas's kernels vs LibTorch's oneDNN,
+# one run:
 #   bench/depthwise.sh [BUILD_DIR] [benchmark flags...]
+#   bench/depthwise.sh build --benchmark_filter=Pointwise    # the 1×1 ones only
 # Prints the median time of each case, pass and thread count, and oneDNN's
 # time over ours (above 1: ours is faster) for each instruction set.
 set -eu
@@ -17,13 +19,14 @@ medians = {}
 for b in json.load(open(sys.argv[1]))["benchmarks"]:
     if b.get("aggregate_name") != "median":
         continue
-    _, case, step, isa, threads = b["run_name"].split("/")[:5]
+    kind, case, step, isa, threads = b["run_name"].split("/")[:5]
+    case = kind[3:] + " " + case
     medians[(case, step, threads.split(":")[1], isa)] = b["real_time"]
 isas = sorted({k[3] for k in medians if k[3] != "onednn"})
-print(f"{'case':18} {'pass':11} thr {'oneDNN us':>10} " + " ".join(f"{i + ' us':>12} {'x':>5}" for i in isas))
+print(f"{'case':28} {'pass':11} thr {'oneDNN us':>10} " + " ".join(f"{i + ' us':>12} {'x':>5}" for i in isas))
 for (case, step, threads, isa), t in medians.items():
     if isa != "onednn":
         continue
     cells = [f"{medians[(case, step, threads, i)]:12.1f} {t / medians[(case, step, threads, i)]:5.2f}" for i in isas]
-    print(f"{case:18} {step:11} {threads:>3} {t:10.1f} " + " ".join(cells))
+    print(f"{case:28} {step:11} {threads:>3} {t:10.1f} " + " ".join(cells))
 PY

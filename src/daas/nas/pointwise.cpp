@@ -16,6 +16,8 @@ using detail::kWeightGradChunks;
 
 /// Multiply-adds below which a loop is not worth a thread.
 constexpr int64_t kGrainMultiplyAdds = int64_t{1} << 17;
+/// The fewest pixels a chunk of the weight gradient sums.
+constexpr int64_t kMinChunkPixels = 512;
 
 template <typename T>
 const detail::PointwiseKernels<T>& kernels();
@@ -60,7 +62,10 @@ torch::Tensor run_product(const torch::Tensor& in, const torch::Tensor& weight, 
 template <typename T>
 torch::Tensor run_outer(const torch::Tensor& grad, const torch::Tensor& in, bool relu_in) {
   const int64_t P = pixels(in), O = grad.size(1), K = in.size(1);
-  const int64_t chunk_pixels = std::max((P + kWeightGradChunks - 1) / kWeightGradChunks, grain_pixels(K, O));
+  // Chunks of at least kMinChunkPixels: the partial sums are O·K each, as
+  // large as a few hundred pixels' worth of work at 64 channels.
+  const int64_t chunk_pixels =
+      std::max({(P + kWeightGradChunks - 1) / kWeightGradChunks, grain_pixels(K, O), kMinChunkPixels});
   const int64_t chunks = (P + chunk_pixels - 1) / chunk_pixels;
   auto partials = torch::empty({chunks, O, K}, in.options());
   const T* g_data = grad.data_ptr<T>();

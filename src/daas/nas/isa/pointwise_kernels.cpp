@@ -122,13 +122,16 @@ void product(const T* in, int64_t K, const T* weight, const T* bias, int64_t O, 
   });
 }
 
-/// partial[o0 .. o0 + B, k0 .. k0 + V·L) over the pixel rows [begin, end):
-/// B·V accumulators in registers, each gradient value broadcast once for V
-/// input vectors.
+/// partial[o0 .. o0 + B, k0 .. k0 + V·L) += the sum over the pixel rows
+/// [begin, end): B·V accumulators in registers, each gradient value
+/// broadcast once for V input vectors.
 template <typename T, int L, int V, int B>
 inline void outer_block(const T* grad, int64_t O, const T* in, int64_t K, bool relu_in, T* partial, int64_t begin,
                         int64_t end, int64_t o0, int64_t k0) {
-  Vec<T, L> acc[B][V] = {};
+  Vec<T, L> acc[B][V];
+  for (int b = 0; b < B; ++b) {
+    for (int v = 0; v < V; ++v) acc[b][v] = load<T, L>(partial + (o0 + b) * K + k0 + v * L);
+  }
   for (int64_t p = begin; p < end; ++p) {
     Vec<T, L> x[V];
     for (int v = 0; v < V; ++v) {
@@ -146,8 +149,10 @@ inline void outer_block(const T* grad, int64_t O, const T* in, int64_t K, bool r
   }
 }
 
+/// The sums of the pixel rows [begin, end) added into partial.
 template <typename T>
-void outer(const T* grad, int64_t O, const T* in, int64_t K, bool relu_in, T* partial, int64_t begin, int64_t end) {
+void outer_tile(const T* grad, int64_t O, const T* in, int64_t K, bool relu_in, T* partial, int64_t begin,
+                int64_t end) {
   constexpr int L = kLanes<T>;
   constexpr int V = kVectorRegisters >= 32 ? 2 : 1;  // 8 output rows × V vectors of accumulators
   const auto columns = [&](auto width, auto vectors, int64_t k0) {
@@ -162,6 +167,19 @@ void outer(const T* grad, int64_t O, const T* in, int64_t K, bool relu_in, T* pa
   for_each_channel_block<T>(K - k0, [&](auto width, int64_t c0) {
     if constexpr (decltype(width)::value < L) columns(width, Constant<1>{}, k0 + c0);
   });
+}
+
+/// Pixel rows whose inputs and gradients stay in L1 while every block of
+/// the weight gradient passes over them (64 rows of 64 channels: 16 KiB).
+constexpr int64_t kOuterTileBytes = 16 << 10;
+
+template <typename T>
+void outer(const T* grad, int64_t O, const T* in, int64_t K, bool relu_in, T* partial, int64_t begin, int64_t end) {
+  std::memset(partial, 0, sizeof(T) * O * K);
+  const int64_t tile = max_of(8, kOuterTileBytes / static_cast<int64_t>(sizeof(T) * (K + O)));
+  for (int64_t first = begin; first < end; first += tile) {
+    outer_tile(grad, O, in, K, relu_in, partial, first, min_of(end, first + tile));
+  }
 }
 
 }  // namespace
