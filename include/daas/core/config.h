@@ -205,21 +205,28 @@ class OptionTable {
     return out;
   }
 
+  /// The two rules every value obeys, wherever it comes from: a number lies
+  /// in the option's range; a text is one of its choices, if it has any.
+  static bool in_range(const Option& option, double v) { return v >= option.range.min && v <= option.range.max; }
+  static bool allows(const Option& option, const std::string& v) {
+    return option.choices.empty() || std::find(option.choices.begin(), option.choices.end(), v) != option.choices.end();
+  }
+
   static void check_value(const Option& option, double v) {
-    if (!std::isfinite(v) || v < option.range.min || v > option.range.max) {
+    if (!std::isfinite(v) || !in_range(option, v)) {
       throw Error(fmt::format("setting '{}' = {} is out of range; expected a finite value{}", option.key, v,
                               allowed(option).empty() ? std::string() : " " + allowed(option)));
     }
   }
   static void check_value(const Option& option, int64_t v) {
-    if (static_cast<double>(v) < option.range.min || static_cast<double>(v) > option.range.max) {
+    if (!in_range(option, static_cast<double>(v))) {
       throw Error(
           fmt::format("setting '{}' = {} is out of range; expected a value {}", option.key, v, allowed(option)));
     }
   }
   static void check_value(const Option& /*option*/, bool /*v*/) {}
   static void check_value(const Option& option, const std::string& v) {
-    if (!option.choices.empty() && std::find(option.choices.begin(), option.choices.end(), v) == option.choices.end()) {
+    if (!allows(option, v)) {
       throw Error(fmt::format("setting '{}' = '{}' is not allowed; expected {}", option.key, v, allowed(option)));
     }
   }
@@ -237,7 +244,7 @@ class OptionTable {
   }
 
   static void check_range(const Option& option, const Settings::Entry& entry, double v) {
-    if (v < option.range.min || v > option.range.max) {
+    if (!in_range(option, v)) {
       raise(entry, fmt::format("setting '{}' = {} (from {}) is out of range; expected a value {}", option.key,
                                entry.value, entry.origin, allowed(option)));
     }
@@ -288,13 +295,9 @@ class OptionTable {
   }
 
   static void assign(const Option& option, const Settings::Entry& entry, std::string& out) {
-    if (!option.choices.empty()) {
-      bool known = false;
-      for (const auto& choice : option.choices) known = known || choice == entry.value;
-      if (!known) {
-        raise(entry, fmt::format("setting '{}' = '{}' (from {}) is not allowed; expected {}", option.key, entry.value,
-                                 entry.origin, allowed(option)));
-      }
+    if (!allows(option, entry.value)) {
+      raise(entry, fmt::format("setting '{}' = '{}' (from {}) is not allowed; expected {}", option.key, entry.value,
+                               entry.origin, allowed(option)));
     }
     out = entry.value;
   }
