@@ -86,7 +86,8 @@ void expect_same_records(const std::string& a, const std::string& b, const std::
 TEST(Distributed, TwoRankSearchEqualsOneProcessOnTheSameGlobalBatch) {
   testing::TempDir dir;
   const std::string one = dir.file("one"), two = dir.file("two");
-  const std::string args = "search --profile smoke --epochs 2 --steps-per-epoch 3 --out ";
+  // A warm-up epoch first: its validation forward alone sums over the processes too.
+  const std::string args = "search --profile smoke --epochs 3 --warmup-epochs 1 --steps-per-epoch 3 --out ";
   const auto single = run_daas(args + one + " --threads 2");
   ASSERT_EQ(single.exit_code, 0) << single.output;
   const auto pair = run_daas(args + two + " --threads 1 --nproc 2");

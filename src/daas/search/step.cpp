@@ -44,22 +44,30 @@ torch::Tensor shard_loss(const torch::Tensor& logits, const torch::Tensor& y, in
 /// and over the processes of the run; `x` and `y` are this process's rows of
 /// a global batch of `global_batch` rows. The master's gradients (weights,
 /// and α through the path when `arch_graph`) end up those of the global batch.
+/// Without `backward`, the forward alone (no graph, no gradients touched).
 struct PhaseResult {
   double loss = 0;
   int64_t correct = 0;
 };
 
 PhaseResult forward_backward(StepRanks& ranks, SearchModel& master, const torch::Tensor& x, const torch::Tensor& y,
-                             int64_t global_batch, bool arch_graph) {
+                             int64_t global_batch, bool arch_graph, bool backward = true) {
   const int64_t size = ranks.size();
   std::vector<double> losses(static_cast<size_t>(size));
   std::vector<int64_t> correct(static_cast<size_t>(size));
   ranks.team().run([&](int64_t rank) {
     auto& model = ranks.model(rank);
+    const auto y_shard = shard_of(y, rank, size);
+    if (!backward) {
+      torch::NoGradGuard no_grad;
+      const auto logits = model.forward(shard_of(x, rank, size), /*arch_graph=*/false);
+      losses[static_cast<size_t>(rank)] = shard_loss(logits, y_shard, global_batch).item<double>();
+      correct[static_cast<size_t>(rank)] = train::correct_top_k(logits, y_shard, 1);
+      return;
+    }
     clear_grads(model.weight_parameters());
     clear_grads(model.arch_parameters());
     for (const auto& leaf : model.path_leaves()) clear_grads({leaf});
-    const auto y_shard = shard_of(y, rank, size);
     const auto logits = model.forward(shard_of(x, rank, size), arch_graph);
     const auto loss = shard_loss(logits, y_shard, global_batch);
     loss.backward();
@@ -70,6 +78,16 @@ PhaseResult forward_backward(StepRanks& ranks, SearchModel& master, const torch:
   for (int64_t r = 0; r < size; ++r) {
     result.loss += losses[static_cast<size_t>(r)];
     result.correct += correct[static_cast<size_t>(r)];
+  }
+  if (!backward) {
+    if (core::process_count() > 1) {
+      std::vector<torch::Tensor> totals = {
+          torch::tensor({result.loss, static_cast<double>(result.correct)}, torch::kFloat64)};
+      core::all_reduce_over_processes(totals);
+      result.loss = totals[0][0].item<double>();
+      result.correct = std::llround(totals[0][1].item<double>());
+    }
+    return result;
   }
   const auto weights = master.weight_parameters();
   if (size > 1) {
@@ -262,14 +280,18 @@ StepStats search_step(StepContext& context, data::Batch& train, data::Batch& val
   end_phase(StepPhase::kAugment);
 
   // 2. Architecture step: one backward gives ∇_α L_val and v = ∇_w L_val.
-  const auto validated =
-      forward_backward(ranks, model, x_val, y_val, val_batch, /*arch_graph=*/arch_optimizer != nullptr);
+  // A step that moves neither α nor β (a warm-up step) needs neither: the
+  // validation forward alone, for the epoch's record.
+  const bool policy_step = context.policy && policy_optimizer != nullptr;
+  const auto validated = forward_backward(ranks, model, x_val, y_val, val_batch,
+                                          /*arch_graph=*/arch_optimizer != nullptr,
+                                          /*backward=*/arch_optimizer != nullptr || policy_step);
   train::check_finite(torch::tensor(validated.loss), "validation loss", epoch + 1, step + 1);
   if (arch_optimizer != nullptr) arch_optimizer->step();
   stats.val_loss = validated.loss;
   stats.val_correct = validated.correct;
   // The gradients are replaced (not zeroed) below, so v stays valid.
-  const auto v = core::grads_of(weights);
+  const auto v = policy_step ? core::grads_of(weights) : std::vector<torch::Tensor>{};
   end_phase(StepPhase::kArchitecture);
 
   // 3. Training forward and backward on the augmented batch along the same
@@ -280,7 +302,7 @@ StepStats search_step(StepContext& context, data::Batch& train, data::Batch& val
   end_phase(StepPhase::kTraining);
 
   // 4. Policy step through the one-step unroll (none without an optimizer: a warm-up step).
-  if (context.policy && policy_optimizer != nullptr) {
+  if (policy_step) {
     // d_i of this process's rows, then of the whole batch on every process:
     // the baseline, the advantage's spread and β's step are the global batch's.
     auto d = directional_derivatives(ranks, model, v, x, y, options.unroll_epsilon);
