@@ -7,6 +7,7 @@
 #include <vector>
 
 #include "daas/nas/ops.h"
+#include "kernel_isa_support.h"
 #include "test_support.h"
 
 namespace daas::nas {
@@ -57,30 +58,8 @@ std::vector<Case> table() {
   return cases;
 }
 
-/// Runs each test body once per instruction set this CPU has, then restores.
-class DepthwiseTest : public ::testing::Test {
- protected:
-  void SetUp() override {
-    torch::manual_seed(0);
-    isa_ = depthwise_isa();
-    threads_ = at::get_num_threads();
-  }
-  void TearDown() override {
-    set_depthwise_isa(isa_);
-    at::set_num_threads(threads_);
-  }
-  template <typename F>
-  void for_each_isa(F&& body) {
-    for (const auto& isa : depthwise_isas()) {
-      set_depthwise_isa(isa);
-      body();
-    }
-  }
-
- private:
-  std::string isa_;
-  int threads_ = 1;
-};
+/// Each body may run once per instruction set (for_each_isa).
+class DepthwiseTest : public testing::KernelIsaTest {};
 
 struct Outputs {
   torch::Tensor y, grad_x, grad_weight;

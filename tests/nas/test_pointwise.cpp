@@ -7,6 +7,7 @@
 #include <vector>
 
 #include "daas/nas/depthwise.h"
+#include "kernel_isa_support.h"
 #include "tensor_support.h"
 #include "test_support.h"
 
@@ -50,30 +51,8 @@ Inputs random_inputs(int64_t N, int64_t K, int64_t O, int64_t H, int64_t W, bool
           torch::randn({N, O, H, W}, options).contiguous(kChannelsLast)};
 }
 
-/// Runs each test body once per instruction set this CPU has, then restores.
-class PointwiseTest : public ::testing::Test {
- protected:
-  void SetUp() override {
-    torch::manual_seed(0);
-    isa_ = depthwise_isa();
-    threads_ = at::get_num_threads();
-  }
-  void TearDown() override {
-    set_depthwise_isa(isa_);
-    at::set_num_threads(threads_);
-  }
-  template <typename F>
-  void for_each_isa(F&& body) {
-    for (const auto& isa : depthwise_isas()) {
-      set_depthwise_isa(isa);
-      body();
-    }
-  }
-
- private:
-  std::string isa_;
-  int threads_ = 1;
-};
+/// Each body may run once per instruction set (for_each_isa).
+class PointwiseTest : public testing::KernelIsaTest {};
 
 TEST_F(PointwiseTest, MatchesConv2dWithAndWithoutReluAndBias) {
   // Channel counts: vector tails (3, 13, 24 = 16 + 8), whole vectors (16,

@@ -224,12 +224,7 @@ class DepthwiseConv2dFunction : public torch::autograd::Function<DepthwiseConv2d
 
 bool depthwise_uses_kernels(const torch::Tensor& x, const torch::Tensor& weight, int64_t stride, int64_t padding,
                             int64_t dilation) {
-  if (!x.defined() || !weight.defined() || x.dim() != 4 || weight.dim() != 4) return false;
-  if (!x.device().is_cpu() || !weight.device().is_cpu()) return false;
-  if (x.layout() != torch::kStrided || weight.layout() != torch::kStrided) return false;
-  const auto dtype = x.scalar_type();
-  if ((dtype != torch::kFloat && dtype != torch::kDouble) || weight.scalar_type() != dtype) return false;
-  if (!x.is_contiguous(torch::MemoryFormat::ChannelsLast) || x.numel() == 0) return false;
+  if (!detail::kernel_ready(x, weight)) return false;
   const int64_t k = weight.size(2);
   if (weight.size(0) != x.size(1) || weight.size(1) != 1 || weight.size(3) != k || (k != 3 && k != 5)) return false;
   if ((stride != 1 && stride != 2) || dilation < 1 || padding < 0) return false;
@@ -269,6 +264,15 @@ void set_depthwise_isa(const std::string& isa) {
 namespace detail {
 
 const PointwiseKernelSet& chosen_pointwise_kernels() { return *chosen_sets().pointwise; }
+
+bool kernel_ready(const torch::Tensor& x, const torch::Tensor& weight) {
+  if (!x.defined() || !weight.defined() || x.dim() != 4 || weight.dim() != 4) return false;
+  if (!x.device().is_cpu() || !weight.device().is_cpu()) return false;
+  if (x.layout() != torch::kStrided || weight.layout() != torch::kStrided) return false;
+  const auto dtype = x.scalar_type();
+  if ((dtype != torch::kFloat && dtype != torch::kDouble) || weight.scalar_type() != dtype) return false;
+  return x.is_contiguous(torch::MemoryFormat::ChannelsLast) && x.numel() > 0;
+}
 
 template <typename T>
 torch::Tensor sum_in_order(const torch::Tensor& partials) {

@@ -16,6 +16,11 @@ namespace daas::nas::detail {
 /// threads, and there are enough of them to share among the cores.
 constexpr int64_t kWeightGradChunks = 64;
 
+/// What every hand-written convolution kernel needs of its arguments: 4-D x
+/// and weight on the CPU, strided, both float or both double, x dense
+/// channels-last and not empty.
+bool kernel_ready(const torch::Tensor& x, const torch::Tensor& weight);
+
 /// The pointwise kernels of the instruction set depthwise_isa() names.
 const PointwiseKernelSet& chosen_pointwise_kernels();
 

@@ -151,16 +151,11 @@ class PointwiseConv2dFunction : public torch::autograd::Function<PointwiseConv2d
 }  // namespace
 
 bool pointwise_uses_kernels(const torch::Tensor& x, const torch::Tensor& weight, const torch::Tensor& bias) {
-  if (!x.defined() || !weight.defined() || x.dim() != 4 || weight.dim() != 4) return false;
-  if (!x.device().is_cpu() || !weight.device().is_cpu()) return false;
-  if (x.layout() != torch::kStrided || weight.layout() != torch::kStrided) return false;
-  const auto dtype = x.scalar_type();
-  if ((dtype != torch::kFloat && dtype != torch::kDouble) || weight.scalar_type() != dtype) return false;
-  if (!x.is_contiguous(torch::MemoryFormat::ChannelsLast) || x.numel() == 0) return false;
+  if (!detail::kernel_ready(x, weight)) return false;
   if (weight.size(1) != x.size(1) || weight.size(2) != 1 || weight.size(3) != 1 || weight.size(0) < 1) return false;
   if (!bias.defined()) return true;
-  return bias.device().is_cpu() && bias.layout() == torch::kStrided && bias.scalar_type() == dtype && bias.dim() == 1 &&
-         bias.size(0) == weight.size(0);
+  return bias.device().is_cpu() && bias.layout() == torch::kStrided && bias.scalar_type() == x.scalar_type() &&
+         bias.dim() == 1 && bias.size(0) == weight.size(0);
 }
 
 torch::Tensor pointwise_conv2d(const torch::Tensor& x, const torch::Tensor& weight, const torch::Tensor& bias,

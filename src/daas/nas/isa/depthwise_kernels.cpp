@@ -19,10 +19,6 @@
 #include "depthwise_kernels.h"
 #include "vectors.h"
 
-#ifndef DAAS_DEPTHWISE_ISA
-#error "compile with -DDAAS_DEPTHWISE_ISA=baseline|avx2|avx512 (see CMakeLists.txt)"
-#endif
-
 namespace daas::nas::detail {
 namespace {
 
@@ -547,14 +543,9 @@ void grad_weight(const DepthwiseShape& s, const T* x, const T* grad_y, T* partia
 
 }  // namespace
 
-#define DAAS_DEPTHWISE_CONCAT2(a, b) a##b
-#define DAAS_DEPTHWISE_CONCAT(a, b) DAAS_DEPTHWISE_CONCAT2(a, b)
-#define DAAS_DEPTHWISE_STRING2(a) #a
-#define DAAS_DEPTHWISE_STRING(a) DAAS_DEPTHWISE_STRING2(a)
-
-const DepthwiseKernelSet& DAAS_DEPTHWISE_CONCAT(depthwise_kernels_, DAAS_DEPTHWISE_ISA)() {
+const DepthwiseKernelSet& DAAS_ISA_CONCAT(depthwise_kernels_, DAAS_DEPTHWISE_ISA)() {
   static const DepthwiseKernelSet kernels = {
-      DAAS_DEPTHWISE_STRING(DAAS_DEPTHWISE_ISA),
+      DAAS_ISA_STRING(DAAS_DEPTHWISE_ISA),
       {&forward<float>, &grad_input<float>, &grad_weight<float>},
       {&forward<double>, &grad_input<double>, &grad_weight<double>},
   };

@@ -17,10 +17,6 @@
 
 #include "vectors.h"
 
-#ifndef DAAS_DEPTHWISE_ISA
-#error "compile with -DDAAS_DEPTHWISE_ISA=baseline|avx2|avx512 (see CMakeLists.txt)"
-#endif
-
 namespace daas::nas::detail {
 namespace {
 
@@ -47,17 +43,8 @@ inline void prefetch_rows(const T* first, int64_t count) {
 /// kPixelBlock, then 4, 2 and 1.
 template <typename F>
 void for_each_pixel_block(int64_t begin, int64_t end, F&& f) {
-  int64_t p = begin;
-  for (; p + kPixelBlock <= end; p += kPixelBlock) f(Constant<kPixelBlock>{}, p);
-  if (p + 4 <= end) {
-    f(Constant<4>{}, p);
-    p += 4;
-  }
-  if (p + 2 <= end) {
-    f(Constant<2>{}, p);
-    p += 2;
-  }
-  if (p < end) f(Constant<1>{}, p);
+  static_assert(kPixelBlock == 8, "the column blocks of for_each_column_block");
+  for_each_column_block(end - begin, [&](auto block, int64_t j) { f(block, begin + j); });
 }
 
 /// out rows [p, p + B), channels [o0, o0 + V·L): `rows` holds the B input
@@ -184,14 +171,9 @@ void outer(const T* grad, int64_t O, const T* in, int64_t K, bool relu_in, T* pa
 
 }  // namespace
 
-#define DAAS_POINTWISE_CONCAT2(a, b) a##b
-#define DAAS_POINTWISE_CONCAT(a, b) DAAS_POINTWISE_CONCAT2(a, b)
-#define DAAS_POINTWISE_STRING2(a) #a
-#define DAAS_POINTWISE_STRING(a) DAAS_POINTWISE_STRING2(a)
-
-const PointwiseKernelSet& DAAS_POINTWISE_CONCAT(pointwise_kernels_, DAAS_DEPTHWISE_ISA)() {
+const PointwiseKernelSet& DAAS_ISA_CONCAT(pointwise_kernels_, DAAS_DEPTHWISE_ISA)() {
   static const PointwiseKernelSet kernels = {
-      DAAS_POINTWISE_STRING(DAAS_DEPTHWISE_ISA),
+      DAAS_ISA_STRING(DAAS_DEPTHWISE_ISA),
       {&product<float>, &outer<float>},
       {&product<double>, &outer<double>},
   };

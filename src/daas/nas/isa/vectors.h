@@ -8,6 +8,16 @@
 #include <cstdint>
 #include <cstring>
 
+#ifndef DAAS_DEPTHWISE_ISA
+#error "compile with -DDAAS_DEPTHWISE_ISA=baseline|avx2|avx512 (see CMakeLists.txt)"
+#endif
+
+// NAME_<isa> and "<isa>": each file's entry point is named after its instruction set.
+#define DAAS_ISA_CONCAT2(a, b) a##b
+#define DAAS_ISA_CONCAT(a, b) DAAS_ISA_CONCAT2(a, b)
+#define DAAS_ISA_STRING2(a) #a
+#define DAAS_ISA_STRING(a) DAAS_ISA_STRING2(a)
+
 namespace daas::nas::detail {
 namespace {
 
