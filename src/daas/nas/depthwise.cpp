@@ -20,11 +20,8 @@ namespace {
 using detail::DepthwiseKernels;
 using detail::DepthwiseKernelSet;
 using detail::DepthwiseShape;
+using detail::kGrainMultiplyAdds;
 using detail::kWeightGradChunks;
-
-/// Multiply-adds below which a loop is not worth a thread (ATen's GRAIN_SIZE
-/// is 32768 elements for one-operation loops; a tap is cheaper than that).
-constexpr int64_t kGrainMultiplyAdds = int64_t{1} << 17;
 
 // ---------------------------------------------------------------------------
 // Instruction set: the best the CPU runs, unless a test or benchmark chose one.

@@ -10,6 +10,10 @@
 
 namespace daas::nas::detail {
 
+/// Multiply-adds below which a loop is not worth a thread (ATen's GRAIN_SIZE
+/// is 32768 elements for one-operation loops; a multiply-add is cheaper).
+constexpr int64_t kGrainMultiplyAdds = int64_t{1} << 17;
+
 /// Weight gradients are summed in at most this many fixed row chunks, each
 /// into its own partial sum, and the partials are added in chunk order: the
 /// chunks depend on the shape alone, so the sum is the same for any number of

@@ -12,10 +12,9 @@
 namespace daas::nas {
 namespace {
 
+using detail::kGrainMultiplyAdds;
 using detail::kWeightGradChunks;
 
-/// Multiply-adds below which a loop is not worth a thread.
-constexpr int64_t kGrainMultiplyAdds = int64_t{1} << 17;
 /// The fewest pixels a chunk of the weight gradient sums.
 constexpr int64_t kMinChunkPixels = 512;
 

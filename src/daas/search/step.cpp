@@ -79,18 +79,8 @@ PhaseResult forward_backward(StepRanks& ranks, SearchModel& master, const torch:
     result.loss += losses[static_cast<size_t>(r)];
     result.correct += correct[static_cast<size_t>(r)];
   }
-  if (!backward) {
-    if (core::process_count() > 1) {
-      std::vector<torch::Tensor> totals = {
-          torch::tensor({result.loss, static_cast<double>(result.correct)}, torch::kFloat64)};
-      core::all_reduce_over_processes(totals);
-      result.loss = totals[0][0].item<double>();
-      result.correct = std::llround(totals[0][1].item<double>());
-    }
-    return result;
-  }
   const auto weights = master.weight_parameters();
-  if (size > 1) {
+  if (backward && size > 1) {
     std::vector<std::vector<torch::Tensor>> weight_grads, leaf_grads;
     for (int64_t r = 0; r < size; ++r) {
       weight_grads.push_back(core::grads_of(ranks.model(r).weight_parameters()));
@@ -103,14 +93,18 @@ PhaseResult forward_backward(StepRanks& ranks, SearchModel& master, const torch:
   }
   if (core::process_count() > 1) {
     // Every process drew the same path, so the same gradients are defined
-    // everywhere; one message carries the totals, w's and α's gradients.
-    auto grads = core::grads_of(weights);
-    const auto alpha_grads = core::grads_of(master.arch_parameters());
-    grads.insert(grads.end(), alpha_grads.begin(), alpha_grads.end());
-    grads.push_back(torch::tensor({result.loss, static_cast<double>(result.correct)}, torch::kFloat64));
-    core::all_reduce_over_processes(grads);
-    result.loss = grads.back()[0].item<double>();
-    result.correct = std::llround(grads.back()[1].item<double>());
+    // everywhere; one message carries the totals, w's and α's gradients
+    // (the totals alone without a backward).
+    std::vector<torch::Tensor> message;
+    if (backward) {
+      message = core::grads_of(weights);
+      const auto alpha_grads = core::grads_of(master.arch_parameters());
+      message.insert(message.end(), alpha_grads.begin(), alpha_grads.end());
+    }
+    message.push_back(torch::tensor({result.loss, static_cast<double>(result.correct)}, torch::kFloat64));
+    core::all_reduce_over_processes(message);
+    result.loss = message.back()[0].item<double>();
+    result.correct = std::llround(message.back()[1].item<double>());
   }
   return result;
 }
