@@ -1,0 +1,122 @@
+#!/usr/bin/python3
+"""Do two searches agree on what is better?
+
+    scripts/search_agreement.py [--top K] RUN_A RUN_B
+
+Compares two search run folders (two seeds of one setting, say) on what both
+searched.
+
+Architecture (the last line of alpha.jsonl, softmax of α per edge), for the
+normal and the reduction cell: the Spearman rank correlation of the 8 ops'
+probabilities between the runs, per edge and averaged; the same averaged over
+pairs of different edges (a null that is not zero, since all edges share a
+global ordering of the ops); on how many edges the most likely op is the
+same; and the mean entropy of an edge.
+
+Policy (the last line of policy_history.jsonl): the Spearman correlation of
+the sub-policies' probabilities, of the ops' application probabilities and of
+their mean magnitude levels; how many of each run's K most likely
+sub-policies (default 25) the other's K also holds, against the K²/n expected
+by chance; and the entropy of the sub-policy distribution.
+"""
+import json
+import math
+import os
+import statistics
+import sys
+
+
+def last_record(run, name):
+    with open(os.path.join(run, name)) as f:
+        lines = [line for line in f if line.strip()]
+    if not lines:
+        sys.exit(f"{run}/{name}: empty; expected one record per epoch")
+    return json.loads(lines[-1])
+
+
+def ranks(values):
+    order = sorted(range(len(values)), key=lambda i: values[i])
+    out = [0] * len(values)
+    for rank, i in enumerate(order):
+        out[i] = rank
+    return out
+
+
+def spearman(a, b):
+    ra, rb = ranks(a), ranks(b)
+    mean = (len(a) - 1) / 2
+    num = sum((x - mean) * (y - mean) for x, y in zip(ra, rb))
+    den = math.sqrt(sum((x - mean) ** 2 for x in ra) * sum((y - mean) ** 2 for y in rb))
+    return num / den
+
+
+def entropy(p):
+    return -sum(x * math.log(x) for x in p if x > 0)
+
+
+def top(p):
+    return max(range(len(p)), key=lambda k: p[k])
+
+
+def top_set(p, k):
+    return set(sorted(range(len(p)), key=lambda i: -p[i])[:k])
+
+
+def compare_alpha(a, b):
+    for cell in ("normal", "reduce"):
+        A, B = a[cell], b[cell]
+        if len(A) != len(B):
+            sys.exit(f"{cell}: {len(A)} edges against {len(B)}; expected searches of the same space")
+        same = [spearman(A[i], B[i]) for i in range(len(A))]
+        other = [spearman(A[i], B[j]) for i in range(len(A)) for j in range(len(B)) if i != j]
+        same_top = sum(top(A[i]) == top(B[i]) for i in range(len(A)))
+        print(f"{cell}: same edge {statistics.mean(same):+.2f} (per edge {' '.join(f'{x:+.2f}' for x in same)}), "
+              f"other edges {statistics.mean(other):+.2f}, same top op on {same_top} of {len(A)} edges, "
+              f"mean entropy {statistics.mean(map(entropy, A)):.4f} / {statistics.mean(map(entropy, B)):.4f}")
+    for name, run in (("A", a), ("B", b)):
+        mean = [statistics.mean(p[k] for p in run["normal"]) for k in range(len(run["ops"]))]
+        print(f"{name} normal cell, mean probability:", " ".join(f"{o} {m:.4f}" for o, m in zip(run["ops"], mean)))
+
+
+def compare_policy(a, b, k):
+    if a["ops"] != b["ops"] or len(a["sub_policy_probability"]) != len(b["sub_policy_probability"]):
+        sys.exit(f"policy: {len(a['ops'])} ops and {len(a['sub_policy_probability'])} sub-policies against "
+                 f"{len(b['ops'])} and {len(b['sub_policy_probability'])}; expected searches of the same space")
+    P, Q = a["sub_policy_probability"], b["sub_policy_probability"]
+    n = len(P)
+    k = min(k, n)
+    # |ρ| above 1.96 / √(n − 1) is unlikely (5%) for unrelated rankings.
+    print(f"policy: sub-policies {spearman(P, Q):+.2f} (chance within ±{1.96 / math.sqrt(n - 1):.2f}), "
+          f"top {k} shared {len(top_set(P, k) & top_set(Q, k))} (chance {k * k / n:.1f}), "
+          f"ops' application {spearman(a['application'], b['application']):+.2f}, "
+          f"mean level {spearman(a['mean_level'], b['mean_level']):+.2f} "
+          f"(chance within ±{1.96 / math.sqrt(len(a['ops']) - 1):.2f}), "
+          f"entropy {entropy(P):.4f} / {entropy(Q):.4f} (uniform {math.log(n):.4f})")
+    for name, run in (("A", a), ("B", b)):
+        order = sorted(range(len(run["ops"])), key=lambda i: -run["application"][i])
+        print(f"{name} ops by application:", " ".join(f"{run['ops'][i]} {run['application'][i]:.3f}" for i in order))
+
+
+def main():
+    args = sys.argv[1:]
+    k = 25
+    if len(args) == 4 and args[0] == "--top":
+        k, args = int(args[1]), args[2:]
+    if len(args) != 2 or k < 1:
+        sys.exit("usage: search_agreement.py [--top K] RUN_A RUN_B (two search run folders)")
+    compared = 0
+    for name, compare in (("alpha.jsonl", compare_alpha),
+                          ("policy_history.jsonl", lambda a, b: compare_policy(a, b, k))):
+        present = [os.path.exists(os.path.join(run, name)) for run in args]
+        if all(present):
+            compare(last_record(args[0], name), last_record(args[1], name))
+            compared += 1
+        elif any(present):
+            print(f"{name}: only in {args[present.index(True)]}; not compared")
+    if compared == 0:
+        sys.exit(f"{args[0]}, {args[1]}: neither alpha.jsonl nor policy_history.jsonl in both; "
+                 "expected two search run folders")
+
+
+if __name__ == "__main__":
+    main()
