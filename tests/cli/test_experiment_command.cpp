@@ -209,11 +209,29 @@ TEST(ExperimentCommand, DryRunListsRunsAndBadPlansFailClearly) {
       << refused.output;
   EXPECT_FALSE(fs::exists(dir.file("exp")));
 
-  // The shipped plans read and resolve.
-  for (const char* shipped : {"fashion-ablation", "fashion-ablation-quick"}) {
-    const auto checked = run_daas("experiment " + testing::source_dir() + "/configs/experiments/" + shipped +
-                                  ".yaml --dry-run --out " + dir.file(shipped));
-    EXPECT_EQ(checked.exit_code, 0) << shipped << "\n" << checked.output;
+  // Every shipped plan reads and resolves.
+  int shipped = 0;
+  for (const auto& entry : fs::directory_iterator(testing::source_dir() + "/configs/experiments")) {
+    const auto name = entry.path().stem().string();
+    const auto checked =
+        run_daas("experiment " + entry.path().string() + " --dry-run --out " + dir.file("shipped-" + name));
+    EXPECT_EQ(checked.exit_code, 0) << name << "\n" << checked.output;
+    ++shipped;
+  }
+  EXPECT_GE(shipped, 3);
+  // fashion-search-vs-random's searches are the full plan's, setting for setting.
+  const auto search_of = [](const std::string& plan_name, const std::string& condition) {
+    const auto plan = experiment::read_plan(testing::source_dir() + "/configs/experiments/" + plan_name + ".yaml");
+    for (auto run : experiment::plan_runs(plan, "out")) {
+      if (run.is_search && run.condition->name == condition && run.seed == 2) {
+        run.search.out.clear();
+        return experiment::search_table().to_yaml(run.search);
+      }
+    }
+    return std::string("(no search of " + condition + " seed 2 in " + plan_name + ")");
+  };
+  for (const char* condition : {"arch-search", "joint"}) {
+    EXPECT_EQ(search_of("fashion-search-vs-random", condition), search_of("fashion-ablation", condition)) << condition;
   }
   // A random genotype from the command line.
   const auto info = run_daas("info --genotype random:3 --channels 16 --layers 8");
