@@ -6,6 +6,7 @@
 #include <cmath>
 #include <ctime>
 #include <filesystem>
+#include <map>
 
 #include "daas/core/files.h"
 #include "daas/experiment/plan.h"
@@ -217,9 +218,88 @@ TEST(ExperimentResults, SummariseTheRunFolders) {
   EXPECT_DOUBLE_EQ(results.cpu_hours, 6);  // the half-done run's time counts in the total
   write_results(plan, results, out);
   const std::string csv = core::read_file(out + "/results.csv");
-  EXPECT_NE(csv.find("\na,DARTS_V2,none,3,2,62.5000,17.6777,1500,10,0.000000,1.500000\n"), std::string::npos) << csv;
+  // The only condition is the baseline: no pairs.
+  EXPECT_NE(csv.find("\na,DARTS_V2,none,3,2,62.5000,17.6777,1500,10,0.000000,1.500000,a,0,,,\n"), std::string::npos)
+      << csv;
   const std::string md = core::read_file(out + "/results.md");
-  EXPECT_NE(md.find("| a | DARTS_V2 | none | 2/3 | 62.50 ± 17.68 |"), std::string::npos) << md;
+  EXPECT_NE(md.find("| a | DARTS_V2 | none | 2/3 | 62.50 ± 17.68 | — |"), std::string::npos) << md;
+}
+
+/// A hand-written finished retrain of `run` with this test top-1.
+void finished_retrain(const Run& run, double test_top1) {
+  core::make_dirs(run.dir);
+  RunRecord record;
+  record.kind = "train";
+  record.sessions = 1;
+  record.finished = true;
+  record.parameters = 1000;
+  record.multiply_adds = 10;
+  core::write_file_atomic(run.dir + "/run.json", record.to_json().dump());
+  core::write_file_atomic(run.dir + "/metrics.jsonl", fmt::format("{{\"epoch\": 2, \"test_acc\": {}}}\n", test_top1));
+  core::write_file_atomic(run.dir + "/model.pt", "x");
+}
+
+TEST(ExperimentResults, ConditionsAreComparedWithTheBaselineSeedBySeed) {
+  testing::TempDir dir;
+  // b is the baseline; a has a seed b lacks, c is a search alone.
+  const Plan plan = read_plan(write_plan(dir, R"(profile: smoke
+baseline: b
+seeds: [0, 1, 2]
+conditions:
+  - name: a
+    seeds: [0, 1, 2, 3]
+    train: {genotype: random}
+  - name: b
+    train: {}
+  - name: c
+    search: {mode: arch}
+)"));
+  EXPECT_EQ(plan.baseline, "b");
+  const std::string out = dir.file("out");
+  const auto runs = plan_runs(plan, out);
+  // The seeds move both conditions alike (0.6, 0.8, 0.8); a is 0.02 above b
+  // in seeds 0 and 1, 0.01 below in seed 2; seed 3 has no pair.
+  const std::map<std::pair<std::string, int64_t>, double> top1 = {{{"a", 0}, 0.62}, {{"a", 1}, 0.82}, {{"a", 2}, 0.79},
+                                                                  {{"a", 3}, 0.10}, {{"b", 0}, 0.60}, {{"b", 1}, 0.80},
+                                                                  {{"b", 2}, 0.80}};
+  for (const auto& run : runs) {
+    if (!run.is_search) finished_retrain(run, top1.at({run.condition->name, run.seed}));
+  }
+  const Results results = collect_results(plan, runs);
+  ASSERT_EQ(results.conditions.size(), 3u);
+  const auto& a = results.conditions[0];
+  EXPECT_EQ(a.n, 4);
+  EXPECT_EQ(a.pairs, 3);
+  EXPECT_NEAR(a.delta_mean, 0.01, 1e-12);              // (0.02 + 0.02 − 0.01) / 3
+  EXPECT_NEAR(a.delta_std, std::sqrt(0.0003), 1e-12);  // deviations 0.01, 0.01, −0.02
+  EXPECT_EQ(a.higher, 2);
+  const auto& b = results.conditions[1];
+  EXPECT_EQ(b.pairs, 0);
+  EXPECT_TRUE(std::isnan(b.delta_mean));
+  EXPECT_EQ(results.conditions[2].pairs, 0);
+  write_results(plan, results, out);
+  const std::string csv = core::read_file(out + "/results.csv");
+  EXPECT_NE(csv.find(",b,3,1.0000,1.7321,2\n"), std::string::npos) << csv;
+  const std::string md = core::read_file(out + "/results.md");
+  EXPECT_NE(md.find("| Δ vs b (pp) |"), std::string::npos) << md;
+  EXPECT_NE(md.find("| +1.00 ± 1.73 (higher in 2 of 3) |"), std::string::npos) << md;
+}
+
+TEST(ExperimentPlan, TheBaselineIsTheFirstRetrainUnlessNamed) {
+  testing::TempDir dir;
+  EXPECT_EQ(read_plan(write_plan(dir, kPlan)).baseline, "searched");
+  EXPECT_EQ(
+      read_plan(write_plan(dir, with_condition("  - name: s\n    search: {}\n  - name: t\n    train: {}\n"))).baseline,
+      "t");
+  EXPECT_NE(plan_error("profile: smoke\nbaseline: x\nseeds: [0]\nconditions:\n  - name: a\n    train: {}\n")
+                .find("baseline 'x': no condition of that name; expected one of a"),
+            std::string::npos);
+  EXPECT_NE(plan_error("profile: smoke\nbaseline: s\nseeds: [0]\nconditions:\n  - name: s\n    search: {}\n")
+                .find("baseline 's' has no retrain"),
+            std::string::npos);
+  EXPECT_NE(plan_error("profile: smoke\nbaseline: [a]\nseeds: [0]\nconditions:\n  - name: a\n    train: {}\n")
+                .find("baseline is not a name"),
+            std::string::npos);
 }
 
 TEST(ExperimentRunClock, AddsToTheTimesOfEarlierSessions) {

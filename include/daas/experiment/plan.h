@@ -56,6 +56,10 @@ struct Plan {
   std::string text;  // the file as read
   std::string profile = "fashion";
   std::vector<Condition> conditions;
+  // The condition every other retrain is compared with, seed by seed
+  // (`baseline:`; default the first condition with a retrain); empty when no
+  // condition retrains.
+  std::string baseline;
 
   const Condition* find(const std::string& name) const;
 };

@@ -29,6 +29,12 @@ std::string joined(const std::vector<std::string>& items) {
   return out;
 }
 
+std::vector<std::string> condition_names(const Plan& plan) {
+  std::vector<std::string> names;
+  for (const auto& condition : plan.conditions) names.push_back(condition.name);
+  return names;
+}
+
 /// Fails unless every key of `node` (a mapping) is one of `allowed`.
 void check_keys(const YAML::Node& node, const std::string& where, const std::vector<std::string>& allowed) {
   std::set<std::string> seen;
@@ -162,7 +168,7 @@ Plan read_plan(const std::string& path) {
     core::fail("plan {}: invalid YAML ({})", path, e.what());
   }
   core::check(root.IsMap(), "plan {}: expected a mapping with 'conditions' at the top level", path);
-  check_keys(root, "plan " + path, {"profile", "seeds", "search", "train", "conditions"});
+  check_keys(root, "plan " + path, {"profile", "seeds", "search", "train", "conditions", "baseline"});
   if (root["profile"]) {
     core::check(root["profile"].IsScalar(), "plan {}: profile is not a name; expected a profile name or file", path);
     plan.profile = root["profile"].as<std::string>();
@@ -209,6 +215,24 @@ Plan read_plan(const std::string& path) {
       read_section(node["train"], path, where + ".train", condition.train);
     }
     plan.conditions.push_back(std::move(condition));
+  }
+  if (root["baseline"]) {
+    core::check(root["baseline"].IsScalar(), "plan {}: baseline is not a name; expected a condition's name", path);
+    plan.baseline = root["baseline"].as<std::string>();
+    const Condition* baseline = plan.find(plan.baseline);
+    core::check(baseline != nullptr, "plan {}: baseline '{}': no condition of that name; expected one of {}", path,
+                plan.baseline, joined(condition_names(plan)));
+    core::check(baseline->has_train,
+                "plan {}: baseline '{}' has no retrain; expected a condition with train, whose test top-1 the others "
+                "are compared with",
+                path, plan.baseline);
+  } else {
+    for (const auto& condition : plan.conditions) {
+      if (condition.has_train) {
+        plan.baseline = condition.name;
+        break;
+      }
+    }
   }
 
   // Settings against the tables, and the retrains' sources.

@@ -121,15 +121,28 @@ Results collect_results(const Plan& plan, const std::vector<Run>& runs) {
   }
   for (const auto& result : results.runs) by_dir[result.run->dir] = &result;
 
+  // The baseline's test top-1 per seed, for the paired differences.
+  std::map<int64_t, double> baseline_top1;
+  for (const auto& result : results.runs) {
+    if (result.finished && !result.run->is_search && result.run->condition->name == plan.baseline) {
+      baseline_top1[result.run->seed] = result.test_top1;
+    }
+  }
+
   for (const auto& condition : plan.conditions) {
     ConditionResult summary;
     summary.condition = &condition;
     summary.planned = static_cast<int64_t>(condition.seeds.size());
-    std::vector<double> top1, parameters, multiply_adds, search_hours, train_hours;
+    std::vector<double> top1, parameters, multiply_adds, search_hours, train_hours, deltas;
     for (const auto& result : results.runs) {
       if (result.run->condition != &condition || !result.finished) continue;
       if (condition.has_train && !result.run->is_search) {
         top1.push_back(result.test_top1);
+        const auto paired = baseline_top1.find(result.run->seed);
+        if (condition.name != plan.baseline && paired != baseline_top1.end()) {
+          deltas.push_back(result.test_top1 - paired->second);
+          if (deltas.back() > 0) ++summary.higher;
+        }
         parameters.push_back(static_cast<double>(result.parameters));
         multiply_adds.push_back(static_cast<double>(result.multiply_adds));
         train_hours.push_back(result.cpu_hours);
@@ -147,6 +160,9 @@ Results collect_results(const Plan& plan, const std::vector<Run>& runs) {
     summary.multiply_adds_mean = multiply_adds.empty() ? std::numeric_limits<double>::quiet_NaN() : mean(multiply_adds);
     summary.search_cpu_hours = mean(search_hours);
     summary.train_cpu_hours = mean(train_hours);
+    summary.pairs = static_cast<int64_t>(deltas.size());
+    summary.delta_mean = deltas.empty() ? std::numeric_limits<double>::quiet_NaN() : mean(deltas);
+    summary.delta_std = sample_std(deltas);
     results.conditions.push_back(summary);
   }
   return results;
@@ -156,7 +172,8 @@ void write_results(const Plan& plan, const Results& results, const std::string& 
   // results.csv: one row per condition.
   std::string table =
       "condition,genotype,policy,seeds,n,test_top1_mean_pct,test_top1_std_pct,parameters_mean,multiply_adds_mean,"
-      "search_cpu_hours_per_seed,train_cpu_hours_per_seed\n";
+      "search_cpu_hours_per_seed,train_cpu_hours_per_seed,baseline,pairs,delta_top1_mean_pct,delta_top1_std_pct,"
+      "higher_in\n";
   std::vector<Run> runs;
   for (const auto& result : results.runs) runs.push_back(*result.run);
   for (const auto& c : results.conditions) {
@@ -165,10 +182,13 @@ void write_results(const Plan& plan, const Results& results, const std::string& 
         condition.has_train ? source_text(condition.genotype, condition.genotype_text, runs) : std::string();
     const std::string policy =
         condition.has_train ? source_text(condition.policy, condition.policy_text, runs) : std::string();
-    table += fmt::format("{},{},{},{},{},{},{},{},{},{},{}\n", csv(condition.name), csv(genotype), csv(policy),
-                         c.planned, c.n, number(100 * c.top1_mean, "{:.4f}"), number(100 * c.top1_std, "{:.4f}"),
-                         number(c.parameters_mean, "{:.0f}"), number(c.multiply_adds_mean, "{:.0f}"),
-                         number(c.search_cpu_hours, "{:.6f}"), number(c.train_cpu_hours, "{:.6f}"));
+    table += fmt::format("{},{},{},{},{},{},{},{},{},{},{},{},{},{},{},{}\n", csv(condition.name), csv(genotype),
+                         csv(policy), c.planned, c.n, number(100 * c.top1_mean, "{:.4f}"),
+                         number(100 * c.top1_std, "{:.4f}"), number(c.parameters_mean, "{:.0f}"),
+                         number(c.multiply_adds_mean, "{:.0f}"), number(c.search_cpu_hours, "{:.6f}"),
+                         number(c.train_cpu_hours, "{:.6f}"), csv(plan.baseline), c.pairs,
+                         number(100 * c.delta_mean, "{:.4f}"), number(100 * c.delta_std, "{:.4f}"),
+                         c.pairs > 0 ? std::to_string(c.higher) : std::string());
   }
   core::write_file_atomic((fs::path(out) / "results.csv").string(), table);
 
@@ -194,9 +214,18 @@ void write_results(const Plan& plan, const Results& results, const std::string& 
       "image. CPU-hours: process CPU time over all threads per run, up to its last checkpoint (run.json), mean per "
       "seed; a condition's search CPU-hours are those of the searches its retrains took genotype or policy from.\n\n",
       plan.profile, results.finished, results.runs.size(), results.cpu_hours, results.wall_hours);
-  md +=
-      "| Condition | Genotype | Policy | n | Test top-1 (%) | Params (M) | Mult-adds (M) | Search CPU-h | "
-      "Retrain CPU-h |\n|---|---|---|---|---|---|---|---|---|\n";
+  if (!plan.baseline.empty()) {
+    md += fmt::format(
+        "Δ vs {0}: the test top-1 minus that of {0}'s retrain of the same seed (a seed fixes the training subset, the "
+        "held-out share and the test images, which the conditions share), in percentage points, mean ± sample "
+        "standard deviation over the seeds where both finished, and in how many of them the condition is higher. "
+        "Seed-to-seed differences that all conditions share cancel in it.\n\n",
+        plan.baseline);
+  }
+  md += fmt::format(
+      "| Condition | Genotype | Policy | n | Test top-1 (%) | Δ vs {} (pp) | Params (M) | Mult-adds (M) | Search "
+      "CPU-h | Retrain CPU-h |\n|---|---|---|---|---|---|---|---|---|---|\n",
+      plan.baseline.empty() ? std::string("baseline") : plan.baseline);
   for (const auto& c : results.conditions) {
     const Condition& condition = *c.condition;
     std::string top1 = "—";
@@ -204,13 +233,19 @@ void write_results(const Plan& plan, const Results& results, const std::string& 
       top1 = fmt::format("{:.2f}", 100 * c.top1_mean);
       if (std::isfinite(c.top1_std)) top1 += fmt::format(" ± {:.2f}", 100 * c.top1_std);
     }
-    md +=
-        fmt::format("| {} | {} | {} | {}/{} | {} | {} | {} | {:.3f} | {} |\n", condition.name,
-                    condition.has_train ? source_text(condition.genotype, condition.genotype_text, runs) : "—",
-                    condition.has_train ? source_text(condition.policy, condition.policy_text, runs) : "—", c.n,
-                    c.planned, top1, std::isfinite(c.parameters_mean) ? number(c.parameters_mean / 1e6, "{:.3f}") : "—",
-                    std::isfinite(c.multiply_adds_mean) ? number(c.multiply_adds_mean / 1e6, "{:.1f}") : "—",
-                    c.search_cpu_hours, condition.has_train ? fmt::format("{:.3f}", c.train_cpu_hours) : "—");
+    std::string delta = "—";
+    if (c.pairs > 0) {
+      delta = fmt::format("{:+.2f}", 100 * c.delta_mean);
+      if (std::isfinite(c.delta_std)) delta += fmt::format(" ± {:.2f}", 100 * c.delta_std);
+      delta += fmt::format(" (higher in {} of {})", c.higher, c.pairs);
+    }
+    md += fmt::format("| {} | {} | {} | {}/{} | {} | {} | {} | {} | {:.3f} | {} |\n", condition.name,
+                      condition.has_train ? source_text(condition.genotype, condition.genotype_text, runs) : "—",
+                      condition.has_train ? source_text(condition.policy, condition.policy_text, runs) : "—", c.n,
+                      c.planned, top1, delta,
+                      std::isfinite(c.parameters_mean) ? number(c.parameters_mean / 1e6, "{:.3f}") : "—",
+                      std::isfinite(c.multiply_adds_mean) ? number(c.multiply_adds_mean / 1e6, "{:.1f}") : "—",
+                      c.search_cpu_hours, condition.has_train ? fmt::format("{:.3f}", c.train_cpu_hours) : "—");
   }
   md += "\n## Budgets\n\n";
   for (const auto& condition : plan.conditions) {
