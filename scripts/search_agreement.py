@@ -1,7 +1,7 @@
 #!/usr/bin/python3
 """Do two searches agree on what is better?
 
-    scripts/search_agreement.py [--top K] RUN_A RUN_B
+    scripts/search_agreement.py [--top K] [--per-epoch] RUN_A RUN_B
 
 Compares two search run folders (two seeds of one setting, say) on what both
 searched.
@@ -11,7 +11,8 @@ normal and the reduction cell: the Spearman rank correlation of the 8 ops'
 probabilities between the runs, per edge and averaged; the same averaged over
 pairs of different edges (a null that is not zero, since all edges share a
 global ordering of the ops); on how many edges the most likely op is the
-same; and the mean entropy of an edge.
+same; and the mean entropy of an edge. With --per-epoch, the same three
+figures for every epoch both runs recorded: when the searches agreed most.
 
 Policy (the last line of policy_history.jsonl): the Spearman correlation of
 the sub-policies' probabilities, of the ops' application probabilities and of
@@ -26,28 +27,41 @@ import statistics
 import sys
 
 
-def last_record(run, name):
+def records(run, name):
     with open(os.path.join(run, name)) as f:
-        lines = [line for line in f if line.strip()]
+        lines = [json.loads(line) for line in f if line.strip()]
     if not lines:
         sys.exit(f"{run}/{name}: empty; expected one record per epoch")
-    return json.loads(lines[-1])
+    return lines
+
+
+def last_record(run, name):
+    return records(run, name)[-1]
 
 
 def ranks(values):
+    """Ranks from 0, tied values sharing the mean of their ranks (the records
+    round to 4 significant digits, so near-uniform rows tie)."""
     order = sorted(range(len(values)), key=lambda i: values[i])
-    out = [0] * len(values)
-    for rank, i in enumerate(order):
-        out[i] = rank
+    out = [0.0] * len(values)
+    start = 0
+    while start < len(order):
+        end = start
+        while end + 1 < len(order) and values[order[end + 1]] == values[order[start]]:
+            end += 1
+        for position in range(start, end + 1):
+            out[order[position]] = (start + end) / 2
+        start = end + 1
     return out
 
 
 def spearman(a, b):
+    """Pearson correlation of the ranks; 0 when either side is constant."""
     ra, rb = ranks(a), ranks(b)
-    mean = (len(a) - 1) / 2
-    num = sum((x - mean) * (y - mean) for x, y in zip(ra, rb))
-    den = math.sqrt(sum((x - mean) ** 2 for x in ra) * sum((y - mean) ** 2 for y in rb))
-    return num / den
+    mean_a, mean_b = statistics.mean(ra), statistics.mean(rb)
+    num = sum((x - mean_a) * (y - mean_b) for x, y in zip(ra, rb))
+    den = math.sqrt(sum((x - mean_a) ** 2 for x in ra) * sum((y - mean_b) ** 2 for y in rb))
+    return num / den if den > 0 else 0.0
 
 
 def entropy(p):
@@ -55,27 +69,48 @@ def entropy(p):
 
 
 def top(p):
-    return max(range(len(p)), key=lambda k: p[k])
+    """The most likely op, or None when several share the largest value."""
+    best = max(p)
+    return p.index(best) if p.count(best) == 1 else None
 
 
 def top_set(p, k):
     return set(sorted(range(len(p)), key=lambda i: -p[i])[:k])
 
 
+def edge_agreement(A, B, cell):
+    """Per-edge Spearman, its mean over pairs of different edges, and the edges with the same top op."""
+    if len(A) != len(B):
+        sys.exit(f"{cell}: {len(A)} edges against {len(B)}; expected searches of the same space")
+    same = [spearman(A[i], B[i]) for i in range(len(A))]
+    other = [spearman(A[i], B[j]) for i in range(len(A)) for j in range(len(B)) if i != j]
+    return same, statistics.mean(other), sum(top(A[i]) is not None and top(A[i]) == top(B[i]) for i in range(len(A)))
+
+
 def compare_alpha(a, b):
     for cell in ("normal", "reduce"):
         A, B = a[cell], b[cell]
-        if len(A) != len(B):
-            sys.exit(f"{cell}: {len(A)} edges against {len(B)}; expected searches of the same space")
-        same = [spearman(A[i], B[i]) for i in range(len(A))]
-        other = [spearman(A[i], B[j]) for i in range(len(A)) for j in range(len(B)) if i != j]
-        same_top = sum(top(A[i]) == top(B[i]) for i in range(len(A)))
+        same, other, same_top = edge_agreement(A, B, cell)
         print(f"{cell}: same edge {statistics.mean(same):+.2f} (per edge {' '.join(f'{x:+.2f}' for x in same)}), "
-              f"other edges {statistics.mean(other):+.2f}, same top op on {same_top} of {len(A)} edges, "
+              f"other edges {other:+.2f}, same top op on {same_top} of {len(A)} edges, "
               f"mean entropy {statistics.mean(map(entropy, A)):.4f} / {statistics.mean(map(entropy, B)):.4f}")
     for name, run in (("A", a), ("B", b)):
         mean = [statistics.mean(p[k] for p in run["normal"]) for k in range(len(run["ops"]))]
         print(f"{name} normal cell, mean probability:", " ".join(f"{o} {m:.4f}" for o, m in zip(run["ops"], mean)))
+
+
+def alpha_per_epoch(run_a, run_b):
+    by_epoch = {record["epoch"]: record for record in records(run_b, "alpha.jsonl")}
+    print("epoch: same edge / other edges / same top op, normal cell; the same, reduction cell")
+    for a in records(run_a, "alpha.jsonl"):
+        b = by_epoch.get(a["epoch"])
+        if b is None:
+            continue
+        row = []
+        for cell in ("normal", "reduce"):
+            same, other, same_top = edge_agreement(a[cell], b[cell], cell)
+            row.append(f"{statistics.mean(same):+.2f} / {other:+.2f} / {same_top:2d}")
+        print(f"{a['epoch']:5d}: {row[0]}   {row[1]}")
 
 
 def compare_policy(a, b, k):
@@ -100,10 +135,13 @@ def compare_policy(a, b, k):
 def main():
     args = sys.argv[1:]
     k = 25
+    per_epoch = "--per-epoch" in args
+    args = [arg for arg in args if arg != "--per-epoch"]
     if len(args) == 4 and args[0] == "--top":
-        k, args = int(args[1]), args[2:]
+        k = int(args[1]) if args[1].isdigit() else 0
+        args = args[2:]
     if len(args) != 2 or k < 1:
-        sys.exit("usage: search_agreement.py [--top K] RUN_A RUN_B (two search run folders)")
+        sys.exit("usage: search_agreement.py [--top K] [--per-epoch] RUN_A RUN_B (two search run folders; K >= 1)")
     compared = 0
     for name, compare in (("alpha.jsonl", compare_alpha),
                           ("policy_history.jsonl", lambda a, b: compare_policy(a, b, k))):
@@ -113,6 +151,8 @@ def main():
             compared += 1
         elif any(present):
             print(f"{name}: only in {args[present.index(True)]}; not compared")
+    if per_epoch and all(os.path.exists(os.path.join(run, "alpha.jsonl")) for run in args):
+        alpha_per_epoch(*args)
     if compared == 0:
         sys.exit(f"{args[0]}, {args[1]}: neither alpha.jsonl nor policy_history.jsonl in both; "
                  "expected two search run folders")

@@ -37,6 +37,15 @@ def run_folder(root, name, edges, reverse=False, swap_top=False):
     return path
 
 
+def alpha_folder(root, name, rows):
+    """A search folder whose one epoch has these rows in both cells."""
+    path = os.path.join(root, name)
+    os.makedirs(path)
+    with open(os.path.join(path, "alpha.jsonl"), "w") as f:
+        f.write(json.dumps({"ops": OPS, "epoch": 1, "normal": rows, "reduce": rows}) + "\n")
+    return path
+
+
 POLICY_OPS = ["ShearX", "ShearY", "TranslateX", "TranslateY", "Rotate", "AutoContrast", "Invert", "Equalize",
               "Solarize", "Posterize", "Contrast", "Color", "Brightness", "Sharpness", "Cutout"]
 
@@ -79,6 +88,15 @@ with tempfile.TemporaryDirectory() as root:
     assert "normal: same edge +0.98" in out.stdout and "same top op on 0 of 14 edges" in out.stdout, out.stdout
     out = run(a, small)
     assert out.returncode != 0 and "14 edges against 5" in out.stderr, (out.stdout, out.stderr)
+    # Per epoch: the uniform first epoch (all ops tied) agrees on nothing, the second fully.
+    out = run("--per-epoch", a, same)
+    assert out.returncode == 0, out.stderr
+    assert "    1: +0.00 / +0.00 /  0   +1.00" in out.stdout and "    2: +1.00 / " in out.stdout, out.stdout
+    # Tied values share their mean rank: two halves of tied ops, swapped, disagree fully.
+    halves = [[0.1] * 4 + [0.15] * 4] * 14
+    out = run(alpha_folder(root, "t1", halves), alpha_folder(root, "t2", [row[::-1] for row in halves]))
+    assert out.returncode == 0, out.stderr
+    assert "normal: same edge -1.00" in out.stdout and "same top op on 0 of 14 edges" in out.stdout, out.stdout
     # Policies: a joint search (α and policy) against a policy search (policy only).
     joint = policy_folder(root, "a")  # beside a's alpha.jsonl
     out = run(joint, policy_folder(root, "p"))
