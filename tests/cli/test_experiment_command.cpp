@@ -38,25 +38,37 @@ conditions:
 
 nlohmann::json record_of(const std::string& run) { return nlohmann::json::parse(core::read_file(run + "/run.json")); }
 
-/// results.csv (or runs.csv) as rows of named fields; fields hold no commas here
-/// except the quoted genotype and folder, which are skipped.
+/// results.csv (or runs.csv) as rows of named fields. Fields may be quoted
+/// (a genotype holds commas); a doubled quote inside stands for one.
 std::vector<std::map<std::string, std::string>> read_csv(const std::string& path) {
+  auto split = [](const std::string& line) {
+    std::vector<std::string> fields(1);
+    bool quoted = false;
+    for (size_t i = 0; i < line.size(); ++i) {
+      const char c = line[i];
+      if (quoted && c == '"' && i + 1 < line.size() && line[i + 1] == '"') {
+        fields.back() += '"';
+        ++i;
+      } else if (c == '"') {
+        quoted = !quoted;
+      } else if (c == ',' && !quoted) {
+        fields.emplace_back();
+      } else {
+        fields.back() += c;
+      }
+    }
+    return fields;
+  };
   std::istringstream in(core::read_file(path));
   std::string line;
   std::getline(in, line);
-  std::vector<std::string> header;
-  std::stringstream head(line);
-  for (std::string field; std::getline(head, field, ',');) header.push_back(field);
+  const auto header = split(line);
   std::vector<std::map<std::string, std::string>> rows;
   while (std::getline(in, line)) {
+    const auto fields = split(line);
+    EXPECT_EQ(fields.size(), header.size()) << path << ": " << line;
     std::map<std::string, std::string> row;
-    std::stringstream fields(line);
-    for (const auto& name : header) {
-      std::string field;
-      if (fields.peek() == '"') break;  // the quoted fields come last
-      std::getline(fields, field, ',');
-      row[name] = field;
-    }
+    for (size_t i = 0; i < header.size() && i < fields.size(); ++i) row[header[i]] = fields[i];
     rows.push_back(row);
   }
   return rows;
@@ -162,10 +174,21 @@ TEST(ExperimentCommand, TinyPlanKilledResumesAndSummarisesItsRuns) {
   }
   EXPECT_GT(std::stod(rows[0].at("search_cpu_hours_per_seed")), 0);
   EXPECT_EQ(rows[1].at("search_cpu_hours_per_seed"), "0.000000");
+  // joint, the first retrain, is the baseline; random is compared with it seed by seed.
+  EXPECT_EQ(rows[0].at("baseline"), "joint");
+  EXPECT_EQ(rows[0].at("pairs"), "");
+  EXPECT_EQ(rows[1].at("pairs"), "2");
+  const double d0 = top1["random"][0] - top1["joint"][0], d1 = top1["random"][1] - top1["joint"][1];
+  EXPECT_NEAR(std::stod(rows[1].at("delta_top1_mean_pct")), 100 * (d0 + d1) / 2, 5e-5);
+  EXPECT_NEAR(std::stod(rows[1].at("delta_top1_std_pct")), 100 * std::abs(d0 - d1) / std::sqrt(2.0), 5e-5);
+  EXPECT_EQ(std::stoi(rows[1].at("higher_in")), (d0 > 0) + (d1 > 0));
+  EXPECT_EQ(std::stoi(rows[1].at("lower_in")), (d0 < 0) + (d1 < 0));
   for (const auto& row : read_csv(out + "/runs.csv")) {
     if (row.at("run") != "train") continue;
     const double expected = top1[row.at("condition")][std::stoul(row.at("seed"))];
     EXPECT_EQ(std::stod(row.at("test_acc")), expected);
+    EXPECT_EQ(nas::parse_genotype(row.at("genotype")),
+              nas::parse_genotype(core::read_file(row.at("folder") + "/genotype.txt")));
   }
   const std::string md = core::read_file(out + "/results.md");
   EXPECT_NE(md.find("| joint | joint search of joint | joint search of joint | 2/2 |"), std::string::npos) << md;

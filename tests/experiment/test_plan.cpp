@@ -2,11 +2,13 @@
 // option tables, references between conditions, the order of the runs.
 #include <gtest/gtest.h>
 
+#include <algorithm>
 #include <chrono>
 #include <cmath>
 #include <ctime>
 #include <filesystem>
 #include <map>
+#include <sstream>
 
 #include "daas/core/files.h"
 #include "daas/experiment/plan.h"
@@ -218,11 +220,11 @@ TEST(ExperimentResults, SummariseTheRunFolders) {
   EXPECT_DOUBLE_EQ(results.cpu_hours, 6);  // the half-done run's time counts in the total
   write_results(plan, results, out);
   const std::string csv = core::read_file(out + "/results.csv");
-  // The only condition is the baseline: no pairs.
-  EXPECT_NE(csv.find("\na,DARTS_V2,none,3,2,62.5000,17.6777,1500,10,0.000000,1.500000,a,0,,,\n"), std::string::npos)
+  // The only condition is the baseline: nothing to compare.
+  EXPECT_NE(csv.find("\na,DARTS_V2,none,3,2,62.5000,17.6777,1500,10,0.000000,1.500000,a,,,,,\n"), std::string::npos)
       << csv;
   const std::string md = core::read_file(out + "/results.md");
-  EXPECT_NE(md.find("| a | DARTS_V2 | none | 2/3 | 62.50 ± 17.68 | — |"), std::string::npos) << md;
+  EXPECT_NE(md.find("| a | DARTS_V2 | none | 2/3 | 62.50 ± 17.68 | (baseline) |"), std::string::npos) << md;
 }
 
 /// A hand-written finished retrain of `run` with this test top-1.
@@ -241,48 +243,100 @@ void finished_retrain(const Run& run, double test_top1) {
 
 TEST(ExperimentResults, ConditionsAreComparedWithTheBaselineSeedBySeed) {
   testing::TempDir dir;
-  // b is the baseline; a has a seed b lacks, c is a search alone.
+  // b is the baseline; a has a seed b lacks, tie has one seed, other-data
+  // tests on other images, search is a search alone.
   const Plan plan = read_plan(write_plan(dir, R"(profile: smoke
 baseline: b
 seeds: [0, 1, 2]
+train: {subset: 1000}
 conditions:
   - name: a
     seeds: [0, 1, 2, 3]
     train: {genotype: random}
   - name: b
     train: {}
-  - name: c
+  - name: tie
+    seeds: [1]
+    train: {lr: 0.01}
+  - name: other-data
+    train: {subset: 2000}
+  - name: search
     search: {mode: arch}
 )"));
   EXPECT_EQ(plan.baseline, "b");
   const std::string out = dir.file("out");
   const auto runs = plan_runs(plan, out);
-  // The seeds move both conditions alike (0.6, 0.8, 0.8); a is 0.02 above b
+  // The seeds move every condition alike (0.6, 0.8, 0.8); a is 0.02 above b
   // in seeds 0 and 1, 0.01 below in seed 2; seed 3 has no pair.
-  const std::map<std::pair<std::string, int64_t>, double> top1 = {{{"a", 0}, 0.62}, {{"a", 1}, 0.82}, {{"a", 2}, 0.79},
-                                                                  {{"a", 3}, 0.10}, {{"b", 0}, 0.60}, {{"b", 1}, 0.80},
-                                                                  {{"b", 2}, 0.80}};
+  const std::map<std::pair<std::string, int64_t>, double> top1 = {
+      {{"a", 0}, 0.62},          {{"a", 1}, 0.82},          {{"a", 2}, 0.79},         {{"a", 3}, 0.10},
+      {{"b", 0}, 0.60},          {{"b", 1}, 0.80},          {{"b", 2}, 0.80},         {{"tie", 1}, 0.80},
+      {{"other-data", 0}, 0.90}, {{"other-data", 1}, 0.90}, {{"other-data", 2}, 0.90}};
   for (const auto& run : runs) {
     if (!run.is_search) finished_retrain(run, top1.at({run.condition->name, run.seed}));
   }
   const Results results = collect_results(plan, runs);
-  ASSERT_EQ(results.conditions.size(), 3u);
+  ASSERT_EQ(results.conditions.size(), 5u);
   const auto& a = results.conditions[0];
+  EXPECT_TRUE(a.compared);
   EXPECT_EQ(a.n, 4);
   EXPECT_EQ(a.pairs, 3);
   EXPECT_NEAR(a.delta_mean, 0.01, 1e-12);              // (0.02 + 0.02 − 0.01) / 3
   EXPECT_NEAR(a.delta_std, std::sqrt(0.0003), 1e-12);  // deviations 0.01, 0.01, −0.02
   EXPECT_EQ(a.higher, 2);
-  const auto& b = results.conditions[1];
-  EXPECT_EQ(b.pairs, 0);
-  EXPECT_TRUE(std::isnan(b.delta_mean));
-  EXPECT_EQ(results.conditions[2].pairs, 0);
+  EXPECT_EQ(a.lower, 1);
+  EXPECT_FALSE(results.conditions[1].compared);  // the baseline
+  EXPECT_EQ(results.conditions[2].pairs, 1);
+  EXPECT_EQ(results.conditions[2].higher + results.conditions[2].lower, 0);
+  EXPECT_TRUE(results.conditions[3].other_data);
+  EXPECT_EQ(results.conditions[3].pairs, 0);
+  EXPECT_FALSE(results.conditions[4].compared);
   write_results(plan, results, out);
   const std::string csv = core::read_file(out + "/results.csv");
-  EXPECT_NE(csv.find(",b,3,1.0000,1.7321,2\n"), std::string::npos) << csv;
+  EXPECT_NE(csv.find(",b,3,1.0000,1.7321,2,1\n"), std::string::npos) << csv;
+  EXPECT_NE(csv.find(",b,1,0.0000,,0,0\n"), std::string::npos) << csv;  // one pair: no std
+  EXPECT_NE(csv.find("\nb,DARTS_V2,none,3,3,73.3333,11.5470,1000,10,0.000000,0.000000,b,,,,,\n"), std::string::npos)
+      << csv;
+  EXPECT_NE(csv.find("\nother-data,DARTS_V2,none,3,3,90.0000,0.0000,1000,10,0.000000,0.000000,b,,,,,\n"),
+            std::string::npos)
+      << csv;
+  // Every row has the header's number of fields (no field here holds a comma).
+  std::istringstream lines(csv);
+  std::string line;
+  std::getline(lines, line);
+  const auto fields = std::count(line.begin(), line.end(), ',');
+  while (std::getline(lines, line)) EXPECT_EQ(std::count(line.begin(), line.end(), ','), fields) << line;
   const std::string md = core::read_file(out + "/results.md");
   EXPECT_NE(md.find("| Δ vs b (pp) |"), std::string::npos) << md;
-  EXPECT_NE(md.find("| +1.00 ± 1.73 (higher in 2 of 3) |"), std::string::npos) << md;
+  EXPECT_NE(md.find("| +1.00 ± 1.73 (higher in 2, lower in 1 of 3) |"), std::string::npos) << md;
+  EXPECT_NE(md.find("| 0.00 (higher in 0, lower in 0 of 1) |"), std::string::npos) << md;
+  EXPECT_NE(md.find("| — (other data settings) |"), std::string::npos) << md;
+  EXPECT_NE(md.find("| 73.33 ± 11.55 | (baseline) |"), std::string::npos) << md;
+}
+
+TEST(ExperimentResults, ANegativeDifferenceHasAMinusSign) {
+  testing::TempDir dir;
+  const Plan plan = read_plan(
+      write_plan(dir, with_condition("  - name: a\n    train: {}\n  - name: b\n    train: {genotype: random}\n")));
+  const std::string out = dir.file("out");
+  const auto runs = plan_runs(plan, out);
+  finished_retrain(runs[0], 0.75);
+  finished_retrain(runs[1], 0.745);
+  write_results(plan, collect_results(plan, runs), out);
+  EXPECT_NE(core::read_file(out + "/results.md").find("| −0.50 (higher in 0, lower in 1 of 1) |"), std::string::npos);
+}
+
+TEST(ExperimentResults, APlanWithoutRetrainsHasNoComparison) {
+  testing::TempDir dir;
+  const Plan plan = read_plan(write_plan(dir, with_condition("  - name: s\n    search: {mode: arch}\n")));
+  EXPECT_EQ(plan.baseline, "");
+  const std::string out = dir.file("out");
+  const auto runs = plan_runs(plan, out);
+  write_results(plan, collect_results(plan, runs), out);
+  const std::string md = core::read_file(out + "/results.md");
+  EXPECT_EQ(md.find("Δ"), std::string::npos) << md;
+  EXPECT_NE(md.find("| Test top-1 (%) | Params (M) |"), std::string::npos) << md;
+  EXPECT_NE(core::read_file(out + "/results.csv").find("\ns,,,1,0,,,,,0.000000,0.000000,,,,,,\n"), std::string::npos);
 }
 
 TEST(ExperimentPlan, TheBaselineIsTheFirstRetrainUnlessNamed) {
@@ -291,14 +345,16 @@ TEST(ExperimentPlan, TheBaselineIsTheFirstRetrainUnlessNamed) {
   EXPECT_EQ(
       read_plan(write_plan(dir, with_condition("  - name: s\n    search: {}\n  - name: t\n    train: {}\n"))).baseline,
       "t");
-  EXPECT_NE(plan_error("profile: smoke\nbaseline: x\nseeds: [0]\nconditions:\n  - name: a\n    train: {}\n")
-                .find("baseline 'x': no condition of that name; expected one of a"),
+  const std::string two = "seeds: [0]\nconditions:\n  - name: s\n    search: {}\n  - name: a\n    train: {}\n";
+  EXPECT_NE(plan_error("profile: smoke\nbaseline: x\n" + two)
+                .find("baseline 'x': no condition of that name; expected the name of a condition with a retrain (a)"),
             std::string::npos);
-  EXPECT_NE(plan_error("profile: smoke\nbaseline: s\nseeds: [0]\nconditions:\n  - name: s\n    search: {}\n")
-                .find("baseline 's' has no retrain"),
+  EXPECT_NE(plan_error("profile: smoke\nbaseline: s\n" + two)
+                .find("baseline 's' has no retrain; expected the name of a condition with a retrain (a)"),
             std::string::npos);
-  EXPECT_NE(plan_error("profile: smoke\nbaseline: [a]\nseeds: [0]\nconditions:\n  - name: a\n    train: {}\n")
-                .find("baseline is not a name"),
+  EXPECT_NE(plan_error("profile: smoke\nbaseline: [a]\n" + two).find("baseline is a list; expected the name"),
+            std::string::npos);
+  EXPECT_NE(plan_error("profile: smoke\nbaseline:\n" + two).find("baseline is empty; expected the name"),
             std::string::npos);
 }
 

@@ -8,6 +8,8 @@
 // seed), or draw a uniformly random genotype per seed (`random`).
 //
 //   profile: fashion            # base profile (a name under configs/ or a file)
+//   baseline: random            # compared with the other retrains seed by seed
+//                               # (default: the first condition with a retrain)
 //   seeds: [0, 1, 2]            # default seeds of every condition
 //   search: {epochs: 20}        # settings of every condition's search
 //   train: {epochs: 10}         # settings of every condition's retrain

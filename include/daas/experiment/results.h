@@ -32,17 +32,22 @@ struct ConditionResult {
   double multiply_adds_mean = 0;
   double search_cpu_hours = 0;  // per seed: the searches its retrain used (or its own)
   double train_cpu_hours = 0;   // per seed
-  // Against the plan's baseline, seed by seed (a seed fixes the data subset,
-  // the held-out share and the test images, so the seeds' differences cancel):
-  // over the seeds where both retrains finished (`pairs`), the mean and the
-  // sample standard deviation of this test top-1 minus the baseline's
-  // (fractions; NaN without pairs, the std below two), and in how many this
-  // one is higher. The baseline itself and conditions without a retrain have
-  // no pairs.
+  // Against the plan's baseline, seed by seed: within a seed, retrains with
+  // the same data settings train, hold out and test on the same images, so
+  // what a seed changes for every condition alike drops out. Over the seeds
+  // where both retrains finished (`pairs`): the mean and the sample standard
+  // deviation of this test top-1 minus the baseline's (fractions; NaN without
+  // pairs, the std below two), and in how many this one is higher or lower
+  // (the rest tie). `compared` is false for the baseline itself, conditions
+  // without a retrain, and retrains whose data settings differ from the
+  // baseline's (`other_data`), which are not paired.
+  bool compared = false;
+  bool other_data = false;
   int64_t pairs = 0;
   double delta_mean = 0;
   double delta_std = 0;
   int64_t higher = 0;
+  int64_t lower = 0;
 };
 
 struct Results {

@@ -29,10 +29,27 @@ std::string joined(const std::vector<std::string>& items) {
   return out;
 }
 
-std::vector<std::string> condition_names(const Plan& plan) {
-  std::vector<std::string> names;
-  for (const auto& condition : plan.conditions) names.push_back(condition.name);
-  return names;
+/// The baseline condition's name: `node` (a condition with a retrain), or
+/// without it the first condition with a retrain; empty when none retrains.
+std::string read_baseline(const YAML::Node& node, const Plan& plan) {
+  std::vector<std::string> retrains;
+  for (const auto& condition : plan.conditions) {
+    if (condition.has_train) retrains.push_back(condition.name);
+  }
+  if (!node) return retrains.empty() ? std::string() : retrains.front();
+  const std::string expected = retrains.empty()
+                                   ? std::string("no condition has a retrain to compare with")
+                                   : "expected the name of a condition with a retrain (" + joined(retrains) + ")";
+  core::check(node.IsScalar(), "plan {}: baseline is {}; {}", plan.path,
+              node.IsSequence() ? "a list"
+              : node.IsMap()    ? "a mapping"
+                                : "empty",
+              expected);
+  const std::string name = node.as<std::string>();
+  const Condition* baseline = plan.find(name);
+  core::check(baseline != nullptr, "plan {}: baseline '{}': no condition of that name; {}", plan.path, name, expected);
+  core::check(baseline->has_train, "plan {}: baseline '{}' has no retrain; {}", plan.path, name, expected);
+  return name;
 }
 
 /// Fails unless every key of `node` (a mapping) is one of `allowed`.
@@ -216,24 +233,7 @@ Plan read_plan(const std::string& path) {
     }
     plan.conditions.push_back(std::move(condition));
   }
-  if (root["baseline"]) {
-    core::check(root["baseline"].IsScalar(), "plan {}: baseline is not a name; expected a condition's name", path);
-    plan.baseline = root["baseline"].as<std::string>();
-    const Condition* baseline = plan.find(plan.baseline);
-    core::check(baseline != nullptr, "plan {}: baseline '{}': no condition of that name; expected one of {}", path,
-                plan.baseline, joined(condition_names(plan)));
-    core::check(baseline->has_train,
-                "plan {}: baseline '{}' has no retrain; expected a condition with train, whose test top-1 the others "
-                "are compared with",
-                path, plan.baseline);
-  } else {
-    for (const auto& condition : plan.conditions) {
-      if (condition.has_train) {
-        plan.baseline = condition.name;
-        break;
-      }
-    }
-  }
+  plan.baseline = read_baseline(root["baseline"], plan);
 
   // Settings against the tables, and the retrains' sources.
   const auto search_options = search_table();

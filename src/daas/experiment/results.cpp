@@ -1,6 +1,7 @@
 #include "daas/experiment/results.h"
 
 #include <fmt/format.h>
+#include <fmt/ranges.h>
 
 #include <cmath>
 #include <filesystem>
@@ -88,6 +89,32 @@ std::string budget_text(const Condition& condition, const std::vector<Run>& runs
   return text;
 }
 
+/// Whether two retrains read, subsample, hold out and test the same images
+/// for the same seed.
+bool same_data(const train::TrainOptions& a, const train::TrainOptions& b) {
+  return a.data == b.data && a.subset == b.subset && a.val_fraction == b.val_fraction && a.image_size == b.image_size &&
+         a.image_resize == b.image_resize && a.image_channels == b.image_channels &&
+         a.image_background == b.image_background && a.folder_test_fraction == b.folder_test_fraction &&
+         a.cifar100_labels == b.cifar100_labels;
+}
+
+/// Percentage points with a sign: "+1.25", "−0.50" (a minus sign), "0.00".
+std::string signed_points(double fraction) {
+  const std::string digits = fmt::format("{:.2f}", std::abs(100 * fraction));
+  if (digits == "0.00") return digits;
+  return (fraction > 0 ? "+" : "−") + digits;
+}
+
+/// The Δ cell of a condition in results.md.
+std::string delta_text(const ConditionResult& c, const std::string& baseline) {
+  if (c.condition->name == baseline) return "(baseline)";
+  if (c.other_data) return "— (other data settings)";
+  if (!c.compared || c.pairs == 0) return "—";
+  std::string text = signed_points(c.delta_mean);
+  if (std::isfinite(c.delta_std)) text += fmt::format(" ± {:.2f}", 100 * c.delta_std);
+  return text + fmt::format(" (higher in {}, lower in {} of {})", c.higher, c.lower, c.pairs);
+}
+
 }  // namespace
 
 Results collect_results(const Plan& plan, const std::vector<Run>& runs) {
@@ -121,27 +148,38 @@ Results collect_results(const Plan& plan, const std::vector<Run>& runs) {
   }
   for (const auto& result : results.runs) by_dir[result.run->dir] = &result;
 
-  // The baseline's test top-1 per seed, for the paired differences.
-  std::map<int64_t, double> baseline_top1;
+  // The baseline's finished retrains by seed, for the paired differences.
+  const Condition* baseline = plan.baseline.empty() ? nullptr : plan.find(plan.baseline);
+  const train::TrainOptions* baseline_settings = nullptr;
+  std::map<int64_t, const RunResult*> baseline_runs;
   for (const auto& result : results.runs) {
-    if (result.finished && !result.run->is_search && result.run->condition->name == plan.baseline) {
-      baseline_top1[result.run->seed] = result.test_top1;
-    }
+    if (result.run->condition != baseline || result.run->is_search) continue;
+    baseline_settings = &result.run->train;
+    if (result.finished) baseline_runs[result.run->seed] = &result;
   }
 
   for (const auto& condition : plan.conditions) {
     ConditionResult summary;
     summary.condition = &condition;
     summary.planned = static_cast<int64_t>(condition.seeds.size());
+    summary.compared = condition.has_train && baseline != nullptr && &condition != baseline;
     std::vector<double> top1, parameters, multiply_adds, search_hours, train_hours, deltas;
+    for (const auto& result : results.runs) {
+      if (summary.compared && !result.run->is_search && result.run->condition == &condition &&
+          !same_data(result.run->train, *baseline_settings)) {
+        summary.other_data = true;
+      }
+    }
+    summary.compared = summary.compared && !summary.other_data;
     for (const auto& result : results.runs) {
       if (result.run->condition != &condition || !result.finished) continue;
       if (condition.has_train && !result.run->is_search) {
         top1.push_back(result.test_top1);
-        const auto paired = baseline_top1.find(result.run->seed);
-        if (condition.name != plan.baseline && paired != baseline_top1.end()) {
-          deltas.push_back(result.test_top1 - paired->second);
-          if (deltas.back() > 0) ++summary.higher;
+        const auto paired = baseline_runs.find(result.run->seed);
+        if (summary.compared && paired != baseline_runs.end()) {
+          deltas.push_back(result.test_top1 - paired->second->test_top1);
+          summary.higher += deltas.back() > 0;
+          summary.lower += deltas.back() < 0;
         }
         parameters.push_back(static_cast<double>(result.parameters));
         multiply_adds.push_back(static_cast<double>(result.multiply_adds));
@@ -173,7 +211,7 @@ void write_results(const Plan& plan, const Results& results, const std::string& 
   std::string table =
       "condition,genotype,policy,seeds,n,test_top1_mean_pct,test_top1_std_pct,parameters_mean,multiply_adds_mean,"
       "search_cpu_hours_per_seed,train_cpu_hours_per_seed,baseline,pairs,delta_top1_mean_pct,delta_top1_std_pct,"
-      "higher_in\n";
+      "higher_in,lower_in\n";
   std::vector<Run> runs;
   for (const auto& result : results.runs) runs.push_back(*result.run);
   for (const auto& c : results.conditions) {
@@ -182,13 +220,27 @@ void write_results(const Plan& plan, const Results& results, const std::string& 
         condition.has_train ? source_text(condition.genotype, condition.genotype_text, runs) : std::string();
     const std::string policy =
         condition.has_train ? source_text(condition.policy, condition.policy_text, runs) : std::string();
-    table += fmt::format("{},{},{},{},{},{},{},{},{},{},{},{},{},{},{},{}\n", csv(condition.name), csv(genotype),
-                         csv(policy), c.planned, c.n, number(100 * c.top1_mean, "{:.4f}"),
-                         number(100 * c.top1_std, "{:.4f}"), number(c.parameters_mean, "{:.0f}"),
-                         number(c.multiply_adds_mean, "{:.0f}"), number(c.search_cpu_hours, "{:.6f}"),
-                         number(c.train_cpu_hours, "{:.6f}"), csv(plan.baseline), c.pairs,
-                         number(100 * c.delta_mean, "{:.4f}"), number(100 * c.delta_std, "{:.4f}"),
-                         c.pairs > 0 ? std::to_string(c.higher) : std::string());
+    // The comparison's fields are empty where there is none (the baseline, a
+    // search alone, other data settings).
+    const bool paired = c.compared && c.pairs > 0;
+    const std::vector<std::string> fields = {csv(condition.name),
+                                             csv(genotype),
+                                             csv(policy),
+                                             std::to_string(c.planned),
+                                             std::to_string(c.n),
+                                             number(100 * c.top1_mean, "{:.4f}"),
+                                             number(100 * c.top1_std, "{:.4f}"),
+                                             number(c.parameters_mean, "{:.0f}"),
+                                             number(c.multiply_adds_mean, "{:.0f}"),
+                                             number(c.search_cpu_hours, "{:.6f}"),
+                                             number(c.train_cpu_hours, "{:.6f}"),
+                                             csv(plan.baseline),
+                                             c.compared ? std::to_string(c.pairs) : std::string(),
+                                             paired ? number(100 * c.delta_mean, "{:.4f}") : std::string(),
+                                             paired ? number(100 * c.delta_std, "{:.4f}") : std::string(),
+                                             paired ? std::to_string(c.higher) : std::string(),
+                                             paired ? std::to_string(c.lower) : std::string()};
+    table += fmt::format("{}\n", fmt::join(fields, ","));
   }
   core::write_file_atomic((fs::path(out) / "results.csv").string(), table);
 
@@ -214,18 +266,20 @@ void write_results(const Plan& plan, const Results& results, const std::string& 
       "image. CPU-hours: process CPU time over all threads per run, up to its last checkpoint (run.json), mean per "
       "seed; a condition's search CPU-hours are those of the searches its retrains took genotype or policy from.\n\n",
       plan.profile, results.finished, results.runs.size(), results.cpu_hours, results.wall_hours);
-  if (!plan.baseline.empty()) {
+  const bool with_delta = !plan.baseline.empty();
+  if (with_delta) {
     md += fmt::format(
-        "Δ vs {0}: the test top-1 minus that of {0}'s retrain of the same seed (a seed fixes the training subset, the "
-        "held-out share and the test images, which the conditions share), in percentage points, mean ± sample "
-        "standard deviation over the seeds where both finished, and in how many of them the condition is higher. "
-        "Seed-to-seed differences that all conditions share cancel in it.\n\n",
+        "Δ vs {0}: the test top-1 minus that of {0}'s retrain of the same seed, in percentage points, mean ± sample "
+        "standard deviation over the seeds where both finished, and in how many of them the condition is higher or "
+        "lower (the rest tie). Within a seed, retrains with the same data settings train, hold out and test on the "
+        "same images (with a subset, the seed draws them), so what a seed changes for every condition alike drops "
+        "out of Δ.\n\n",
         plan.baseline);
   }
   md += fmt::format(
-      "| Condition | Genotype | Policy | n | Test top-1 (%) | Δ vs {} (pp) | Params (M) | Mult-adds (M) | Search "
-      "CPU-h | Retrain CPU-h |\n|---|---|---|---|---|---|---|---|---|---|\n",
-      plan.baseline.empty() ? std::string("baseline") : plan.baseline);
+      "| Condition | Genotype | Policy | n | Test top-1 (%) |{} Params (M) | Mult-adds (M) | Search CPU-h | "
+      "Retrain CPU-h |\n|---|---|---|---|---|{}---|---|---|---|\n",
+      with_delta ? fmt::format(" Δ vs {} (pp) |", plan.baseline) : std::string(), with_delta ? "---|" : "");
   for (const auto& c : results.conditions) {
     const Condition& condition = *c.condition;
     std::string top1 = "—";
@@ -233,13 +287,8 @@ void write_results(const Plan& plan, const Results& results, const std::string& 
       top1 = fmt::format("{:.2f}", 100 * c.top1_mean);
       if (std::isfinite(c.top1_std)) top1 += fmt::format(" ± {:.2f}", 100 * c.top1_std);
     }
-    std::string delta = "—";
-    if (c.pairs > 0) {
-      delta = fmt::format("{:+.2f}", 100 * c.delta_mean);
-      if (std::isfinite(c.delta_std)) delta += fmt::format(" ± {:.2f}", 100 * c.delta_std);
-      delta += fmt::format(" (higher in {} of {})", c.higher, c.pairs);
-    }
-    md += fmt::format("| {} | {} | {} | {}/{} | {} | {} | {} | {} | {:.3f} | {} |\n", condition.name,
+    const std::string delta = with_delta ? fmt::format(" {} |", delta_text(c, plan.baseline)) : std::string();
+    md += fmt::format("| {} | {} | {} | {}/{} | {} |{} {} | {} | {:.3f} | {} |\n", condition.name,
                       condition.has_train ? source_text(condition.genotype, condition.genotype_text, runs) : "—",
                       condition.has_train ? source_text(condition.policy, condition.policy_text, runs) : "—", c.n,
                       c.planned, top1, delta,
