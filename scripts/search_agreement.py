@@ -20,9 +20,11 @@ their mean magnitude levels; how many of each run's K most likely
 sub-policies (default 25) the other's K also holds, against the K²/n expected
 by chance; and the entropy of the sub-policy distribution.
 """
+import argparse
 import json
 import math
 import os
+import signal
 import statistics
 import sys
 
@@ -61,7 +63,18 @@ def spearman(a, b):
     mean_a, mean_b = statistics.mean(ra), statistics.mean(rb)
     num = sum((x - mean_a) * (y - mean_b) for x, y in zip(ra, rb))
     den = math.sqrt(sum((x - mean_a) ** 2 for x in ra) * sum((y - mean_b) ** 2 for y in rb))
-    return num / den if den > 0 else 0.0
+    return num / den if den > 0 else None
+
+
+def mean_of(values):
+    """Mean of the defined values ("n/a" when none); a note counts the undefined ones."""
+    defined = [v for v in values if v is not None]
+    text = f"{statistics.mean(defined):+.2f}" if defined else "n/a"
+    return text if len(defined) == len(values) else f"{text} ({len(values) - len(defined)} constant left out)"
+
+
+def signed(value):
+    return "n/a" if value is None else f"{value:+.2f}"
 
 
 def entropy(p):
@@ -75,7 +88,14 @@ def top(p):
 
 
 def top_set(p, k):
-    return set(sorted(range(len(p)), key=lambda i: -p[i])[:k])
+    """The k most likely indices, and whether the k-th value ties with the next (the set is then arbitrary)."""
+    order = sorted(range(len(p)), key=lambda i: -p[i])
+    return set(order[:k]), k < len(p) and p[order[k - 1]] == p[order[k]]
+
+
+def check_ops(a, b, what):
+    if a["ops"] != b["ops"]:
+        sys.exit(f"{what}: ops {', '.join(a['ops'])} against {', '.join(b['ops'])}; expected searches of the same space")
 
 
 def edge_agreement(A, B, cell):
@@ -84,15 +104,16 @@ def edge_agreement(A, B, cell):
         sys.exit(f"{cell}: {len(A)} edges against {len(B)}; expected searches of the same space")
     same = [spearman(A[i], B[i]) for i in range(len(A))]
     other = [spearman(A[i], B[j]) for i in range(len(A)) for j in range(len(B)) if i != j]
-    return same, statistics.mean(other), sum(top(A[i]) is not None and top(A[i]) == top(B[i]) for i in range(len(A)))
+    return same, other, sum(top(A[i]) is not None and top(A[i]) == top(B[i]) for i in range(len(A)))
 
 
 def compare_alpha(a, b):
+    check_ops(a, b, "alpha")
     for cell in ("normal", "reduce"):
         A, B = a[cell], b[cell]
         same, other, same_top = edge_agreement(A, B, cell)
-        print(f"{cell}: same edge {statistics.mean(same):+.2f} (per edge {' '.join(f'{x:+.2f}' for x in same)}), "
-              f"other edges {other:+.2f}, same top op on {same_top} of {len(A)} edges, "
+        print(f"{cell}: same edge {mean_of(same)} (per edge {' '.join(signed(x) for x in same)}), "
+              f"other edges {mean_of(other)}, same top op on {same_top} of {len(A)} edges, "
               f"mean entropy {statistics.mean(map(entropy, A)):.4f} / {statistics.mean(map(entropy, B)):.4f}")
     for name, run in (("A", a), ("B", b)):
         mean = [statistics.mean(p[k] for p in run["normal"]) for k in range(len(run["ops"]))]
@@ -109,23 +130,26 @@ def alpha_per_epoch(run_a, run_b):
         row = []
         for cell in ("normal", "reduce"):
             same, other, same_top = edge_agreement(a[cell], b[cell], cell)
-            row.append(f"{statistics.mean(same):+.2f} / {other:+.2f} / {same_top:2d}")
+            row.append(f"{mean_of(same)} / {mean_of(other)} / {same_top:2d}")
         print(f"{a['epoch']:5d}: {row[0]}   {row[1]}")
 
 
 def compare_policy(a, b, k):
-    if a["ops"] != b["ops"] or len(a["sub_policy_probability"]) != len(b["sub_policy_probability"]):
-        sys.exit(f"policy: {len(a['ops'])} ops and {len(a['sub_policy_probability'])} sub-policies against "
-                 f"{len(b['ops'])} and {len(b['sub_policy_probability'])}; expected searches of the same space")
+    check_ops(a, b, "policy")
+    if len(a["sub_policy_probability"]) != len(b["sub_policy_probability"]):
+        sys.exit(f"policy: {len(a['sub_policy_probability'])} sub-policies against "
+                 f"{len(b['sub_policy_probability'])}; expected searches of the same space")
     P, Q = a["sub_policy_probability"], b["sub_policy_probability"]
     n = len(P)
     k = min(k, n)
+    (top_p, tie_p), (top_q, tie_q) = top_set(P, k), top_set(Q, k)
     # |ρ| above 1.96 / √(n − 1) is unlikely (5%) for unrelated rankings.
-    print(f"policy: sub-policies {spearman(P, Q):+.2f} (chance within ±{1.96 / math.sqrt(n - 1):.2f}), "
-          f"top {k} shared {len(top_set(P, k) & top_set(Q, k))} (chance {k * k / n:.1f}), "
-          f"ops' application {spearman(a['application'], b['application']):+.2f}, "
-          f"mean level {spearman(a['mean_level'], b['mean_level']):+.2f} "
-          f"(chance within ±{1.96 / math.sqrt(len(a['ops']) - 1):.2f}), "
+    print(f"policy: sub-policies {signed(spearman(P, Q))} (chance within ±{1.96 / math.sqrt(n - 1):.2f}), "
+          f"top {k} shared {len(top_p & top_q)} (chance {k * k / n:.1f}"
+          f"{'; the top ' + str(k) + ' ends in a tie, so which ones is arbitrary' if tie_p or tie_q else ''}), "
+          f"ops' application {signed(spearman(a['application'], b['application']))} and "
+          f"mean level {signed(spearman(a['mean_level'], b['mean_level']))} "
+          f"(chance within ±{1.96 / math.sqrt(len(a['ops']) - 1):.2f} each), "
           f"entropy {entropy(P):.4f} / {entropy(Q):.4f} (uniform {math.log(n):.4f})")
     for name, run in (("A", a), ("B", b)):
         order = sorted(range(len(run["ops"])), key=lambda i: -run["application"][i])
@@ -133,30 +157,40 @@ def compare_policy(a, b, k):
 
 
 def main():
-    args = sys.argv[1:]
-    k = 25
-    per_epoch = "--per-epoch" in args
-    args = [arg for arg in args if arg != "--per-epoch"]
-    if len(args) == 4 and args[0] == "--top":
-        k = int(args[1]) if args[1].isdigit() else 0
-        args = args[2:]
-    if len(args) != 2 or k < 1:
-        sys.exit("usage: search_agreement.py [--top K] [--per-epoch] RUN_A RUN_B (two search run folders; K >= 1)")
-    compared = 0
+    parser = argparse.ArgumentParser(description="Do two searches agree on what is better? (see the top of this file)")
+    parser.add_argument("runs", nargs=2, metavar="RUN", help="search run folders (alpha.jsonl, policy_history.jsonl)")
+    parser.add_argument("--top", type=int, default=25, metavar="K",
+                        help="how many of the most likely sub-policies to compare (default 25)")
+    parser.add_argument("--per-epoch", action="store_true", help="the architecture's agreement after every epoch")
+    args = parser.parse_intermixed_args()
+    if args.top < 1:
+        parser.error(f"--top {args.top}: expected at least 1")
+    for run in args.runs:
+        if not os.path.isdir(run):
+            sys.exit(f"{run}: no such folder; expected a search run folder")
+    compared = []
     for name, compare in (("alpha.jsonl", compare_alpha),
-                          ("policy_history.jsonl", lambda a, b: compare_policy(a, b, k))):
-        present = [os.path.exists(os.path.join(run, name)) for run in args]
+                          ("policy_history.jsonl", lambda a, b: compare_policy(a, b, args.top))):
+        present = [os.path.exists(os.path.join(run, name)) for run in args.runs]
         if all(present):
-            compare(last_record(args[0], name), last_record(args[1], name))
-            compared += 1
+            a, b = (last_record(run, name) for run in args.runs)
+            if a.get("epoch") != b.get("epoch"):
+                print(f"{name}: the last records are of epoch {a.get('epoch')} and {b.get('epoch')}; "
+                      "the runs are compared at different points of their searches")
+            compare(a, b)
+            compared.append(name)
         elif any(present):
-            print(f"{name}: only in {args[present.index(True)]}; not compared")
-    if per_epoch and all(os.path.exists(os.path.join(run, "alpha.jsonl")) for run in args):
-        alpha_per_epoch(*args)
-    if compared == 0:
-        sys.exit(f"{args[0]}, {args[1]}: neither alpha.jsonl nor policy_history.jsonl in both; "
+            print(f"{name}: only in {args.runs[present.index(True)]}; not compared")
+    if args.per_epoch:
+        if "alpha.jsonl" in compared:
+            alpha_per_epoch(*args.runs)
+        else:
+            print("--per-epoch: the runs do not both have alpha.jsonl; nothing to show per epoch")
+    if not compared:
+        sys.exit(f"{args.runs[0]}, {args.runs[1]}: neither alpha.jsonl nor policy_history.jsonl in both; "
                  "expected two search run folders")
 
 
 if __name__ == "__main__":
+    signal.signal(signal.SIGPIPE, signal.SIG_DFL)  # quiet when piped into head
     main()

@@ -88,10 +88,11 @@ with tempfile.TemporaryDirectory() as root:
     assert "normal: same edge +0.98" in out.stdout and "same top op on 0 of 14 edges" in out.stdout, out.stdout
     out = run(a, small)
     assert out.returncode != 0 and "14 edges against 5" in out.stderr, (out.stdout, out.stderr)
-    # Per epoch: the uniform first epoch (all ops tied) agrees on nothing, the second fully.
-    out = run("--per-epoch", a, same)
+    # Per epoch: in the uniform first epoch (all ops tied) there is no ranking, the second agrees fully.
+    out = run(a, "--per-epoch", same)
     assert out.returncode == 0, out.stderr
-    assert "    1: +0.00 / +0.00 /  0   +1.00" in out.stdout and "    2: +1.00 / " in out.stdout, out.stdout
+    assert "    1: n/a (14 constant left out) / n/a (182 constant left out) /  0   +1.00" in out.stdout, out.stdout
+    assert "    2: +1.00 / " in out.stdout, out.stdout
     # Tied values share their mean rank: two halves of tied ops, swapped, disagree fully.
     halves = [[0.1] * 4 + [0.15] * 4] * 14
     out = run(alpha_folder(root, "t1", halves), alpha_folder(root, "t2", [row[::-1] for row in halves]))
@@ -104,7 +105,7 @@ with tempfile.TemporaryDirectory() as root:
     assert "alpha.jsonl: only in" in out.stdout, out.stdout
     assert "policy: sub-policies +1.00" in out.stdout and "top 25 shared 25 (chance 6.0)" in out.stdout, out.stdout
     assert "ops' application +1.00" in out.stdout and "mean level +1.00" in out.stdout, out.stdout
-    out = run("--top", "10", joint, policy_folder(root, "q", reverse=True))
+    out = run(joint, policy_folder(root, "q", reverse=True), "--top", "10")
     assert out.returncode == 0, out.stderr
     assert "policy: sub-policies -1.00" in out.stdout and "top 10 shared 0 (chance 1.0)" in out.stdout, out.stdout
     assert "ops' application -1.00" in out.stdout, out.stdout
@@ -112,7 +113,18 @@ with tempfile.TemporaryDirectory() as root:
     assert out.returncode == 0, out.stderr
     assert "top 10 shared 10 (chance 1.0)" in out.stdout and "policy: sub-policies +1.00" not in out.stdout, out.stdout
     out = run(joint, policy_folder(root, "r", sub_policies=28))
-    assert out.returncode != 0 and "105 sub-policies against 15 and 28" in out.stderr, (out.stdout, out.stderr)
+    assert out.returncode != 0 and "105 sub-policies against 28" in out.stderr, (out.stdout, out.stderr)
+    renamed = policy_folder(root, "u")
+    with open(os.path.join(renamed, "policy_history.jsonl")) as f:
+        text = f.read().replace('"Invert"', '"Inverse"')
+    with open(os.path.join(renamed, "policy_history.jsonl"), "w") as f:
+        f.write(text)
+    out = run(joint, renamed)
+    assert out.returncode != 0 and "Invert, Equalize" in out.stderr and "Inverse, Equalize" in out.stderr, out.stderr
+    out = run("--top", "0", joint, joint)
+    assert out.returncode != 0 and "--top 0: expected at least 1" in out.stderr, out.stderr
+    out = run(joint, os.path.join(root, "nosuch"))
+    assert out.returncode != 0 and "nosuch: no such folder" in out.stderr, out.stderr
     empty = os.path.join(root, "empty")
     os.makedirs(empty)
     out = run(empty, joint)
