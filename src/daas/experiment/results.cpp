@@ -8,7 +8,9 @@
 #include <limits>
 #include <map>
 
+#include "daas/core/config.h"
 #include "daas/core/files.h"
+#include "daas/data/dataset.h"
 #include "daas/experiment/runner.h"
 
 namespace fs = std::filesystem;
@@ -90,12 +92,15 @@ std::string budget_text(const Condition& condition, const std::vector<Run>& runs
 }
 
 /// Whether two retrains read, subsample, hold out and test the same images
-/// for the same seed.
+/// for the same seed: the data settings (every one the data table declares)
+/// and the held-out share.
 bool same_data(const train::TrainOptions& a, const train::TrainOptions& b) {
-  return a.data == b.data && a.subset == b.subset && a.val_fraction == b.val_fraction && a.image_size == b.image_size &&
-         a.image_resize == b.image_resize && a.image_channels == b.image_channels &&
-         a.image_background == b.image_background && a.folder_test_fraction == b.folder_test_fraction &&
-         a.cifar100_labels == b.cifar100_labels;
+  static const auto data_settings = [] {
+    core::OptionTable<train::TrainOptions> table;
+    data::add_data_options(table);
+    return table;
+  }();
+  return a.val_fraction == b.val_fraction && data_settings.to_yaml(a) == data_settings.to_yaml(b);
 }
 
 /// Percentage points with a sign: "+1.25", "−0.50" (a minus sign), "0.00".
@@ -109,7 +114,7 @@ std::string signed_points(double fraction) {
 std::string delta_text(const ConditionResult& c, const std::string& baseline) {
   if (c.condition->name == baseline) return "(baseline)";
   if (c.other_data) return "— (other data settings)";
-  if (!c.compared || c.pairs == 0) return "—";
+  if (c.pairs == 0) return "—";
   std::string text = signed_points(c.delta_mean);
   if (std::isfinite(c.delta_std)) text += fmt::format(" ± {:.2f}", 100 * c.delta_std);
   return text + fmt::format(" (higher in {}, lower in {} of {})", c.higher, c.lower, c.pairs);
@@ -222,7 +227,7 @@ void write_results(const Plan& plan, const Results& results, const std::string& 
         condition.has_train ? source_text(condition.policy, condition.policy_text, runs) : std::string();
     // The comparison's fields are empty where there is none (the baseline, a
     // search alone, other data settings).
-    const bool paired = c.compared && c.pairs > 0;
+    const bool paired = c.pairs > 0;
     const std::vector<std::string> fields = {csv(condition.name),
                                              csv(genotype),
                                              csv(policy),
