@@ -22,17 +22,20 @@ struct ExperimentArgs {
   bool resume = false;
   bool dry_run = false;
   std::string threads;
+  std::string baseline;
 };
 
 void run(const ExperimentArgs& args) {
-  const experiment::Plan plan = experiment::read_plan(args.plan);
+  experiment::Plan plan = experiment::read_plan(args.plan);
+  if (!args.baseline.empty()) experiment::set_baseline(plan, args.baseline);
   const std::string out = args.out.empty() ? "runs/" + fs::path(args.plan).stem().string() : args.out;
   experiment::ExperimentOptions options;
   options.resume = args.resume;
   if (!args.threads.empty()) options.overrides.set("threads", args.threads, "--threads");
   if (args.dry_run) {
     const auto runs = experiment::plan_runs(plan, out, options.overrides);
-    fmt::print("plan {}: {} conditions, {} runs into {}\n", plan.path, plan.conditions.size(), runs.size(), out);
+    fmt::print("plan {}: {} conditions, {} runs into {}; retrains compared with {}\n", plan.path,
+               plan.conditions.size(), runs.size(), out, plan.baseline.empty() ? "none" : plan.baseline);
     for (const auto& run : runs) {
       const std::string what = run.is_search
                                    ? fmt::format("search mode {}, {} epochs", run.search.mode, run.search.epochs)
@@ -65,6 +68,10 @@ void register_experiment(CLI::App& app) {
                     "continue the experiment in --out: finished runs are kept, half-done ones continue from their "
                     "checkpoint");
   command->add_option("--threads", args->threads, "CPU threads of every run (overrides the plan; 0 = all cores)");
+  command->add_option("--baseline", args->baseline,
+                      "condition the other retrains are compared with, seed by seed, in results.csv and results.md "
+                      "(overrides the plan's baseline; with --resume on a finished experiment it rewrites the "
+                      "results against this condition and runs nothing)");
   command->add_flag("--dry-run", args->dry_run, "check the plan and list its runs, then stop");
   command->callback([args] { run(*args); });
 }

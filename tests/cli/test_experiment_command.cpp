@@ -201,6 +201,26 @@ TEST(ExperimentCommand, TinyPlanKilledResumesAndSummarisesItsRuns) {
   EXPECT_NE(done.output.find("6 runs: 0 started, 0 resumed, 6 finished before"), std::string::npos) << done.output;
   EXPECT_EQ(mtime(train0 + "/model.pt"), model_time);
 
+  // --baseline summarises the same runs against another condition, and runs nothing.
+  const auto against_random = run_daas(command + " --resume --baseline random");
+  ASSERT_EQ(against_random.exit_code, 0) << against_random.output;
+  EXPECT_NE(against_random.output.find("6 runs: 0 started, 0 resumed, 6 finished before"), std::string::npos)
+      << against_random.output;
+  EXPECT_NE(against_random.output.find("Δ vs random (pp)"), std::string::npos) << against_random.output;
+  const auto random_rows = read_csv(out + "/results.csv");
+  ASSERT_EQ(random_rows.size(), 2u);
+  EXPECT_EQ(random_rows[0].at("baseline"), "random");
+  EXPECT_EQ(random_rows[0].at("pairs"), "2");
+  EXPECT_EQ(random_rows[1].at("pairs"), "");
+  EXPECT_NEAR(std::stod(random_rows[0].at("delta_top1_mean_pct")), -100 * (d0 + d1) / 2, 5e-5);
+  EXPECT_EQ(mtime(train0 + "/model.pt"), model_time);
+  const auto unknown = run_daas(command + " --resume --baseline randon");
+  EXPECT_EQ(unknown.exit_code, 1) << unknown.output;
+  EXPECT_NE(unknown.output.find("--baseline 'randon': no condition of that name; expected the name of a condition "
+                                "with a retrain (joint, random)"),
+            std::string::npos)
+      << unknown.output;
+
   // A run folder made with other settings is refused, not mixed in.
   std::string changed = kPlan;
   changed.replace(changed.find("steps_per_epoch: 2"), 18, "steps_per_epoch: 3");
@@ -220,6 +240,9 @@ TEST(ExperimentCommand, DryRunListsRunsAndBadPlansFailClearly) {
   ASSERT_EQ(listed.exit_code, 0) << listed.output;
   EXPECT_NE(listed.output.find("6 runs"), std::string::npos) << listed.output;
   EXPECT_NE(listed.output.find("random seed 1 train: train random:1"), std::string::npos) << listed.output;
+  EXPECT_NE(listed.output.find("retrains compared with joint"), std::string::npos) << listed.output;
+  const auto other = run_daas("experiment " + plan + " --dry-run --baseline random --out " + dir.file("exp"));
+  EXPECT_NE(other.output.find("retrains compared with random"), std::string::npos) << other.output;
   EXPECT_FALSE(fs::exists(dir.file("exp")));
 
   std::string bad = kPlan;

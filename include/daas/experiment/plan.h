@@ -72,6 +72,11 @@ struct Plan {
 /// first problem ("conditions[2].train.epoch").
 Plan read_plan(const std::string& path);
 
+/// Makes `name` the condition every other retrain is compared with, in
+/// place of the plan's `baseline:` (the command line's --baseline); fails
+/// unless a condition of that name has a retrain.
+void set_baseline(Plan& plan, const std::string& name);
+
 /// One search or retrain of the plan.
 struct Run {
   const Condition* condition = nullptr;

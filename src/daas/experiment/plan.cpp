@@ -29,27 +29,41 @@ std::string joined(const std::vector<std::string>& items) {
   return out;
 }
 
-/// The baseline condition's name: `node` (a condition with a retrain), or
-/// without it the first condition with a retrain; empty when none retrains.
-std::string read_baseline(const YAML::Node& node, const Plan& plan) {
+/// The names of the plan's conditions with a retrain.
+std::vector<std::string> retrain_names(const Plan& plan) {
   std::vector<std::string> retrains;
   for (const auto& condition : plan.conditions) {
     if (condition.has_train) retrains.push_back(condition.name);
   }
+  return retrains;
+}
+
+/// What a baseline must be, for messages.
+std::string expected_baseline(const Plan& plan) {
+  const auto retrains = retrain_names(plan);
+  return retrains.empty() ? std::string("no condition has a retrain to compare with")
+                          : "expected the name of a condition with a retrain (" + joined(retrains) + ")";
+}
+
+/// `name` if it names a condition with a retrain; fails naming `where`.
+std::string checked_baseline(const Plan& plan, const std::string& name, const std::string& where) {
+  const Condition* baseline = plan.find(name);
+  core::check(baseline != nullptr, "{} '{}': no condition of that name; {}", where, name, expected_baseline(plan));
+  core::check(baseline->has_train, "{} '{}' has no retrain; {}", where, name, expected_baseline(plan));
+  return name;
+}
+
+/// The baseline condition's name: `node` (a condition with a retrain), or
+/// without it the first condition with a retrain; empty when none retrains.
+std::string read_baseline(const YAML::Node& node, const Plan& plan) {
+  const auto retrains = retrain_names(plan);
   if (!node) return retrains.empty() ? std::string() : retrains.front();
-  const std::string expected = retrains.empty()
-                                   ? std::string("no condition has a retrain to compare with")
-                                   : "expected the name of a condition with a retrain (" + joined(retrains) + ")";
   core::check(node.IsScalar(), "plan {}: baseline is {}; {}", plan.path,
               node.IsSequence() ? "a list"
               : node.IsMap()    ? "a mapping"
                                 : "empty",
-              expected);
-  const std::string name = node.as<std::string>();
-  const Condition* baseline = plan.find(name);
-  core::check(baseline != nullptr, "plan {}: baseline '{}': no condition of that name; {}", plan.path, name, expected);
-  core::check(baseline->has_train, "plan {}: baseline '{}' has no retrain; {}", plan.path, name, expected);
-  return name;
+              expected_baseline(plan));
+  return checked_baseline(plan, node.as<std::string>(), fmt::format("plan {}: baseline", plan.path));
 }
 
 /// Fails unless every key of `node` (a mapping) is one of `allowed`.
@@ -170,6 +184,8 @@ const Condition* Plan::find(const std::string& name) const {
   }
   return nullptr;
 }
+
+void set_baseline(Plan& plan, const std::string& name) { plan.baseline = checked_baseline(plan, name, "--baseline"); }
 
 std::string Run::label() const { return fmt::format("{} seed {} {}", condition->name, seed, kind()); }
 
