@@ -6,7 +6,14 @@
 # (bench/reference.py), alternating, ROUNDS rounds, and prints the median
 # images/s over the rounds and the ratio daas / Python.
 # Environment: ROUNDS (3), STEPS timed steps per run (10), WARMUP (3),
-# CASES (space-separated case names; all by default), PYTHON (/usr/bin/python3).
+# CASES (space-separated case names; all by default), PYTHON (/usr/bin/python3),
+# PYTHON_MALLOC: "daas" (default) runs Python with the glibc malloc settings
+# daas makes for itself at start-up (keep_freed_memory in core/runtime.cpp:
+# mmap threshold 32 MiB, trim threshold 512 MiB, top pad 64 MiB), "default"
+# with glibc's own. With glibc's defaults every large activation is a fresh
+# mmap whose pages the kernel faults in and zeroes again; on a virtual
+# machine with costly page faults that alone made the Python side up to 4x
+# slower (inference), which measures the allocator rather than the engine.
 # OMP_WAIT_POLICY is left alone: daas chooses its own wait policy (passive),
 # Python runs with libgomp's default (spinning). On a busy machine spinning
 # costs many times more (measured: a Python DARTS_V2 training step 5.9x slower
@@ -19,6 +26,12 @@ steps=${STEPS:-10}
 warmup=${WARMUP:-3}
 python=${PYTHON:-/usr/bin/python3}
 daas="$build/bench/bench_compare"
+python_malloc=${PYTHON_MALLOC:-daas}
+case "$python_malloc" in
+  daas) python_env="GLIBC_TUNABLES=glibc.malloc.mmap_threshold=33554432:glibc.malloc.trim_threshold=536870912:glibc.malloc.top_pad=67108864" ;;
+  default) python_env="DAAS_COMPARE_MALLOC=default" ;;
+  *) echo "compare.sh: PYTHON_MALLOC '$python_malloc'; expected daas or default" >&2; exit 2 ;;
+esac
 [ -x "$daas" ] || { echo "compare.sh: $daas not found; build it: cmake --build $build --target bench_compare" >&2; exit 1; }
 
 # name|flags (both programs take the same flags)
@@ -34,6 +47,7 @@ echo "daas vs plain PyTorch, $(date '+%Y-%m-%d %H:%M:%S %Z')"
 echo "machine: $(nproc) cores, $(sed -n 's/^model name[[:space:]]*: //p' /proc/cpuinfo | head -n 1), load average $(cut -d ' ' -f 1-3 /proc/loadavg)"
 echo "python: $("$python" -c 'import torch, torchvision; print("torch", torch.__version__, "torchvision", torchvision.__version__)')"
 echo "rounds $rounds, $warmup warm-up + $steps timed steps per run, 2 threads, OMP_WAIT_POLICY ${OMP_WAIT_POLICY:-unset}"
+echo "python malloc: $python_malloc ($python_env)"
 if [ -z "${OMP_WAIT_POLICY:-}" ] && awk -v n="$(nproc)" '{ exit !($1 > n / 2) }' /proc/loadavg; then
   echo "warning: the machine is busy; libgomp's default spin-waiting (the Python side) then loses far more than"
   echo "         daas's passive waiting, and the ratios measure mostly that (OMP_WAIT_POLICY=PASSIVE sets both)"
@@ -63,7 +77,7 @@ while [ "$round" -le "$rounds" ]; do
     # shellcheck disable=SC2086 # flags are words
     d=$(run "$daas" $flags)
     # shellcheck disable=SC2086
-    p=$(run "$python" "$here/reference.py" $flags)
+    p=$(run env "$python_env" "$python" "$here/reference.py" $flags)
     echo "round $round/$rounds $name: daas $d, python $p images/s" >&2
     echo "$name daas $d" >>"$results"
     echo "$name python $p" >>"$results"

@@ -328,6 +328,30 @@ TEST_F(DepthwiseTest, SepConvAndDilConvMatchTheConvModules) {
   }
 }
 
+// In evaluation both ops fold their BatchNorms into the pointwise
+// convolutions (conv_bn): the values of the unfolded modules.
+TEST_F(DepthwiseTest, SepConvAndDilConvInEvaluationMatchTheConvModules) {
+  for (int64_t stride : {1, 2}) {
+    SCOPED_TRACE("stride " + std::to_string(stride));
+    const auto x = torch::randn({4, 16, 11, 11}).contiguous(kChannelsLast);
+    auto sep = std::make_shared<SepConv>(16, 24, 3, stride, 1, true);
+    auto dil = std::make_shared<DilConv>(16, 24, 5, stride, 4, 2, true);
+    for (torch::nn::Module* op : std::initializer_list<torch::nn::Module*>{sep.get(), dil.get()}) {
+      for (auto& p : op->named_parameters()) {
+        if (p.key().find("bn") != std::string::npos) p.value().data().normal_();
+      }
+      for (auto& b : op->named_buffers()) {
+        if (b.key().find("running_mean") != std::string::npos) b.value().normal_();
+        if (b.key().find("running_var") != std::string::npos) b.value().uniform_(0.5, 2.0);
+      }
+      op->eval();
+    }
+    torch::NoGradGuard no_grad;
+    EXPECT_LT(scaled_error((*sep)(x), previous_sep_conv(*sep, x)), 1e-5);
+    EXPECT_LT(scaled_error((*dil)(x), previous_dil_conv(*dil, x)), 1e-5);
+  }
+}
+
 TEST_F(DepthwiseTest, OpsKeepParameterNamesAndMultiplyAdds) {
   SepConv sep(/*C_in=*/4, /*C_out=*/4, /*kernel=*/3, /*stride=*/1, /*padding=*/1, true);
   std::vector<std::string> names;

@@ -248,7 +248,7 @@ DilConv::DilConv(int64_t C_in, int64_t C_out, int64_t kernel, int64_t stride, in
   bn_ = register_module("bn", batch_norm(C_out, affine));
 }
 
-torch::Tensor DilConv::forward(const torch::Tensor& x) { return bn_(counted(pw_, counted_relu_depthwise(dw_, x))); }
+torch::Tensor DilConv::forward(const torch::Tensor& x) { return conv_bn(pw_, bn_, counted_relu_depthwise(dw_, x)); }
 
 FactorizedReduce::FactorizedReduce(int64_t C_in, int64_t C_out, bool affine) {
   core::check(C_out % 2 == 0, "FactorizedReduce: C_out {} is odd; expected an even channel count", C_out);
