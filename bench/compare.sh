@@ -4,16 +4,24 @@
 #   bench/compare.sh [BUILD_DIR]
 # For every case runs daas (BUILD_DIR/bench/bench_compare) then Python
 # (bench/reference.py), alternating, ROUNDS rounds, and prints the median
-# images/s over the rounds and the ratio daas / Python.
+# images/s of each over the rounds and the median of the rounds' ratios
+# daas / Python (each round's pair ran back to back, so its ratio is less
+# exposed to the machine's drift than a ratio of two medians).
 # Environment: ROUNDS (3), STEPS timed steps per run (10), WARMUP (3),
 # CASES (space-separated case names; all by default), PYTHON (/usr/bin/python3),
 # PYTHON_MALLOC: "daas" (default) runs Python with the glibc malloc settings
-# daas makes for itself at start-up (keep_freed_memory in core/runtime.cpp:
-# mmap threshold 32 MiB, trim threshold 512 MiB, top pad 64 MiB), "default"
-# with glibc's own. With glibc's defaults every large activation is a fresh
-# mmap whose pages the kernel faults in and zeroes again; on a virtual
-# machine with costly page faults that alone made the Python side up to 4x
-# slower (inference), which measures the allocator rather than the engine.
+# daas makes for itself at start-up (keep_freed_memory in
+# src/daas/core/runtime.cpp: mmap threshold 32 MiB, trim threshold 512 MiB,
+# top pad 64 MiB), "default" with glibc's own. With glibc's defaults, large
+# blocks are mmapped until the dynamic threshold has risen and the heap is
+# trimmed as they are freed, so the kernel faults in and zeroes activation
+# memory step after step; on a virtual machine with costly page faults that
+# made the Python side 4-6x slower in inference, which measures the
+# allocator rather than the engine. Blocks above 32 MiB are mmapped whatever
+# the settings: at batch 256 Python's whole-batch cell outputs (37-49 MiB)
+# still are, while daas's ranks hold half a batch each and keep theirs in
+# the heap, so for inference the settings level the field only in part.
+# A GLIBC_TUNABLES of your own is kept (the malloc settings are appended).
 # OMP_WAIT_POLICY is left alone: daas chooses its own wait policy (passive),
 # Python runs with libgomp's default (spinning). On a busy machine spinning
 # costs many times more (measured: a Python DARTS_V2 training step 5.9x slower
@@ -28,8 +36,13 @@ python=${PYTHON:-/usr/bin/python3}
 daas="$build/bench/bench_compare"
 python_malloc=${PYTHON_MALLOC:-daas}
 case "$python_malloc" in
-  daas) python_env="GLIBC_TUNABLES=glibc.malloc.mmap_threshold=33554432:glibc.malloc.trim_threshold=536870912:glibc.malloc.top_pad=67108864" ;;
-  default) python_env="DAAS_COMPARE_MALLOC=default" ;;
+  daas)
+    python_env="GLIBC_TUNABLES=${GLIBC_TUNABLES:+$GLIBC_TUNABLES:}glibc.malloc.mmap_threshold=33554432:glibc.malloc.trim_threshold=536870912:glibc.malloc.top_pad=67108864"
+    python_malloc_text="daas's settings ($python_env)" ;;
+  default)
+    # `env` needs an assignment; this one changes nothing.
+    python_env="DAAS_COMPARE_MALLOC=default"
+    python_malloc_text="glibc's defaults" ;;
   *) echo "compare.sh: PYTHON_MALLOC '$python_malloc'; expected daas or default" >&2; exit 2 ;;
 esac
 [ -x "$daas" ] || { echo "compare.sh: $daas not found; build it: cmake --build $build --target bench_compare" >&2; exit 1; }
@@ -47,7 +60,7 @@ echo "daas vs plain PyTorch, $(date '+%Y-%m-%d %H:%M:%S %Z')"
 echo "machine: $(nproc) cores, $(sed -n 's/^model name[[:space:]]*: //p' /proc/cpuinfo | head -n 1), load average $(cut -d ' ' -f 1-3 /proc/loadavg)"
 echo "python: $("$python" -c 'import torch, torchvision; print("torch", torch.__version__, "torchvision", torchvision.__version__)')"
 echo "rounds $rounds, $warmup warm-up + $steps timed steps per run, 2 threads, OMP_WAIT_POLICY ${OMP_WAIT_POLICY:-unset}"
-echo "python malloc: $python_malloc ($python_env)"
+echo "python malloc: $python_malloc_text"
 if [ -z "${OMP_WAIT_POLICY:-}" ] && awk -v n="$(nproc)" '{ exit !($1 > n / 2) }' /proc/loadavg; then
   echo "warning: the machine is busy; libgomp's default spin-waiting (the Python side) then loses far more than"
   echo "         daas's passive waiting, and the ratios measure mostly that (OMP_WAIT_POLICY=PASSIVE sets both)"
@@ -94,12 +107,17 @@ awk '
   }
   !($1 in seen) { seen[$1] = 1; order[++cases] = $1 }
   $3 != "-" { values[$1, $2] = values[$1, $2] " " $3 }
+  # A round is a daas line then its Python line; a ratio where both ran.
+  $2 == "daas" { last = $3 }
+  $2 == "python" && last != "-" && $3 != "-" && $3 > 0 {
+    ratios[$1] = ratios[$1] " " (last / $3); shown[$1] = shown[$1] " " sprintf("%.2f", last / $3)
+  }
   END {
-    printf "\n%-18s %14s %14s %12s\n", "case", "daas img/s", "python img/s", "daas/python"
+    printf "\n%-18s %14s %14s %18s %s\n", "case", "daas img/s", "python img/s", "daas/python", "  (rounds)"
     for (c = 1; c <= cases; c++) {
       name = order[c]
-      d = median(values[name, "daas"]); p = median(values[name, "python"])
-      ratio = (d != "" && p != "" && p > 0) ? sprintf("%.2f", d / p) : "-"
-      printf "%-18s %14s %14s %12s\n", name, d == "" ? "-" : sprintf("%.1f", d), p == "" ? "-" : sprintf("%.1f", p), ratio
+      d = median(values[name, "daas"]); p = median(values[name, "python"]); r = median(ratios[name])
+      printf "%-18s %14s %14s %18s   %s\n", name, d == "" ? "-" : sprintf("%.1f", d), p == "" ? "-" : sprintf("%.1f", p),
+        r == "" ? "-" : sprintf("%.2f", r), shown[name]
     }
   }' "$results"

@@ -23,11 +23,12 @@ struct ExperimentArgs {
   bool dry_run = false;
   std::string threads;
   std::string baseline;
+  bool baseline_given = false;  // even if empty: an empty name is refused, not ignored
 };
 
 void run(const ExperimentArgs& args) {
   experiment::Plan plan = experiment::read_plan(args.plan);
-  if (!args.baseline.empty()) experiment::set_baseline(plan, args.baseline);
+  if (args.baseline_given) experiment::set_baseline(plan, args.baseline);
   const std::string out = args.out.empty() ? "runs/" + fs::path(args.plan).stem().string() : args.out;
   experiment::ExperimentOptions options;
   options.resume = args.resume;
@@ -73,7 +74,10 @@ void register_experiment(CLI::App& app) {
                       "(overrides the plan's baseline; with --resume on a finished experiment it rewrites the "
                       "results against this condition and runs nothing)");
   command->add_flag("--dry-run", args->dry_run, "check the plan and list its runs, then stop");
-  command->callback([args] { run(*args); });
+  command->callback([args, command] {
+    args->baseline_given = command->count("--baseline") > 0;
+    run(*args);
+  });
 }
 
 }  // namespace daas::cli

@@ -242,7 +242,11 @@ TEST(ExperimentCommand, DryRunListsRunsAndBadPlansFailClearly) {
   EXPECT_NE(listed.output.find("random seed 1 train: train random:1"), std::string::npos) << listed.output;
   EXPECT_NE(listed.output.find("retrains compared with joint"), std::string::npos) << listed.output;
   const auto other = run_daas("experiment " + plan + " --dry-run --baseline random --out " + dir.file("exp"));
+  EXPECT_EQ(other.exit_code, 0) << other.output;
   EXPECT_NE(other.output.find("retrains compared with random"), std::string::npos) << other.output;
+  const auto empty = run_daas("experiment " + plan + " --dry-run --baseline '' --out " + dir.file("exp"));
+  EXPECT_EQ(empty.exit_code, 1) << empty.output;
+  EXPECT_NE(empty.output.find("--baseline '': no condition of that name"), std::string::npos) << empty.output;
   EXPECT_FALSE(fs::exists(dir.file("exp")));
 
   std::string bad = kPlan;

@@ -356,6 +356,23 @@ TEST(ExperimentPlan, TheBaselineIsTheFirstRetrainUnlessNamed) {
             std::string::npos);
   EXPECT_NE(plan_error("profile: smoke\nbaseline:\n" + two).find("baseline is empty; expected the name"),
             std::string::npos);
+
+  // The command line's --baseline: the same checks, named as the option.
+  const auto expect_refused = [&](const std::string& name, const std::string& message) {
+    Plan plan = read_plan(write_plan(dir, "profile: smoke\n" + two));
+    try {
+      set_baseline(plan, name);
+      ADD_FAILURE() << "--baseline '" << name << "' was accepted";
+    } catch (const std::exception& e) {
+      EXPECT_NE(std::string(e.what()).find(message), std::string::npos) << e.what();
+    }
+    EXPECT_EQ(plan.baseline, "a");
+  };
+  expect_refused("s", "--baseline 's' has no retrain; expected the name of a condition with a retrain (a)");
+  expect_refused("", "--baseline '': no condition of that name; expected the name of a condition with a retrain (a)");
+  Plan plan = read_plan(write_plan(dir, with_condition("  - name: t\n    train: {}\n")));
+  set_baseline(plan, "t");
+  EXPECT_EQ(plan.baseline, "t");
 }
 
 TEST(ExperimentRunClock, AddsToTheTimesOfEarlierSessions) {

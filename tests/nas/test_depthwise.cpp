@@ -1,8 +1,10 @@
 #include "daas/nas/depthwise.h"
 
 #include <ATen/Parallel.h>
+#include <torch/csrc/autograd/profiler_legacy.h>
 #include <torch/torch.h>
 
+#include <sstream>
 #include <string>
 #include <vector>
 
@@ -328,27 +330,44 @@ TEST_F(DepthwiseTest, SepConvAndDilConvMatchTheConvModules) {
   }
 }
 
+/// The names of the ATen ops `f` runs (LibTorch's legacy profiler's trace).
+std::string traced_ops(const std::function<void()>& f) {
+  std::ostringstream trace;
+  {
+    torch::autograd::profiler::RecordProfile profile(trace);
+    f();
+  }
+  return trace.str();
+}
+
 // In evaluation both ops fold their BatchNorms into the pointwise
-// convolutions (conv_bn): the values of the unfolded modules.
-TEST_F(DepthwiseTest, SepConvAndDilConvInEvaluationMatchTheConvModules) {
-  for (int64_t stride : {1, 2}) {
-    SCOPED_TRACE("stride " + std::to_string(stride));
-    const auto x = torch::randn({4, 16, 11, 11}).contiguous(kChannelsLast);
-    auto sep = std::make_shared<SepConv>(16, 24, 3, stride, 1, true);
-    auto dil = std::make_shared<DilConv>(16, 24, 5, stride, 4, 2, true);
-    for (torch::nn::Module* op : std::initializer_list<torch::nn::Module*>{sep.get(), dil.get()}) {
-      for (auto& p : op->named_parameters()) {
-        if (p.key().find("bn") != std::string::npos) p.value().data().normal_();
+// convolutions (conv_bn): the values of the unfolded modules, and no
+// BatchNorm pass of its own.
+TEST_F(DepthwiseTest, SepConvAndDilConvInEvaluationFoldTheirBatchNorms) {
+  for (const bool affine : {true, false}) {
+    for (int64_t stride : {1, 2}) {
+      SCOPED_TRACE(std::string(affine ? "affine" : "not affine") + " stride " + std::to_string(stride));
+      const auto x = torch::randn({4, 16, 11, 11}).contiguous(kChannelsLast);
+      auto sep = std::make_shared<SepConv>(16, 24, 3, stride, 1, affine);
+      auto dil = std::make_shared<DilConv>(16, 24, 5, stride, 4, 2, affine);
+      for (torch::nn::Module* op : std::initializer_list<torch::nn::Module*>{sep.get(), dil.get()}) {
+        for (auto& p : op->named_parameters()) {
+          if (p.key().find("bn") != std::string::npos) p.value().data().normal_();
+        }
+        for (auto& b : op->named_buffers()) {
+          if (b.key().find("running_mean") != std::string::npos) b.value().normal_();
+          if (b.key().find("running_var") != std::string::npos) b.value().uniform_(0.5, 2.0);
+        }
+        op->eval();
       }
-      for (auto& b : op->named_buffers()) {
-        if (b.key().find("running_mean") != std::string::npos) b.value().normal_();
-        if (b.key().find("running_var") != std::string::npos) b.value().uniform_(0.5, 2.0);
-      }
-      op->eval();
+      torch::NoGradGuard no_grad;
+      EXPECT_LT(scaled_error((*sep)(x), previous_sep_conv(*sep, x)), 1e-5);
+      EXPECT_LT(scaled_error((*dil)(x), previous_dil_conv(*dil, x)), 1e-5);
+      EXPECT_EQ(traced_ops([&] { (*sep)(x); }).find("batch_norm"), std::string::npos);
+      EXPECT_EQ(traced_ops([&] { (*dil)(x); }).find("batch_norm"), std::string::npos);
+      // The unfolded modules do run one (the check can see it).
+      EXPECT_NE(traced_ops([&] { previous_dil_conv(*dil, x); }).find("batch_norm"), std::string::npos);
     }
-    torch::NoGradGuard no_grad;
-    EXPECT_LT(scaled_error((*sep)(x), previous_sep_conv(*sep, x)), 1e-5);
-    EXPECT_LT(scaled_error((*dil)(x), previous_dil_conv(*dil, x)), 1e-5);
   }
 }
 

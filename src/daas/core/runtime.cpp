@@ -28,7 +28,8 @@ void prefer_passive_openmp(char** argv) {
 void keep_freed_memory() {
 #if defined(__GLIBC__)
   // Blocks up to 32 MiB (glibc's largest mmap threshold) come from the heap,
-  // and the heap is trimmed only when 512 MiB lie free at its top.
+  // the heap is trimmed only when 512 MiB lie free at its top, and it grows
+  // by 64 MiB more than each request needs, in a few large steps.
   ::mallopt(M_MMAP_THRESHOLD, 32 << 20);
   ::mallopt(M_TRIM_THRESHOLD, 512 << 20);
   ::mallopt(M_TOP_PAD, 64 << 20);
