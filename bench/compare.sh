@@ -110,14 +110,16 @@ awk '
   # A round is a daas line then its Python line; a ratio where both ran.
   $2 == "daas" { last = $3 }
   $2 == "python" && last != "-" && $3 != "-" && $3 > 0 {
-    ratios[$1] = ratios[$1] " " (last / $3); shown[$1] = shown[$1] " " sprintf("%.2f", last / $3)
+    ratios[$1] = ratios[$1] " " (last / $3)
   }
   END {
     printf "\n%-18s %14s %14s %18s %s\n", "case", "daas img/s", "python img/s", "daas/python", "  (rounds)"
     for (c = 1; c <= cases; c++) {
       name = order[c]
       d = median(values[name, "daas"]); p = median(values[name, "python"]); r = median(ratios[name])
+      shown = ""; n = split(ratios[name], each, " ")
+      for (i = 1; i <= n; i++) shown = shown " " sprintf("%.2f", each[i])
       printf "%-18s %14s %14s %18s   %s\n", name, d == "" ? "-" : sprintf("%.1f", d), p == "" ? "-" : sprintf("%.1f", p),
-        r == "" ? "-" : sprintf("%.2f", r), shown[name]
+        r == "" ? "-" : sprintf("%.2f", r), shown
     }
   }' "$results"

@@ -48,8 +48,9 @@ std::string expected_baseline(const Plan& plan) {
 /// `name` if it names a condition with a retrain; fails naming `where`.
 std::string checked_baseline(const Plan& plan, const std::string& name, const std::string& where) {
   const Condition* baseline = plan.find(name);
-  core::check(baseline != nullptr, "{} '{}': no condition of that name; {}", where, name, expected_baseline(plan));
-  core::check(baseline->has_train, "{} '{}' has no retrain; {}", where, name, expected_baseline(plan));
+  const std::string expected = expected_baseline(plan);
+  core::check(baseline != nullptr, "{} '{}': no condition of that name; {}", where, name, expected);
+  core::check(baseline->has_train, "{} '{}' has no retrain; {}", where, name, expected);
   return name;
 }
 
