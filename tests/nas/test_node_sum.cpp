@@ -201,5 +201,101 @@ TEST(NodeSum, BadSlotsAreClearErrors) {
   EXPECT_THROWS_WITH(node_sum(node.terms, node.weights, {1, 24}), "slot 24; expected 0..23");
 }
 
+/// Drop-path factors of `count` terms over `rows` samples: 0 or 1/keep per
+/// sample, and every factor of the last term exactly 1 (an identity edge).
+torch::Tensor drop_scales(int64_t count, int64_t rows, torch::Dtype dtype) {
+  const double keep = 0.7;
+  auto scales = torch::empty({count, rows}, torch::dtype(dtype)).bernoulli_(keep) / keep;
+  scales[count - 1].fill_(1.0);
+  return scales;
+}
+
+/// A derived cell's node under drop-path, one ATen op at a time: each term
+/// times its [N, 1, 1, 1] factor, then the sum.
+torch::Tensor scaled_reference(const std::vector<torch::Tensor>& terms, const torch::Tensor& scales) {
+  torch::Tensor sum;
+  for (size_t i = 0; i < terms.size(); ++i) {
+    const auto term = terms[i] * scales[static_cast<int64_t>(i)].view({-1, 1, 1, 1});
+    sum = sum.defined() ? sum + term : term;
+  }
+  return sum;
+}
+
+Result run_scaled(const std::vector<torch::Tensor>& terms, const torch::Tensor& scales, const torch::Tensor& grad_y,
+                  bool ours, bool create_graph = false) {
+  const auto y = ours ? row_scaled_sum(terms, scales) : scaled_reference(terms, scales);
+  return {y, torch::autograd::grad({y}, terms, {grad_y}, /*retain_graph=*/true, create_graph)};
+}
+
+TEST(RowScaledSum, MatchesTheAtenExpressionBitForBit) {
+  torch::manual_seed(3);
+  for (const auto format : {kChannelsLast, torch::MemoryFormat::Contiguous}) {
+    for (const int64_t count : {1, 2, 3}) {
+      SCOPED_TRACE(std::to_string(count) + " terms");
+      // Rows of 13·9·7 elements: chunks of the kernels cut across rows.
+      const auto terms = random_node(count, format, torch::kFloat, /*weighted=*/false, {6, 13, 9, 7}).terms;
+      const auto scales = drop_scales(count, 6, torch::kFloat);
+      const auto grad_y = torch::randn_like(terms[0]);
+      const auto got = run_scaled(terms, scales, grad_y, /*ours=*/true);
+      const auto want = run_scaled(terms, scales, grad_y, /*ours=*/false);
+      EXPECT_TRUE(torch::equal(got.y, want.y));
+      EXPECT_TRUE(got.y.is_contiguous(format));
+      for (size_t i = 0; i < terms.size(); ++i) EXPECT_TRUE(torch::equal(got.grads[i], want.grads[i])) << "term " << i;
+    }
+  }
+}
+
+TEST(RowScaledSum, SameResultsOnOneAndTwoThreads) {
+  const auto terms = random_node(2, kChannelsLast, torch::kFloat, /*weighted=*/false, {16, 16, 28, 27}).terms;
+  const auto scales = drop_scales(2, 16, torch::kFloat);
+  const auto grad_y = torch::randn_like(terms[0]);
+  at::set_num_threads(1);
+  const auto one = run_scaled(terms, scales, grad_y, true);
+  at::set_num_threads(2);
+  const auto two = run_scaled(terms, scales, grad_y, true);
+  EXPECT_TRUE(torch::equal(one.y, two.y));
+  for (size_t i = 0; i < one.grads.size(); ++i) EXPECT_TRUE(torch::equal(one.grads[i], two.grads[i])) << i;
+}
+
+TEST(RowScaledSum, DoubleKernelsPassGradcheckAndSecondOrderMatchesAten) {
+  const auto terms = random_node(2, kChannelsLast, torch::kDouble, /*weighted=*/false, {3, 3, 4, 3}).terms;
+  const auto scales = drop_scales(2, 3, torch::kDouble);
+  const auto v = torch::randn_like(terms[0]);
+  const auto got = run_scaled(terms, scales, v, true);
+  const auto f = [&] {
+    torch::NoGradGuard no_grad;
+    return (row_scaled_sum(terms, scales) * v).sum().item<double>();
+  };
+  for (size_t i = 0; i < terms.size(); ++i) {
+    EXPECT_LT(scaled_error(got.grads[i], testing::finite_differences(terms[i], f)), 1e-7) << "term " << i;
+  }
+  // With create_graph the backward is built from ATen ops: its gradient
+  // with respect to the incoming gradient is the factor itself.
+  const auto g = v.clone().requires_grad_(true);
+  const auto u = torch::randn_like(terms[0]);
+  const auto second_order = [&](bool ours) {
+    const auto grad_term = run_scaled(terms, scales, g, ours, /*create_graph=*/true).grads[0];
+    return torch::autograd::grad({(grad_term * u).sum()}, {g})[0];
+  };
+  EXPECT_LT(scaled_error(second_order(true), second_order(false)), 1e-12);
+  EXPECT_LT(scaled_error(second_order(true), u * scales[0].view({-1, 1, 1, 1})), 1e-12);
+}
+
+TEST(RowScaledSum, OtherInputsFallBackAndBadScalesAreClearErrors) {
+  auto terms = random_node(2, kChannelsLast, torch::kFloat, /*weighted=*/false).terms;
+  terms[1] = terms[1].detach().contiguous().requires_grad_(true);  // two layouts: ATen
+  const auto scales = drop_scales(2, 3, torch::kFloat);
+  const auto grad_y = torch::randn_like(terms[0]);
+  const auto got = run_scaled(terms, scales, grad_y, true);
+  const auto want = run_scaled(terms, scales, grad_y, false);
+  EXPECT_TRUE(torch::equal(got.y, want.y));
+  for (size_t i = 0; i < terms.size(); ++i) EXPECT_TRUE(torch::equal(got.grads[i], want.grads[i])) << i;
+
+  EXPECT_THROWS_WITH(row_scaled_sum(terms, scales.view(-1)), "scales of shape [6]; expected [2, 3]");
+  EXPECT_THROWS_WITH(row_scaled_sum(terms, scales.slice(1, 0, 2)), "scales of shape [2, 2]; expected [2, 3]");
+  EXPECT_THROWS_WITH(row_scaled_sum(terms, scales.clone().requires_grad_(true)), "expected constant factors");
+  EXPECT_THROWS_WITH(row_scaled_sum({}, scales), "0 terms; expected at least one");
+}
+
 }  // namespace
 }  // namespace daas::nas

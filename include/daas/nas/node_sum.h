@@ -26,6 +26,16 @@ namespace daas::nas {
 torch::Tensor node_sum(const std::vector<torch::Tensor>& terms, const torch::Tensor& weights,
                        const std::vector<int64_t>& slots);
 
+/// Σ_i scales[i][n] · terms[i][n] for every row n: the node of a retraining
+/// cell whose edges pass through drop-path (each term scaled per sample,
+/// then the terms added), in one pass forward and one backward instead of a
+/// multiplication per term and an addition per term after the first. The
+/// same float operations as that ATen expression, in its order. scales:
+/// [terms, N], constant (no gradient flows into it); a factor of exactly 1
+/// (an edge without drop-path) is skipped, which changes no bit. Kernels and
+/// fallback as node_sum's.
+torch::Tensor row_scaled_sum(const std::vector<torch::Tensor>& terms, const torch::Tensor& scales);
+
 /// Whether node_sum runs the fused kernels for these arguments (otherwise
 /// it computes with ATen ops).
 bool node_sum_uses_kernels(const std::vector<torch::Tensor>& terms, const torch::Tensor& weights);

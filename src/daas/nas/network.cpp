@@ -4,6 +4,7 @@
 
 #include "daas/core/error.h"
 #include "daas/core/parallel.h"
+#include "daas/nas/node_sum.h"
 
 namespace daas::nas {
 namespace {
@@ -48,13 +49,12 @@ void weights_to_channels_last(torch::nn::Module& module) {
   }
 }
 
-torch::Tensor drop_path(const torch::Tensor& x, double drop_prob) {
-  if (drop_prob <= 0) return x;
+torch::Tensor drop_path_scale(const torch::Tensor& x, double drop_prob) {
   const double keep = 1.0 - drop_prob;
   const auto& shard = core::current_shard();
   if (shard.generator == nullptr) {
-    const auto mask = torch::empty({x.size(0), 1, 1, 1}, x.options()).bernoulli_(keep);
-    return x * (mask / keep);
+    const auto mask = torch::empty({x.size(0)}, x.options()).bernoulli_(keep);
+    return mask / keep;
   }
   // Ranks draw the whole batch's masks from generators seeded alike and keep
   // their own rows, so the masks do not depend on how the batch is split.
@@ -62,11 +62,16 @@ torch::Tensor drop_path(const torch::Tensor& x, double drop_prob) {
   const int64_t rows = shard.batch_rows > 0 ? shard.batch_rows : x.size(0);
   core::check(shard.first_row + x.size(0) <= rows, "drop_path: rows {} to {} of a batch of {}", shard.first_row,
               shard.first_row + x.size(0), rows);
-  const auto mask = torch::empty({rows, 1, 1, 1}, x.options().device(torch::kCPU))
+  const auto mask = torch::empty({rows}, x.options().device(torch::kCPU))
                         .bernoulli_(keep, *shard.generator)
                         .slice(0, shard.first_row, shard.first_row + x.size(0))
                         .to(x.device());
-  return x * (mask / keep);
+  return mask / keep;
+}
+
+torch::Tensor drop_path(const torch::Tensor& x, double drop_prob) {
+  if (drop_prob <= 0) return x;
+  return x * drop_path_scale(x, drop_prob).view({-1, 1, 1, 1});
 }
 
 CellImpl::CellImpl(const Genotype& genotype, int64_t C_prev_prev, int64_t C_prev, int64_t C, bool reduction,
@@ -100,11 +105,19 @@ torch::Tensor CellImpl::forward(CellInput& s0, CellInput& s1, double drop_prob) 
   std::vector<torch::Tensor> states = {(*preprocess0_)(s0), (*preprocess1_)(s1)};
   const bool drop = is_training() && drop_prob > 0;
   for (size_t e = 0; e + 1 < ops_.size(); e += 2) {
-    auto h1 = (*ops_[e])(states[static_cast<size_t>(inputs_[e])]);
-    auto h2 = (*ops_[e + 1])(states[static_cast<size_t>(inputs_[e + 1])]);
-    if (drop && !identity_[e]) h1 = drop_path(h1, drop_prob);
-    if (drop && !identity_[e + 1]) h2 = drop_path(h2, drop_prob);
-    states.push_back(h1 + h2);
+    const auto h1 = (*ops_[e])(states[static_cast<size_t>(inputs_[e])]);
+    const auto h2 = (*ops_[e + 1])(states[static_cast<size_t>(inputs_[e + 1])]);
+    if (!drop || (identity_[e] && identity_[e + 1])) {
+      states.push_back(h1 + h2);
+      continue;
+    }
+    // Drop-path scales the non-identity edges per sample; a factor of 1
+    // leaves an identity edge as it is.
+    const auto one = torch::ones({h1.size(0)}, h1.options().device(torch::kCPU));
+    const auto scale = [&](size_t edge, const torch::Tensor& h) {
+      return identity_[edge] ? one : drop_path_scale(h, drop_prob).to(torch::kCPU);
+    };
+    states.push_back(row_scaled_sum({h1, h2}, torch::stack({scale(e, h1), scale(e + 1, h2)}).to(h1.device())));
   }
   std::vector<torch::Tensor> out;
   for (const auto node : concat_) out.push_back(states[static_cast<size_t>(node)]);

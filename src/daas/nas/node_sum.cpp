@@ -4,6 +4,8 @@
 #include <torch/autograd.h>
 #include <torch/torch.h>
 
+#include <fmt/ranges.h>
+
 #include <algorithm>
 
 #include "daas/core/error.h"
@@ -47,49 +49,101 @@ std::vector<T> term_weights(const torch::Tensor& weights, const std::vector<int6
   return w;
 }
 
-/// The weights are applied where they are not exactly 1: on a Gumbel path
-/// every weight is 1 in value (one-hot − p + p), and 1·y is y in IEEE
-/// arithmetic, so skipping the product changes no bit.
+/// The factor of every term on every row of the batch: term i's factor on
+/// row r is data[i][r · stride[i]] (stride 0: one factor for all rows, a
+/// node's path weight; stride 1: a [N] vector, drop-path's per-sample
+/// scale).
 template <typename T>
-torch::Tensor run_forward(const std::vector<torch::Tensor>& terms, const std::vector<T>& w) {
+struct TermScales {
+  std::vector<const T*> data;
+  std::vector<int64_t> stride;
+  T at(size_t i, int64_t row) const { return data[i][row * stride[i]]; }
+};
+
+/// Scalar factors, one per term, as TermScales.
+template <typename T>
+TermScales<T> scalar_scales(const std::vector<T>& w) {
+  TermScales<T> s;
+  for (const T& value : w) {
+    s.data.push_back(&value);
+    s.stride.push_back(0);
+  }
+  return s;
+}
+
+/// Calls f(row, lo, hi) for the pieces of [lo, hi) that lie in one row of
+/// `per_row` elements each.
+template <typename F>
+void for_each_row_piece(int64_t lo, int64_t hi, int64_t per_row, F&& f) {
+  for (int64_t begin = lo; begin < hi;) {
+    const int64_t row = begin / per_row;
+    const int64_t end = std::min(hi, (row + 1) * per_row);
+    f(row, begin, end);
+    begin = end;
+  }
+}
+
+/// The factors are applied where they are not exactly 1: on a Gumbel path
+/// every weight is 1 in value (one-hot − p + p), as is an identity edge's
+/// drop-path scale, and 1·y is y in IEEE arithmetic, so skipping the product
+/// changes no bit. The first two terms are summed in one pass.
+template <typename T>
+torch::Tensor run_forward(const std::vector<torch::Tensor>& terms, const TermScales<T>& scales) {
   auto out = at::empty_like(terms[0]);
-  const int64_t n = out.numel();
+  const int64_t n = out.numel(), per_row = n / terms[0].size(0);
   std::vector<const T*> in;
   for (const auto& t : terms) in.push_back(t.data_ptr<T>());
   T* o = out.data_ptr<T>();
   at::parallel_for(0, chunk_count(n), 1, [&](int64_t begin, int64_t end) {
     for (int64_t chunk = begin; chunk < end; ++chunk) {
-      const int64_t lo = chunk * kChunk, hi = std::min(n, lo + kChunk);
-      // The ATen expression's order: ((w0·y0 + w1·y1) + w2·y2) + ...
-      const T* y = in[0];
-      const T w0 = w[0];
-      if (w0 == T(1)) {
-        std::copy(y + lo, y + hi, o + lo);
-      } else {
-        for (int64_t e = lo; e < hi; ++e) o[e] = w0 * y[e];
-      }
-      for (size_t i = 1; i < in.size(); ++i) {
-        y = in[i];
-        const T wi = w[i];
-        if (wi == T(1)) {
-          for (int64_t e = lo; e < hi; ++e) o[e] = o[e] + y[e];
-        } else {
-          for (int64_t e = lo; e < hi; ++e) o[e] = o[e] + wi * y[e];
-        }
-      }
+      for_each_row_piece(chunk * kChunk, std::min(n, (chunk + 1) * kChunk), per_row,
+                         [&](int64_t row, int64_t lo, int64_t hi) {
+                           // The ATen expression's order: ((w0·y0 + w1·y1) + w2·y2) + ...
+                           const T* y0 = in[0];
+                           const T w0 = scales.at(0, row);
+                           size_t next = 1;
+                           if (in.size() > 1) {
+                             const T* y1 = in[1];
+                             const T w1 = scales.at(1, row);
+                             if (w0 == T(1) && w1 == T(1)) {
+                               for (int64_t e = lo; e < hi; ++e) o[e] = y0[e] + y1[e];
+                             } else if (w0 == T(1)) {
+                               for (int64_t e = lo; e < hi; ++e) o[e] = y0[e] + w1 * y1[e];
+                             } else if (w1 == T(1)) {
+                               for (int64_t e = lo; e < hi; ++e) o[e] = w0 * y0[e] + y1[e];
+                             } else {
+                               for (int64_t e = lo; e < hi; ++e) o[e] = w0 * y0[e] + w1 * y1[e];
+                             }
+                             next = 2;
+                           } else if (w0 == T(1)) {
+                             std::copy(y0 + lo, y0 + hi, o + lo);
+                           } else {
+                             for (int64_t e = lo; e < hi; ++e) o[e] = w0 * y0[e];
+                           }
+                           for (size_t i = next; i < in.size(); ++i) {
+                             const T* y = in[i];
+                             const T wi = scales.at(i, row);
+                             if (wi == T(1)) {
+                               for (int64_t e = lo; e < hi; ++e) o[e] = o[e] + y[e];
+                             } else {
+                               for (int64_t e = lo; e < hi; ++e) o[e] = o[e] + wi * y[e];
+                             }
+                           }
+                         });
     }
   });
   return out;
 }
 
-/// One pass over the output gradient g: grad_y[i] = w[i]·g for the terms
-/// that need it (grad_y[i] defined on entry, to be filled), and dots[i] =
-/// Σ g·y_i for the terms whose weight needs a gradient (y[i] non-null).
+/// One pass over the output gradient g: grad_y[i] = w[i]·g (row by row) for
+/// the terms that need it (grad_y[i] defined on entry, to be filled), and
+/// dots[i] = Σ g·y_i for the terms whose weight needs a gradient (y[i]
+/// defined).
 template <typename T>
-void run_backward(const torch::Tensor& g, const std::vector<T>& w, std::vector<torch::Tensor>& grad_y,
+void run_backward(const torch::Tensor& g, const TermScales<T>& w, std::vector<torch::Tensor>& grad_y,
                   const std::vector<torch::Tensor>& y, std::vector<double>& dots) {
-  const int64_t n = g.numel(), chunks = chunk_count(n);
-  const size_t terms = w.size();
+  const int64_t n = g.numel(), chunks = chunk_count(n), per_row = n / g.size(0);
+  const size_t terms = w.data.size();
   dots.assign(terms, 0.0);
   const auto defined = [](const torch::Tensor& t) { return t.defined(); };
   if (std::none_of(grad_y.begin(), grad_y.end(), defined) && std::none_of(y.begin(), y.end(), defined)) return;
@@ -107,8 +161,10 @@ void run_backward(const torch::Tensor& g, const std::vector<T>& w, std::vector<t
       for (size_t i = 0; i < terms; ++i) {
         if (out[i] != nullptr) {
           T* gi = out[i];
-          const T wi = w[i];
-          for (int64_t e = lo; e < hi; ++e) gi[e] = wi * gd[e];
+          for_each_row_piece(lo, hi, per_row, [&](int64_t row, int64_t piece_lo, int64_t piece_hi) {
+            const T wi = w.at(i, row);
+            for (int64_t e = piece_lo; e < piece_hi; ++e) gi[e] = wi * gd[e];
+          });
         }
         if (in[i] != nullptr) {
           const T* yi = in[i];
@@ -140,7 +196,7 @@ std::vector<double> kernel_backward(const torch::Tensor& g, const torch::Tensor&
     grads[i] = weights[i] == T(1) ? g : (grad_y[i] = at::empty_like(g));
   }
   std::vector<double> dots;
-  run_backward<T>(g, weights, grad_y, y, dots);
+  run_backward<T>(g, scalar_scales(weights), grad_y, y, dots);
   return dots;
 }
 
@@ -175,9 +231,11 @@ class NodeSumFunction : public torch::autograd::Function<NodeSumFunction> {
     }
     ctx->save_for_backward(saved);
     if (terms[0].scalar_type() == torch::kDouble) {
-      return run_forward<double>(terms, term_weights<double>(w, slots));
+      const auto values = term_weights<double>(w, slots);
+      return run_forward<double>(terms, scalar_scales(values));
     }
-    return run_forward<float>(terms, term_weights<float>(w, slots));
+    const auto values = term_weights<float>(w, slots);
+    return run_forward<float>(terms, scalar_scales(values));
   }
 
   static variable_list backward(AutogradContext* ctx, variable_list grad_outputs) {
@@ -225,6 +283,79 @@ class NodeSumFunction : public torch::autograd::Function<NodeSumFunction> {
   }
 };
 
+/// The per-sample factors of every term, as TermScales over `scales`
+/// ([terms, N], contiguous).
+template <typename T>
+TermScales<T> row_scales(const torch::Tensor& scales) {
+  TermScales<T> s;
+  const T* data = scales.data_ptr<T>();
+  for (int64_t i = 0; i < scales.size(0); ++i) {
+    s.data.push_back(data + i * scales.size(1));
+    s.stride.push_back(1);
+  }
+  return s;
+}
+
+/// scales[i] shaped to broadcast over the rows of a term of `dim` dimensions.
+torch::Tensor per_row(const torch::Tensor& scales, size_t i, int64_t dim) {
+  std::vector<int64_t> shape(static_cast<size_t>(dim), 1);
+  shape[0] = -1;
+  return scales[static_cast<int64_t>(i)].view(shape);
+}
+
+/// The row-scaled sum with ATen ops: what the kernels compute, and the
+/// fallback.
+torch::Tensor aten_row_scaled_sum(const std::vector<torch::Tensor>& terms, const torch::Tensor& scales) {
+  torch::Tensor sum;
+  for (size_t i = 0; i < terms.size(); ++i) {
+    const auto term = terms[i] * per_row(scales, i, terms[i].dim());
+    sum = sum.defined() ? sum + term : term;
+  }
+  return sum;
+}
+
+class RowScaledSumFunction : public torch::autograd::Function<RowScaledSumFunction> {
+ public:
+  static torch::Tensor forward(AutogradContext* ctx, torch::TensorList term_list, const torch::Tensor& scales) {
+    const std::vector<torch::Tensor> terms(term_list.begin(), term_list.end());
+    ctx->saved_data["channels_last"] = *shared_layout(terms) == torch::MemoryFormat::ChannelsLast;
+    ctx->saved_data["dim"] = terms[0].dim();
+    ctx->save_for_backward({scales});
+    if (terms[0].scalar_type() == torch::kDouble) return run_forward<double>(terms, row_scales<double>(scales));
+    return run_forward<float>(terms, row_scales<float>(scales));
+  }
+
+  static variable_list backward(AutogradContext* ctx, variable_list grad_outputs) {
+    const auto scales = ctx->get_saved_variables()[0];
+    const auto count = static_cast<size_t>(scales.size(0));
+    const auto& g_in = grad_outputs[0];
+    variable_list grads(count + 1);
+    if (torch::GradMode::is_enabled()) {
+      // create_graph: ATen ops, whose results carry their history.
+      const int64_t dim = ctx->saved_data["dim"].toInt();
+      for (size_t i = 0; i < count; ++i) {
+        if (ctx->needs_input_grad(i)) grads[i] = g_in * per_row(scales, i, dim);
+      }
+      return grads;
+    }
+    const auto format =
+        ctx->saved_data["channels_last"].toBool() ? torch::MemoryFormat::ChannelsLast : torch::MemoryFormat::Contiguous;
+    const auto g = g_in.contiguous(format);
+    std::vector<torch::Tensor> grad_y(count);
+    for (size_t i = 0; i < count; ++i) {
+      if (ctx->needs_input_grad(i)) grads[i] = grad_y[i] = at::empty_like(g);
+    }
+    std::vector<double> unused;
+    const std::vector<torch::Tensor> no_dots(count);
+    if (g.scalar_type() == torch::kDouble) {
+      run_backward<double>(g, row_scales<double>(scales), grad_y, no_dots, unused);
+    } else {
+      run_backward<float>(g, row_scales<float>(scales), grad_y, no_dots, unused);
+    }
+    return grads;
+  }
+};
+
 }  // namespace
 
 bool node_sum_uses_kernels(const std::vector<torch::Tensor>& terms, const torch::Tensor& weights) {
@@ -252,6 +383,24 @@ torch::Tensor node_sum(const std::vector<torch::Tensor>& terms, const torch::Ten
   if (!node_sum_uses_kernels(terms, weights)) return aten_node_sum(terms, weights, slots);
   return NodeSumFunction::apply(torch::TensorList(terms),
                                 weights.defined() ? c10::optional<torch::Tensor>(weights) : c10::nullopt, slots);
+}
+
+}  // namespace daas::nas
+
+namespace daas::nas {
+
+torch::Tensor row_scaled_sum(const std::vector<torch::Tensor>& terms, const torch::Tensor& scales) {
+  core::check(!terms.empty() && terms[0].dim() >= 1, "row_scaled_sum: {} terms; expected at least one with rows",
+              terms.size());
+  const int64_t rows = terms[0].size(0), count = static_cast<int64_t>(terms.size());
+  core::check(scales.dim() == 2 && scales.size(0) == count && scales.size(1) == rows,
+              "row_scaled_sum: scales of shape [{}]; expected [{}, {}] (a factor per term and row)",
+              fmt::join(scales.sizes(), ", "), count, rows);
+  core::check(!scales.requires_grad(), "row_scaled_sum: scales that require a gradient; expected constant factors");
+  const bool kernels = node_sum_uses_kernels(terms, torch::Tensor()) && scales.device().is_cpu() &&
+                       scales.scalar_type() == terms[0].scalar_type();
+  if (!kernels) return aten_row_scaled_sum(terms, scales);
+  return RowScaledSumFunction::apply(torch::TensorList(terms), scales.contiguous());
 }
 
 }  // namespace daas::nas
