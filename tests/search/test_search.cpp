@@ -267,6 +267,59 @@ TEST(ArchitectureLearning, AStepThatCutsOffTheReductionCellsLeavesTheirAlphaAlon
   }
 }
 
+TEST(SearchModel, ListsItsTensorsOnceAndTheyStayTheModulesOwn) {
+  // The step reads the parameter lists many times; they are listed once, so
+  // they must stay the very tensors of the module after what a run does to
+  // it: a checkpoint load (resume) and a replica following its master.
+  const auto [weights_half, arch_half] = fashion_halves(16, false);
+  for (const std::string mode : {"joint", "policy"}) {
+    SCOPED_TRACE(mode);
+    auto options = tiny_options(mode);
+    const c10::Device device(c10::kCPU);
+    auto model = make_search_model(options, weights_half, device);
+    const auto same = [](const std::vector<torch::Tensor>& a, const std::vector<torch::Tensor>& b) {
+      if (a.size() != b.size()) return false;
+      for (size_t i = 0; i < a.size(); ++i) {
+        if (!a[i].is_same(b[i])) return false;
+      }
+      return true;
+    };
+    const auto weights = model->weight_parameters(), alphas = model->arch_parameters();
+    EXPECT_TRUE(same(model->all_parameters(), model->module().parameters()));
+    EXPECT_TRUE(same(model->buffers(), model->module().buffers()));
+    EXPECT_EQ(weights.size() + alphas.size(), model->all_parameters().size());
+    EXPECT_EQ(alphas.empty(), mode == "policy");
+
+    torch::serialize::OutputArchive saved;
+    auto other = make_search_model(options, weights_half, device);
+    {
+      torch::NoGradGuard no_grad;
+      for (auto& p : other->module().parameters()) p.add_(1.0);
+    }
+    other->module().save(saved);
+    std::stringstream bytes;
+    saved.save_to(bytes);
+    torch::serialize::InputArchive loaded;
+    loaded.load_from(bytes);
+    model->module().load(loaded);  // as a resumed run loads its checkpoint
+    EXPECT_TRUE(same(model->weight_parameters(), weights));
+    EXPECT_TRUE(same(model->arch_parameters(), alphas));
+    EXPECT_TRUE(same(model->all_parameters(), model->module().parameters()));
+    for (size_t i = 0; i < weights.size(); ++i) {
+      EXPECT_TRUE(torch::equal(weights[i], other->weight_parameters()[i])) << "weight " << i << " not loaded";
+    }
+
+    auto rng = at::make_generator<at::CPUGeneratorImpl>(1);
+    model->begin_step(rng);
+    auto replica = model->replica();
+    replica->follow(*model);
+    for (size_t i = 0; i < model->all_parameters().size(); ++i) {
+      EXPECT_TRUE(torch::equal(replica->all_parameters()[i], model->all_parameters()[i])) << i;
+      EXPECT_FALSE(replica->all_parameters()[i].is_same(model->all_parameters()[i])) << i;
+    }
+  }
+}
+
 TEST(Warmup, AWarmupStepMovesTheWeightsButNeitherAlphaNorBeta) {
   const auto [weights_half, arch_half] = fashion_halves(64, false);
   auto options = tiny_options("joint");

@@ -208,6 +208,10 @@ std::vector<std::unique_ptr<T>> make_replicas(int64_t count, Make make) {
   return replicas;
 }
 
+/// Copies from[i] into to[i] for every i, without recording gradients;
+/// `what` names the tensors in the error when the lists differ in length.
+void copy_tensors(const std::vector<torch::Tensor>& from, const std::vector<torch::Tensor>& to, const char* what);
+
 /// Copies every parameter and buffer of `from` into `to` (same structure).
 void copy_module_state(torch::nn::Module& from, torch::nn::Module& to);
 

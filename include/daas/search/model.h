@@ -45,6 +45,16 @@ class SearchModel {
   /// Master: back-propagates gradients with respect to the path weights
   /// (summed over replicas, in path_leaves() order) into α.
   virtual void backward_path(const std::vector<torch::Tensor>& grads) = 0;
+
+  /// module()'s parameters and buffers, listed on first use. Listing them
+  /// walks the module tree and builds name-keyed dictionaries, which a step
+  /// would otherwise pay for at every copy between ranks; a model's
+  /// structure does not change once it is built.
+  const std::vector<torch::Tensor>& all_parameters();
+  const std::vector<torch::Tensor>& buffers();
+
+ private:
+  std::optional<std::vector<torch::Tensor>> parameters_, buffers_;
 };
 
 /// The model for `options.mode`, sized for `data`, on `device`.

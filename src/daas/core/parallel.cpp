@@ -322,21 +322,19 @@ void WorkerTeam::run(const std::function<void(int64_t rank)>& fn) {
   }
 }
 
-void copy_module_state(torch::nn::Module& from, torch::nn::Module& to) {
+void copy_tensors(const std::vector<torch::Tensor>& from, const std::vector<torch::Tensor>& to, const char* what) {
   torch::NoGradGuard no_grad;
-  const auto source = from.parameters(), target = to.parameters();
-  check(source.size() == target.size(), "copy_module_state: {} parameters into {}; expected the same structure",
-        source.size(), target.size());
-  for (size_t i = 0; i < target.size(); ++i) target[i].copy_(source[i]);
+  check(from.size() == to.size(), "copying {} {} into {}; expected the same structure", from.size(), what, to.size());
+  for (size_t i = 0; i < to.size(); ++i) to[i].copy_(from[i]);
+}
+
+void copy_module_state(torch::nn::Module& from, torch::nn::Module& to) {
+  copy_tensors(from.parameters(), to.parameters(), "parameters");
   copy_buffers(from, to);
 }
 
 void copy_buffers(torch::nn::Module& from, torch::nn::Module& to) {
-  torch::NoGradGuard no_grad;
-  const auto source = from.buffers(), target = to.buffers();
-  check(source.size() == target.size(), "copy_buffers: {} buffers into {}; expected the same structure", source.size(),
-        target.size());
-  for (size_t i = 0; i < target.size(); ++i) target[i].copy_(source[i]);
+  copy_tensors(from.buffers(), to.buffers(), "buffers");
 }
 
 std::vector<torch::Tensor> sum_over_ranks(const std::vector<std::vector<torch::Tensor>>& parts) {

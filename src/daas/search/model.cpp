@@ -29,8 +29,14 @@ class SupernetModel : public SearchModel {
   torch::Tensor forward(const torch::Tensor& x, bool arch_graph) override {
     return net_->forward(x, path_, /*detach_arch=*/!arch_graph);
   }
-  std::vector<torch::Tensor> weight_parameters() override { return net_->weight_parameters(); }
-  std::vector<torch::Tensor> arch_parameters() override { return net_->arch_parameters(); }
+  std::vector<torch::Tensor> weight_parameters() override {
+    if (!weights_) weights_ = net_->weight_parameters();
+    return *weights_;
+  }
+  std::vector<torch::Tensor> arch_parameters() override {
+    if (!alphas_) alphas_ = net_->arch_parameters();
+    return *alphas_;
+  }
   void set_tau(double tau) override { net_->set_tau(tau); }
   std::optional<nas::Genotype> genotype() override { return net_->genotype(); }
   torch::nn::Module& module() override { return *net_; }
@@ -39,7 +45,8 @@ class SupernetModel : public SearchModel {
   }
   void follow(SearchModel& master) override {
     auto& from = dynamic_cast<SupernetModel&>(master);
-    core::copy_module_state(*from.net_, *net_);
+    core::copy_tensors(from.all_parameters(), all_parameters(), "parameters");
+    core::copy_tensors(from.buffers(), buffers(), "buffers");
     net_->set_tau(from.net_->tau());
     path_ = from.path_;
     leaves_.clear();
@@ -69,6 +76,7 @@ class SupernetModel : public SearchModel {
   c10::Device device_;
   nas::PathSample path_;
   std::vector<torch::Tensor> leaves_;
+  std::optional<std::vector<torch::Tensor>> weights_, alphas_;  // listed on first use
 };
 
 class FixedModel : public SearchModel {
@@ -85,7 +93,7 @@ class FixedModel : public SearchModel {
   }
   void begin_step(at::Generator&) override {}
   torch::Tensor forward(const torch::Tensor& x, bool) override { return net_->forward(x).logits; }
-  std::vector<torch::Tensor> weight_parameters() override { return net_->parameters(); }
+  std::vector<torch::Tensor> weight_parameters() override { return all_parameters(); }
   std::vector<torch::Tensor> arch_parameters() override { return {}; }
   void set_tau(double) override {}
   std::optional<nas::Genotype> genotype() override { return genotype_; }
@@ -94,7 +102,8 @@ class FixedModel : public SearchModel {
     return std::make_unique<FixedModel>(net_->options(), device_);
   }
   void follow(SearchModel& master) override {
-    core::copy_module_state(dynamic_cast<FixedModel&>(master).module(), *net_);
+    core::copy_tensors(master.all_parameters(), all_parameters(), "parameters");
+    core::copy_tensors(master.buffers(), buffers(), "buffers");
   }
   std::vector<torch::Tensor> path_leaves() override { return {}; }
   void backward_path(const std::vector<torch::Tensor>&) override {}
@@ -106,6 +115,16 @@ class FixedModel : public SearchModel {
 };
 
 }  // namespace
+
+const std::vector<torch::Tensor>& SearchModel::all_parameters() {
+  if (!parameters_) parameters_ = module().parameters();
+  return *parameters_;
+}
+
+const std::vector<torch::Tensor>& SearchModel::buffers() {
+  if (!buffers_) buffers_ = module().buffers();
+  return *buffers_;
+}
 
 std::unique_ptr<SearchModel> make_search_model(const SearchOptions& options, const data::Dataset& data,
                                                const c10::Device& device) {

@@ -319,7 +319,7 @@ StepStats search_step(StepContext& context, data::Batch& train, data::Batch& val
   weight_optimizer.step();
   if (ranks.size() > 1) {
     // Every replica's running statistics are the whole batch's; keep rank 0's.
-    core::copy_buffers(ranks.model(0).module(), model.module());
+    core::copy_tensors(ranks.model(0).buffers(), model.buffers(), "buffers");
   }
   stats.train_loss = trained.loss;
   stats.train_correct = trained.correct;
