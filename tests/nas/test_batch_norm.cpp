@@ -3,6 +3,7 @@
 
 #include "daas/core/parallel.h"
 #include "daas/nas/batch_norm.h"
+#include "daas/nas/depthwise.h"
 #include "test_support.h"
 
 namespace daas::nas {
@@ -93,6 +94,28 @@ TEST(SyncBatchNorm, LoopPathMatchesTheTensorPath) {
           << names[i] << " for input [" << sizes[0] << ", " << sizes[1] << ", " << sizes[2] << ", " << sizes[3] << "]";
     }
     if (sizes[0] == 1) EXPECT_TRUE(torch::equal(loops[5], torch::ones({12})));
+  }
+}
+
+TEST(SyncBatchNorm, SameBitsOnEveryInstructionSet) {
+  // The element loops are compiled per instruction set without contraction:
+  // a run gives the same results whatever vectors the CPU has. Channel counts
+  // of a whole vector, of part of one and of several.
+  const auto chosen = depthwise_isa();
+  for (const int64_t C : {16, 12, 40}) {
+    const auto x = (torch::randn({6, C, 7, 5}) * 2 + 0.5).contiguous(torch::MemoryFormat::ChannelsLast);
+    std::vector<std::vector<torch::Tensor>> results;
+    for (const auto& isa : depthwise_isas()) {
+      set_depthwise_isa(isa);
+      results.push_back(one_step(x, torch::kFloat));
+    }
+    set_depthwise_isa(chosen);
+    for (size_t r = 1; r < results.size(); ++r) {
+      for (size_t i = 0; i < results[0].size(); ++i) {
+        EXPECT_TRUE(torch::equal(results[r][i], results[0][i]))
+            << depthwise_isas()[r] << " against " << depthwise_isas()[0] << ", C " << C << ", output " << i;
+      }
+    }
   }
 }
 

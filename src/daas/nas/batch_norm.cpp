@@ -8,6 +8,7 @@
 
 #include "daas/core/error.h"
 #include "daas/core/parallel.h"
+#include "kernel_support.h"
 
 namespace daas::nas {
 namespace {
@@ -53,10 +54,10 @@ void channel_sums(const float* a, const float* a_shift, const float* b, const fl
   const int64_t block = tile_rows(C);
   const auto as = tile(a_shift, C, block), bs = tile(b_shift, C, block);
   std::vector<float> f(as.size()), g(as.size());
-  const float* __restrict__ sa = as.data();
-  const float* __restrict__ sb = bs.data();
-  float* __restrict__ pf = f.data();
-  float* __restrict__ pg = g.data();
+  const float* sa = as.data();
+  const float* sb = bs.data();
+  float* pf = f.data();
+  float* pg = g.data();
   auto fold = [&] {
     for (int64_t r = 0; r < block; ++r) {
       for (int64_t c = 0; c < C; ++c) {
@@ -67,16 +68,11 @@ void channel_sums(const float* a, const float* a_shift, const float* b, const fl
     std::fill(f.begin(), f.end(), 0.0f);
     std::fill(g.begin(), g.end(), 0.0f);
   };
+  const auto sums = detail::chosen_batch_norm_kernels().sums;
   int64_t terms = 0;
   for (int64_t begin = 0; begin < rows; begin += block) {
     const int64_t n = (std::min(rows, begin + block) - begin) * C;
-    const float* __restrict__ pa = a + begin * C;
-    const float* __restrict__ pb = b + begin * C;
-    for (int64_t i = 0; i < n; ++i) {
-      const float da = pa[i] - sa[i];
-      pf[i] += da;
-      pg[i] += da * (pb[i] - sb[i]);
-    }
+    sums(a + begin * C, sa, b + begin * C, sb, n, pf, pg);
     if (++terms == kFloatTerms) {
       fold();
       terms = 0;
@@ -145,20 +141,20 @@ torch::Tensor plain_affine(const torch::Tensor& a, const torch::Tensor& x, const
   auto out = torch::empty_like(x, torch::MemoryFormat::ChannelsLast);
   const int64_t rows = x.numel() / C, block = tile_rows(C);
   const auto ms = tile(centre, C, block), ss = tile(scale, C, block), ts = tile(shift, C, block);
-  const float* __restrict__ m = ms.data();
-  const float* __restrict__ sc = ss.data();
-  const float* __restrict__ t = ts.data();
+  const float* m = ms.data();
+  const float* sc = ss.data();
+  const float* t = ts.data();
   const std::vector<float> gains = a.defined() ? tile(gain, C, block) : std::vector<float>();
-  const float* __restrict__ k = gains.data();
+  const float* k = gains.data();
+  const auto& kernels = detail::chosen_batch_norm_kernels();
   for (int64_t begin = 0; begin < rows; begin += block) {
     const int64_t n = (std::min(rows, begin + block) - begin) * C;
-    const float* __restrict__ xs = x.data_ptr<float>() + begin * C;
-    float* __restrict__ o = out.data_ptr<float>() + begin * C;
+    const float* xs = x.data_ptr<float>() + begin * C;
+    float* o = out.data_ptr<float>() + begin * C;
     if (!a.defined()) {
-      for (int64_t i = 0; i < n; ++i) o[i] = (xs[i] - m[i]) * sc[i] + t[i];
+      kernels.affine(xs, m, sc, t, n, o);
     } else {
-      const float* __restrict__ as = a.data_ptr<float>() + begin * C;
-      for (int64_t i = 0; i < n; ++i) o[i] = (as[i] - (xs[i] - m[i]) * sc[i] - t[i]) * k[i];
+      kernels.affine_from(a.data_ptr<float>() + begin * C, xs, m, sc, t, k, n, o);
     }
   }
   return out;

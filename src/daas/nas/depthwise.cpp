@@ -26,10 +26,11 @@ using detail::kWeightGradChunks;
 // ---------------------------------------------------------------------------
 // Instruction set: the best the CPU runs, unless a test or benchmark chose one.
 
-/// One instruction set's depthwise and pointwise kernels.
+/// One instruction set's depthwise, pointwise and BatchNorm kernels.
 struct KernelSets {
   const DepthwiseKernelSet* depthwise;
   const detail::PointwiseKernelSet* pointwise;
+  const detail::BatchNormKernelSet* batch_norm;
 };
 
 std::vector<KernelSets> available_kernel_sets() {
@@ -37,13 +38,16 @@ std::vector<KernelSets> available_kernel_sets() {
 #if defined(DAAS_DEPTHWISE_X86)
   __builtin_cpu_init();
   if (__builtin_cpu_supports("avx512f")) {
-    sets.push_back({&detail::depthwise_kernels_avx512(), &detail::pointwise_kernels_avx512()});
+    sets.push_back({&detail::depthwise_kernels_avx512(), &detail::pointwise_kernels_avx512(),
+                    &detail::batch_norm_kernels_avx512()});
   }
   if (__builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma")) {
-    sets.push_back({&detail::depthwise_kernels_avx2(), &detail::pointwise_kernels_avx2()});
+    sets.push_back(
+        {&detail::depthwise_kernels_avx2(), &detail::pointwise_kernels_avx2(), &detail::batch_norm_kernels_avx2()});
   }
 #endif
-  sets.push_back({&detail::depthwise_kernels_baseline(), &detail::pointwise_kernels_baseline()});
+  sets.push_back({&detail::depthwise_kernels_baseline(), &detail::pointwise_kernels_baseline(),
+                  &detail::batch_norm_kernels_baseline()});
   return sets;
 }
 
@@ -261,6 +265,8 @@ void set_depthwise_isa(const std::string& isa) {
 namespace detail {
 
 const PointwiseKernelSet& chosen_pointwise_kernels() { return *chosen_sets().pointwise; }
+
+const BatchNormKernelSet& chosen_batch_norm_kernels() { return *chosen_sets().batch_norm; }
 
 bool kernel_ready(const torch::Tensor& x, const torch::Tensor& weight) {
   if (!x.defined() || !weight.defined() || x.dim() != 4 || weight.dim() != 4) return false;

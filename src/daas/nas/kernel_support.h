@@ -6,6 +6,7 @@
 
 #include <cstdint>
 
+#include "isa/batch_norm_kernels.h"
 #include "isa/pointwise_kernels.h"
 
 namespace daas::nas::detail {
@@ -27,6 +28,9 @@ bool kernel_ready(const torch::Tensor& x, const torch::Tensor& weight);
 
 /// The pointwise kernels of the instruction set depthwise_isa() names.
 const PointwiseKernelSet& chosen_pointwise_kernels();
+
+/// BatchNorm's element loops for the instruction set depthwise_isa() names.
+const BatchNormKernelSet& chosen_batch_norm_kernels();
 
 /// Adds the partials [chunks, ...] in chunk order into one [...] tensor
 /// (float or double, contiguous).
