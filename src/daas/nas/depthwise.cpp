@@ -31,6 +31,7 @@ struct KernelSets {
   const DepthwiseKernelSet* depthwise;
   const detail::PointwiseKernelSet* pointwise;
   const detail::BatchNormKernelSet* batch_norm;
+  const detail::PoolKernelSet* pool;
 };
 
 std::vector<KernelSets> available_kernel_sets() {
@@ -39,15 +40,15 @@ std::vector<KernelSets> available_kernel_sets() {
   __builtin_cpu_init();
   if (__builtin_cpu_supports("avx512f")) {
     sets.push_back({&detail::depthwise_kernels_avx512(), &detail::pointwise_kernels_avx512(),
-                    &detail::batch_norm_kernels_avx512()});
+                    &detail::batch_norm_kernels_avx512(), &detail::pool_kernels_avx512()});
   }
   if (__builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma")) {
-    sets.push_back(
-        {&detail::depthwise_kernels_avx2(), &detail::pointwise_kernels_avx2(), &detail::batch_norm_kernels_avx2()});
+    sets.push_back({&detail::depthwise_kernels_avx2(), &detail::pointwise_kernels_avx2(),
+                    &detail::batch_norm_kernels_avx2(), &detail::pool_kernels_avx2()});
   }
 #endif
   sets.push_back({&detail::depthwise_kernels_baseline(), &detail::pointwise_kernels_baseline(),
-                  &detail::batch_norm_kernels_baseline()});
+                  &detail::batch_norm_kernels_baseline(), &detail::pool_kernels_baseline()});
   return sets;
 }
 
@@ -267,6 +268,8 @@ namespace detail {
 const PointwiseKernelSet& chosen_pointwise_kernels() { return *chosen_sets().pointwise; }
 
 const BatchNormKernelSet& chosen_batch_norm_kernels() { return *chosen_sets().batch_norm; }
+
+const PoolKernelSet& chosen_pool_kernels() { return *chosen_sets().pool; }
 
 bool kernel_ready(const torch::Tensor& x, const torch::Tensor& weight) {
   if (!x.defined() || !weight.defined() || x.dim() != 4 || weight.dim() != 4) return false;

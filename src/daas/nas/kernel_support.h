@@ -8,6 +8,7 @@
 
 #include "isa/batch_norm_kernels.h"
 #include "isa/pointwise_kernels.h"
+#include "isa/pool_kernels.h"
 
 namespace daas::nas::detail {
 
@@ -31,6 +32,9 @@ const PointwiseKernelSet& chosen_pointwise_kernels();
 
 /// BatchNorm's element loops for the instruction set depthwise_isa() names.
 const BatchNormKernelSet& chosen_batch_norm_kernels();
+
+/// The 3×3 pooling kernels for the instruction set depthwise_isa() names.
+const PoolKernelSet& chosen_pool_kernels();
 
 /// Adds the partials [chunks, ...] in chunk order into one [...] tensor
 /// (float or double, contiguous).

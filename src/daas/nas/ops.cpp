@@ -8,6 +8,7 @@
 #include "daas/core/error.h"
 #include "daas/nas/depthwise.h"
 #include "daas/nas/pointwise.h"
+#include "daas/nas/pool.h"
 
 namespace daas::nas {
 namespace {
@@ -287,12 +288,7 @@ Pool::Pool(bool max, int64_t C, int64_t stride, bool with_bn) : max_(max), strid
 }
 
 torch::Tensor Pool::forward(const torch::Tensor& x) {
-  torch::Tensor y;
-  if (max_) {
-    y = F::max_pool2d(x, F::MaxPool2dFuncOptions(3).stride(stride_).padding(1));
-  } else {
-    y = F::avg_pool2d(x, F::AvgPool2dFuncOptions(3).stride(stride_).padding(1).count_include_pad(false));
-  }
+  const auto y = pool3x3(x, max_ ? PoolKind::kMax : PoolKind::kAverage, stride_);
   return bn_ ? bn_(y) : y;
 }
 

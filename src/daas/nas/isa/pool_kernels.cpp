@@ -1,0 +1,214 @@
+// 3×3 pooling at stride 1 (pool_kernels.h), compiled per instruction set.
+//
+// LibTorch's channels-last pooling vectorises over the channels of one
+// pixel, so at the 8 or 16 channels of a CPU search most of each vector is
+// idle or the loop runs scalar; here a whole image row is one flat loop.
+// The values are LibTorch's bit for bit: the same comparisons (or sums) in
+// the same window order for every element, the same division, and the
+// backward passes gather, per input element, the contributions LibTorch
+// scatters to it, in the order it scatters them.
+#include "pool_kernels.h"
+
+#include "vectors.h"
+
+namespace daas::nas::detail {
+namespace {
+
+/// A stretch of a flat row whose pixels have the same window columns inside
+/// the image: `left` whether column ow − 1 exists, `right` whether ow + 1.
+struct Span {
+  int64_t begin, end;
+  bool left, right;
+};
+
+/// The row's stretches: the first pixel, the inner ones, the last pixel.
+int spans(const PoolShape& s, Span* out) {
+  const int64_t L = s.W * s.C;
+  if (s.W == 1) {
+    out[0] = {0, L, false, false};
+    return 1;
+  }
+  out[0] = {0, s.C, false, true};
+  int n = 1;
+  if (s.W > 2) out[n++] = {s.C, L - s.C, true, true};
+  out[n++] = {L - s.C, L, true, false};
+  return n;
+}
+
+/// The image rows [first, last] a window or a gather spans around `row`.
+inline int64_t first_row(int64_t row) { return row > 0 ? row - 1 : 0; }
+inline int64_t last_row(const PoolShape& s, int64_t row) { return row + 1 < s.H ? row + 1 : s.H - 1; }
+
+void max_forward(const PoolShape& s, const float* x, float* y, uint8_t* pos, int64_t begin, int64_t end) {
+  const int64_t L = s.W * s.C, C = s.C;
+  Span part[3];
+  const int parts = spans(s, part);
+  for (int64_t row = begin; row < end; ++row) {
+    const int64_t n = row / s.H, oh = row % s.H;
+    float* __restrict__ out = y + row * L;
+    uint8_t* __restrict__ where = pos != nullptr ? pos + row * L : nullptr;
+    for (int p = 0; p < parts; ++p) {
+      const Span& sp = part[p];
+      bool first = true;
+      for (int64_t ih = first_row(oh); ih <= last_row(s, oh); ++ih) {
+        const float* __restrict__ in = x + (n * s.H + ih) * L;
+        const int kh = static_cast<int>(ih - oh + 1);
+        for (int kw = 0; kw < 3; ++kw) {
+          if ((kw == 0 && !sp.left) || (kw == 2 && !sp.right)) continue;
+          const int64_t off = (kw - 1) * C;
+          const auto code = static_cast<uint8_t>(kh * 3 + kw);
+          if (first) {
+            for (int64_t j = sp.begin; j < sp.end; ++j) out[j] = in[j + off];
+            if (where != nullptr) {
+              for (int64_t j = sp.begin; j < sp.end; ++j) where[j] = code;
+            }
+            first = false;
+          } else if (where == nullptr) {
+            for (int64_t j = sp.begin; j < sp.end; ++j) {
+              const float v = in[j + off];
+              out[j] = (v > out[j] || v != v) ? v : out[j];
+            }
+          } else {
+            for (int64_t j = sp.begin; j < sp.end; ++j) {
+              const float v = in[j + off];
+              const bool take = v > out[j] || v != v;
+              out[j] = take ? v : out[j];
+              where[j] = take ? code : where[j];
+            }
+          }
+        }
+      }
+    }
+  }
+}
+
+void max_backward(const PoolShape& s, const float* grad_y, const uint8_t* pos, float* grad_x, int64_t begin,
+                  int64_t end) {
+  const int64_t L = s.W * s.C, C = s.C;
+  Span part[3];
+  const int parts = spans(s, part);
+  for (int64_t row = begin; row < end; ++row) {
+    const int64_t n = row / s.H, ih = row % s.H;
+    float* __restrict__ gx = grad_x + row * L;
+    for (int64_t j = 0; j < L; ++j) gx[j] = 0.0f;
+    // Outputs in LibTorch's scatter order: rows, then columns, ascending.
+    for (int64_t oh = first_row(ih); oh <= last_row(s, ih); ++oh) {
+      const float* __restrict__ g = grad_y + (n * s.H + oh) * L;
+      const uint8_t* __restrict__ at = pos + (n * s.H + oh) * L;
+      const int kh = static_cast<int>(ih - oh + 1);
+      for (int p = 0; p < parts; ++p) {
+        const Span& sp = part[p];
+        for (int dw = -1; dw <= 1; ++dw) {  // the output column ow = iw + dw
+          if ((dw == -1 && !sp.left) || (dw == 1 && !sp.right)) continue;
+          const int64_t off = dw * C;
+          const auto code = static_cast<uint8_t>(kh * 3 + (1 - dw));
+          for (int64_t j = sp.begin; j < sp.end; ++j) gx[j] += at[j + off] == code ? g[j + off] : 0.0f;
+        }
+      }
+    }
+  }
+}
+
+/// Pixels inside the image of each output's window columns, as a float per
+/// flat row position (2 at the edges, 3 inside, 1 for a one-pixel row).
+void column_counts(const PoolShape& s, float* cols) {
+  Span part[3];
+  const int parts = spans(s, part);
+  for (int p = 0; p < parts; ++p) {
+    const float count = 1.0f + (part[p].left ? 1.0f : 0.0f) + (part[p].right ? 1.0f : 0.0f);
+    for (int64_t j = part[p].begin; j < part[p].end; ++j) cols[j] = count;
+  }
+}
+
+/// Rows of an output's window inside the image.
+inline float row_count(const PoolShape& s, int64_t oh) {
+  return static_cast<float>(last_row(s, oh) - first_row(oh) + 1);
+}
+
+/// Calls f(cols) with the column counts of a row, in a buffer on the stack
+/// for rows up to 4096 floats and on the heap beyond.
+template <typename F>
+void with_column_counts(const PoolShape& s, F&& f) {
+  const int64_t L = s.W * s.C;
+  constexpr int64_t kStack = 4096;
+  if (L <= kStack) {
+    float cols[kStack];
+    column_counts(s, cols);
+    f(static_cast<const float*>(cols));
+  } else {
+    float* cols = new float[static_cast<size_t>(L)];
+    column_counts(s, cols);
+    f(static_cast<const float*>(cols));
+    delete[] cols;
+  }
+}
+
+void avg_forward(const PoolShape& s, const float* x, float* y, int64_t begin, int64_t end) {
+  const int64_t L = s.W * s.C, C = s.C;
+  Span part[3];
+  const int parts = spans(s, part);
+  with_column_counts(s, [&](const float* __restrict__ cols) {
+    for (int64_t row = begin; row < end; ++row) {
+      const int64_t n = row / s.H, oh = row % s.H;
+      float* __restrict__ out = y + row * L;
+      for (int64_t j = 0; j < L; ++j) out[j] = 0.0f;
+      for (int p = 0; p < parts; ++p) {
+        const Span& sp = part[p];
+        for (int64_t ih = first_row(oh); ih <= last_row(s, oh); ++ih) {
+          const float* __restrict__ in = x + (n * s.H + ih) * L;
+          for (int kw = 0; kw < 3; ++kw) {
+            if ((kw == 0 && !sp.left) || (kw == 2 && !sp.right)) continue;
+            const int64_t off = (kw - 1) * C;
+            for (int64_t j = sp.begin; j < sp.end; ++j) out[j] += in[j + off];
+          }
+        }
+      }
+      const float rows = row_count(s, oh);
+      for (int64_t j = 0; j < L; ++j) out[j] = out[j] / (rows * cols[j]);
+    }
+  });
+}
+
+void avg_share(const PoolShape& s, const float* grad_y, float* share, int64_t begin, int64_t end) {
+  const int64_t L = s.W * s.C;
+  with_column_counts(s, [&](const float* __restrict__ cols) {
+    for (int64_t row = begin; row < end; ++row) {
+      const float rows = row_count(s, row % s.H);
+      const float* __restrict__ g = grad_y + row * L;
+      float* __restrict__ out = share + row * L;
+      for (int64_t j = 0; j < L; ++j) out[j] = g[j] / (rows * cols[j]);
+    }
+  });
+}
+
+void avg_backward(const PoolShape& s, const float* share, float* grad_x, int64_t begin, int64_t end) {
+  const int64_t L = s.W * s.C, C = s.C;
+  Span part[3];
+  const int parts = spans(s, part);
+  for (int64_t row = begin; row < end; ++row) {
+    const int64_t n = row / s.H, ih = row % s.H;
+    float* __restrict__ gx = grad_x + row * L;
+    for (int64_t j = 0; j < L; ++j) gx[j] = 0.0f;
+    for (int64_t oh = first_row(ih); oh <= last_row(s, ih); ++oh) {
+      const float* __restrict__ q = share + (n * s.H + oh) * L;
+      for (int p = 0; p < parts; ++p) {
+        const Span& sp = part[p];
+        for (int dw = -1; dw <= 1; ++dw) {
+          if ((dw == -1 && !sp.left) || (dw == 1 && !sp.right)) continue;
+          const int64_t off = dw * C;
+          for (int64_t j = sp.begin; j < sp.end; ++j) gx[j] += q[j + off];
+        }
+      }
+    }
+  }
+}
+
+}  // namespace
+
+const PoolKernelSet& DAAS_ISA_CONCAT(pool_kernels_, DAAS_DEPTHWISE_ISA)() {
+  static const PoolKernelSet kernels = {DAAS_ISA_STRING(DAAS_DEPTHWISE_ISA), &max_forward, &max_backward,
+                                        &avg_forward, &avg_share, &avg_backward};
+  return kernels;
+}
+
+}  // namespace daas::nas::detail

@@ -1,0 +1,46 @@
+#pragma once
+// The 3×3 pooling kernels behind daas::nas::pool3x3 (stride 1, padding 1,
+// the pools of the DARTS search space), on raw channels-last arrays, compiled
+// once per instruction set beside the convolution kernels. At stride 1 the
+// input element under window column kw of the output at flat row position j
+// (j = ow·C + c) is at j + (kw − 1)·C, so every loop runs over a whole row
+// of W·C floats as one flat array and vectorises whatever the channel count.
+// Plain data and functions only, as the other kernel headers.
+#include <cstdint>
+
+namespace daas::nas::detail {
+
+/// x, y and the gradients [N, H, W, C], dense; the window (kh, kw) of an
+/// output is its position code kh·3 + kw.
+struct PoolShape {
+  int64_t N, H, W, C;
+};
+
+struct PoolKernelSet {
+  const char* isa;
+  /// y rows [begin, end) of (n, oh): the window's maximum, as LibTorch's
+  /// kernel takes it (the first of equal values, the last NaN); where `pos`
+  /// is not null, the code of the window position it came from.
+  void (*max_forward)(const PoolShape& s, const float* x, float* y, uint8_t* pos, int64_t begin, int64_t end);
+  /// grad_x rows [begin, end) of (n, ih): the sum of the output gradients
+  /// whose maximum came from each element, in output order.
+  void (*max_backward)(const PoolShape& s, const float* grad_y, const uint8_t* pos, float* grad_x, int64_t begin,
+                       int64_t end);
+  /// y rows [begin, end): the window's mean over the pixels inside the image
+  /// (count_include_pad = false), summed in window order, then divided.
+  void (*avg_forward)(const PoolShape& s, const float* x, float* y, int64_t begin, int64_t end);
+  /// grad_y divided by each output's pixel count, rows [begin, end) of (n, oh)
+  /// into `share`: what each pixel of its window receives.
+  void (*avg_share)(const PoolShape& s, const float* grad_y, float* share, int64_t begin, int64_t end);
+  /// grad_x rows [begin, end): the sum of the shares of the outputs whose
+  /// window holds each element, in output order.
+  void (*avg_backward)(const PoolShape& s, const float* share, float* grad_x, int64_t begin, int64_t end);
+};
+
+const PoolKernelSet& pool_kernels_baseline();
+#if defined(DAAS_DEPTHWISE_X86)
+const PoolKernelSet& pool_kernels_avx2();
+const PoolKernelSet& pool_kernels_avx512();
+#endif
+
+}  // namespace daas::nas::detail
