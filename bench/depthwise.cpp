@@ -1,7 +1,8 @@
-// Depthwise and pointwise (1×1, ReLU in front) convolutions, float
-// channels-last: daas's kernels (each instruction set this CPU runs) against
-// LibTorch's at::conv2d (oneDNN; for pointwise, torch::relu then at::conv2d),
-// forward, input gradient and weight gradient apart, on 1 and 2 threads. Gradients go through
+// Depthwise and pointwise (1×1, ReLU in front) convolutions and the 3×3
+// pools, float channels-last: daas's kernels (each instruction set this CPU
+// runs) against LibTorch's at::conv2d (oneDNN; for pointwise, torch::relu
+// then at::conv2d) and its own pooling ("libtorch"), forward, input gradient
+// and weight gradient apart, on 1 and 2 threads. Gradients go through
 // the autograd engine for both (a retained graph, one input requiring grad),
 // so each side pays the same engine overhead and oneDNN is asked for exactly
 // the gradient measured.
@@ -17,6 +18,7 @@
 
 #include "daas/nas/depthwise.h"
 #include "daas/nas/pointwise.h"
+#include "daas/nas/pool.h"
 
 namespace {
 
@@ -101,13 +103,56 @@ void BM_Pointwise(benchmark::State& state, PointwiseCase c, Pass pass, std::stri
   }
 }
 
+struct PoolCase {
+  const char* name;
+  daas::nas::PoolKind kind;
+  int64_t N, C, side;
+};
+
+// The search network's pools at the fashion settings (C 8) and at C 16, one
+// rank's share of a batch of 64.
+const std::vector<PoolCase> kPoolCases = {
+    {"max_32x8x28x28", daas::nas::PoolKind::kMax, 32, 8, 28},
+    {"avg_32x8x28x28", daas::nas::PoolKind::kAverage, 32, 8, 28},
+    {"max_32x16x28x28", daas::nas::PoolKind::kMax, 32, 16, 28},
+    {"avg_32x16x14x14", daas::nas::PoolKind::kAverage, 32, 16, 14},
+};
+
+/// isa "libtorch" is LibTorch's pooling; any other name, daas's kernels.
+torch::Tensor pool(const std::string& isa, const PoolCase& c, const torch::Tensor& x) {
+  namespace F = torch::nn::functional;
+  if (isa != "libtorch") return daas::nas::pool3x3(x, c.kind, 1);
+  if (c.kind == daas::nas::PoolKind::kMax) return F::max_pool2d(x, F::MaxPool2dFuncOptions(3).stride(1).padding(1));
+  return F::avg_pool2d(x, F::AvgPool2dFuncOptions(3).stride(1).padding(1).count_include_pad(false));
+}
+
+/// forward: without gradient; grad_input: the backward alone, after a
+/// forward that keeps what it needs (the max pool's positions).
+void BM_Pool(benchmark::State& state, PoolCase c, Pass pass, std::string isa, int threads) {
+  at::set_num_threads(threads);
+  if (isa != "libtorch") daas::nas::set_depthwise_isa(isa);
+  torch::manual_seed(0);
+  auto x = torch::randn({c.N, c.C, c.side, c.side}).contiguous(torch::MemoryFormat::ChannelsLast);
+  if (pass == Pass::kForward) {
+    torch::NoGradGuard no_grad;
+    for (auto _ : state) benchmark::DoNotOptimize(pool(isa, c, x));
+    return;
+  }
+  x.requires_grad_(true);
+  const auto y = pool(isa, c, x);
+  const auto grad_y = torch::randn_like(y);
+  for (auto _ : state) {
+    benchmark::DoNotOptimize(torch::autograd::grad({y}, {x}, {grad_y}, /*retain_graph=*/true));
+  }
+}
+
 /// One benchmark per case, pass, thread count and isa: NAME/case/pass/isa/threads:N.
 template <typename C>
 void register_passes(const char* kind, const std::vector<C>& cases,
-                     void (*bench)(benchmark::State&, C, Pass, std::string, int),
-                     const std::vector<std::string>& isas) {
+                     void (*bench)(benchmark::State&, C, Pass, std::string, int), const std::vector<std::string>& isas,
+                     const std::vector<Pass>& passes = {Pass::kForward, Pass::kGradInput, Pass::kGradWeight}) {
   for (const auto& c : cases) {
-    for (Pass pass : {Pass::kForward, Pass::kGradInput, Pass::kGradWeight}) {
+    for (Pass pass : passes) {
       for (int threads : {1, 2}) {
         for (const auto& isa : isas) {
           const std::string name = std::string(kind) + "/" + c.name + "/" + kPassNames[static_cast<int>(pass)] + "/" +
@@ -126,6 +171,8 @@ void register_benchmarks() {
   isas.insert(isas.begin(), "onednn");
   register_passes("BM_Depthwise", kCases, &BM_Depthwise, isas);
   register_passes("BM_Pointwise", kPointwiseCases, &BM_Pointwise, isas);
+  isas.front() = "libtorch";
+  register_passes("BM_Pool", kPoolCases, &BM_Pool, isas, {Pass::kForward, Pass::kGradInput});
 }
 
 }  // namespace

@@ -4,7 +4,8 @@
 // channels-last tensors they run hand-written kernels that treat each image
 // row as one flat array (LibTorch's vectorise over the channels of a pixel,
 // which at 8 or 16 channels leaves most of a vector idle); the values and
-// gradients are LibTorch's bit for bit. Anything else runs LibTorch's.
+// gradients are LibTorch's bit for bit. Anything else runs LibTorch's, as
+// does a max pool that will be differentiated on a CPU without AVX2.
 #include <torch/types.h>
 
 namespace daas::nas {

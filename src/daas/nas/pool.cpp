@@ -102,7 +102,11 @@ bool pool3x3_uses_kernels(const torch::Tensor& x, int64_t stride) {
 
 torch::Tensor pool3x3(const torch::Tensor& x, PoolKind kind, int64_t stride) {
   if (!pool3x3_uses_kernels(x, stride)) return aten_pool(x, kind, stride);
-  return Pool3x3Function::apply(x, static_cast<int64_t>(kind), torch::GradMode::is_enabled() && x.requires_grad());
+  const bool backward = torch::GradMode::is_enabled() && x.requires_grad();
+  if (kind == PoolKind::kMax && backward && !detail::chosen_pool_kernels().max_backward_pays) {
+    return aten_pool(x, kind, stride);
+  }
+  return Pool3x3Function::apply(x, static_cast<int64_t>(kind), backward);
 }
 
 }  // namespace daas::nas

@@ -206,8 +206,18 @@ void avg_backward(const PoolShape& s, const float* share, float* grad_x, int64_t
 }  // namespace
 
 const PoolKernelSet& DAAS_ISA_CONCAT(pool_kernels_, DAAS_DEPTHWISE_ISA)() {
-  static const PoolKernelSet kernels = {DAAS_ISA_STRING(DAAS_DEPTHWISE_ISA), &max_forward, &max_backward,
-                                        &avg_forward, &avg_share, &avg_backward};
+#if defined(__AVX2__) || !defined(__x86_64__)
+  constexpr bool kMaxBackwardPays = true;
+#else
+  constexpr bool kMaxBackwardPays = false;
+#endif
+  static const PoolKernelSet kernels = {DAAS_ISA_STRING(DAAS_DEPTHWISE_ISA),
+                                        kMaxBackwardPays,
+                                        &max_forward,
+                                        &max_backward,
+                                        &avg_forward,
+                                        &avg_share,
+                                        &avg_backward};
   return kernels;
 }
 

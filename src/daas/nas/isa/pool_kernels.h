@@ -18,6 +18,11 @@ struct PoolShape {
 
 struct PoolKernelSet {
   const char* isa;
+  /// Whether max_backward beats LibTorch's scatter here: its gather compares
+  /// one-byte positions, which baseline x86-64 (SSE2) does not vectorise
+  /// (measured 12× slower than LibTorch), so there a max pool that will be
+  /// differentiated runs LibTorch's.
+  bool max_backward_pays;
   /// y rows [begin, end) of (n, oh): the window's maximum, as LibTorch's
   /// kernel takes it (the first of equal values, the last NaN); where `pos`
   /// is not null, the code of the window position it came from.
