@@ -47,17 +47,17 @@ class PoolTest : public testing::KernelIsaTest {};
 
 TEST_F(PoolTest, MatchesLibTorchBitForBit) {
   // Channel counts below, at and above a vector; one-pixel rows and columns.
-  const std::vector<std::vector<int64_t>> shapes = {
-      {3, 8, 7, 9}, {2, 16, 6, 5}, {2, 5, 4, 4}, {1, 24, 1, 6}, {2, 3, 5, 1}, {1, 4, 1, 1}, {2, 40, 9, 8}};
+  const std::vector<std::vector<int64_t>> shapes = {{3, 8, 7, 9}, {2, 16, 6, 5}, {2, 5, 4, 4}, {1, 24, 1, 6},
+                                                    {2, 3, 5, 1}, {1, 4, 1, 1},  {2, 40, 9, 8}};
   for_each_isa([&] {
     for (const auto& sizes : shapes) {
       for (const bool ties : {false, true}) {
         const auto x = ties ? awkward(sizes) : torch::randn(sizes).contiguous(kChannelsLast);
         const auto grad_y = torch::randn(sizes).contiguous(kChannelsLast);
         for (const auto kind : {PoolKind::kMax, PoolKind::kAverage}) {
-          SCOPED_TRACE(depthwise_isa() + (kind == PoolKind::kMax ? " max " : " avg ") + "[" +
-                       std::to_string(sizes[0]) + ", " + std::to_string(sizes[1]) + ", " +
-                       std::to_string(sizes[2]) + ", " + std::to_string(sizes[3]) + "]" + (ties ? " ties" : ""));
+          SCOPED_TRACE(depthwise_isa() + (kind == PoolKind::kMax ? " max " : " avg ") + "[" + std::to_string(sizes[0]) +
+                       ", " + std::to_string(sizes[1]) + ", " + std::to_string(sizes[2]) + ", " +
+                       std::to_string(sizes[3]) + "]" + (ties ? " ties" : ""));
           ASSERT_TRUE(pool3x3_uses_kernels(x, 1));
           const auto [y, grad] = run(x, kind, grad_y, /*ours=*/true);
           const auto [want_y, want_grad] = run(x, kind, grad_y, /*ours=*/false);
@@ -104,8 +104,8 @@ TEST_F(PoolTest, SecondOrderGradientsMatchLibTorch) {
 
 TEST_F(PoolTest, OtherInputsRunLibTorch) {
   const auto x = torch::randn({2, 8, 6, 6});
-  EXPECT_FALSE(pool3x3_uses_kernels(x.contiguous(kChannelsLast), 2));           // stride 2
-  EXPECT_FALSE(pool3x3_uses_kernels(x.contiguous(), 1));                        // NCHW
+  EXPECT_FALSE(pool3x3_uses_kernels(x.contiguous(kChannelsLast), 2));                     // stride 2
+  EXPECT_FALSE(pool3x3_uses_kernels(x.contiguous(), 1));                                  // NCHW
   EXPECT_FALSE(pool3x3_uses_kernels(x.to(torch::kDouble).contiguous(kChannelsLast), 1));  // double
   const auto grad_y = torch::randn({2, 8, 3, 3});
   for (const auto kind : {PoolKind::kMax, PoolKind::kAverage}) {
