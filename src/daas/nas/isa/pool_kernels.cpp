@@ -82,31 +82,42 @@ void max_forward(const PoolShape& s, const float* x, float* y, uint8_t* pos, int
   }
 }
 
-void max_backward(const PoolShape& s, const float* grad_y, const uint8_t* pos, float* grad_x, int64_t begin,
-                  int64_t end) {
-  const int64_t L = s.W * s.C, C = s.C;
+/// The backward passes' common walk: zeroes each grad_x row in [begin, end)
+/// of (n, ih), then calls add(gx, out_row, kh, dw, span) for the rows out_row
+/// of the outputs whose windows reach it (window row kh) and each output
+/// column offset dw (ow = iw + dw) that exists in that span: LibTorch's
+/// scatter order (output rows, then columns, ascending) for every element.
+template <typename Add>
+void gather_rows(const PoolShape& s, float* grad_x, int64_t begin, int64_t end, Add&& add) {
+  const int64_t L = s.W * s.C;
   Span part[3];
   const int parts = spans(s, part);
   for (int64_t row = begin; row < end; ++row) {
     const int64_t n = row / s.H, ih = row % s.H;
     float* __restrict__ gx = grad_x + row * L;
     for (int64_t j = 0; j < L; ++j) gx[j] = 0.0f;
-    // Outputs in LibTorch's scatter order: rows, then columns, ascending.
     for (int64_t oh = first_row(ih); oh <= last_row(s, ih); ++oh) {
-      const float* __restrict__ g = grad_y + (n * s.H + oh) * L;
-      const uint8_t* __restrict__ at = pos + (n * s.H + oh) * L;
       const int kh = static_cast<int>(ih - oh + 1);
       for (int p = 0; p < parts; ++p) {
-        const Span& sp = part[p];
-        for (int dw = -1; dw <= 1; ++dw) {  // the output column ow = iw + dw
-          if ((dw == -1 && !sp.left) || (dw == 1 && !sp.right)) continue;
-          const int64_t off = dw * C;
-          const auto code = static_cast<uint8_t>(kh * 3 + (1 - dw));
-          for (int64_t j = sp.begin; j < sp.end; ++j) gx[j] += at[j + off] == code ? g[j + off] : 0.0f;
+        for (int dw = -1; dw <= 1; ++dw) {
+          if ((dw == -1 && !part[p].left) || (dw == 1 && !part[p].right)) continue;
+          add(gx, n * s.H + oh, kh, dw, part[p]);
         }
       }
     }
   }
+}
+
+void max_backward(const PoolShape& s, const float* grad_y, const uint8_t* pos, float* grad_x, int64_t begin,
+                  int64_t end) {
+  const int64_t L = s.W * s.C, C = s.C;
+  gather_rows(s, grad_x, begin, end, [&](float* __restrict__ gx, int64_t out_row, int kh, int dw, const Span& sp) {
+    const float* __restrict__ g = grad_y + out_row * L;
+    const uint8_t* __restrict__ at = pos + out_row * L;
+    const int64_t off = dw * C;
+    const auto code = static_cast<uint8_t>(kh * 3 + (1 - dw));
+    for (int64_t j = sp.begin; j < sp.end; ++j) gx[j] += at[j + off] == code ? g[j + off] : 0.0f;
+  });
 }
 
 /// Pixels inside the image of each output's window columns, as a float per
@@ -183,24 +194,11 @@ void avg_share(const PoolShape& s, const float* grad_y, float* share, int64_t be
 
 void avg_backward(const PoolShape& s, const float* share, float* grad_x, int64_t begin, int64_t end) {
   const int64_t L = s.W * s.C, C = s.C;
-  Span part[3];
-  const int parts = spans(s, part);
-  for (int64_t row = begin; row < end; ++row) {
-    const int64_t n = row / s.H, ih = row % s.H;
-    float* __restrict__ gx = grad_x + row * L;
-    for (int64_t j = 0; j < L; ++j) gx[j] = 0.0f;
-    for (int64_t oh = first_row(ih); oh <= last_row(s, ih); ++oh) {
-      const float* __restrict__ q = share + (n * s.H + oh) * L;
-      for (int p = 0; p < parts; ++p) {
-        const Span& sp = part[p];
-        for (int dw = -1; dw <= 1; ++dw) {
-          if ((dw == -1 && !sp.left) || (dw == 1 && !sp.right)) continue;
-          const int64_t off = dw * C;
-          for (int64_t j = sp.begin; j < sp.end; ++j) gx[j] += q[j + off];
-        }
-      }
-    }
-  }
+  gather_rows(s, grad_x, begin, end, [&](float* __restrict__ gx, int64_t out_row, int, int dw, const Span& sp) {
+    const float* __restrict__ q = share + out_row * L;
+    const int64_t off = dw * C;
+    for (int64_t j = sp.begin; j < sp.end; ++j) gx[j] += q[j + off];
+  });
 }
 
 }  // namespace
