@@ -195,6 +195,17 @@ TEST(NodeSum, OtherInputsFallBackToAten) {
   EXPECT_FALSE(node_sum_uses_kernels({floats.terms[0].transpose(2, 3)}, {}));            // not dense in order
 }
 
+TEST(NodeSum, ScalarTermsAreSummedToo) {
+  // 0-dim terms have no rows; the kernels take them as one element.
+  const auto a = torch::tensor(1.5f).requires_grad_(true), b = torch::tensor(-0.25f).requires_grad_(true);
+  const auto w = torch::tensor({2.0f, 3.0f}).requires_grad_(true);
+  const auto y = node_sum({a, b}, w, {0, 1});
+  EXPECT_FLOAT_EQ(y.item<float>(), 2.0f * 1.5f + 3.0f * -0.25f);
+  const auto grads = torch::autograd::grad({y}, {a, b, w});
+  EXPECT_FLOAT_EQ(grads[0].item<float>(), 2.0f);
+  EXPECT_FLOAT_EQ(grads[2][1].item<float>(), -0.25f);
+}
+
 TEST(NodeSum, BadSlotsAreClearErrors) {
   const auto node = random_node(2, kChannelsLast, torch::kFloat, true);
   EXPECT_THROWS_WITH(node_sum(node.terms, node.weights, {1}), "2 terms and 1 slots");

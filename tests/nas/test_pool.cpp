@@ -55,6 +55,11 @@ TEST_F(PoolTest, MatchesLibTorchBitForBit) {
         const auto x = ties ? awkward(sizes) : torch::randn(sizes).contiguous(kChannelsLast);
         const auto grad_y = torch::randn(sizes).contiguous(kChannelsLast);
         for (const auto kind : {PoolKind::kMax, PoolKind::kAverage}) {
+          {
+            // Without gradient every instruction set runs its kernels.
+            torch::NoGradGuard no_grad;
+            EXPECT_TRUE(torch::equal(pool3x3(x, kind, 1).nan_to_num(7.5), aten(x, kind, 1).nan_to_num(7.5)));
+          }
           SCOPED_TRACE(depthwise_isa() + (kind == PoolKind::kMax ? " max " : " avg ") + "[" + std::to_string(sizes[0]) +
                        ", " + std::to_string(sizes[1]) + ", " + std::to_string(sizes[2]) + ", " +
                        std::to_string(sizes[3]) + "]" + (ties ? " ties" : ""));
@@ -99,6 +104,18 @@ TEST_F(PoolTest, SecondOrderGradientsMatchLibTorch) {
       return torch::autograd::grad({(grad_x * grad_x).sum()}, {g})[0];
     };
     EXPECT_TRUE(torch::allclose(second(true), second(false)));
+    // With respect to x too, as LibTorch's (zero: the pools are piecewise linear).
+    const auto with_x = [&](bool ours) {
+      const auto y = ours ? pool3x3(x, kind, 1) : aten(x, kind, 1);
+      const auto grad_x = torch::autograd::grad({y}, {x}, {v}, /*retain_graph=*/true, /*create_graph=*/true)[0];
+      return torch::autograd::grad({(grad_x * grad_x).sum()}, {x}, {}, /*retain_graph=*/false, false,
+                                   /*allow_unused=*/true)[0];
+    };
+    const auto ours = with_x(true), theirs = with_x(false);
+    EXPECT_EQ(ours.defined(), theirs.defined());
+    if (ours.defined() && theirs.defined()) {
+      EXPECT_TRUE(torch::allclose(ours, theirs));
+    }
   }
 }
 

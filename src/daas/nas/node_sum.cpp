@@ -71,6 +71,14 @@ TermScales<T> scalar_scales(const std::vector<T>& w) {
   return s;
 }
 
+/// The elements of one row when a factor varies by row, else all n: scalar
+/// factors need no split (and 0-dim terms have no rows).
+template <typename T>
+int64_t row_length(const TermScales<T>& scales, const torch::Tensor& t) {
+  const bool by_row = std::any_of(scales.stride.begin(), scales.stride.end(), [](int64_t s) { return s != 0; });
+  return by_row ? t.numel() / t.size(0) : std::max<int64_t>(t.numel(), 1);
+}
+
 /// Calls f(row, lo, hi) for the pieces of [lo, hi) that lie in one row of
 /// `per_row` elements each.
 template <typename F>
@@ -90,7 +98,7 @@ void for_each_row_piece(int64_t lo, int64_t hi, int64_t per_row, F&& f) {
 template <typename T>
 torch::Tensor run_forward(const std::vector<torch::Tensor>& terms, const TermScales<T>& scales) {
   auto out = at::empty_like(terms[0]);
-  const int64_t n = out.numel(), per_row = n / terms[0].size(0);
+  const int64_t n = out.numel(), per_row = row_length(scales, terms[0]);
   std::vector<const T*> in;
   for (const auto& t : terms) in.push_back(t.data_ptr<T>());
   T* o = out.data_ptr<T>();
@@ -142,7 +150,7 @@ torch::Tensor run_forward(const std::vector<torch::Tensor>& terms, const TermSca
 template <typename T>
 void run_backward(const torch::Tensor& g, const TermScales<T>& w, std::vector<torch::Tensor>& grad_y,
                   const std::vector<torch::Tensor>& y, std::vector<double>& dots) {
-  const int64_t n = g.numel(), chunks = chunk_count(n), per_row = n / g.size(0);
+  const int64_t n = g.numel(), chunks = chunk_count(n), per_row = row_length(w, g);
   const size_t terms = w.data.size();
   dots.assign(terms, 0.0);
   const auto defined = [](const torch::Tensor& t) { return t.defined(); };

@@ -40,7 +40,9 @@ class Pool3x3Function : public torch::autograd::Function<Pool3x3Function> {
     const auto kind = static_cast<PoolKind>(kind_code);
     const auto s = shape_of(x);
     const auto& kernels = detail::chosen_pool_kernels();
-    auto y = torch::empty_like(x, torch::MemoryFormat::ChannelsLast);
+    // x's own strides: where a tensor is dense in both layouts (C 1, or a
+    // one-pixel image) the element order is the same, and LibTorch keeps x's.
+    auto y = torch::empty_like(x);
     const float* in = x.data_ptr<float>();
     float* out = y.data_ptr<float>();
     ctx->saved_data["kind"] = kind_code;
@@ -64,20 +66,17 @@ class Pool3x3Function : public torch::autograd::Function<Pool3x3Function> {
     const auto& x = saved[0];
     const auto& g_in = grad_outputs[0];
     if (torch::GradMode::is_enabled()) {
-      // create_graph: LibTorch's backward, which is differentiable again.
-      const auto x_again = x.detach().requires_grad_(true);
-      torch::Tensor y;
-      {
-        torch::AutoGradMode enable(true);
-        y = aten_pool(x_again, kind, 1);
-      }
-      return {torch::autograd::grad({y}, {x_again}, {g_in}, /*retain_graph=*/true, /*create_graph=*/true)[0],
+      // create_graph: LibTorch's backward, which is differentiable again,
+      // with respect to the incoming gradient and to x alike.
+      const auto input = x.requires_grad() ? x : x.detach().requires_grad_(true);
+      const auto y = aten_pool(input, kind, 1);
+      return {torch::autograd::grad({y}, {input}, {g_in}, /*retain_graph=*/true, /*create_graph=*/true)[0],
               torch::Tensor(), torch::Tensor()};
     }
     const auto g = g_in.contiguous(torch::MemoryFormat::ChannelsLast);
     const auto s = shape_of(x);
     const auto& kernels = detail::chosen_pool_kernels();
-    auto grad_x = torch::empty_like(x, torch::MemoryFormat::ChannelsLast);
+    auto grad_x = torch::empty_like(x);
     float* gx = grad_x.data_ptr<float>();
     const float* gy = g.data_ptr<float>();
     if (kind == PoolKind::kMax) {
