@@ -53,6 +53,11 @@ class SearchModel {
   const std::vector<torch::Tensor>& all_parameters();
   const std::vector<torch::Tensor>& buffers();
 
+ protected:
+  /// Copies master's parameters and buffers into this model's (follow's
+  /// common part).
+  void copy_state_from(SearchModel& master);
+
  private:
   std::optional<std::vector<torch::Tensor>> parameters_, buffers_;
 };

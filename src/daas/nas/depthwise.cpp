@@ -26,7 +26,7 @@ using detail::kWeightGradChunks;
 // ---------------------------------------------------------------------------
 // Instruction set: the best the CPU runs, unless a test or benchmark chose one.
 
-/// One instruction set's depthwise, pointwise and BatchNorm kernels.
+/// One instruction set's depthwise, pointwise, BatchNorm and pooling kernels.
 struct KernelSets {
   const DepthwiseKernelSet* depthwise;
   const detail::PointwiseKernelSet* pointwise;

@@ -91,10 +91,12 @@ void for_each_row_piece(int64_t lo, int64_t hi, int64_t per_row, F&& f) {
   }
 }
 
-/// The factors are applied where they are not exactly 1: on a Gumbel path
-/// every weight is 1 in value (one-hot − p + p), as is an identity edge's
-/// drop-path scale, and 1·y is y in IEEE arithmetic, so skipping the product
-/// changes no bit. The first two terms are summed in one pass.
+/// Σ_i w_i·y_i in the ATen expression's order, ((w0·y0 + w1·y1) + w2·y2) +
+/// ..., the first two terms in one pass. The factors are always applied: on
+/// a Gumbel path every weight is 1 in value (one-hot − p + p), as is an
+/// identity edge's drop-path scale, and 1·y is y in IEEE arithmetic, so the
+/// bits are those of the plain sum, and the loop is bound by memory, not by
+/// the multiplications.
 template <typename T>
 torch::Tensor run_forward(const std::vector<torch::Tensor>& terms, const TermScales<T>& scales) {
   auto out = at::empty_like(terms[0]);
@@ -102,42 +104,25 @@ torch::Tensor run_forward(const std::vector<torch::Tensor>& terms, const TermSca
   std::vector<const T*> in;
   for (const auto& t : terms) in.push_back(t.data_ptr<T>());
   T* o = out.data_ptr<T>();
+  const auto sum_piece = [&](int64_t row, int64_t lo, int64_t hi) {
+    const T* y0 = in[0];
+    const T w0 = scales.at(0, row);
+    if (in.size() == 1) {
+      for (int64_t e = lo; e < hi; ++e) o[e] = w0 * y0[e];
+      return;
+    }
+    const T* y1 = in[1];
+    const T w1 = scales.at(1, row);
+    for (int64_t e = lo; e < hi; ++e) o[e] = w0 * y0[e] + w1 * y1[e];
+    for (size_t i = 2; i < in.size(); ++i) {
+      const T* y = in[i];
+      const T wi = scales.at(i, row);
+      for (int64_t e = lo; e < hi; ++e) o[e] = o[e] + wi * y[e];
+    }
+  };
   at::parallel_for(0, chunk_count(n), 1, [&](int64_t begin, int64_t end) {
     for (int64_t chunk = begin; chunk < end; ++chunk) {
-      for_each_row_piece(chunk * kChunk, std::min(n, (chunk + 1) * kChunk), per_row,
-                         [&](int64_t row, int64_t lo, int64_t hi) {
-                           // The ATen expression's order: ((w0·y0 + w1·y1) + w2·y2) + ...
-                           const T* y0 = in[0];
-                           const T w0 = scales.at(0, row);
-                           size_t next = 1;
-                           if (in.size() > 1) {
-                             const T* y1 = in[1];
-                             const T w1 = scales.at(1, row);
-                             if (w0 == T(1) && w1 == T(1)) {
-                               for (int64_t e = lo; e < hi; ++e) o[e] = y0[e] + y1[e];
-                             } else if (w0 == T(1)) {
-                               for (int64_t e = lo; e < hi; ++e) o[e] = y0[e] + w1 * y1[e];
-                             } else if (w1 == T(1)) {
-                               for (int64_t e = lo; e < hi; ++e) o[e] = w0 * y0[e] + y1[e];
-                             } else {
-                               for (int64_t e = lo; e < hi; ++e) o[e] = w0 * y0[e] + w1 * y1[e];
-                             }
-                             next = 2;
-                           } else if (w0 == T(1)) {
-                             std::copy(y0 + lo, y0 + hi, o + lo);
-                           } else {
-                             for (int64_t e = lo; e < hi; ++e) o[e] = w0 * y0[e];
-                           }
-                           for (size_t i = next; i < in.size(); ++i) {
-                             const T* y = in[i];
-                             const T wi = scales.at(i, row);
-                             if (wi == T(1)) {
-                               for (int64_t e = lo; e < hi; ++e) o[e] = o[e] + y[e];
-                             } else {
-                               for (int64_t e = lo; e < hi; ++e) o[e] = o[e] + wi * y[e];
-                             }
-                           }
-                         });
+      for_each_row_piece(chunk * kChunk, std::min(n, (chunk + 1) * kChunk), per_row, sum_piece);
     }
   });
   return out;

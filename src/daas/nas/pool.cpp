@@ -47,10 +47,11 @@ class Pool3x3Function : public torch::autograd::Function<Pool3x3Function> {
     float* out = y.data_ptr<float>();
     ctx->saved_data["kind"] = kind_code;
     if (kind == PoolKind::kMax) {
-      const bool keep = keep_positions;
       torch::Tensor pos;
-      if (keep) pos = torch::empty(x.sizes(), x.options().dtype(torch::kUInt8), torch::MemoryFormat::ChannelsLast);
-      uint8_t* where = keep ? pos.data_ptr<uint8_t>() : nullptr;
+      if (keep_positions) {
+        pos = torch::empty(x.sizes(), x.options().dtype(torch::kUInt8), torch::MemoryFormat::ChannelsLast);
+      }
+      uint8_t* where = keep_positions ? pos.data_ptr<uint8_t>() : nullptr;
       over_rows(s, [&](int64_t begin, int64_t end) { kernels.max_forward(s, in, out, where, begin, end); });
       ctx->save_for_backward({x, pos});
     } else {

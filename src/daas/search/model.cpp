@@ -45,8 +45,7 @@ class SupernetModel : public SearchModel {
   }
   void follow(SearchModel& master) override {
     auto& from = dynamic_cast<SupernetModel&>(master);
-    core::copy_tensors(from.all_parameters(), all_parameters(), "parameters");
-    core::copy_tensors(from.buffers(), buffers(), "buffers");
+    copy_state_from(from);
     net_->set_tau(from.net_->tau());
     path_ = from.path_;
     leaves_.clear();
@@ -101,10 +100,7 @@ class FixedModel : public SearchModel {
   std::unique_ptr<SearchModel> replica() const override {
     return std::make_unique<FixedModel>(net_->options(), device_);
   }
-  void follow(SearchModel& master) override {
-    core::copy_tensors(master.all_parameters(), all_parameters(), "parameters");
-    core::copy_tensors(master.buffers(), buffers(), "buffers");
-  }
+  void follow(SearchModel& master) override { copy_state_from(master); }
   std::vector<torch::Tensor> path_leaves() override { return {}; }
   void backward_path(const std::vector<torch::Tensor>&) override {}
 
@@ -124,6 +120,11 @@ const std::vector<torch::Tensor>& SearchModel::all_parameters() {
 const std::vector<torch::Tensor>& SearchModel::buffers() {
   if (!buffers_) buffers_ = module().buffers();
   return *buffers_;
+}
+
+void SearchModel::copy_state_from(SearchModel& master) {
+  core::copy_tensors(master.all_parameters(), all_parameters(), "parameters");
+  core::copy_tensors(master.buffers(), buffers(), "buffers");
 }
 
 std::unique_ptr<SearchModel> make_search_model(const SearchOptions& options, const data::Dataset& data,
