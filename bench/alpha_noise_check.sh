@@ -35,6 +35,9 @@ cmp -s "$work/a.txt" "$work/c.txt" && fail "--seed 1 printed the same figures as
 
 "$daas" search --profile smoke --mode policy --out "$work/policy" > "$work/search.log" 2>&1 ||
   fail "the policy search did not run"
+# shellcheck disable=SC2086
 if "$noise" "$work/policy" $probe > "$work/out.txt" 2> "$work/err.txt"; then fail "a policy search was accepted"; fi
-[ "$(wc -l < "$work/err.txt")" = 1 ] && grep -q "has no α" "$work/err.txt" || fail "refusal: $(cat "$work/err.txt")"
+if [ "$(wc -l < "$work/err.txt")" != 1 ] || ! grep -q "has no α" "$work/err.txt"; then
+  fail "refusal: $(cat "$work/err.txt")"
+fi
 echo "ok   bench_alpha_noise"
