@@ -223,6 +223,8 @@ int main(int argc, char** argv) try {
   daas::core::CheckpointReader((fs::path(args.run_dir) / "checkpoint.pt").string()).module("model", model->module());
   model->module().train();
   const int64_t batch = args.batch > 0 ? args.batch : options.batch_size;
+  daas::core::check(batch <= val.size(), "--batch {}: the validation half holds {} images; expected at most that",
+                    batch, val.size());
   const std::vector<double> taus =
       args.taus.empty() ? std::vector<double>{options.tau_max, 1.0, options.tau_min} : args.taus;
   std::printf(
@@ -234,10 +236,12 @@ int main(int argc, char** argv) try {
   double alpha_rms = 0;
   {
     std::vector<torch::Tensor> flat;
-    for (const auto& alpha : model->arch_parameters()) flat.push_back(alpha.detach().flatten().to(torch::kFloat64));
-    const auto all = torch::cat(flat);
     // α's spread within an edge is what the softmax sees.
-    alpha_rms = (all - all.mean()).pow(2).mean().sqrt().item<double>();
+    for (const auto& alpha : model->arch_parameters()) {
+      const auto rows = alpha.detach().to(torch::kFloat64);
+      flat.push_back((rows - rows.mean(-1, /*keepdim=*/true)).flatten());
+    }
+    alpha_rms = torch::cat(flat).pow(2).mean().sqrt().item<double>();
   }
   constexpr int64_t kGroups = 4;
   for (const double tau : taus) {
@@ -267,11 +271,14 @@ int main(int argc, char** argv) try {
     const double entries = static_cast<double>(both.count > 0 ? both.sum.numel() : 1);
     const double rms_signal = std::sqrt(signal.sum().item<double>() / entries);
     const double sigma = std::sqrt(both.variance().sum().item<double>() / entries);
-    std::printf(
-        "  per entry: mean gradient (rms) %.3e, spread %.3e; weight decay %g·|α| %.3e (α rms %.3e);"
-        " Adam's memory under weight decay %.0f steps\n",
-        rms_signal, sigma, options.arch_weight_decay, options.arch_weight_decay * alpha_rms, alpha_rms,
-        options.arch_weight_decay > 0 ? sigma / (options.arch_lr * options.arch_weight_decay) : INFINITY);
+    std::printf("  per entry: mean gradient (rms) %.3e, spread %.3e; α's spread within an edge (rms) %.3e; ",
+                rms_signal, sigma, alpha_rms);
+    if (options.arch_weight_decay > 0) {
+      std::printf("weight decay %g·|α| %.3e, Adam's memory under it %.0f steps\n", options.arch_weight_decay,
+                  options.arch_weight_decay * alpha_rms, sigma / (options.arch_lr * options.arch_weight_decay));
+    } else {
+      std::printf("no weight decay\n");
+    }
     report("both", both.variance(), signal);
     report("path", by_path.variance(), signal);
     report("batch", by_batch.variance(), signal);
