@@ -221,6 +221,19 @@ TEST(ExperimentCommand, TinyPlanKilledResumesAndSummarisesItsRuns) {
             std::string::npos)
       << unknown.output;
 
+  // Moved elsewhere, the experiment resumes there and repeats nothing: its
+  // run folders name the old place (out, the retrains' search folders).
+  const std::string moved = dir.file("moved/exp");
+  fs::create_directories(dir.file("moved"));
+  fs::rename(out, moved);
+  const auto relocated = run_daas("experiment " + plan + " --threads 2 --out " + moved + " --resume");
+  ASSERT_EQ(relocated.exit_code, 0) << relocated.output;
+  EXPECT_NE(relocated.output.find("6 runs: 0 started, 0 resumed, 6 finished before"), std::string::npos)
+      << relocated.output;
+  EXPECT_NE(core::read_file(moved + "/joint/seed0/train/config.yaml").find("genotype: " + search0), std::string::npos);
+  EXPECT_EQ(read_csv(moved + "/results.csv")[1].at("test_top1_mean_pct"), random_rows[1].at("test_top1_mean_pct"));
+  fs::rename(moved, out);
+
   // A run folder made with other settings is refused, not mixed in.
   std::string changed = kPlan;
   changed.replace(changed.find("steps_per_epoch: 2"), 18, "steps_per_epoch: 3");

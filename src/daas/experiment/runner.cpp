@@ -5,6 +5,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <chrono>
 #include <cstdlib>
 #include <filesystem>
@@ -37,8 +38,43 @@ double wall_seconds_since(std::chrono::steady_clock::time_point start) {
 /// how fast a run goes, not what it computes.
 bool may_differ(const std::string& key) { return key == "threads" || key == "device" || key == "log_level"; }
 
+/// Whether `path` lies in folder `root` (component by component, both normal).
+bool lies_in(const fs::path& path, const fs::path& root) {
+  const auto [root_end, path_end] = std::mismatch(root.begin(), root.end(), path.begin(), path.end());
+  return root_end == root.end();
+}
+
+/// Paths inside an experiment that was moved (or whose run folders were
+/// copied from another experiment): a run folder's config.yaml names where
+/// the run was made (`out`, and a retrain's genotype and policy folders).
+/// A run's folder is <experiment>/<condition>/seed<N>/<kind>, so the
+/// experiment's folder then and now are three levels above the run's `out`
+/// and above its folder now, when those end alike.
+class Relocation {
+ public:
+  Relocation(const fs::path& was, const fs::path& now) {
+    fs::path from = was.lexically_normal(), to = now.lexically_normal();
+    for (int level = 0; level < 3; ++level) {
+      if (from.filename() != to.filename() || !from.has_relative_path() || !to.has_relative_path()) return;
+      from = from.parent_path();
+      to = to.parent_path();
+    }
+    from_ = from;
+    to_ = to;
+  }
+  /// `value` with the experiment's former folder replaced by its folder now.
+  std::string operator()(const std::string& value) const {
+    const fs::path path = fs::path(value).lexically_normal();
+    if (from_ == to_ || !path.is_absolute() || !lies_in(path, from_)) return value;
+    return (to_ / path.lexically_relative(from_)).lexically_normal().string();
+  }
+
+ private:
+  fs::path from_, to_;  // equal (empty) when the run was not moved or is not of this layout
+};
+
 /// Fails unless the run folder's config.yaml holds `options` (but for the
-/// settings above).
+/// settings above), paths inside the experiment compared where it is now.
 template <typename T>
 void check_same_settings(const core::OptionTable<T>& table, const T& options, const Run& run) {
   const std::string config = (fs::path(run.dir) / "config.yaml").string();
@@ -46,10 +82,11 @@ void check_same_settings(const core::OptionTable<T>& table, const T& options, co
               run.dir);
   T saved;
   table.apply(core::Settings::from_profile(config, run.kind()), saved);
+  const Relocation relocate(saved.out, fs::absolute(run.dir));
   for (const auto& option : table.options()) {
     if (may_differ(option.key)) continue;
     const std::string now = table.value_text(options, option);
-    const std::string was = table.value_text(saved, option);
+    const std::string was = relocate(table.value_text(saved, option));
     core::check(now == was,
                 "{}: setting '{}' is {} in the plan but the run there was made with {}; a run keeps its settings (use "
                 "another --out, or delete that run folder to run it again with the plan's)",
