@@ -234,6 +234,20 @@ TEST(ExperimentCommand, TinyPlanKilledResumesAndSummarisesItsRuns) {
   EXPECT_EQ(read_csv(moved + "/results.csv")[1].at("test_top1_mean_pct"), random_rows[1].at("test_top1_mean_pct"));
   fs::rename(moved, out);
 
+  // A kept retrain whose search now holds another genotype is refused.
+  const std::string searched = core::read_file(search0 + "/genotype.txt");
+  const std::string other = core::read_file(out + "/random/seed0/train/genotype.txt");
+  ASSERT_NE(searched, other);
+  core::write_file_atomic(search0 + "/genotype.txt", other);
+  const auto mismatched = run_daas(command + " --resume");
+  EXPECT_EQ(mismatched.exit_code, 1) << mismatched.output;
+  EXPECT_NE(mismatched.output.find(train0 + "/genotype.txt: differs from " + search0 +
+                                   "/genotype.txt, which the retrain took it from"),
+            std::string::npos)
+      << mismatched.output;
+  EXPECT_EQ(mtime(train0 + "/model.pt"), model_time);
+  core::write_file_atomic(search0 + "/genotype.txt", searched);
+
   // A run folder made with other settings is refused, not mixed in.
   std::string changed = kPlan;
   changed.replace(changed.find("steps_per_epoch: 2"), 18, "steps_per_epoch: 3");

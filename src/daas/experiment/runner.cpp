@@ -6,6 +6,7 @@
 #include <unistd.h>
 
 #include <algorithm>
+#include <array>
 #include <chrono>
 #include <cstdlib>
 #include <filesystem>
@@ -59,6 +60,9 @@ class Relocation {
       from = from.parent_path();
       to = to.parent_path();
     }
+    // An experiment at the root of the file system (or a relative `out`) is
+    // not mapped: every absolute path would lie in it.
+    if (!from.has_relative_path() || !to.has_relative_path() || !from.is_absolute()) return;
     from_ = from;
     to_ = to;
   }
@@ -91,6 +95,26 @@ void check_same_settings(const core::OptionTable<T>& table, const T& options, co
                 "{}: setting '{}' is {} in the plan but the run there was made with {}; a run keeps its settings (use "
                 "another --out, or delete that run folder to run it again with the plan's)",
                 run.dir, option.key, now.empty() ? "(empty)" : now, was.empty() ? "(empty)" : was);
+  }
+}
+
+/// A retrain kept from before must have trained what its searches hold now.
+/// A search folder deleted and run again (a search's result can change with
+/// the build: rounding decides close calls), or run folders put together from
+/// several experiments, can hold another genotype or policy than the one the
+/// retrain took; the retrain keeps a copy of both.
+void check_search_sources(const Run& run) {
+  if (run.is_search) return;
+  const std::array<std::pair<const std::string*, const char*>, 2> sources = {
+      {{&run.train.genotype, "genotype.txt"}, {&run.train.policy, "policy.json"}}};
+  for (const auto& [setting, file] : sources) {
+    if (std::find(run.search_dirs.begin(), run.search_dirs.end(), *setting) == run.search_dirs.end()) continue;
+    const std::string kept = (fs::path(run.dir) / file).string(), source = (fs::path(*setting) / file).string();
+    if (!core::file_exists(kept) || !core::file_exists(source)) continue;
+    core::check(core::read_file(kept) == core::read_file(source),
+                "{}: differs from {}, which the retrain took it from: the search was run again or its folder comes "
+                "from elsewhere; expected the same (delete {} to retrain it)",
+                kept, source, run.dir);
   }
 }
 
@@ -278,6 +302,7 @@ ExperimentSummary run_experiment(const Plan& plan, const std::string& out, const
   for (size_t i = 0; i < runs.size(); ++i) {
     const Run& run = runs[i];
     const std::string step = fmt::format("[{}/{}] {}", i + 1, runs.size(), run.label());
+    check_search_sources(run);
     if (run_finished(run)) {
       spdlog::info("{}: finished before, kept ({})", step, run.dir);
       ++summary.kept;
