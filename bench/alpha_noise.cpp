@@ -4,8 +4,10 @@
 // respect to α many times at that state:
 //
 //   both    a new path and a new validation batch per draw (what a step sees);
-//   path    a new path per draw on one of a few fixed batches (the path's share);
-//   batch   a new batch per draw along one of a few fixed paths (the data's share);
+//   path    pairs of draws on the same batch with two paths (the variance
+//           that remains with the batch held, averaged over batches);
+//   batch   pairs of draws along the same path on two batches (the variance
+//           that remains with the path held, averaged over paths);
 //   split K the batch cut into K parts, each with its own path, their
 //           gradients averaged (K paths per step at the same images).
 //
@@ -57,55 +59,67 @@ struct Args {
 
 [[noreturn]] void usage(const std::string& message) {
   std::cerr << "bench_alpha_noise: " << message
-            << "\nusage: bench_alpha_noise SEARCH_RUN_DIR [--draws N] [--signal-draws M] [--batch B] [--tau T1,T2,...] "
-               "[--seed S] [--threads N]\n";
+            << " (usage: bench_alpha_noise SEARCH_RUN_DIR [--draws N] [--signal-draws M] [--batch B] "
+               "[--tau T1,T2,...] [--seed S] [--threads N])\n";
   std::exit(2);
 }
 
-double number(const std::string& flag, const std::string& text) {
+/// A whole number in [low, high], or a usage error naming the flag.
+int64_t whole(const std::string& flag, const std::string& text, int64_t low, int64_t high) {
+  try {
+    size_t used = 0;
+    const long long value = std::stoll(text, &used);
+    if (used == text.size() && value >= low && value <= high) return value;
+  } catch (const std::exception&) {
+  }
+  usage(flag + " '" + text + "': expected a whole number in [" + std::to_string(low) + ", " + std::to_string(high) +
+        "]");
+}
+
+double positive(const std::string& flag, const std::string& text) {
   try {
     size_t used = 0;
     const double value = std::stod(text, &used);
-    if (used == text.size() && std::isfinite(value)) return value;
+    if (used == text.size() && std::isfinite(value) && value > 0) return value;
   } catch (const std::exception&) {
   }
-  usage(flag + " '" + text + "': not a number");
+  usage(flag + " '" + text + "': expected a positive number");
 }
 
 Args parse(int argc, char** argv) {
   Args args;
+  constexpr int64_t kMaxDraws = 1000000;
   for (int i = 1; i < argc; ++i) {
     const std::string flag = argv[i];
     if (flag.rfind("--", 0) != 0) {
+      if (!args.run_dir.empty()) usage("'" + flag + "': one search run folder expected, " + args.run_dir + " given");
       args.run_dir = flag;
       continue;
     }
     if (i + 1 >= argc) usage(flag + ": expected a value");
     const std::string value = argv[++i];
     if (flag == "--draws") {
-      args.draws = static_cast<int64_t>(number(flag, value));
+      args.draws = whole(flag, value, 8, kMaxDraws);
+      if (args.draws % 2 != 0) usage("--draws '" + value + "': expected an even number (draws come in pairs)");
     } else if (flag == "--signal-draws") {
-      args.signal_draws = static_cast<int64_t>(number(flag, value));
+      args.signal_draws = whole(flag, value, 2, kMaxDraws);
     } else if (flag == "--batch") {
-      args.batch = static_cast<int64_t>(number(flag, value));
+      args.batch = whole(flag, value, 1, kMaxDraws);
     } else if (flag == "--threads") {
-      args.threads = static_cast<int64_t>(number(flag, value));
+      args.threads = whole(flag, value, 0, 1024);
     } else if (flag == "--seed") {
-      args.seed = static_cast<uint64_t>(number(flag, value));
+      args.seed = static_cast<uint64_t>(whole(flag, value, 0, int64_t{1} << 40));
     } else if (flag == "--tau") {
       std::stringstream list(value);
-      for (std::string item; std::getline(list, item, ',');) args.taus.push_back(number(flag, item));
+      for (std::string item; std::getline(list, item, ',');) {
+        const double tau = positive(flag, item);
+        if (std::find(args.taus.begin(), args.taus.end(), tau) == args.taus.end()) args.taus.push_back(tau);
+      }
     } else {
       usage("unknown option " + flag);
     }
   }
   if (args.run_dir.empty()) usage("expected a search run folder");
-  if (args.draws < 8 || args.draws % 4 != 0)
-    usage("--draws " + std::to_string(args.draws) + ": expected a multiple of 4, at least 8");
-  if (args.signal_draws < 2) usage("--signal-draws: expected at least 2");
-  for (double tau : args.taus) {
-    if (!(tau > 0)) usage("--tau: expected positive temperatures");
-  }
   return args;
 }
 
@@ -144,15 +158,19 @@ struct Moments {
   }
 };
 
-/// Several groups drawn with one factor held per group: the mean of the
-/// within-group variances is the varied factor's share.
-struct Grouped {
-  std::vector<Moments> groups;
-  torch::Tensor variance() const {
-    torch::Tensor total;
-    for (const auto& group : groups) total = total.defined() ? total + group.variance() : group.variance();
-    return total / static_cast<double>(groups.size());
+/// Pairs of draws that share one factor (a batch, or a path) and differ in
+/// the other: (a − b)² / 2 is an unbiased estimate of the varied factor's
+/// variance given the held one, and averaging it over many pairs averages
+/// over many held batches or paths.
+struct Paired {
+  torch::Tensor sum;
+  int64_t count = 0;
+  void add(const torch::Tensor& a, const torch::Tensor& b) {
+    const auto half_square = (a - b).to(torch::kFloat64).pow(2) / 2;
+    sum = count == 0 ? half_square : sum + half_square;
+    ++count;
   }
+  torch::Tensor variance() const { return sum / static_cast<double>(count); }
 };
 
 class Prober {
@@ -207,6 +225,14 @@ void report(const std::string& name, const torch::Tensor& variance, const torch:
               name.c_str(), variance.sum().item<double>(), pooled, per_entry, pooled > 0 ? 1.0 / pooled : INFINITY);
 }
 
+/// The search's first and last temperatures, and 1 between them.
+std::vector<double> schedule_points(const SearchOptions& options) {
+  std::vector<double> taus = {options.tau_max};
+  if (options.tau_min < 1.0 && 1.0 < options.tau_max) taus.push_back(1.0);
+  if (options.tau_min != options.tau_max) taus.push_back(options.tau_min);
+  return taus;
+}
+
 }  // namespace
 
 int main(int argc, char** argv) try {
@@ -225,8 +251,7 @@ int main(int argc, char** argv) try {
   const int64_t batch = args.batch > 0 ? args.batch : options.batch_size;
   daas::core::check(batch <= val.size(), "--batch {}: the validation half holds {} images; expected at most that",
                     batch, val.size());
-  const std::vector<double> taus =
-      args.taus.empty() ? std::vector<double>{options.tau_max, 1.0, options.tau_min} : args.taus;
+  const std::vector<double> taus = args.taus.empty() ? schedule_points(options) : args.taus;
   std::printf(
       "%s: %s search, C %ld, %ld cells, validation half of %ld images, batch %ld, %ld draws per variance, %ld for the "
       "mean\n",
@@ -243,23 +268,18 @@ int main(int argc, char** argv) try {
     }
     alpha_rms = torch::cat(flat).pow(2).mean().sqrt().item<double>();
   }
-  constexpr int64_t kGroups = 4;
   for (const double tau : taus) {
     model->set_tau(tau);
     Prober probe(*model, val, batch, args.seed + static_cast<uint64_t>(tau * 1e6));
     Moments both;
     for (int64_t d = 0; d < args.signal_draws; ++d) both.add(probe.gradient(probe.rows(probe.fresh()), probe.fresh()));
-    Grouped by_path, by_batch;
-    for (int64_t group = 0; group < kGroups; ++group) {
-      const auto fixed_rows = probe.rows(probe.fresh());
-      const uint64_t fixed_path = probe.fresh();
-      Moments paths, batches;
-      for (int64_t d = 0; d < args.draws / kGroups; ++d) {
-        paths.add(probe.gradient(fixed_rows, probe.fresh()));
-        batches.add(probe.gradient(probe.rows(probe.fresh()), fixed_path));
-      }
-      by_path.groups.push_back(paths);
-      by_batch.groups.push_back(batches);
+    Paired by_path, by_batch;  // path redrawn with the batch held; batch redrawn with the path held
+    for (int64_t pair = 0; pair < args.draws / 2; ++pair) {
+      const auto held_rows = probe.rows(probe.fresh());
+      by_path.add(probe.gradient(held_rows, probe.fresh()), probe.gradient(held_rows, probe.fresh()));
+      const uint64_t held_path = probe.fresh();
+      by_batch.add(probe.gradient(probe.rows(probe.fresh()), held_path),
+                   probe.gradient(probe.rows(probe.fresh()), held_path));
     }
     // The signal: the squared mean, less its own sampling noise.
     const auto signal = (both.mean().pow(2) - both.variance() / static_cast<double>(both.count)).clamp_min(0);

@@ -28,7 +28,7 @@ for name in both path batch "split 2" "split 4"; do
   [ "$lines" = 2 ] || fail "'$name': $lines lines, expected one per temperature"
 done
 [ "$(grep -c '^tau ' "$work/a.txt")" = 2 ] || fail "expected a block per temperature"
-grep -q -i -E "nan|inf " "$work/a.txt" && fail "a figure is not finite: $(cat "$work/a.txt")"
+grep -E "summed variance|per entry" "$work/a.txt" | grep -q -i -E "nan|inf" && fail "a figure is not finite: $(cat "$work/a.txt")"
 grep "summed variance" "$work/a.txt" | grep -q "summed variance 0.000e+00" && fail "a variance is zero"
 cmp -s "$work/a.txt" "$work/b.txt" || fail "the same seed printed other figures"
 cmp -s "$work/a.txt" "$work/c.txt" && fail "--seed 1 printed the same figures as seed 0"
@@ -37,7 +37,14 @@ cmp -s "$work/a.txt" "$work/c.txt" && fail "--seed 1 printed the same figures as
   fail "the policy search did not run"
 # shellcheck disable=SC2086
 if "$noise" "$work/policy" $probe > "$work/out.txt" 2> "$work/err.txt"; then fail "a policy search was accepted"; fi
-if [ "$(wc -l < "$work/err.txt")" != 1 ] || ! grep -q "has no α" "$work/err.txt"; then
+if [ "$(wc -l < "$work/err.txt" | tr -d ' ')" != 1 ] || ! grep -q "has no α" "$work/err.txt"; then
   fail "refusal: $(cat "$work/err.txt")"
 fi
+for bad in "--draws 12.5" "--draws 9" "--batch -5" "--tau 0" "--seed x"; do
+  # shellcheck disable=SC2086
+  if "$noise" "$work/arch" $bad > "$work/out.txt" 2> "$work/err.txt"; then fail "'$bad' was accepted"; fi
+  if [ "$(wc -l < "$work/err.txt" | tr -d ' ')" != 1 ] || ! grep -q -- "${bad%% *}" "$work/err.txt"; then
+    fail "'$bad': $(cat "$work/err.txt")"
+  fi
+done
 echo "ok   bench_alpha_noise"
