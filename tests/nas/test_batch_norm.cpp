@@ -93,7 +93,9 @@ TEST(SyncBatchNorm, LoopPathMatchesTheTensorPath) {
       EXPECT_TRUE(torch::allclose(loops[i], tensors[i], 1e-5, 1e-6))
           << names[i] << " for input [" << sizes[0] << ", " << sizes[1] << ", " << sizes[2] << ", " << sizes[3] << "]";
     }
-    if (sizes[0] == 1) EXPECT_TRUE(torch::equal(loops[5], torch::ones({12})));
+    if (sizes[0] == 1) {
+      EXPECT_TRUE(torch::equal(loops[5], torch::ones({12})));
+    }
   }
 }
 
