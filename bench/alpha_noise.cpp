@@ -38,6 +38,7 @@
 #include "daas/core/config.h"
 #include "daas/core/runtime.h"
 #include "daas/data/dataset.h"
+#include "daas/experiment/plan.h"
 #include "daas/search/model.h"
 #include "daas/search/search.h"
 
@@ -123,16 +124,11 @@ Args parse(int argc, char** argv) {
   return args;
 }
 
+/// The run's settings, read from its config.yaml as `daas experiment` reads a run folder's.
 SearchOptions run_options(const std::string& run_dir) {
-  daas::core::OptionTable<SearchOptions> table;
-  daas::core::add_runtime_options(table);
-  daas::data::add_data_options(table);
-  daas::search::add_search_options(table);
-  std::vector<std::string> keys;
-  for (const auto& option : table.options()) keys.push_back(option.key);
-  daas::core::register_profile_section("search", keys);
   SearchOptions options;
-  table.apply(daas::core::Settings::from_profile((fs::path(run_dir) / "config.yaml").string(), "search"), options);
+  daas::experiment::search_table().apply(
+      daas::core::Settings::from_profile((fs::path(run_dir) / "config.yaml").string(), "search"), options);
   return options;
 }
 
@@ -281,16 +277,17 @@ int main(int argc, char** argv) try {
       by_batch.add(probe.gradient(probe.rows(probe.fresh()), held_path),
                    probe.gradient(probe.rows(probe.fresh()), held_path));
     }
+    const auto variance = both.variance();
     // The signal: the squared mean, less its own sampling noise.
-    const auto signal = (both.mean().pow(2) - both.variance() / static_cast<double>(both.count)).clamp_min(0);
+    const auto signal = (both.mean().pow(2) - variance / static_cast<double>(both.count)).clamp_min(0);
     std::printf("tau %g: mean gradient's norm %.3e\n", tau, both.mean().norm().item<double>());
     // Adam's weight decay is added to the gradient before the step is scaled
     // by the gradient's spread, so it pulls every entry back to zero by
     // lr·wd·α/σ per step: what the step keeps of past gradients fades with a
     // time constant of σ/(lr·wd) steps.
-    const double entries = static_cast<double>(both.count > 0 ? both.sum.numel() : 1);
+    const double entries = static_cast<double>(variance.numel());
     const double rms_signal = std::sqrt(signal.sum().item<double>() / entries);
-    const double sigma = std::sqrt(both.variance().sum().item<double>() / entries);
+    const double sigma = std::sqrt(variance.sum().item<double>() / entries);
     std::printf("  per entry: mean gradient (rms) %.3e, spread %.3e; α's spread within an edge (rms) %.3e; ",
                 rms_signal, sigma, alpha_rms);
     if (options.arch_weight_decay > 0) {
@@ -299,7 +296,7 @@ int main(int argc, char** argv) try {
     } else {
       std::printf("no weight decay\n");
     }
-    report("both", both.variance(), signal);
+    report("both", variance, signal);
     report("path", by_path.variance(), signal);
     report("batch", by_batch.variance(), signal);
     for (const int64_t parts : {2, 4}) {
