@@ -38,7 +38,6 @@
 #include "daas/core/config.h"
 #include "daas/core/runtime.h"
 #include "daas/data/dataset.h"
-#include "daas/experiment/plan.h"
 #include "daas/search/model.h"
 #include "daas/search/search.h"
 
@@ -127,7 +126,7 @@ Args parse(int argc, char** argv) {
 /// The run's settings, read from its config.yaml as `daas experiment` reads a run folder's.
 SearchOptions run_options(const std::string& run_dir) {
   SearchOptions options;
-  daas::experiment::search_table().apply(
+  daas::search::settings_table().apply(
       daas::core::Settings::from_profile((fs::path(run_dir) / "config.yaml").string(), "search"), options);
   return options;
 }

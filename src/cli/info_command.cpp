@@ -116,12 +116,8 @@ void print_supernet_info(const InfoOptions& o, const std::string& profile) {
 
 // The profile's search settings (what `daas search` with it would build).
 search::SearchOptions profile_search_options(const std::string& profile) {
-  core::OptionTable<search::SearchOptions> table;
-  core::add_runtime_options(table);
-  data::add_data_options(table);
-  search::add_search_options(table);
   search::SearchOptions options;
-  table.apply(core::Settings::from_profile(profile, "search"), options);
+  search::settings_table().apply(core::Settings::from_profile(profile, "search"), options);
   return options;
 }
 

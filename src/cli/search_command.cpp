@@ -107,9 +107,7 @@ void run(Invocation<search::SearchOptions>& invocation, const std::string& resum
 void register_search(CLI::App& app) {
   auto invocation = std::make_shared<Invocation<search::SearchOptions>>();
   invocation->section = "search";
-  core::add_runtime_options(invocation->table);
-  data::add_data_options(invocation->table);
-  search::add_search_options(invocation->table);
+  invocation->table = search::settings_table();
   invocation->normalize = [](search::SearchOptions& options) {
     options.out = absolute_path(options.out);
     absolute_data_paths(options);

@@ -126,9 +126,7 @@ void run_eval(Invocation<EvalOptions>& invocation, const DistArguments& dist) {
 void register_train(CLI::App& app) {
   auto invocation = std::make_shared<Invocation<train::TrainOptions>>();
   invocation->section = "train";
-  core::add_runtime_options(invocation->table);
-  data::add_data_options(invocation->table);
-  train::add_train_options(invocation->table);
+  invocation->table = train::settings_table();
   invocation->normalize = [](train::TrainOptions& options) {
     options.out = absolute_path(options.out);
     absolute_data_paths(options);

@@ -13,6 +13,7 @@
 #include "daas/experiment/runner.h"
 #include "daas/nas/genotype.h"
 #include "daas/nas/network.h"
+#include "daas/search/search.h"
 #include "test_support.h"
 
 namespace fs = std::filesystem;
@@ -302,7 +303,7 @@ TEST(ExperimentCommand, DryRunListsRunsAndBadPlansFailClearly) {
     for (auto run : experiment::plan_runs(plan, "out")) {
       if (run.is_search && run.condition->name == condition && run.seed == 2) {
         run.search.out.clear();
-        return experiment::search_table().to_yaml(run.search);
+        return search::settings_table().to_yaml(run.search);
       }
     }
     return std::string("(no search of " + condition + " seed 2 in " + plan_name + ")");

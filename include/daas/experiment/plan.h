@@ -99,8 +99,4 @@ struct Run {
 /// that cannot work (schedules, network size, policy and genotype names).
 std::vector<Run> plan_runs(const Plan& plan, const std::string& out, const core::Settings& overrides = {});
 
-/// The option tables `daas search` and `daas train` use.
-core::OptionTable<search::SearchOptions> search_table();
-core::OptionTable<train::TrainOptions> train_table();
-
 }  // namespace daas::experiment

@@ -113,6 +113,10 @@ struct SearchResult {
 /// the network (tests use it to stop a run, or to break its weights).
 using EpochHook = std::function<void(int64_t epoch, torch::nn::Module& model)>;
 
+/// Every setting of a search (runtime, data and search options): the table
+/// `daas search` reads profiles and flags with, and a run's config.yaml.
+core::OptionTable<SearchOptions> settings_table();
+
 /// Fails with a clear message on settings that cannot work together, before
 /// anything is written: schedules, device, the fixed policy or genotype.
 void validate(const SearchOptions& options);

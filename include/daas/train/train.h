@@ -77,6 +77,10 @@ void add_train_options(core::OptionTable<T>& table) {
       .add("label_smoothing", &T::label_smoothing, "label smoothing ε of the training loss", {0, 0.99});
 }
 
+/// Every setting of a retrain (runtime, data and training options): the
+/// table `daas train` reads profiles and flags with, and a run's config.yaml.
+core::OptionTable<TrainOptions> settings_table();
+
 /// Fails with a clear message on settings that cannot work together, before
 /// anything is written: network size, schedule, device, genotype, policies.
 /// A resumed run reads its own copies of the genotype and policy files, so

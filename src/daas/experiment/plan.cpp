@@ -163,22 +163,6 @@ std::string seed_dir(const std::string& out, const Condition& condition, int64_t
 
 }  // namespace
 
-core::OptionTable<search::SearchOptions> search_table() {
-  core::OptionTable<search::SearchOptions> table;
-  core::add_runtime_options(table);
-  data::add_data_options(table);
-  search::add_search_options(table);
-  return table;
-}
-
-core::OptionTable<train::TrainOptions> train_table() {
-  core::OptionTable<train::TrainOptions> table;
-  core::add_runtime_options(table);
-  data::add_data_options(table);
-  train::add_train_options(table);
-  return table;
-}
-
 const Condition* Plan::find(const std::string& name) const {
   for (const auto& condition : conditions) {
     if (condition.name == name) return &condition;
@@ -253,8 +237,8 @@ Plan read_plan(const std::string& path) {
   plan.baseline = read_baseline(root["baseline"], plan);
 
   // Settings against the tables, and the retrains' sources.
-  const auto search_options = search_table();
-  const auto train_options = train_table();
+  const auto search_options = search::settings_table();
+  const auto train_options = train::settings_table();
   for (auto& condition : plan.conditions) {
     if (condition.has_search) resolve(search_options, plan.profile, "search", condition.search, {});
     if (!condition.has_train) continue;
@@ -292,8 +276,8 @@ Plan read_plan(const std::string& path) {
 
 std::vector<Run> plan_runs(const Plan& plan, const std::string& out, const core::Settings& overrides) {
   const std::string root = fs::absolute(out).lexically_normal().string();
-  const auto search_options = search_table();
-  const auto train_options = train_table();
+  const auto search_options = search::settings_table();
+  const auto train_options = train::settings_table();
   std::set<int64_t> seeds;
   for (const auto& condition : plan.conditions) seeds.insert(condition.seeds.begin(), condition.seeds.end());
 

@@ -128,16 +128,17 @@ void check_run_folder(const Run& run) {
   // A run that never reached its first checkpoint starts afresh, whatever its settings were.
   if (!core::file_exists((fs::path(run.dir) / "checkpoint.pt").string())) return;
   if (run.is_search) {
-    check_same_settings(search_table(), run.search, run);
+    check_same_settings(search::settings_table(), run.search, run);
   } else {
-    check_same_settings(train_table(), run.train, run);
+    check_same_settings(train::settings_table(), run.train, run);
   }
 }
 
 /// config.yaml as the commands write it, so `daas search|train --resume DIR`
 /// also continues a run of an experiment.
 void write_config(const Run& run, const Plan& plan) {
-  const std::string yaml = run.is_search ? search_table().to_yaml(run.search) : train_table().to_yaml(run.train);
+  const std::string yaml =
+      run.is_search ? search::settings_table().to_yaml(run.search) : train::settings_table().to_yaml(run.train);
   core::make_dirs(run.dir);
   core::write_file_atomic((fs::path(run.dir) / "config.yaml").string(),
                           fmt::format("# daas {} (experiment {}, condition {}, seed {})\n{}\n", run.kind(), plan.path,

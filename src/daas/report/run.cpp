@@ -20,23 +20,19 @@ namespace daas::report {
 namespace {
 
 template <typename T>
-core::OptionTable<T> option_table(const std::string& kind) {
-  core::OptionTable<T> table;
-  core::add_runtime_options(table);
-  data::add_data_options(table);
+core::OptionTable<T> option_table() {
   if constexpr (std::is_same_v<T, search::SearchOptions>) {
-    search::add_search_options(table);
+    return search::settings_table();
   } else {
-    train::add_train_options(table);
+    return train::settings_table();
   }
-  return table;
 }
 
 /// Settings from a profile file or name, section `section`, over T's defaults.
 template <typename T>
 T typed_settings(const std::string& profile, const std::string& section) {
   T values;
-  option_table<T>(section).apply(core::Settings::from_profile(profile, section), values);
+  option_table<T>().apply(core::Settings::from_profile(profile, section), values);
   return values;
 }
 
@@ -49,7 +45,7 @@ std::string first_error_line(const std::exception& e) {
 /// The typed settings of the run and how they differ from its profile.
 template <typename T>
 void read_typed(RunFolder& run, const std::string& config_path, std::optional<T>& typed) {
-  const auto table = option_table<T>(run.kind);
+  const auto table = option_table<T>();
   try {
     typed = typed_settings<T>(config_path, run.kind);
   } catch (const std::exception& e) {

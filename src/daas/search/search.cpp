@@ -94,18 +94,9 @@ SearchState build_state(const SearchOptions& options, const data::Dataset& data,
   return state;
 }
 
-/// Every setting of a search: runtime, data and search options.
-core::OptionTable<SearchOptions> search_option_table() {
-  core::OptionTable<SearchOptions> table;
-  core::add_runtime_options(table);
-  data::add_data_options(table);
-  add_search_options(table);
-  return table;
-}
-
 /// The settings that define the run, as text, for the resume check.
 nlohmann::json defining_settings(const SearchOptions& options) {
-  const auto table = search_option_table();
+  const auto table = settings_table();
   nlohmann::json settings = nlohmann::json::object();
   for (const auto& option : table.options()) {
     if (!core::may_change_on_resume(option.key)) settings[option.key] = table.value_text(options, option);
@@ -225,8 +216,16 @@ const SearchModeRow& search_mode(const std::string& name) {
   core::fail("unknown search mode '{}'; expected one of {}", name, fmt::join(names, ", "));
 }
 
+core::OptionTable<SearchOptions> settings_table() {
+  core::OptionTable<SearchOptions> table;
+  core::add_runtime_options(table);
+  data::add_data_options(table);
+  add_search_options(table);
+  return table;
+}
+
 void validate(const SearchOptions& options) {
-  search_option_table().check_values(options);
+  settings_table().check_values(options);
   train::validate_loop(options);
   core::check(options.tau_min <= options.tau_max, "tau_min {} is above tau_max {}; expected tau_min <= tau_max",
               options.tau_min, options.tau_max);

@@ -315,14 +315,18 @@ std::shared_ptr<const augment::Policy> resolve_policy(const std::string& spec, c
   return augment::make_policy(spec, options);
 }
 
-void validate(const TrainOptions& options, bool resume) {
-  // The declared ranges and choices, which only the command line and
-  // profiles would check otherwise (eval_every 0 was a division by zero).
+core::OptionTable<TrainOptions> settings_table() {
   core::OptionTable<TrainOptions> table;
   core::add_runtime_options(table);
   data::add_data_options(table);
   add_train_options(table);
-  table.check_values(options);
+  return table;
+}
+
+void validate(const TrainOptions& options, bool resume) {
+  // The declared ranges and choices, which only the command line and
+  // profiles would check otherwise (eval_every 0 was a division by zero).
+  settings_table().check_values(options);
   validate_loop(options);
   core::resolve_device(options.device);
   if (options.base_policy != "none") augment::make_policy(options.base_policy);
