@@ -14,6 +14,7 @@
 #include "daas/nas/genotype.h"
 #include "daas/nas/network.h"
 #include "daas/search/search.h"
+#include "daas/train/train.h"
 #include "test_support.h"
 
 namespace fs = std::filesystem;
@@ -297,19 +298,33 @@ TEST(ExperimentCommand, DryRunListsRunsAndBadPlansFailClearly) {
     ++shipped;
   }
   EXPECT_GE(shipped, 3);
-  // fashion-search-vs-random's searches are the full plan's, setting for setting.
-  const auto search_of = [](const std::string& plan_name, const std::string& condition) {
+  // A run's settings in a shipped plan, as its config.yaml would hold them
+  // (with paths into the experiment's folder made relative to it).
+  const auto settings_of = [](const std::string& plan_name, const std::string& condition, bool search) {
     const auto plan = experiment::read_plan(testing::source_dir() + "/configs/experiments/" + plan_name + ".yaml");
     for (auto run : experiment::plan_runs(plan, "out")) {
-      if (run.is_search && run.condition->name == condition && run.seed == 2) {
-        run.search.out.clear();
-        return search::settings_table().to_yaml(run.search);
+      if (run.is_search == search && run.condition->name == condition && run.seed == 2) {
+        if (search) return search::settings_table().to_yaml(run.search);
+        return train::settings_table().to_yaml(run.train);
       }
     }
-    return std::string("(no search of " + condition + " seed 2 in " + plan_name + ")");
+    return std::string("(no run of " + condition + " seed 2 in " + plan_name + ")");
   };
+  // fashion-search-vs-random's searches are the full plan's, setting for
+  // setting; the plans that share its runs (their headers say which) have
+  // the same settings for them, so those run folders can be copied in.
   for (const char* condition : {"arch-search", "joint"}) {
-    EXPECT_EQ(search_of("fashion-search-vs-random", condition), search_of("fashion-ablation", condition)) << condition;
+    EXPECT_EQ(settings_of("fashion-search-vs-random", condition, true),
+              settings_of("fashion-ablation", condition, true))
+        << condition;
+  }
+  for (const char* plan : {"fashion-alpha-variants", "fashion-long-search"}) {
+    EXPECT_EQ(settings_of("fashion-search-vs-random", "arch-search", true), settings_of(plan, "arch-search", true))
+        << plan;
+    for (const char* condition : {"arch-search", "random", "darts-standard"}) {
+      EXPECT_EQ(settings_of("fashion-search-vs-random", condition, false), settings_of(plan, condition, false))
+          << plan << " " << condition;
+    }
   }
   // A random genotype from the command line.
   const auto info = run_daas("info --genotype random:3 --channels 16 --layers 8");

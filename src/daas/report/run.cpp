@@ -11,8 +11,6 @@
 #include "daas/core/error.h"
 #include "daas/core/files.h"
 #include "daas/core/json.h"
-#include "daas/core/runtime.h"
-#include "daas/data/dataset.h"
 
 namespace fs = std::filesystem;
 
