@@ -299,7 +299,7 @@ TEST(ExperimentCommand, DryRunListsRunsAndBadPlansFailClearly) {
   }
   EXPECT_GE(shipped, 3);
   // A run's settings in a shipped plan, as its config.yaml would hold them
-  // (with paths into the experiment's folder made relative to it).
+  // (every plan laid out under the same folder, so paths into it compare equal).
   const auto settings_of = [](const std::string& plan_name, const std::string& condition, bool search) {
     const auto plan = experiment::read_plan(testing::source_dir() + "/configs/experiments/" + plan_name + ".yaml");
     for (auto run : experiment::plan_runs(plan, "out")) {
