@@ -1,8 +1,9 @@
-// Depthwise and pointwise (1×1, ReLU in front) convolutions and the 3×3
-// pools, float channels-last: daas's kernels (each instruction set this CPU
-// runs) against LibTorch's at::conv2d (oneDNN; for pointwise, torch::relu
-// then at::conv2d) and its own pooling ("libtorch"), forward, input gradient
-// and weight gradient apart, on 1 and 2 threads. Gradients go through
+// Depthwise and pointwise (1×1, ReLU in front) convolutions, the 3×3 pools
+// and training-mode BatchNorm, float channels-last: daas's kernels (each
+// instruction set this CPU runs) against LibTorch's at::conv2d (oneDNN; for
+// pointwise, torch::relu then at::conv2d), its own pooling and its own
+// batch_norm ("libtorch"), forward, input gradient and weight gradient apart,
+// on 1 and 2 threads. Gradients go through
 // the autograd engine for both (a retained graph, one input requiring grad),
 // so each side pays the same engine overhead and oneDNN is asked for exactly
 // the gradient measured.
@@ -16,6 +17,8 @@
 #include <string>
 #include <vector>
 
+#include "daas/core/runtime.h"
+#include "daas/nas/batch_norm.h"
 #include "daas/nas/depthwise.h"
 #include "daas/nas/pointwise.h"
 #include "daas/nas/pool.h"
@@ -146,6 +149,53 @@ void BM_Pool(benchmark::State& state, PoolCase c, Pass pass, std::string isa, in
   }
 }
 
+struct BatchNormCase {
+  const char* name;
+  int64_t N, C, side;
+};
+
+// The BatchNorms after the convolutions of the search network, one rank's
+// share of a batch of 64: at the fashion settings (C 8) and at C 16 in each
+// of its three stages, and the stem's (3 × 16 channels).
+const std::vector<BatchNormCase> kBatchNormCases = {
+    {"32x8x28x28", 32, 8, 28}, {"32x16x28x28", 32, 16, 28}, {"32x32x14x14", 32, 32, 14},
+    {"32x64x7x7", 32, 64, 7},  {"32x48x28x28", 32, 48, 28},
+};
+
+/// Training-mode BatchNorm (batch statistics, running statistics updated):
+/// isa "libtorch" is torch::batch_norm; any other name, daas's.
+torch::Tensor batch_norm(const std::string& isa, const torch::Tensor& x, const torch::Tensor& weight,
+                         const torch::Tensor& bias, const torch::Tensor& running_mean,
+                         const torch::Tensor& running_var) {
+  if (isa == "libtorch") {
+    return torch::batch_norm(x, weight, bias, running_mean, running_var, /*training=*/true, 0.1, 1e-5,
+                             /*cudnn_enabled=*/false);
+  }
+  return daas::nas::sync_batch_norm(x, weight, bias, running_mean, running_var, 0.1, 1e-5);
+}
+
+/// forward: without gradient; grad_input: the backward to x alone, after a
+/// forward that keeps what it needs.
+void BM_BatchNorm(benchmark::State& state, BatchNormCase c, Pass pass, std::string isa, int threads) {
+  at::set_num_threads(threads);
+  if (isa != "libtorch") daas::nas::set_depthwise_isa(isa);
+  torch::manual_seed(0);
+  auto x = (torch::randn({c.N, c.C, c.side, c.side}) * 2 + 0.5).contiguous(torch::MemoryFormat::ChannelsLast);
+  auto weight = torch::rand({c.C}) + 0.5, bias = torch::randn({c.C});
+  auto running_mean = torch::zeros({c.C}), running_var = torch::ones({c.C});
+  if (pass == Pass::kForward) {
+    torch::NoGradGuard no_grad;
+    for (auto _ : state) benchmark::DoNotOptimize(batch_norm(isa, x, weight, bias, running_mean, running_var));
+    return;
+  }
+  x.requires_grad_(true);
+  const auto y = batch_norm(isa, x, weight, bias, running_mean, running_var);
+  const auto grad_y = torch::randn_like(y);
+  for (auto _ : state) {
+    benchmark::DoNotOptimize(torch::autograd::grad({y}, {x}, {grad_y}, /*retain_graph=*/true));
+  }
+}
+
 /// One benchmark per case, pass, thread count and isa: NAME/case/pass/isa/threads:N.
 template <typename C>
 void register_passes(const char* kind, const std::vector<C>& cases,
@@ -173,11 +223,15 @@ void register_benchmarks() {
   register_passes("BM_Pointwise", kPointwiseCases, &BM_Pointwise, isas);
   isas.front() = "libtorch";
   register_passes("BM_Pool", kPoolCases, &BM_Pool, isas, {Pass::kForward, Pass::kGradInput});
+  register_passes("BM_BatchNorm", kBatchNormCases, &BM_BatchNorm, isas, {Pass::kForward, Pass::kGradInput});
 }
 
 }  // namespace
 
 int main(int argc, char** argv) {
+  // The malloc settings daas runs with: without them each freed gradient of
+  // a few MiB goes back to the kernel, and a backward measures page faults.
+  daas::core::keep_freed_memory();
   register_benchmarks();
   benchmark::Initialize(&argc, argv);
   if (benchmark::ReportUnrecognizedArguments(argc, argv)) return 1;

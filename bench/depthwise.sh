@@ -1,9 +1,10 @@
 #!/bin/sh
-# Depthwise and pointwise convolutions and 3×3 pools, daas's kernels vs
-# LibTorch's (oneDNN for the convolutions), one run:
+# Depthwise and pointwise convolutions, 3×3 pools and BatchNorm, daas's
+# kernels vs LibTorch's (oneDNN for the convolutions), one run:
 #   bench/depthwise.sh [BUILD_DIR] [benchmark flags...]
 #   bench/depthwise.sh build --benchmark_filter=Pointwise    # the 1×1 ones only
 #   bench/depthwise.sh build --benchmark_filter=Pool         # the pools only
+#   bench/depthwise.sh build --benchmark_filter=BatchNorm    # BatchNorm only
 # Prints the median time of each case, pass and thread count, and LibTorch's
 # time over ours (above 1: ours is faster) for each instruction set.
 set -eu

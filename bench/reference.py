@@ -20,7 +20,8 @@ Usage:
 
 Prints one line: RESULT case=joint img_per_s=27.3 median_ms=2345.0
 (images of the training batch per second, median over --steps timed steps
-after --warmup untimed ones), or with --count one line per network:
+after --warmup untimed ones), after a search step's PHASES_MS line (median
+milliseconds per phase, the phases daas's bench_compare prints), or with --count one line per network:
 PARAMS network=supernet params=N (weights without alpha), PARAMS network=DARTS_V2 params=N.
 """
 import argparse
@@ -427,6 +428,26 @@ def normalise(images):
     return x.contiguous(memory_format=torch.channels_last)
 
 
+# The phases of a search step, named and bounded as daas's bench_compare
+# prints them (PHASES_MS): augmentation and the path; validation
+# forward+backward and alpha's step; the two perturbed forwards and the
+# policy's step; training forward+backward; clipping and SGD.
+PHASE_NAMES = ("augment", "architecture", "training", "policy", "update")
+
+
+class PhaseClock:
+    """Seconds spent in each phase of one step, from one mark to the next."""
+
+    def __init__(self):
+        self.seconds = dict.fromkeys(PHASE_NAMES, 0.0)
+        self.last = time.perf_counter()
+
+    def mark(self, phase):
+        now = time.perf_counter()
+        self.seconds[phase] += now - self.last
+        self.last = now
+
+
 class SearchStep:
     """One step of the joint (policy given) or arch-only (policy None) search."""
 
@@ -479,6 +500,7 @@ class SearchStep:
         return (plus - minus) / (2 * eps)
 
     def __call__(self):
+        clock = PhaseClock()
         # 1. Augmentation, image by image, and the step's path.
         if self.policy is not None:
             draws = [self.policy.sample() for _ in range(len(self.images))]
@@ -488,6 +510,7 @@ class SearchStep:
         x, y = normalise(augmented), self.labels
         x_val, y_val = normalise(self.val_images), self.val_labels
         path = self.model.sample_path()
+        clock.mark("augment")
 
         # 2. Architecture step; the weights' gradients are v.
         self.zero_grads()
@@ -496,6 +519,7 @@ class SearchStep:
         val_loss.backward()
         self.arch_optimizer.step()
         stats = [val_loss.item(), (val_logits.argmax(1) == y_val).sum().item()]
+        clock.mark("architecture")
 
         # 3. Policy step: REINFORCE on the finite-difference d_i.
         if self.policy is not None:
@@ -507,15 +531,19 @@ class SearchStep:
             (-self.lr * (advantage * self.policy.log_prob(draws)).mean()).backward()
             self.policy_optimizer.step()
             stats.append(d.std().item())
+            clock.mark("policy")
 
         # 4. Weight step on the augmented batch along the same path.
         self.zero_grads()
         logits = self.model(x, path, detach_arch=True)
         loss = F.cross_entropy(logits, y)
         loss.backward()
+        clock.mark("training")
         nn.utils.clip_grad_norm_(self.weights, 5.0)
         self.weight_optimizer.step()
         stats += [loss.item(), (logits.argmax(1) == y).sum().item()]
+        clock.mark("update")
+        self.phase_seconds = clock.seconds
         return stats
 
 
@@ -594,11 +622,16 @@ def main():
     for _ in range(args.warmup):
         step()
     times = []
+    phases = []
     for _ in range(args.steps):
         start = time.perf_counter()
         step()
         times.append(time.perf_counter() - start)
+        phases.append(getattr(step, "phase_seconds", None))
     median = statistics.median(times)
+    if phases[0] is not None:
+        medians = " ".join(f"{name}={1000 * statistics.median(p[name] for p in phases):.0f}" for name in PHASE_NAMES)
+        print(f"PHASES_MS {medians}")
     print(f"RESULT case={args.case} img_per_s={args.batch / median:.1f} median_ms={1000 * median:.1f}")
 
 

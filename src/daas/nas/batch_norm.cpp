@@ -25,60 +25,13 @@ bool plain_rows(const torch::Tensor& x) {
   return x.device().is_cpu() && x.scalar_type() == torch::kFloat && x.is_contiguous(torch::MemoryFormat::ChannelsLast);
 }
 
-// The loops below run over a block of rows as one flat array, with the
-// per-channel values repeated to the block's length (`tile`): then the
-// compiler vectorises them whatever the channel count (8 or 16 channels per
-// row left most of a vector register idle).
-constexpr int64_t kTileElements = 512;
-
-int64_t tile_rows(int64_t C) { return std::max<int64_t>(1, kTileElements / C); }
-
-/// `values` [C] repeated `rows` times.
-std::vector<float> tile(const float* values, int64_t C, int64_t rows) {
-  std::vector<float> tiled(static_cast<size_t>(C * rows));
-  for (int64_t r = 0; r < rows; ++r) std::copy(values, values + C, tiled.begin() + r * C);
-  return tiled;
-}
-
-// Each float partial sum takes at most this many values before it is added
-// into double: float keeps the loop vectorised, double keeps 50k-row sums
-// exact.
-constexpr int64_t kFloatTerms = 64;
-
 /// Per-channel Σ(a − a_shift) into `first` and Σ(a − a_shift)·(b − b_shift)
 /// into `second`, over rows. The shifts bring the values near zero first, so
 /// that a large mean against a small spread (a constant image background)
 /// does not cancel away the digits of the spread.
 void channel_sums(const float* a, const float* a_shift, const float* b, const float* b_shift, int64_t rows, int64_t C,
                   double* first, double* second) {
-  const int64_t block = tile_rows(C);
-  const auto as = tile(a_shift, C, block), bs = tile(b_shift, C, block);
-  std::vector<float> f(as.size()), g(as.size());
-  const float* sa = as.data();
-  const float* sb = bs.data();
-  float* pf = f.data();
-  float* pg = g.data();
-  auto fold = [&] {
-    for (int64_t r = 0; r < block; ++r) {
-      for (int64_t c = 0; c < C; ++c) {
-        first[c] += pf[r * C + c];
-        second[c] += pg[r * C + c];
-      }
-    }
-    std::fill(f.begin(), f.end(), 0.0f);
-    std::fill(g.begin(), g.end(), 0.0f);
-  };
-  const auto sums = detail::chosen_batch_norm_kernels().sums;
-  int64_t terms = 0;
-  for (int64_t begin = 0; begin < rows; begin += block) {
-    const int64_t n = (std::min(rows, begin + block) - begin) * C;
-    sums(a + begin * C, sa, b + begin * C, sb, n, pf, pg);
-    if (++terms == kFloatTerms) {
-      fold();
-      terms = 0;
-    }
-  }
-  fold();
+  detail::chosen_batch_norm_kernels().moments(a, a_shift, b, b_shift, rows, C, first, second);
 }
 
 /// [Σx, M2 + (Σx)²/n] per channel and then n, double [2C + 1], where M2 =
@@ -139,23 +92,13 @@ torch::Tensor plain_affine(const torch::Tensor& a, const torch::Tensor& x, const
                            const float* shift, const float* gain) {
   const int64_t C = x.size(1);
   auto out = torch::empty_like(x, torch::MemoryFormat::ChannelsLast);
-  const int64_t rows = x.numel() / C, block = tile_rows(C);
-  const auto ms = tile(centre, C, block), ss = tile(scale, C, block), ts = tile(shift, C, block);
-  const float* m = ms.data();
-  const float* sc = ss.data();
-  const float* t = ts.data();
-  const std::vector<float> gains = a.defined() ? tile(gain, C, block) : std::vector<float>();
-  const float* k = gains.data();
+  const int64_t rows = x.numel() / C;
   const auto& kernels = detail::chosen_batch_norm_kernels();
-  for (int64_t begin = 0; begin < rows; begin += block) {
-    const int64_t n = (std::min(rows, begin + block) - begin) * C;
-    const float* xs = x.data_ptr<float>() + begin * C;
-    float* o = out.data_ptr<float>() + begin * C;
-    if (!a.defined()) {
-      kernels.affine(xs, m, sc, t, n, o);
-    } else {
-      kernels.affine_from(a.data_ptr<float>() + begin * C, xs, m, sc, t, k, n, o);
-    }
+  if (!a.defined()) {
+    kernels.affine(x.data_ptr<float>(), centre, scale, shift, rows, C, out.data_ptr<float>());
+  } else {
+    kernels.affine_from(a.data_ptr<float>(), x.data_ptr<float>(), centre, scale, shift, gain, rows, C,
+                        out.data_ptr<float>());
   }
   return out;
 }
