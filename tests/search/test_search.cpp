@@ -95,6 +95,36 @@ TEST(Estimator, RestoresWeightsAndBatchNormStatisticsBitExactly) {
   for (size_t i = 0; i < buffers.size(); ++i) EXPECT_TRUE(torch::equal(buffers[i], buffers_before[i])) << i;
 }
 
+TEST(Estimator, TwoRanksGiveTheOneModelDerivativesAndLeaveEveryModelAlone) {
+  // Over two ranks each rank runs its shard at both signs and every
+  // BatchNorm normalises with the whole batch's statistics: the d_i are the
+  // one model's. An odd batch: no row lost or counted twice.
+  TinyModel master;
+  const auto x = torch::randn({7, 1, 5, 5}, torch::kFloat64);
+  const auto y = torch::tensor({0L, 1L, 2L, 3L, 0L, 1L, 2L});
+  std::vector<torch::Tensor> weights_before, buffers_before, v;
+  for (const auto& p : master.weight_parameters()) {
+    weights_before.push_back(p.detach().clone());
+    v.push_back(torch::randn_like(p));
+  }
+  for (const auto& b : master.module().buffers()) buffers_before.push_back(b.clone());
+  const auto one = directional_derivatives(master, v, x, y, 1e-4);
+  StepRanks ranks(master, 2);
+  for (int64_t r = 0; r < 2; ++r) ranks.model(r).follow(master);
+  const auto two = directional_derivatives(ranks, master, v, x, y, 1e-4);
+  ASSERT_TRUE(one.defined() && two.defined());
+  ASSERT_EQ(two.sizes(), one.sizes());
+  EXPECT_TRUE(torch::allclose(two, one, 1e-7, 1e-9)) << two << "\nagainst\n" << one;
+  const auto weights = master.weight_parameters();
+  for (size_t i = 0; i < weights.size(); ++i) EXPECT_TRUE(torch::equal(weights[i], weights_before[i])) << i;
+  for (int64_t r = 0; r < 2; ++r) {
+    const auto buffers = ranks.model(r).module().buffers();
+    for (size_t i = 0; i < buffers.size(); ++i) {
+      EXPECT_TRUE(torch::equal(buffers[i], buffers_before[i])) << "rank " << r << ", buffer " << i;
+    }
+  }
+}
+
 TEST(Estimator, SurrogateGradientIsReinforceWithBaseline) {
   const auto d = torch::tensor({1.0, 3.0});
   auto log_prob_source = torch::zeros({2}, torch::requires_grad());
