@@ -39,44 +39,91 @@ int spans(const PoolShape& s, Span* out) {
 inline int64_t first_row(int64_t row) { return row > 0 ? row - 1 : 0; }
 inline int64_t last_row(const PoolShape& s, int64_t row) { return row + 1 < s.H ? row + 1 : s.H - 1; }
 
+/// One window position of a span: where its input row starts, offset to
+/// the column kw, and its position code.
+struct Tap {
+  const float* in;
+  uint8_t code;
+};
+
+/// out[j, j + B·L) and, with kWhere, where[j, j + B·L) from the taps in
+/// window order: the first tap's values, replaced by each later tap's where
+/// that is larger or NaN. The B vectors' running maxima stay in registers,
+/// so out is written once (a loop per tap read and rewrote it nine times),
+/// and their B comparison chains overlap.
+template <int L, int B, bool kWhere>
+inline void max_taps(const Tap* taps, int count, int64_t j, float* out, uint8_t* where) {
+  using Codes = Vec<int32_t, L>;
+  Vec<float, L> best[B];
+  Codes from[B];
+  for (int b = 0; b < B; ++b) {
+    best[b] = load<float, L>(taps[0].in + j + b * L);
+    from[b] = Codes{} + static_cast<int32_t>(taps[0].code);
+  }
+  for (int t = 1; t < count; ++t) {
+    const float* in = taps[t].in + j;
+    for (int b = 0; b < B; ++b) {
+      const Vec<float, L> v = load<float, L>(in + b * L);
+      if constexpr (L == 1) {
+        const bool take = v > best[b] || v != v;
+        best[b] = take ? v : best[b];
+        if constexpr (kWhere) from[b] = take ? static_cast<int32_t>(taps[t].code) : from[b];
+      } else {
+        const auto take = (v > best[b]) | (v != v);
+        best[b] = take ? v : best[b];
+        if constexpr (kWhere) from[b] = take ? Codes{} + static_cast<int32_t>(taps[t].code) : from[b];
+      }
+    }
+  }
+  for (int b = 0; b < B; ++b) {
+    store<float, L>(out + j + b * L, best[b]);
+    if constexpr (kWhere) {
+      if constexpr (L == 1) {
+        where[j + b] = static_cast<uint8_t>(from[b]);
+      } else {
+        for (int l = 0; l < L; ++l) where[j + b * L + l] = static_cast<uint8_t>(from[b][l]);
+      }
+    }
+  }
+}
+
 void max_forward(const PoolShape& s, const float* x, float* y, uint8_t* pos, int64_t begin, int64_t end) {
   const int64_t L = s.W * s.C, C = s.C;
+  constexpr int V = kLanes<float>;
   Span part[3];
   const int parts = spans(s, part);
   for (int64_t row = begin; row < end; ++row) {
     const int64_t n = row / s.H, oh = row % s.H;
-    float* __restrict__ out = y + row * L;
-    uint8_t* __restrict__ where = pos != nullptr ? pos + row * L : nullptr;
+    float* out = y + row * L;
+    uint8_t* where = pos != nullptr ? pos + row * L : nullptr;
     for (int p = 0; p < parts; ++p) {
       const Span& sp = part[p];
-      bool first = true;
+      Tap taps[9];
+      int count = 0;
       for (int64_t ih = first_row(oh); ih <= last_row(s, oh); ++ih) {
-        const float* __restrict__ in = x + (n * s.H + ih) * L;
         const int kh = static_cast<int>(ih - oh + 1);
         for (int kw = 0; kw < 3; ++kw) {
           if ((kw == 0 && !sp.left) || (kw == 2 && !sp.right)) continue;
-          const int64_t off = (kw - 1) * C;
-          const auto code = static_cast<uint8_t>(kh * 3 + kw);
-          if (first) {
-            for (int64_t j = sp.begin; j < sp.end; ++j) out[j] = in[j + off];
-            if (where != nullptr) {
-              for (int64_t j = sp.begin; j < sp.end; ++j) where[j] = code;
-            }
-            first = false;
-          } else if (where == nullptr) {
-            for (int64_t j = sp.begin; j < sp.end; ++j) {
-              const float v = in[j + off];
-              out[j] = (v > out[j] || v != v) ? v : out[j];
-            }
-          } else {
-            for (int64_t j = sp.begin; j < sp.end; ++j) {
-              const float v = in[j + off];
-              const bool take = v > out[j] || v != v;
-              out[j] = take ? v : out[j];
-              where[j] = take ? code : where[j];
-            }
+          taps[count++] = {x + (n * s.H + ih) * L + (kw - 1) * C, static_cast<uint8_t>(kh * 3 + kw)};
+        }
+      }
+      const auto run = [&](auto with_where) {
+        constexpr bool W = decltype(with_where)::value != 0;
+        int64_t j = sp.begin;
+        for (; j + 4 * V <= sp.end; j += 4 * V) max_taps<V, 4, W>(taps, count, j, out, where);
+        for (; j + V <= sp.end; j += V) max_taps<V, 1, W>(taps, count, j, out, where);
+        if constexpr (V / 2 > 1) {
+          if (j + V / 2 <= sp.end) {
+            max_taps<V / 2, 1, W>(taps, count, j, out, where);
+            j += V / 2;
           }
         }
+        for (; j < sp.end; ++j) max_taps<1, 1, W>(taps, count, j, out, where);
+      };
+      if (where != nullptr) {
+        run(Constant<1>{});
+      } else {
+        run(Constant<0>{});
       }
     }
   }
