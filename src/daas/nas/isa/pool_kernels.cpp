@@ -201,28 +201,54 @@ void with_column_counts(const PoolShape& s, F&& f) {
   }
 }
 
+/// out[j, j + B·L): the taps summed in window order from zero (as LibTorch
+/// sums them), then divided by the window's pixel count; in registers, as
+/// max_taps.
+template <int L, int B>
+inline void mean_taps(const Tap* taps, int count, int64_t j, float rows, const float* cols, float* out) {
+  Vec<float, L> sum[B];
+  for (int b = 0; b < B; ++b) sum[b] = Vec<float, L>{};
+  for (int t = 0; t < count; ++t) {
+    const float* in = taps[t].in + j;
+    for (int b = 0; b < B; ++b) sum[b] += load<float, L>(in + b * L);
+  }
+  for (int b = 0; b < B; ++b) {
+    const int64_t at = j + b * L;
+    store<float, L>(out + at, sum[b] / (rows * load<float, L>(cols + at)));
+  }
+}
+
 void avg_forward(const PoolShape& s, const float* x, float* y, int64_t begin, int64_t end) {
   const int64_t L = s.W * s.C, C = s.C;
+  constexpr int V = kLanes<float>;
   Span part[3];
   const int parts = spans(s, part);
-  with_column_counts(s, [&](const float* __restrict__ cols) {
+  with_column_counts(s, [&](const float* cols) {
     for (int64_t row = begin; row < end; ++row) {
       const int64_t n = row / s.H, oh = row % s.H;
-      float* __restrict__ out = y + row * L;
-      for (int64_t j = 0; j < L; ++j) out[j] = 0.0f;
+      const float rows = row_count(s, oh);
+      float* out = y + row * L;
       for (int p = 0; p < parts; ++p) {
         const Span& sp = part[p];
+        Tap taps[9];
+        int count = 0;
         for (int64_t ih = first_row(oh); ih <= last_row(s, oh); ++ih) {
-          const float* __restrict__ in = x + (n * s.H + ih) * L;
           for (int kw = 0; kw < 3; ++kw) {
             if ((kw == 0 && !sp.left) || (kw == 2 && !sp.right)) continue;
-            const int64_t off = (kw - 1) * C;
-            for (int64_t j = sp.begin; j < sp.end; ++j) out[j] += in[j + off];
+            taps[count++] = {x + (n * s.H + ih) * L + (kw - 1) * C, 0};
           }
         }
+        int64_t j = sp.begin;
+        for (; j + 4 * V <= sp.end; j += 4 * V) mean_taps<V, 4>(taps, count, j, rows, cols, out);
+        for (; j + V <= sp.end; j += V) mean_taps<V, 1>(taps, count, j, rows, cols, out);
+        if constexpr (V / 2 > 1) {
+          if (j + V / 2 <= sp.end) {
+            mean_taps<V / 2, 1>(taps, count, j, rows, cols, out);
+            j += V / 2;
+          }
+        }
+        for (; j < sp.end; ++j) mean_taps<1, 1>(taps, count, j, rows, cols, out);
       }
-      const float rows = row_count(s, oh);
-      for (int64_t j = 0; j < L; ++j) out[j] = out[j] / (rows * cols[j]);
     }
   });
 }
