@@ -129,11 +129,33 @@ void max_forward(const PoolShape& s, const float* x, float* y, uint8_t* pos, int
   }
 }
 
-/// The backward passes' common walk: zeroes each grad_x row in [begin, end)
+/// The values (shares of output gradients) of one output whose window
+/// reaches the elements of a span, shifted to the span's columns.
+struct Source {
+  const float* values;
+};
+
+/// gx[j, j + B·L): zero plus each source's values, in the sources' order,
+/// in registers.
+template <int L, int B>
+inline void sum_sources(const Source* sources, int count, int64_t j, float* gx) {
+  Vec<float, L> sum[B];
+  for (int b = 0; b < B; ++b) sum[b] = Vec<float, L>{};
+  for (int t = 0; t < count; ++t) {
+    for (int b = 0; b < B; ++b) sum[b] += load<float, L>(sources[t].values + j + b * L);
+  }
+  for (int b = 0; b < B; ++b) store<float, L>(gx + j + b * L, sum[b]);
+}
+
+/// The max pool's backward walk: zeroes each grad_x row in [begin, end)
 /// of (n, ih), then calls add(gx, out_row, kh, dw, span) for the rows out_row
 /// of the outputs whose windows reach it (window row kh) and each output
 /// column offset dw (ow = iw + dw) that exists in that span: LibTorch's
 /// scatter order (output rows, then columns, ascending) for every element.
+/// Its flat loop per output compares one-byte position codes, which the
+/// compiler vectorises; the average pool's walk below, in registers, would
+/// need the codes widened to float lanes, which GCC 12 does one by one
+/// (measured three times slower).
 template <typename Add>
 void gather_rows(const PoolShape& s, float* grad_x, int64_t begin, int64_t end, Add&& add) {
   const int64_t L = s.W * s.C;
@@ -165,6 +187,45 @@ void max_backward(const PoolShape& s, const float* grad_y, const uint8_t* pos, f
     const auto code = static_cast<uint8_t>(kh * 3 + (1 - dw));
     for (int64_t j = sp.begin; j < sp.end; ++j) gx[j] += at[j + off] == code ? g[j + off] : 0.0f;
   });
+}
+
+/// The average pool's backward walk: each grad_x row in [begin, end) of
+/// (n, ih) sums, per span and in registers, source(out_row, dw) for the rows
+/// out_row of the outputs whose windows reach it and each output column
+/// offset dw (ow = iw + dw) that exists in that span:
+/// LibTorch's scatter order (output rows, then columns, ascending) for every
+/// element.
+template <typename SourceOf>
+void gather_sources(const PoolShape& s, float* grad_x, int64_t begin, int64_t end, SourceOf&& source) {
+  const int64_t L = s.W * s.C;
+  constexpr int V = kLanes<float>;
+  Span part[3];
+  const int parts = spans(s, part);
+  for (int64_t row = begin; row < end; ++row) {
+    const int64_t n = row / s.H, ih = row % s.H;
+    float* gx = grad_x + row * L;
+    for (int p = 0; p < parts; ++p) {
+      const Span& sp = part[p];
+      Source sources[9];
+      int count = 0;
+      for (int64_t oh = first_row(ih); oh <= last_row(s, ih); ++oh) {
+        for (int dw = -1; dw <= 1; ++dw) {
+          if ((dw == -1 && !sp.left) || (dw == 1 && !sp.right)) continue;
+          sources[count++] = source(n * s.H + oh, dw);
+        }
+      }
+      int64_t j = sp.begin;
+      for (; j + 4 * V <= sp.end; j += 4 * V) sum_sources<V, 4>(sources, count, j, gx);
+      for (; j + V <= sp.end; j += V) sum_sources<V, 1>(sources, count, j, gx);
+      if constexpr (V / 2 > 1) {
+        if (j + V / 2 <= sp.end) {
+          sum_sources<V / 2, 1>(sources, count, j, gx);
+          j += V / 2;
+        }
+      }
+      for (; j < sp.end; ++j) sum_sources<1, 1>(sources, count, j, gx);
+    }
+  }
 }
 
 /// Pixels inside the image of each output's window columns, as a float per
@@ -267,11 +328,7 @@ void avg_share(const PoolShape& s, const float* grad_y, float* share, int64_t be
 
 void avg_backward(const PoolShape& s, const float* share, float* grad_x, int64_t begin, int64_t end) {
   const int64_t L = s.W * s.C, C = s.C;
-  gather_rows(s, grad_x, begin, end, [&](float* __restrict__ gx, int64_t out_row, int, int dw, const Span& sp) {
-    const float* __restrict__ q = share + out_row * L;
-    const int64_t off = dw * C;
-    for (int64_t j = sp.begin; j < sp.end; ++j) gx[j] += q[j + off];
-  });
+  gather_sources(s, grad_x, begin, end, [&](int64_t out_row, int dw) { return Source{share + out_row * L + dw * C}; });
 }
 
 }  // namespace
