@@ -22,7 +22,8 @@ Prints one line: RESULT case=joint img_per_s=27.3 median_ms=2345.0
 (images of the training batch per second, median over --steps timed steps
 after --warmup untimed ones), after a search step's PHASES_MS line (median
 milliseconds per phase, the phases daas's bench_compare prints), or with --count one line per network:
-PARAMS network=supernet params=N (weights without alpha), PARAMS network=DARTS_V2 params=N.
+PARAMS network=supernet params=N (weights without alpha), MADDS network=supernet
+(multiply-adds per image of one forward along 50 sampled paths), PARAMS network=DARTS_V2 params=N.
 """
 import argparse
 import math
@@ -585,12 +586,39 @@ def make_step(args, shape):
     return TrainStep(args, shape, inference=args.case == "infer")
 
 
+def path_multiply_adds(supernet, shape, paths=50):
+    """Multiply-adds per image of the search network's forward (convolutions
+    and the classifier) along `paths` sampled paths: mean, min and max."""
+    counts = []
+    total = [0]
+
+    def count(module, inputs, output):
+        if isinstance(module, nn.Conv2d):
+            per_output = module.in_channels // module.groups * module.kernel_size[0] * module.kernel_size[1]
+            total[0] += output[0].numel() * per_output
+        elif isinstance(module, nn.Linear):
+            total[0] += module.in_features * module.out_features
+
+    hooks = [m.register_forward_hook(count) for m in supernet.modules()]
+    with torch.no_grad():
+        for _ in range(paths):
+            total[0] = 0
+            supernet(torch.zeros(1, *shape), supernet.sample_path(), detach_arch=True)
+            counts.append(total[0])
+    for hook in hooks:
+        hook.remove()
+    return statistics.mean(counts), min(counts), max(counts)
+
+
 def count_parameters(args, shape):
     """Parameters of the search network (weights, without alpha) and of each
-    genotype's NetworkCIFAR (--genotype may list several, comma-separated)."""
+    genotype's NetworkCIFAR (--genotype may list several, comma-separated),
+    and the search network's multiply-adds per image along sampled paths."""
     channels = shape[0]
     supernet = SearchNetwork(args.channels, args.layers, channels, NUM_CLASSES)
     print(f"PARAMS network=supernet params={sum(p.numel() for p in supernet.weights())}")
+    mean, low, high = path_multiply_adds(supernet, shape)
+    print(f"MADDS network=supernet paths=50 mean={mean / 1e6:.1f}M min={low / 1e6:.1f}M max={high / 1e6:.1f}M")
     for spec in args.genotype.split(","):
         net = NetworkCIFAR(args.channels, args.layers, load_genotype(spec), channels, NUM_CLASSES)
         print(f"PARAMS network={spec} params={sum(p.numel() for p in net.parameters())}")
