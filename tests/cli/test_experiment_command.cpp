@@ -326,6 +326,17 @@ TEST(ExperimentCommand, DryRunListsRunsAndBadPlansFailClearly) {
           << plan << " " << condition;
     }
   }
+  // fashion-longer-retrain shares fashion-search-vs-random's searches; its
+  // retrains differ in their length alone.
+  EXPECT_EQ(settings_of("fashion-search-vs-random", "arch-search", true),
+            settings_of("fashion-longer-retrain", "arch-search", true));
+  for (const char* condition : {"arch-search", "random"}) {
+    auto longer = settings_of("fashion-longer-retrain", condition, false);
+    const auto at = longer.find("\nepochs: 8\n");
+    ASSERT_NE(at, std::string::npos) << condition << "\n" << longer;
+    longer.replace(at + 1, 9, "epochs: 3");
+    EXPECT_EQ(settings_of("fashion-search-vs-random", condition, false), longer) << condition;
+  }
   // A random genotype from the command line.
   const auto info = run_daas("info --genotype random:3 --channels 16 --layers 8");
   EXPECT_EQ(info.exit_code, 0) << info.output;
