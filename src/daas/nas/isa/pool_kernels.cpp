@@ -39,6 +39,35 @@ int spans(const PoolShape& s, Span* out) {
 inline int64_t first_row(int64_t row) { return row > 0 ? row - 1 : 0; }
 inline int64_t last_row(const PoolShape& s, int64_t row) { return row + 1 < s.H ? row + 1 : s.H - 1; }
 
+/// Calls f(n, h, row, span) for each flat row in [begin, end), the row h of
+/// image n, and each of its spans.
+template <typename F>
+void for_each_row_span(const PoolShape& s, int64_t begin, int64_t end, F&& f) {
+  Span part[3];
+  const int parts = spans(s, part);
+  for (int64_t row = begin; row < end; ++row) {
+    for (int p = 0; p < parts; ++p) f(row / s.H, row % s.H, row, part[p]);
+  }
+}
+
+/// Calls f(Constant<L>{}, Constant<B>{}, j) over the positions [begin, end)
+/// of a flat row in blocks of B vectors of L floats: four vectors, then one,
+/// then half a vector, then single floats.
+template <typename F>
+void for_each_vector_block(int64_t begin, int64_t end, F&& f) {
+  constexpr int V = kLanes<float>;
+  int64_t j = begin;
+  for (; j + 4 * V <= end; j += 4 * V) f(Constant<V>{}, Constant<4>{}, j);
+  for (; j + V <= end; j += V) f(Constant<V>{}, Constant<1>{}, j);
+  if constexpr (V / 2 > 1) {
+    if (j + V / 2 <= end) {
+      f(Constant<V / 2>{}, Constant<1>{}, j);
+      j += V / 2;
+    }
+  }
+  for (; j < end; ++j) f(Constant<1>{}, Constant<1>{}, j);
+}
+
 /// One window position of a span: where its input row starts, offset to
 /// the column kw, and its position code.
 struct Tap {
@@ -89,62 +118,30 @@ inline void max_taps(const Tap* taps, int count, int64_t j, float* out, uint8_t*
 
 void max_forward(const PoolShape& s, const float* x, float* y, uint8_t* pos, int64_t begin, int64_t end) {
   const int64_t L = s.W * s.C, C = s.C;
-  constexpr int V = kLanes<float>;
-  Span part[3];
-  const int parts = spans(s, part);
-  for (int64_t row = begin; row < end; ++row) {
-    const int64_t n = row / s.H, oh = row % s.H;
+  for_each_row_span(s, begin, end, [&](int64_t n, int64_t oh, int64_t row, const Span& sp) {
     float* out = y + row * L;
     uint8_t* where = pos != nullptr ? pos + row * L : nullptr;
-    for (int p = 0; p < parts; ++p) {
-      const Span& sp = part[p];
-      Tap taps[9];
-      int count = 0;
-      for (int64_t ih = first_row(oh); ih <= last_row(s, oh); ++ih) {
-        const int kh = static_cast<int>(ih - oh + 1);
-        for (int kw = 0; kw < 3; ++kw) {
-          if ((kw == 0 && !sp.left) || (kw == 2 && !sp.right)) continue;
-          taps[count++] = {x + (n * s.H + ih) * L + (kw - 1) * C, static_cast<uint8_t>(kh * 3 + kw)};
-        }
-      }
-      const auto run = [&](auto with_where) {
-        constexpr bool W = decltype(with_where)::value != 0;
-        int64_t j = sp.begin;
-        for (; j + 4 * V <= sp.end; j += 4 * V) max_taps<V, 4, W>(taps, count, j, out, where);
-        for (; j + V <= sp.end; j += V) max_taps<V, 1, W>(taps, count, j, out, where);
-        if constexpr (V / 2 > 1) {
-          if (j + V / 2 <= sp.end) {
-            max_taps<V / 2, 1, W>(taps, count, j, out, where);
-            j += V / 2;
-          }
-        }
-        for (; j < sp.end; ++j) max_taps<1, 1, W>(taps, count, j, out, where);
-      };
-      if (where != nullptr) {
-        run(Constant<1>{});
-      } else {
-        run(Constant<0>{});
+    Tap taps[9];
+    int count = 0;
+    for (int64_t ih = first_row(oh); ih <= last_row(s, oh); ++ih) {
+      const int kh = static_cast<int>(ih - oh + 1);
+      for (int kw = 0; kw < 3; ++kw) {
+        if ((kw == 0 && !sp.left) || (kw == 2 && !sp.right)) continue;
+        taps[count++] = {x + (n * s.H + ih) * L + (kw - 1) * C, static_cast<uint8_t>(kh * 3 + kw)};
       }
     }
-  }
-}
-
-/// The values (shares of output gradients) of one output whose window
-/// reaches the elements of a span, shifted to the span's columns.
-struct Source {
-  const float* values;
-};
-
-/// gx[j, j + B·L): zero plus each source's values, in the sources' order,
-/// in registers.
-template <int L, int B>
-inline void sum_sources(const Source* sources, int count, int64_t j, float* gx) {
-  Vec<float, L> sum[B];
-  for (int b = 0; b < B; ++b) sum[b] = Vec<float, L>{};
-  for (int t = 0; t < count; ++t) {
-    for (int b = 0; b < B; ++b) sum[b] += load<float, L>(sources[t].values + j + b * L);
-  }
-  for (int b = 0; b < B; ++b) store<float, L>(gx + j + b * L, sum[b]);
+    const auto run = [&](auto with_where) {
+      for_each_vector_block(sp.begin, sp.end, [&](auto lanes, auto vectors, int64_t j) {
+        max_taps<decltype(lanes)::value, decltype(vectors)::value, decltype(with_where)::value != 0>(taps, count, j,
+                                                                                                     out, where);
+      });
+    };
+    if (where != nullptr) {
+      run(Constant<1>{});
+    } else {
+      run(Constant<0>{});
+    }
+  });
 }
 
 /// The max pool's backward walk: zeroes each grad_x row in [begin, end)
@@ -189,6 +186,24 @@ void max_backward(const PoolShape& s, const float* grad_y, const uint8_t* pos, f
   });
 }
 
+/// The values (shares of output gradients) of one output whose window
+/// reaches the elements of a span, shifted to the span's columns.
+struct Source {
+  const float* values;
+};
+
+/// gx[j, j + B·L): zero plus each source's values, in the sources' order,
+/// in registers.
+template <int L, int B>
+inline void sum_sources(const Source* sources, int count, int64_t j, float* gx) {
+  Vec<float, L> sum[B];
+  for (int b = 0; b < B; ++b) sum[b] = Vec<float, L>{};
+  for (int t = 0; t < count; ++t) {
+    for (int b = 0; b < B; ++b) sum[b] += load<float, L>(sources[t].values + j + b * L);
+  }
+  for (int b = 0; b < B; ++b) store<float, L>(gx + j + b * L, sum[b]);
+}
+
 /// The average pool's backward walk: each grad_x row in [begin, end) of
 /// (n, ih) sums, per span and in registers, source(out_row, dw) for the rows
 /// out_row of the outputs whose windows reach it and each output column
@@ -198,34 +213,20 @@ void max_backward(const PoolShape& s, const float* grad_y, const uint8_t* pos, f
 template <typename SourceOf>
 void gather_sources(const PoolShape& s, float* grad_x, int64_t begin, int64_t end, SourceOf&& source) {
   const int64_t L = s.W * s.C;
-  constexpr int V = kLanes<float>;
-  Span part[3];
-  const int parts = spans(s, part);
-  for (int64_t row = begin; row < end; ++row) {
-    const int64_t n = row / s.H, ih = row % s.H;
-    float* gx = grad_x + row * L;
-    for (int p = 0; p < parts; ++p) {
-      const Span& sp = part[p];
-      Source sources[9];
-      int count = 0;
-      for (int64_t oh = first_row(ih); oh <= last_row(s, ih); ++oh) {
-        for (int dw = -1; dw <= 1; ++dw) {
-          if ((dw == -1 && !sp.left) || (dw == 1 && !sp.right)) continue;
-          sources[count++] = source(n * s.H + oh, dw);
-        }
+  for_each_row_span(s, begin, end, [&](int64_t n, int64_t ih, int64_t row, const Span& sp) {
+    Source sources[9];
+    int count = 0;
+    for (int64_t oh = first_row(ih); oh <= last_row(s, ih); ++oh) {
+      for (int dw = -1; dw <= 1; ++dw) {
+        if ((dw == -1 && !sp.left) || (dw == 1 && !sp.right)) continue;
+        sources[count++] = source(n * s.H + oh, dw);
       }
-      int64_t j = sp.begin;
-      for (; j + 4 * V <= sp.end; j += 4 * V) sum_sources<V, 4>(sources, count, j, gx);
-      for (; j + V <= sp.end; j += V) sum_sources<V, 1>(sources, count, j, gx);
-      if constexpr (V / 2 > 1) {
-        if (j + V / 2 <= sp.end) {
-          sum_sources<V / 2, 1>(sources, count, j, gx);
-          j += V / 2;
-        }
-      }
-      for (; j < sp.end; ++j) sum_sources<1, 1>(sources, count, j, gx);
     }
-  }
+    float* gx = grad_x + row * L;
+    for_each_vector_block(sp.begin, sp.end, [&](auto lanes, auto vectors, int64_t j) {
+      sum_sources<decltype(lanes)::value, decltype(vectors)::value>(sources, count, j, gx);
+    });
+  });
 }
 
 /// Pixels inside the image of each output's window columns, as a float per
@@ -281,36 +282,22 @@ inline void mean_taps(const Tap* taps, int count, int64_t j, float rows, const f
 
 void avg_forward(const PoolShape& s, const float* x, float* y, int64_t begin, int64_t end) {
   const int64_t L = s.W * s.C, C = s.C;
-  constexpr int V = kLanes<float>;
-  Span part[3];
-  const int parts = spans(s, part);
   with_column_counts(s, [&](const float* cols) {
-    for (int64_t row = begin; row < end; ++row) {
-      const int64_t n = row / s.H, oh = row % s.H;
+    for_each_row_span(s, begin, end, [&](int64_t n, int64_t oh, int64_t row, const Span& sp) {
+      Tap taps[9];
+      int count = 0;
+      for (int64_t ih = first_row(oh); ih <= last_row(s, oh); ++ih) {
+        for (int kw = 0; kw < 3; ++kw) {
+          if ((kw == 0 && !sp.left) || (kw == 2 && !sp.right)) continue;
+          taps[count++] = {x + (n * s.H + ih) * L + (kw - 1) * C, 0};
+        }
+      }
       const float rows = row_count(s, oh);
       float* out = y + row * L;
-      for (int p = 0; p < parts; ++p) {
-        const Span& sp = part[p];
-        Tap taps[9];
-        int count = 0;
-        for (int64_t ih = first_row(oh); ih <= last_row(s, oh); ++ih) {
-          for (int kw = 0; kw < 3; ++kw) {
-            if ((kw == 0 && !sp.left) || (kw == 2 && !sp.right)) continue;
-            taps[count++] = {x + (n * s.H + ih) * L + (kw - 1) * C, 0};
-          }
-        }
-        int64_t j = sp.begin;
-        for (; j + 4 * V <= sp.end; j += 4 * V) mean_taps<V, 4>(taps, count, j, rows, cols, out);
-        for (; j + V <= sp.end; j += V) mean_taps<V, 1>(taps, count, j, rows, cols, out);
-        if constexpr (V / 2 > 1) {
-          if (j + V / 2 <= sp.end) {
-            mean_taps<V / 2, 1>(taps, count, j, rows, cols, out);
-            j += V / 2;
-          }
-        }
-        for (; j < sp.end; ++j) mean_taps<1, 1>(taps, count, j, rows, cols, out);
-      }
-    }
+      for_each_vector_block(sp.begin, sp.end, [&](auto lanes, auto vectors, int64_t j) {
+        mean_taps<decltype(lanes)::value, decltype(vectors)::value>(taps, count, j, rows, cols, out);
+      });
+    });
   });
 }
 
