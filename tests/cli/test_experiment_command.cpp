@@ -333,7 +333,8 @@ TEST(ExperimentCommand, DryRunListsRunsAndBadPlansFailClearly) {
   for (const char* condition : {"arch-search", "random"}) {
     auto longer = settings_of("fashion-longer-retrain", condition, false);
     const auto at = longer.find("\nepochs: 8\n");
-    ASSERT_NE(at, std::string::npos) << condition << "\n" << longer;
+    EXPECT_NE(at, std::string::npos) << condition << "\n" << longer;
+    if (at == std::string::npos) continue;
     longer.replace(at + 1, 9, "epochs: 3");
     EXPECT_EQ(settings_of("fashion-search-vs-random", condition, false), longer) << condition;
   }

@@ -102,9 +102,10 @@ TEST(SyncBatchNorm, LoopPathMatchesTheTensorPath) {
 TEST(SyncBatchNorm, SameBitsOnEveryInstructionSet) {
   // The element loops are compiled per instruction set without contraction:
   // a run gives the same results whatever vectors the CPU has. Channel counts
-  // of a whole vector, of part of one and of several.
+  // of a whole vector, of part of one and of several, and odd ones, whose
+  // last channels take the quarter-vector and single-channel loops.
   const auto chosen = depthwise_isa();
-  for (const int64_t C : {16, 12, 40}) {
+  for (const int64_t C : {16, 12, 40, 1, 7, 13}) {
     const auto x = (torch::randn({6, C, 7, 5}) * 2 + 0.5).contiguous(torch::MemoryFormat::ChannelsLast);
     std::vector<std::vector<torch::Tensor>> results;
     for (const auto& isa : depthwise_isas()) {
