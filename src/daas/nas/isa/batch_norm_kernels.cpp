@@ -17,27 +17,10 @@ namespace {
 constexpr int kGroupVectors = kVectorRegisters >= 32 ? 4 : 2;
 
 /// Calls f(Constant<L>{}, Constant<V>{}, c0) for groups of V vectors of L
-/// channels from c0 that cover [0, C): whole groups, then single vectors,
-/// then half and quarter vectors, then single channels.
+/// channels from c0 that cover [0, C).
 template <typename F>
 void for_each_channel_group(int64_t C, F&& f) {
-  constexpr int L = kLanes<float>;
-  int64_t c0 = 0;
-  for (; c0 + kGroupVectors * L <= C; c0 += kGroupVectors * L) f(Constant<L>{}, Constant<kGroupVectors>{}, c0);
-  for (; c0 + L <= C; c0 += L) f(Constant<L>{}, Constant<1>{}, c0);
-  if constexpr (L / 2 > 1) {
-    if (c0 + L / 2 <= C) {
-      f(Constant<L / 2>{}, Constant<1>{}, c0);
-      c0 += L / 2;
-    }
-  }
-  if constexpr (L / 4 > 1) {
-    if (c0 + L / 4 <= C) {
-      f(Constant<L / 4>{}, Constant<1>{}, c0);
-      c0 += L / 4;
-    }
-  }
-  for (; c0 < C; ++c0) f(Constant<1>{}, Constant<1>{}, c0);
+  for_each_vector_group<kGroupVectors>(0, C, f);
 }
 
 /// Adds the L lanes of v into out[0, L) in double.

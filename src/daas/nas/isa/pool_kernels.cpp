@@ -50,24 +50,6 @@ void for_each_row_span(const PoolShape& s, int64_t begin, int64_t end, F&& f) {
   }
 }
 
-/// Calls f(Constant<L>{}, Constant<B>{}, j) over the positions [begin, end)
-/// of a flat row in blocks of B vectors of L floats: four vectors, then one,
-/// then half a vector, then single floats.
-template <typename F>
-void for_each_vector_block(int64_t begin, int64_t end, F&& f) {
-  constexpr int V = kLanes<float>;
-  int64_t j = begin;
-  for (; j + 4 * V <= end; j += 4 * V) f(Constant<V>{}, Constant<4>{}, j);
-  for (; j + V <= end; j += V) f(Constant<V>{}, Constant<1>{}, j);
-  if constexpr (V / 2 > 1) {
-    if (j + V / 2 <= end) {
-      f(Constant<V / 2>{}, Constant<1>{}, j);
-      j += V / 2;
-    }
-  }
-  for (; j < end; ++j) f(Constant<1>{}, Constant<1>{}, j);
-}
-
 /// One window position of a span: the offset in the input of its row's
 /// start, shifted by the column kw, and its position code. An offset, not a
 /// pointer: for the left column of the first row it lies before the array,
@@ -133,7 +115,7 @@ void max_forward(const PoolShape& s, const float* x, float* y, uint8_t* pos, int
       }
     }
     const auto run = [&](auto with_where) {
-      for_each_vector_block(sp.begin, sp.end, [&](auto lanes, auto vectors, int64_t j) {
+      for_each_vector_group<4>(sp.begin, sp.end, [&](auto lanes, auto vectors, int64_t j) {
         max_taps<decltype(lanes)::value, decltype(vectors)::value, decltype(with_where)::value != 0>(x, taps, count, j,
                                                                                                      out, where);
       });
@@ -227,7 +209,7 @@ void gather_sources(const PoolShape& s, const float* values, float* grad_x, int6
       }
     }
     float* gx = grad_x + row * L;
-    for_each_vector_block(sp.begin, sp.end, [&](auto lanes, auto vectors, int64_t j) {
+    for_each_vector_group<4>(sp.begin, sp.end, [&](auto lanes, auto vectors, int64_t j) {
       sum_sources<decltype(lanes)::value, decltype(vectors)::value>(values, sources, count, j, gx);
     });
   });
@@ -299,7 +281,7 @@ void avg_forward(const PoolShape& s, const float* x, float* y, int64_t begin, in
       }
       const float rows = row_count(s, oh);
       float* out = y + row * L;
-      for_each_vector_block(sp.begin, sp.end, [&](auto lanes, auto vectors, int64_t j) {
+      for_each_vector_group<4>(sp.begin, sp.end, [&](auto lanes, auto vectors, int64_t j) {
         mean_taps<decltype(lanes)::value, decltype(vectors)::value>(x, taps, count, j, rows, cols, out);
       });
     });

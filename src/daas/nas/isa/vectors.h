@@ -99,6 +99,31 @@ void for_each_channel_block(int64_t C, F&& f) {
   for (; c0 < C; ++c0) f(Constant<1>{}, c0);
 }
 
+/// Calls f(Constant<L>{}, Constant<V>{}, i) over the float positions
+/// [begin, end) in groups of V vectors of L lanes: groups of G whole vectors,
+/// then single vectors, then half and quarter vectors, then single floats.
+/// The loops that hold a group's values in registers walk it this way.
+template <int G, typename F>
+void for_each_vector_group(int64_t begin, int64_t end, F&& f) {
+  constexpr int L = kLanes<float>;
+  int64_t i = begin;
+  for (; i + G * L <= end; i += G * L) f(Constant<L>{}, Constant<G>{}, i);
+  for (; i + L <= end; i += L) f(Constant<L>{}, Constant<1>{}, i);
+  if constexpr (L / 2 > 1) {
+    if (i + L / 2 <= end) {
+      f(Constant<L / 2>{}, Constant<1>{}, i);
+      i += L / 2;
+    }
+  }
+  if constexpr (L / 4 > 1) {
+    if (i + L / 4 <= end) {
+      f(Constant<L / 4>{}, Constant<1>{}, i);
+      i += L / 4;
+    }
+  }
+  for (; i < end; ++i) f(Constant<1>{}, Constant<1>{}, i);
+}
+
 /// Calls f(Constant<B>{}, j) over [0, count) in blocks of 8, then 4, 2 and
 /// 1 columns (7 = 4 + 2 + 1): one weight load serves B multiply-adds, and the
 /// B accumulators are independent.
