@@ -328,9 +328,12 @@ TEST(ExperimentCommand, DryRunListsRunsAndBadPlansFailClearly) {
   }
   // fashion-longer-retrain shares fashion-search-vs-random's searches; its
   // retrains differ in their length alone.
-  EXPECT_EQ(settings_of("fashion-search-vs-random", "arch-search", true),
-            settings_of("fashion-longer-retrain", "arch-search", true));
-  for (const char* condition : {"arch-search", "random"}) {
+  for (const char* condition : {"arch-search", "joint"}) {
+    EXPECT_EQ(settings_of("fashion-search-vs-random", condition, true),
+              settings_of("fashion-longer-retrain", condition, true))
+        << condition;
+  }
+  for (const char* condition : {"arch-search", "random", "darts-standard", "joint"}) {
     auto longer = settings_of("fashion-longer-retrain", condition, false);
     const auto at = longer.find("\nepochs: 8\n");
     EXPECT_NE(at, std::string::npos) << condition << "\n" << longer;
