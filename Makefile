@@ -3,7 +3,7 @@ BUILD ?= build
 JOBS ?= $(shell nproc)
 DAAS := $(BUILD)/daas
 
-.PHONY: all setup configure build install run search test bench bench-compare fuzz sanitize format format-check clean
+.PHONY: all setup configure build cli install run search test bench bench-compare fuzz sanitize format format-check clean
 
 all: build
 
@@ -18,6 +18,11 @@ configure: setup $(BUILD)/build.ninja
 build: configure
 	cmake --build $(BUILD) -j $(JOBS)
 
+# The daas binary alone, without the tests and benchmarks (what run, search
+# and install need; the tests are most of a fresh build).
+cli: configure
+	cmake --build $(BUILD) -j $(JOBS) --target daas_cli
+
 # The main job: search an architecture and a policy on Fashion-MNIST (fashion
 # profile, about 4 minutes on 2 cores), then retrain what it found (26
 # epochs, about 2 h 15 min) and evaluate it on the test split. Each writes its own
@@ -27,18 +32,18 @@ build: configure
 ifeq ($(origin RUN),undefined)
 RUN := runs/fashion-$(shell date +%Y%m%d-%H%M%S)
 endif
-run: build
+run: cli
 	$(DAAS) search --out $(RUN)/search
 	$(DAAS) train --genotype $(RUN)/search --policy $(RUN)/search --out $(RUN)/train
 	$(DAAS) report $(RUN)/search $(RUN)/train --out $(RUN)/report.html
 
-search: build
+search: cli
 	$(DAAS) search --out $(RUN)/search
 
 # The binary to PREFIX/bin, the profiles to PREFIX/share/daas/configs
 # (where the installed binary looks for them); PREFIX defaults to /usr/local.
 PREFIX ?= /usr/local
-install: build
+install: cli
 	cmake --install $(BUILD) --prefix $(PREFIX)
 
 test: build
