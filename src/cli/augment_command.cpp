@@ -283,6 +283,9 @@ void check_outputs(const std::string& folder, const AugmentOptions& options, con
       core::check(!fs::equivalent(outputs[i], input, ec),
                   "--out {}: would overwrite the input {}; expected another folder", folder, input);
     }
+    core::check(!fs::exists(outputs[i]),
+                "--out {}: {} already exists; expected a new or empty folder (nothing was written)", folder,
+                outputs[i]);
   }
 }
 

@@ -5,7 +5,9 @@
 #include <algorithm>
 #include <cstdlib>
 #include <thread>
+#include <variant>
 
+#include "daas/core/config.h"
 #include "daas/core/error.h"
 #include "daas/core/parallel.h"
 #include "daas/dist/process_group.h"
@@ -17,20 +19,50 @@ std::vector<std::string>& program_arguments() {
   return arguments;
 }
 
+namespace {
+
+// The options' declarations, checked as every other setting is: CLI11's
+// Range lets NaN through (it then became an integer timeout of -9e15 s) and
+// calls a word "not in range", while the table's check names the option, the
+// value and what it takes ("is not an integer", "is out of range; expected a
+// value in [1, 4096]"), as a usage error.
+const core::OptionTable<DistArguments>& dist_option_table() {
+  static const core::OptionTable<DistArguments> table = [] {
+    core::OptionTable<DistArguments> t;
+    t.add("nproc", &DistArguments::nproc,
+          "worker processes on this machine, data-parallel: each computes its share of every batch (batch_size is "
+          "the global batch, split over processes and then threads); torchrun's environment (RANK, WORLD_SIZE, "
+          "MASTER_ADDR, MASTER_PORT) works as well",
+          {1, 4096})
+        .add("dist_timeout", &DistArguments::timeout_seconds,
+             "seconds a process waits for the others (rendezvous, each all-reduce) before it stops with an error, "
+             "when a process of the run died or hangs",
+             {0.1, 86400.0});
+    return t;
+  }();
+  return table;
+}
+
+}  // namespace
+
 void add_dist_options(CLI::App* command, DistArguments& arguments) {
-  command
-      ->add_option("--nproc", arguments.nproc,
-                   "worker processes on this machine, data-parallel: each computes its share of every batch "
-                   "(batch_size is the global batch, split over processes and then threads); torchrun's "
-                   "environment (RANK, WORLD_SIZE, MASTER_ADDR, MASTER_PORT) works as well")
-      ->check(CLI::Range(1, 4096))
-      ->capture_default_str();
-  command
-      ->add_option("--dist-timeout", arguments.timeout_seconds,
-                   "seconds a process waits for the others (rendezvous, each all-reduce) before it stops with an "
-                   "error, when a process of the run died or hangs")
-      ->check(CLI::Range(0.1, 86400.0))
-      ->capture_default_str();
+  const auto& table = dist_option_table();
+  for (const auto& option : table.options()) {
+    const std::string name = "--" + core::OptionTable<DistArguments>::dashed(option.key);
+    const std::string key = option.key;
+    command
+        ->add_option_function<std::string>(
+            name,
+            [&arguments, &table, key, name](const std::string& value) {
+              core::Settings settings;
+              settings.set(key, value, name);
+              table.apply(settings, arguments);
+            },
+            // `arguments` holds the defaults still: --help shows them as every setting's.
+            fmt::format("{} [{}] ({})", option.help, table.value_text(arguments, option),
+                        core::OptionTable<DistArguments>::allowed(option)))
+        ->type_name(std::holds_alternative<int64_t DistArguments::*>(option.field) ? "INT" : "FLOAT");
+  }
 }
 
 namespace {

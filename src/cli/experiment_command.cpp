@@ -35,6 +35,7 @@ void run(const ExperimentArgs& args) {
   if (!args.threads.empty()) options.overrides.set("threads", args.threads, "--threads");
   if (args.dry_run) {
     const auto runs = experiment::plan_runs(plan, out, options.overrides);
+    experiment::check_experiment_folder(plan, out, options.resume);
     fmt::print("plan {}: {} conditions, {} runs into {}; retrains compared with {}\n", plan.path,
                plan.conditions.size(), runs.size(), out, plan.baseline.empty() ? "none" : plan.baseline);
     for (const auto& run : runs) {

@@ -21,14 +21,15 @@ struct ExportOptions : core::RuntimeOptions {
 };
 
 void run_export(const Invocation<ExportOptions>& invocation) {
-  const auto options = invocation.resolve();
+  auto options = invocation.resolve();
   if (invocation.dry_run) {
     fmt::print("{}", invocation.to_yaml_text(options, "export"));
     return;
   }
   const std::string path = model_file(options.model, "export");
-  core::usage_check(!options.out.empty(),
-                    "daas export: no --out; expected a new or empty folder for the exported files");
+  // Without --out, a new folder runs/export-<date>-<time>, as --help says of
+  // every command's run folder; the folder is printed with the files.
+  options.out = core::run_folder(options, "export");
   core::check(!fs::exists(options.out) || (fs::is_directory(options.out) && fs::is_empty(options.out)),
               "--out {}: exists and is not an empty folder; expected a new or empty folder (nothing in it was changed)",
               options.out);

@@ -6,6 +6,7 @@
 #include <filesystem>
 
 #include "commands.h"
+#include "daas/core/error.h"
 #include "daas/core/runtime.h"
 #include "daas/data/dataset.h"
 #include "daas/nas/network.h"
@@ -43,10 +44,10 @@ void add_info_options(core::OptionTable<InfoOptions>& table) {
       .add("channels", &InfoOptions::channels,
            "initial channels C; 0 = DARTS default (36 CIFAR, 48 ImageNet), or the profile's search channels with "
            "--supernet",
-           {0, 4096})
+           {0, static_cast<double>(train::kMaxChannels)})
       .add("layers", &InfoOptions::layers,
            "cells; 0 = DARTS default (20 CIFAR, 14 ImageNet), or the profile's search layers with --supernet",
-           {0, 1000})
+           {0, static_cast<double>(train::kMaxLayers)})
       .add("in_channels", &InfoOptions::in_channels,
            "input channels (default CIFAR's 3; with --data or --supernet the data set's)", {1, 64})
       .add("classes", &InfoOptions::classes,
@@ -74,9 +75,50 @@ void apply_data_shape(const std::set<std::string>& given, const data::DataOption
   if (given.count("size") == 0) options.size = splits.train.height();
 }
 
+// The bounds of `daas train` on C, layers and C²·layers, so that info
+// describes only networks it could train; a network larger than them is a
+// usage error, as a model file's or a profile's settings are within them.
+void check_network_bounds(int64_t C, int64_t layers) {
+  try {
+    train::check_network_size(C, layers, "--channels/--layers");
+  } catch (const core::Error& e) {
+    throw core::UsageError(e.what());
+  }
+}
+
+// Counting multiply-adds runs one image through the network on the CPU, so
+// the input is bounded before anything is built. Measured: memory grows by
+// up to about 110 bytes per value of the largest early feature maps (C
+// channels at the input's side in NetworkCIFAR, at a quarter of it after
+// NetworkImageNet's stem), and time with C²·layers·side² at the cells' side
+// (NetworkImageNet's stem divides it by 8); at both caps below, 0.5 GB and
+// 6 s on 2 cores. DARTS's networks: 36,864 values and C²·layers·side² 26.5M
+// (CIFAR: C 36, 20 cells, 32×32); 150,528 values and 25.3M (ImageNet: C 48,
+// 14 cells, 224×224).
+constexpr int64_t kMaxInfoFeatureValues = int64_t{1} << 22;
+constexpr int64_t kMaxInfoWork = int64_t{1} << 31;
+
+void check_info_size(int64_t C, int64_t layers, int64_t size, bool imagenet) {
+  check_network_bounds(C, layers);
+  const int64_t side = imagenet ? (size + 3) / 4 : size;
+  const int64_t values = C * side * side;
+  core::usage_check(values <= kMaxInfoFeatureValues,
+                    "--size {}: a {}×{} input to {} with C {} makes feature maps of {} values; expected at most {} "
+                    "(a smaller --size or --channels)",
+                    size, size, size, imagenet ? "NetworkImageNet" : "NetworkCIFAR", C, grouped(values),
+                    grouped(kMaxInfoFeatureValues));
+  const int64_t cell_side = imagenet ? (size + 7) / 8 : size;
+  const int64_t work = C * C * layers * cell_side * cell_side;  // at most 2^21·4096², no overflow
+  core::usage_check(work <= kMaxInfoWork,
+                    "--channels {} --layers {} --size {}: counting multiply-adds would take too long (C²·layers·side² "
+                    "{}, at the cells' side {}); expected at most {} (a smaller --size, --channels or --layers)",
+                    C, layers, size, grouped(work), cell_side, grouped(kMaxInfoWork));
+}
+
 void print_genotype_info(const InfoOptions& o, const nas::Genotype& genotype, bool imagenet) {
   const int64_t C = o.channels > 0 ? o.channels : (imagenet ? 48 : 36);
   const int64_t layers = o.layers > 0 ? o.layers : (imagenet ? 14 : 20);
+  check_info_size(C, layers, o.size, imagenet);
   const auto options =
       nas::NetworkOptions(C, layers, genotype).num_classes(o.classes).in_channels(o.in_channels).auxiliary(true);
   nas::ModelSize size;
@@ -100,6 +142,7 @@ void print_genotype_info(const InfoOptions& o, const nas::Genotype& genotype, bo
 }
 
 void print_supernet_info(const InfoOptions& o, const std::string& profile) {
+  check_network_bounds(o.channels, o.layers);  // builds no input: the weights' bounds are enough
   nas::SearchNetwork net(
       nas::SearchNetworkOptions(o.channels, o.layers).num_classes(o.classes).in_channels(o.in_channels));
   int64_t weights = 0, arch = 0;

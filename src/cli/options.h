@@ -12,6 +12,7 @@
 #include <string>
 #include <type_traits>
 
+#include "daas/core/checkpoint.h"
 #include "daas/core/config.h"
 #include "daas/core/files.h"
 #include "daas/core/runtime.h"
@@ -39,6 +40,19 @@ inline std::string run_kind(const std::string& dir) {
   if (head.rfind(prefix, 0) != 0) return {};
   const auto end = head.find_first_of(" \n", prefix.size());
   return head.substr(prefix.size(), end == std::string::npos ? std::string::npos : end - prefix.size());
+}
+
+/// The profile a run in `dir` was started with, from the first line of its
+/// config.yaml ("# daas train (profile fashion)"); empty if none.
+inline std::string run_profile(const std::string& dir) {
+  const auto config = std::filesystem::path(dir) / "config.yaml";
+  if (!std::filesystem::is_regular_file(config)) return {};
+  const std::string head = core::read_file_head(config.string(), 4096);
+  const std::string line = head.substr(0, head.find('\n'));
+  const std::string marker = " (profile ";
+  const auto start = line.find(marker);
+  if (start == std::string::npos || line.empty() || line.back() != ')') return {};
+  return line.substr(start + marker.size(), line.size() - 1 - start - marker.size());
 }
 
 /// `path` made absolute (and normalised) when it names something that
@@ -74,7 +88,21 @@ inline std::string model_file(const std::string& model, const std::string& comma
   core::usage_check(!model.empty(), "daas {}: no --model; expected the model.pt of a daas train run (or its folder)",
                     command);
   namespace fs = std::filesystem;
-  return fs::is_directory(model) ? (fs::path(model) / "model.pt").string() : model;
+  if (fs::is_directory(model)) {
+    const std::string kind = run_kind(model);
+    core::check(kind.empty() || kind == "train",
+                "--model {}: holds a daas {} run, which has no model.pt; expected a daas train run folder (or its "
+                "model.pt)",
+                model, kind);
+    return (fs::path(model) / "model.pt").string();
+  }
+  // A run's checkpoint.pt is for --resume; its model.pt sits beside it.
+  const fs::path beside = fs::path(model).parent_path();
+  core::check(fs::path(model).filename() != "checkpoint.pt" || run_kind(beside.empty() ? "." : beside.string()).empty(),
+              "--model {}: a daas run's checkpoint (for --resume), not a model; expected the model.pt of a daas train "
+              "run",
+              model);
+  return model;
 }
 
 template <typename T>
@@ -84,7 +112,8 @@ struct Invocation {
   std::string profile = kDefaultProfile;
   bool dry_run = false;
   core::Settings overrides;
-  std::string resume_dir;  // set by resume_from
+  std::string resume_dir;       // set by resume_from
+  std::string started_profile;  // a resumed run's own profile, named in its config.yaml and the log
   /// Applied to the resolved options (and to a resumed run's saved ones
   /// before comparing): makes the paths in them absolute.
   std::function<void(T&)> normalize;
@@ -116,8 +145,12 @@ struct Invocation {
   /// YAML text of the resolved options, as written into the run folder; it
   /// reads back as a profile (--resume uses it so).
   std::string to_yaml_text(const T& values, const std::string& command) const {
-    return fmt::format("# daas {} (profile {})\n{}\n", command, profile, table.to_yaml(values));
+    return fmt::format("# daas {} (profile {})\n{}\n", command, profile_name(), table.to_yaml(values));
   }
+
+  /// The profile this run's settings came from: for a resumed run the one
+  /// it was started with, not its own config.yaml.
+  std::string profile_name() const { return started_profile.empty() ? profile : started_profile; }
 };
 
 /// `--resume RUN_DIR`: the run's own config.yaml becomes the profile (later
@@ -135,6 +168,20 @@ void resume_from(Invocation<T>& invocation, const std::string& resume_dir, const
   const std::string kind = run_kind(resume_dir);
   core::check(kind == command, "--resume {}: holds a daas {} run (config.yaml); expected a daas {} run folder",
               resume_dir, kind.empty() ? "unknown" : kind, command);
+  // The run's folder and settings are its own: another --out or --profile
+  // would be ignored, so they are refused rather than dropped silently.
+  const auto out = invocation.overrides.entries().find("out");
+  if (out != invocation.overrides.entries().end()) {
+    const std::string& given = out->second.value;
+    core::usage_check(fs::weakly_canonical(given) == fs::weakly_canonical(resume_dir),
+                      "--out {} with --resume {}: a resumed run stays in its own folder; expected no --out", given,
+                      resume_dir);
+  }
+  core::usage_check(invocation.profile == kDefaultProfile,
+                    "--profile {} with --resume {}: a resumed run keeps the settings in its config.yaml; expected no "
+                    "--profile (settings that may change, such as --epochs, are given as options)",
+                    invocation.profile, resume_dir);
+  invocation.started_profile = run_profile(resume_dir);
   invocation.profile = config.string();
   invocation.resume_dir = resume_dir;
   invocation.overrides.set("out", resume_dir, "--resume");
@@ -175,6 +222,15 @@ std::string prepare_run_folder(const Invocation<T>& invocation, const T& options
   T written = options;
   if (resume) {
     written = check_resume_settings(invocation, options);
+    // Fewer epochs than the run has finished would leave a config.yaml that
+    // contradicts its metrics.jsonl and model.
+    const int64_t finished = core::CheckpointReader((fs::path(run_dir) / "checkpoint.pt").string())
+                                 .json("state")
+                                 .value("next_epoch", int64_t{0});
+    core::check(options.epochs >= finished,
+                "--resume {}: epochs {} is fewer than the {} the run has finished; expected at least {} (nothing "
+                "was changed)",
+                run_dir, options.epochs, finished, finished);
     for (const auto& option : invocation.table.options()) {
       if (option.key == "epochs") std::visit([&](auto member) { written.*member = options.*member; }, option.field);
     }
@@ -216,8 +272,11 @@ void bind_options(CLI::App* command, const std::shared_ptr<Invocation<T>>& invoc
   T shown;
   try {
     invocation->table.apply(core::Settings::from_profile(help_profile(), invocation->section), shown);
-  } catch (const std::exception&) {
+  } catch (const std::exception& e) {
+    // --help still works, and says whose values it shows.
     shown = T{};
+    command->footer(fmt::format("The values in [] are the built-in defaults: profile {} could not be read ({}).",
+                                help_profile(), e.what()));
   }
   command
       ->add_option("--profile", invocation->profile,
@@ -243,19 +302,39 @@ void bind_options(CLI::App* command, const std::shared_ptr<Invocation<T>>& invoc
     const std::string allowed = core::OptionTable<T>::allowed(option);
     if (!allowed.empty()) help += " (" + allowed + ")";
     const std::string key = option.key;
+    // Errors name the option as the README and --help spell it (dashes).
+    const std::string origin = "--" + dashed;
     if (std::holds_alternative<bool T::*>(option.field)) {
-      // --key alone is true; --key=false and --no-key are false.
-      const auto set = [invocation, key](bool value) {
-        invocation->overrides.set(key, value ? "true" : "false", "--" + key);
+      // --key alone is true. --key=VALUE hands VALUE to the setting's own
+      // check (true/false, 1/0, yes/no, on/off), so a bad one fails naming
+      // the option like any other setting; CLI11's own flag parsing would
+      // answer "stoll". --no-key is false and takes no value.
+      const CLI::callback_t take = [invocation, key, origin](const CLI::results_t& results) {
+        const std::string& text = results.back();
+        invocation->overrides.set(key, text.empty() ? "true" : text, origin);
+        return true;
       };
-      command->add_flag_function(
-          names, [set](int64_t count) { set(count > 0); }, help + "; --no-" + dashed + " for false");
-      command->add_flag_callback("--no-" + dashed, [set] { set(false); })->group("");
+      command->add_option(names, take, help + "; --no-" + dashed + " for false", false)
+          ->expected(0)
+          ->multi_option_policy(CLI::MultiOptionPolicy::TakeLast);
+      const std::string negated = "--no-" + dashed;
+      const CLI::callback_t negate = [invocation, key, negated](const CLI::results_t& results) {
+        const std::string& text = results.back();
+        core::usage_check(text.empty() || text == "true", "{}={}: {} takes no value; expected {} alone or {}=false",
+                          negated, text, negated, negated, negated.substr(0, 2) + negated.substr(5));
+        invocation->overrides.set(key, "false", negated);
+        return true;
+      };
+      command->add_option(negated, negate, "", false)
+          ->expected(0)
+          ->multi_option_policy(CLI::MultiOptionPolicy::TakeLast)
+          ->group("");
       continue;
     }
     command
         ->add_option_function<std::string>(
-            names, [invocation, key](const std::string& value) { invocation->overrides.set(key, value, "--" + key); },
+            names,
+            [invocation, key, origin](const std::string& value) { invocation->overrides.set(key, value, origin); },
             help)
         ->type_name(type_name<T>(option));
   }
@@ -265,9 +344,11 @@ void bind_options(CLI::App* command, const std::shared_ptr<Invocation<T>>& invoc
     std::string names = "--" + old_key;
     if (dashed != old_key) names += ",--" + dashed;
     const std::string key = old_key;
+    const std::string origin = "--" + dashed;
     command
         ->add_option_function<std::string>(
-            names, [invocation, key](const std::string& value) { invocation->overrides.set(key, value, "--" + key); },
+            names,
+            [invocation, key, origin](const std::string& value) { invocation->overrides.set(key, value, origin); },
             "renamed: --" + core::OptionTable<T>::dashed(new_key))
         ->group("");
   }

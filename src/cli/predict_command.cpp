@@ -72,6 +72,17 @@ std::vector<std::string> image_files(const std::vector<std::string>& inputs) {
   return files;
 }
 
+/// Whether `text` is valid UTF-8, which JSON text must be (nlohmann's strict
+/// dump refuses anything else).
+bool is_utf8(const std::string& text) {
+  try {
+    (void)nlohmann::json(text).dump();
+    return true;
+  } catch (const nlohmann::json::type_error&) {
+    return false;
+  }
+}
+
 /// How the model's training images were brought to size and made opaque,
 /// unless given here.
 void apply_model_image_settings(const nlohmann::json& extra, const std::set<std::string>& given,
@@ -126,8 +137,19 @@ void run_predict(const Invocation<PredictOptions>& invocation, const std::vector
     }
   }
   if (options.json) {
-    fmt::print("{}\n",
-               nlohmann::json({{"model", path}, {"classes", info.classes}, {"predictions", predictions}}).dump(2));
+    // File names are bytes, and JSON text is UTF-8: a byte that is not UTF-8
+    // (a name from another encoding, e.g. Latin-1) becomes U+FFFD instead of
+    // failing the whole output, and the text output keeps the exact bytes.
+    // Entries are in the order of the files, so each still matches its file.
+    const auto not_utf8 = std::count_if(files.begin(), files.end(), [](const auto& f) { return !is_utf8(f); });
+    if (not_utf8 > 0) {
+      spdlog::warn(
+          "{} image file name(s) not valid UTF-8; the JSON shows their invalid bytes as U+FFFD (the text "
+          "output keeps them)",
+          not_utf8);
+    }
+    fmt::print("{}\n", nlohmann::json({{"model", path}, {"classes", info.classes}, {"predictions", predictions}})
+                           .dump(2, ' ', false, nlohmann::json::error_handler_t::replace));
   }
   spdlog::info("{} images predicted by {} ({}×{}×{}, resize {}, background {})", files.size(), path, info.in_channels,
                info.height, info.width, options.image_resize, options.image_background);

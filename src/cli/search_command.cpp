@@ -96,7 +96,7 @@ void run(Invocation<search::SearchOptions>& invocation, const std::string& resum
   options.threads = threads_per_process(options.threads);
   core::RunLog log((fs::path(run_dir) / core::RunLog::kFileName).string(), /*append=*/!resume_dir.empty());
   run_logged(run_dir, log, [&] {
-    spdlog::info("daas search, profile {}; run folder {}", invocation.profile, run_dir);
+    spdlog::info("daas search, profile {}; run folder {}", invocation.profile_name(), run_dir);
     search::run_search(options, run_dir, !resume_dir.empty());
     if (core::writes_run_files()) print_results(run_dir, log);  // rank 0 reports the results
   });

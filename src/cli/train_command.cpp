@@ -38,7 +38,7 @@ void run_train(Invocation<train::TrainOptions>& invocation, const std::string& r
   options.threads = threads_per_process(options.threads);
   core::RunLog log((fs::path(run_dir) / core::RunLog::kFileName).string(), /*append=*/!resume_dir.empty());
   run_logged(run_dir, log, [&] {
-    spdlog::info("daas train, profile {}; run folder {}", invocation.profile, run_dir);
+    spdlog::info("daas train, profile {}; run folder {}", invocation.profile_name(), run_dir);
     const auto result = train::run_train(options, run_dir, !resume_dir.empty());
     log.print(
         fmt::format("test top-1 {:.2f}%{} on {} images\nmodel: {}\nrun folder: {}\n", 100 * result.test.top1(),
@@ -66,16 +66,32 @@ std::string apply_model_data_settings(const train::LoadedModel& loaded, const st
   // Another data set given: its subset and seed are not the record's.
   std::set<std::string> keep = given;
   if (given.count("data") != 0) keep.insert({"subset", "seed"});
+  const std::string source = path + ": model record";
+  // The record's numbers are checked as the same settings in a profile are
+  // (type and range), naming the file and the field: a seed of 1e300 or -5
+  // is refused instead of wrapping around. Numbers become their JSON text,
+  // which such a check reads back (1e300 is "not an integer").
+  const auto text_of = [](const nlohmann::json& value) {
+    return value.is_string() ? value.get<std::string>() : value.dump();
+  };
   if (extra.contains("data_settings")) {
-    data::data_options_from_json(extra.at("data_settings"), keep, path + ": model record", data);
+    data::data_options_from_json(extra.at("data_settings"), keep, source, data);
   } else {
-    if (given.count("data") == 0 && extra.contains("data")) data.data = extra.at("data").get<std::string>();
-    if (keep.count("subset") == 0 && extra.contains("subset")) data.subset = extra.at("subset").get<int64_t>();
+    nlohmann::json old = nlohmann::json::object();  // an older record: data (a text) and subset (a number)
+    if (extra.contains("data")) old["data"] = extra.at("data");
+    if (extra.contains("subset")) old["subset"] = text_of(extra.at("subset"));
+    data::data_options_from_json(old, keep, source, data);
   }
   if (given.count("image_size") == 0) data.image_size = info.height;
   if (given.count("image_channels") == 0) data.image_channels = info.in_channels;
   // The seed chose the subset's test images.
-  if (keep.count("seed") == 0 && extra.contains("seed")) options.seed = extra.at("seed").get<int64_t>();
+  if (keep.count("seed") == 0 && extra.contains("seed")) {
+    core::OptionTable<core::RuntimeOptions> runtime;
+    core::add_runtime_options(runtime);
+    core::Settings record;
+    record.set("seed", text_of(extra.at("seed")), source);
+    runtime.apply(record, options);
+  }
   std::vector<std::string> taken;
   for (const char* key : {"data", "subset", "seed"}) {
     if (keep.count(key) == 0) taken.emplace_back(key);

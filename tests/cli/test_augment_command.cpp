@@ -7,6 +7,7 @@
 #include <fstream>
 #include <nlohmann/json.hpp>
 
+#include "daas/core/files.h"
 #include "daas/data/image_io.h"
 #include "test_support.h"
 
@@ -79,6 +80,15 @@ TEST(AugmentCommand, GridAndErrors) {
   const auto grid = data::read_image(dir.file("g/grid.png"), 3);
   EXPECT_EQ(grid.size(1), 2 * (16 + 2) + 2);
   EXPECT_EQ(grid.size(2), 4 * (16 + 2) + 2);
+  // Nothing already in --out is overwritten.
+  const std::string before = core::read_file(dir.file("g/grid.png"));
+  EXPECT_NE(run("--policy none --grid --samples 1 --input " + input + " --out " + dir.file("g"), dir.file("log")), 0);
+  EXPECT_NE(slurp(dir.file("log"))
+                .find("--out " + dir.file("g") + ": " + dir.file("g/grid.png") +
+                      " already exists; expected a new or empty folder (nothing was written)"),
+            std::string::npos)
+      << slurp(dir.file("log"));
+  EXPECT_EQ(core::read_file(dir.file("g/grid.png")), before);
   EXPECT_NE(run("--op Blur --value 1 --input " + input, dir.file("log")), 0);
   EXPECT_NE(slurp(dir.file("log")).find("unknown augmentation op 'Blur'"), std::string::npos);
   EXPECT_NE(run("--op Rotate --input " + input, dir.file("log")), 0);

@@ -40,12 +40,27 @@ TEST(CliUsage, BooleanSettingsAreFlags) {
   EXPECT_RESULT(run_daas("train --dry-run --channels-last=false"), 0, "channels_last: false");
   // A value after a flag is not taken as its value.
   EXPECT_EQ(run_daas("train --dry-run --channels-last false").exit_code, 2);
+  // A yes/no value takes the spellings a profile takes; another one names the option.
+  EXPECT_RESULT(run_daas("train --dry-run --channels-last=no"), 0, "channels_last: false");
+  EXPECT_RESULT(run_daas("train --dry-run --channels-last=maybe"), 2,
+                "setting 'channels_last' = 'maybe' (from --channels-last) is not a boolean; expected true or false");
+  EXPECT_RESULT(run_daas("train --dry-run --no-channels-last=maybe"), 2,
+                "--no-channels-last=maybe: --no-channels-last takes no value; expected --no-channels-last alone or "
+                "--channels-last=false");
+  // --help with a profile that cannot be read says whose values it shows.
+  EXPECT_RESULT(run_daas("train --profile " + dir.file("none.yaml") + " --help"), 0,
+                "The values in [] are the built-in defaults: profile " + dir.file("none.yaml") + " could not be read");
 }
 
 TEST(CliUsage, EveryUsageErrorExits2) {
   EXPECT_RESULT(run_daas("data info --threads -3"), 2, "setting 'threads' = -3 (from --threads) is out of range");
   EXPECT_RESULT(run_daas("search --dry-run --mode both"), 2, "setting 'mode' = 'both' (from --mode) is not allowed");
   EXPECT_RESULT(run_daas("train --dry-run --epochs many"), 2, "setting 'epochs' = 'many' (from --epochs) is not an");
+  // The option is named as typed in the README and --help, with dashes, whichever spelling was given.
+  EXPECT_RESULT(run_daas("search --dry-run --batch-size 0"), 2,
+                "setting 'batch_size' = 0 (from --batch-size) is out of");
+  EXPECT_RESULT(run_daas("search --dry-run --batch_size 0"), 2,
+                "setting 'batch_size' = 0 (from --batch-size) is out of");
   EXPECT_RESULT(run_daas("eval"), 2, "daas eval: no --model");
   EXPECT_RESULT(run_daas("info"), 2, "daas info: expected exactly one of --genotype");
   EXPECT_RESULT(run_daas("augment --input x.png"), 2, "expected exactly one of --op and --policy (got neither)");

@@ -277,6 +277,28 @@ TEST(ExperimentCommand, DryRunListsRunsAndBadPlansFailClearly) {
   EXPECT_EQ(empty.exit_code, 1) << empty.output;
   EXPECT_NE(empty.output.find("--baseline '': no condition of that name"), std::string::npos) << empty.output;
   EXPECT_FALSE(fs::exists(dir.file("exp")));
+  // --resume of a folder that holds no experiment (a typo) does not start the plan afresh.
+  const auto typo = run_daas("experiment " + plan + " --resume --out " + dir.file("exq"));
+  EXPECT_EQ(typo.exit_code, 1) << typo.output;
+  EXPECT_NE(typo.output.find("--out " + dir.file("exq") + " with --resume: no experiment there (no plan.yaml)"),
+            std::string::npos)
+      << typo.output;
+  EXPECT_FALSE(fs::exists(dir.file("exq")));
+  // --dry-run checks --out as the run would.
+  fs::create_directories(dir.file("full"));
+  core::write_file_atomic(dir.file("full/notes.txt"), "mine\n");
+  const auto full = run_daas("experiment " + plan + " --dry-run --out " + dir.file("full"));
+  EXPECT_EQ(full.exit_code, 1) << full.output;
+  EXPECT_NE(full.output.find("the folder is not empty and holds no daas experiment"), std::string::npos) << full.output;
+  // A genotype file that does not resolve names its place in the plan.
+  std::string missing = kPlan;
+  missing.replace(missing.find("genotype: random"), 16, "genotype: " + dir.file("nothing.txt"));
+  core::write_file_atomic(plan, missing);
+  const auto unresolved = run_daas("experiment " + plan + " --dry-run --out " + dir.file("exp"));
+  EXPECT_EQ(unresolved.exit_code, 1) << unresolved.output;
+  EXPECT_NE(unresolved.output.find("conditions.random.train.genotype: genotype '" + dir.file("nothing.txt") + "'"),
+            std::string::npos)
+      << unresolved.output;
 
   std::string bad = kPlan;
   bad.replace(bad.find("mode: joint"), 11, "mode: jiont");

@@ -5,9 +5,11 @@
 #include <torch/csrc/jit/serialization/pickle.h>
 #include <torch/torch.h>
 
+#include <cstdio>
 #include <cstdlib>
 #include <filesystem>
 #include <nlohmann/json.hpp>
+#include <regex>
 
 #include "cli_support.h"
 #include "daas/core/files.h"
@@ -135,6 +137,30 @@ TEST(ExportCommand, RefusesAFolderInUseAndNeedsAModel) {
   EXPECT_EQ(no_model.exit_code, 2) << no_model.output;
   EXPECT_NE(no_model.output.find("daas export: no --model"), std::string::npos) << no_model.output;
   EXPECT_FALSE(fs::exists(dir.file("x")));
+}
+
+TEST(ExportCommand, WithoutOutWritesANewRunFolder) {
+  // As --help says of --out: empty = runs/<command>-<date>-<time>, from the
+  // current folder.
+  TempDir dir;
+  const auto model = write_random_model(dir, {"m", train::NetworkKind::kCifar, 1, 16, 4, 3, false});
+  const std::string command = "cd '" + dir.path() + "' && " + std::string(DAAS_BINARY) + " export --model " + model;
+  testing::CommandResult exported;
+  FILE* pipe = ::popen((command + " 2>&1").c_str(), "r");
+  ASSERT_NE(pipe, nullptr);
+  char buffer[4096];
+  while (std::fgets(buffer, sizeof buffer, pipe) != nullptr) exported.output += buffer;
+  const int status = ::pclose(pipe);
+  ASSERT_TRUE(WIFEXITED(status) && WEXITSTATUS(status) == 0) << exported.output;
+  std::smatch match;
+  ASSERT_TRUE(
+      std::regex_search(exported.output, match, std::regex("(runs/export-[0-9]{8}-[0-9]{6})/state_dict\\.pt\n")))
+      << exported.output;
+  for (const char* file :
+       {train::kExportStateDict, train::kExportGenotype, train::kExportNormalization, train::kExportModel}) {
+    EXPECT_TRUE(fs::exists(dir.file(match[1].str()) + "/" + file)) << file;
+  }
+  EXPECT_NE(run_daas("export --help").output.find("empty = runs/<command>-<date>-<time>"), std::string::npos);
 }
 
 }  // namespace

@@ -6,11 +6,14 @@
 #include <algorithm>
 #include <cstdlib>
 #include <filesystem>
+#include <functional>
+#include <nlohmann/json.hpp>
 
 #include "cli_support.h"
 #include "daas/core/checkpoint.h"
 #include "daas/core/files.h"
 #include "daas/data/image_io.h"
+#include "daas/train/model.h"
 #include "test_support.h"
 
 namespace daas {
@@ -189,6 +192,107 @@ TEST(HostileCli, DamagedModelFilesAreOneLineNeverACrash) {
   core::write_file_atomic(dir.file("cut.pt"), tiny.substr(0, tiny.size() - 30));
   EXPECT_FAILS_WITH(run_daas("eval --subset 100 --model " + dir.file("cut.pt")), 1,
                     "cut.pt: not a readable daas checkpoint (truncated or corrupt): no zip end-of-directory record");
+}
+
+/// The fuzz corpus's tiny.pt (a daas model whose record predates
+/// data_settings: data, subset and seed alone) with its JSON record edited.
+std::string forged_model(const TempDir& dir, const std::string& name,
+                         const std::function<void(nlohmann::json& info, nlohmann::json& extra)>& edit) {
+  const std::string tiny = testing::source_dir() + "/fuzz/corpus/model_file/tiny.pt";
+  core::CheckpointReader reader(tiny);
+  auto info = reader.json("info");
+  auto extra = reader.json("extra");
+  edit(info, extra);
+  auto loaded = train::load_model(tiny, c10::Device(c10::kCPU));
+  core::CheckpointWriter writer;
+  writer.module("model", loaded.network->module());
+  writer.json("info", info);
+  writer.json("extra", extra);
+  const std::string path = dir.file(name + ".pt");
+  writer.save(path);
+  return path;
+}
+
+TEST(HostileCli, ModelRecordFieldsAreCheckedNamingFileAndField) {
+  TempDir dir;
+  const auto eval = [&](const std::string& name, const std::function<void(nlohmann::json&, nlohmann::json&)>& edit) {
+    const auto result = run_daas("eval --threads 1 --model " + forged_model(dir, name, edit));
+    EXPECT_EQ(std::count(result.output.begin(), result.output.end(), '\n'), 1) << result.output;
+    return result;
+  };
+  const std::string record = ".pt: model record) ";
+  EXPECT_FAILS_WITH(eval("seed_big", [](auto&, auto& extra) { extra["seed"] = 1e300; }), 1,
+                    "setting 'seed' = '1e+300' (from " + dir.file("seed_big") + record + "is not an integer");
+  EXPECT_FAILS_WITH(eval("seed_neg", [](auto&, auto& extra) { extra["seed"] = -5; }), 1,
+                    "setting 'seed' = -5 (from " + dir.file("seed_neg") + record +
+                        "is out of range; expected a value in [0, 4294967295]");
+  EXPECT_FAILS_WITH(eval("seed_text", [](auto&, auto& extra) { extra["seed"] = "x"; }), 1,
+                    "setting 'seed' = 'x' (from " + dir.file("seed_text") + record + "is not an integer");
+  EXPECT_FAILS_WITH(eval("subset_neg", [](auto&, auto& extra) { extra["subset"] = -5; }), 1,
+                    "setting 'subset' = -5 (from " + dir.file("subset_neg") + record +
+                        "is out of range; expected a value in [0, 1000000000000]");
+  EXPECT_FAILS_WITH(eval("data_number", [](auto&, auto& extra) { extra["data"] = 5; }), 1,
+                    dir.file("data_number") + ".pt: model record: data setting 'data' is not a text");
+  // Integers of the record proper: a float is not cast to one.
+  EXPECT_FAILS_WITH(eval("version_big", [](auto& info, auto&) { info["version"] = 1e20; }), 1,
+                    dir.file("version_big") + ".pt: model record field \"version\" = 1e+20; expected an integer");
+  EXPECT_FAILS_WITH(eval("version_half", [](auto& info, auto&) { info["version"] = 1.5; }), 1,
+                    dir.file("version_half") + ".pt: model record field \"version\" = 1.5; expected an integer");
+  EXPECT_FAILS_WITH(eval("version_2", [](auto& info, auto&) { info["version"] = 2; }), 1,
+                    dir.file("version_2") + ".pt: model file version 2, expected 1");
+  EXPECT_FAILS_WITH(eval("C_big", [](auto& info, auto&) { info["C"] = 1e300; }), 1,
+                    dir.file("C_big") + ".pt: model record field \"C\" = 1e+300; expected an integer");
+  // A seed given on the command line is not the record's: that one is not read.
+  const auto given = run_daas("eval --threads 1 --seed 3 --data nosuchformat --model " +
+                              forged_model(dir, "seed_given", [](auto&, auto& extra) { extra["seed"] = -5; }));
+  EXPECT_EQ(given.output.find("'seed'"), std::string::npos) << given.output;
+}
+
+TEST(HostileCli, DistributedOptionsNameTheirValue) {
+  const auto fails = [](const std::string& args, const std::string& text) {
+    const auto result = run_daas("eval --threads 1 --model m.pt " + args);
+    EXPECT_FAILS_WITH(result, 2, text);
+    EXPECT_EQ(std::count(result.output.begin(), result.output.end(), '\n'), 1) << result.output;
+  };
+  // CLI11's Range let NaN through, to a timeout of -9223372036854776 s.
+  fails("--nproc 2 --dist-timeout nan", "setting 'dist_timeout' = 'nan' (from --dist-timeout) is not a finite number");
+  fails("--dist-timeout abc", "setting 'dist_timeout' = 'abc' (from --dist-timeout) is not a finite number");
+  fails("--dist-timeout=0.01",
+        "setting 'dist_timeout' = 0.01 (from --dist-timeout) is out of range; expected a value in [0.1, 86400]");
+  fails("--nproc 1.5", "setting 'nproc' = '1.5' (from --nproc) is not an integer");
+  fails("--nproc 0", "setting 'nproc' = 0 (from --nproc) is out of range; expected a value in [1, 4096]");
+  const auto help = run_daas("eval --help");
+  EXPECT_NE(help.output.find("--nproc INT"), std::string::npos) << help.output;
+  EXPECT_NE(help.output.find("works as well [1] (in [1, 4096])"), std::string::npos) << help.output;
+  EXPECT_NE(help.output.find("died or hangs [60] (in [0.1, 86400])"), std::string::npos) << help.output;
+}
+
+TEST(HostileCli, InfoBoundsTheNetworkItMeasures) {
+  const auto fails = [](const std::string& args, const std::string& text) {
+    const auto result = run_daas("info --genotype DARTS_V2 --threads 1 " + args);
+    EXPECT_FAILS_WITH(result, 2, text);
+    EXPECT_EQ(std::count(result.output.begin(), result.output.end(), '\n'), 1) << result.output;
+  };
+  fails("--channels 4096 --layers 1000",
+        "setting 'channels' = 4096 (from --channels) is out of range; expected a value in [0, 1024]");
+  fails("--layers 1000", "setting 'layers' = 1000 (from --layers) is out of range; expected a value in [0, 200]");
+  // The bounds of `daas train`, C²·layers among them.
+  fails("--channels 1024 --layers 200",
+        "--channels/--layers: C 1024 with 200 layers is too large a network (C²·layers 209715200); expected "
+        "C²·layers at most 2097152");
+  fails("--channels 2", "--channels/--layers: C 2; expected 4 to 1024 channels");
+  EXPECT_FAILS_WITH(run_daas("info --supernet --profile smoke --channels 1024 --layers 8"), 2,
+                    "--channels/--layers: C 1024 with 8 layers is too large a network");
+  // The forward pass that counts multiply-adds: its memory (3.4 GB here)...
+  fails("--channels 8 --layers 3 --size 4096",
+        "--size 4096: a 4096×4096 input to NetworkCIFAR with C 8 makes feature maps of 134,217,728 values; "
+        "expected at most 4,194,304 (a smaller --size or --channels)");
+  // ...and its time (75 s here).
+  fails("--channels 102 --layers 200 --size 202",
+        "--channels 102 --layers 200 --size 202: counting multiply-adds would take too long (C²·layers·side² "
+        "84,904,963,200, at the cells' side 202); expected at most 2,147,483,648");
+  EXPECT_EQ(run_daas("info --genotype DARTS_V2 --threads 1 --imagenet --size 512").exit_code, 0);
+  EXPECT_EQ(run_daas("info --genotype DARTS_V2 --threads 1 --channels 4 --layers 3 --size 1024").exit_code, 0);
 }
 
 TEST(HostileCli, RunFoldersAreOnlyNewEmptyOrOfTheSameCommand) {

@@ -171,5 +171,29 @@ TEST_F(PredictCommand, UsageErrors) {
   EXPECT_NE(missing.output.find("nothing.png: no such image file or folder"), std::string::npos) << missing.output;
 }
 
+TEST(PredictJson, FileNamesThatAreNotUtf8) {
+  // A file name is bytes; JSON text is UTF-8. The JSON output shows a byte
+  // that is not UTF-8 as U+FFFD (and says so), the text output as it is.
+  const std::string model = testing::source_dir() + "/fuzz/corpus/model_file/tiny.pt";
+  TempDir dir;
+  const std::string latin1 = dir.file("caf\xE9.png");
+  data::write_png(latin1, torch::zeros({1, 28, 28}, torch::kUInt8));
+  data::write_png(dir.file("plain.png"), torch::zeros({1, 28, 28}, torch::kUInt8));
+  const auto predicted =
+      run_daas("predict --threads 1 --json --top-k 1 --model " + model + " " + dir.file("plain.png") + " " + latin1);
+  ASSERT_EQ(predicted.exit_code, 0) << predicted.output;
+  EXPECT_NE(predicted.output.find("1 image file name(s) not valid UTF-8; the JSON shows their invalid bytes as U+FFFD "
+                                  "(the text output keeps them)"),
+            std::string::npos)
+      << predicted.output;
+  const auto json = json_in(predicted.output);
+  ASSERT_EQ(json["predictions"].size(), 2u) << predicted.output;
+  EXPECT_EQ(json["predictions"][0]["image"], dir.file("plain.png"));
+  EXPECT_EQ(json["predictions"][1]["image"], dir.file("caf\xEF\xBF\xBD.png"));
+  const auto text = run_daas("predict --threads 1 --top-k 1 --model " + model + " " + latin1);
+  ASSERT_EQ(text.exit_code, 0) << text.output;
+  EXPECT_NE(text.output.find(latin1 + ": "), std::string::npos) << text.output;
+}
+
 }  // namespace
 }  // namespace daas

@@ -95,6 +95,12 @@ struct DataFormat {
 /// The format table (name -> reader).
 const std::vector<DataFormat>& data_formats();
 
+/// Checks what can be checked of the data settings without reading a file:
+/// a known format, a folder that exists, image_channels 0, 1 or 3. Commands
+/// call it before they create their run folder; load_data calls it too.
+/// Returns the format and the folder to read.
+std::pair<const DataFormat*, std::string> check_data_source(const DataOptions& options);
+
 /// Reads `options.data`, applies `options.subset` (seeded by `seed`) and
 /// computes per-channel statistics from the training split.
 DataSplits load_data(const DataOptions& options, uint64_t seed);

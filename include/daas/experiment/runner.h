@@ -70,6 +70,11 @@ struct ExperimentSummary {
   int64_t started = 0;  // started afresh
 };
 
+/// Fails unless `out` can take the experiment: a new or empty folder, or
+/// (with `resume`) one that holds a started experiment (plan.yaml). Warns
+/// when the plan differs from the one the experiment was started with.
+void check_experiment_folder(const Plan& plan, const std::string& out, bool resume);
+
 /// Runs every run of `plan` into `out` and writes results.csv, results.md
 /// and runs.csv there (after each run, too). Without options.resume, `out`
 /// must be new or empty.

@@ -4,6 +4,7 @@
 #include <torch/torch.h>
 
 #include <algorithm>
+#include <filesystem>
 #include <numeric>
 
 #include "daas/core/error.h"
@@ -156,7 +157,7 @@ std::pair<Dataset, Dataset> split_halves(const Dataset& data, uint64_t seed) {
   return {data.select(first, "[half 1]"), data.select(second, "[half 2]")};
 }
 
-DataSplits load_data(const DataOptions& options, uint64_t seed) {
+std::pair<const DataFormat*, std::string> check_data_source(const DataOptions& options) {
   const auto colon = options.data.find(':');
   const std::string format_name = options.data.substr(0, colon);
   const std::string dir = colon == std::string::npos ? "" : options.data.substr(colon + 1);
@@ -171,6 +172,16 @@ DataSplits load_data(const DataOptions& options, uint64_t seed) {
   if (folder.empty())
     core::fail("data '{}': format {} has no default folder; give one as {}:DIR", options.data, format->name,
                format->name);
+  core::check(std::filesystem::is_directory(folder),
+              "{}: data folder not found (data '{}'); expected an existing folder", folder, options.data);
+  // The declared range [0, 3] lets 2 through.
+  core::check(options.image_channels == 0 || options.image_channels == 1 || options.image_channels == 3,
+              "image_channels {}: expected 0 (as stored), 1 (gray) or 3 (RGB)", options.image_channels);
+  return {format, folder};
+}
+
+DataSplits load_data(const DataOptions& options, uint64_t seed) {
+  const auto [format, folder] = check_data_source(options);
   DataSplits splits = format->read(folder, options);
   splits.train.name = std::string(format->name) + "/train";
   splits.test.name = std::string(format->name) + "/test";

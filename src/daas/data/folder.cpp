@@ -91,8 +91,6 @@ DataSplits read_folder(const std::string& dir, const DataOptions& options) {
   core::check(fs::is_directory(train) == fs::is_directory(test),
               "{}: has {}/ but no {}/; expected both train/ and test/ (each of class folders), or class folders only",
               dir, fs::is_directory(train) ? "train" : "test", fs::is_directory(train) ? "test" : "train");
-  core::check(options.image_channels == 0 || options.image_channels == 1 || options.image_channels == 3,
-              "image_channels {}: expected 0 (as stored), 1 (gray) or 3 (RGB)", options.image_channels);
   if (fs::is_directory(train)) {
     const auto classes = class_folders(train.string());
     const auto train_images = read_class_folders(train.string(), classes, options);

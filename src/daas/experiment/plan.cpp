@@ -5,6 +5,7 @@
 
 #include <algorithm>
 #include <filesystem>
+#include <functional>
 #include <map>
 #include <set>
 
@@ -328,10 +329,18 @@ std::vector<Run> plan_runs(const Plan& plan, const std::string& out, const core:
     core::check(o.lr_min <= o.lr, "{}: lr_min {} is above lr {}; expected lr_min <= lr", origin, o.lr_min, o.lr);
     train::check_network_size(o.channels, o.layers, origin + ".channels/layers");
     core::resolve_device(o.device);
-    if (condition.genotype.kind == Source::Kind::kSetting) train::resolve_genotype(o.genotype);
+    // A genotype or policy that does not resolve names its place in the plan.
+    const auto at = [&](const std::string& key, const std::function<void()>& check) {
+      try {
+        check();
+      } catch (const core::Error& e) {
+        core::fail("{}.{}: {}", origin, key, e.what());
+      }
+    };
+    if (condition.genotype.kind == Source::Kind::kSetting) at("genotype", [&] { train::resolve_genotype(o.genotype); });
     if (condition.policy.kind == Source::Kind::kSetting) {
-      train::resolve_policy(o.policy, o.policy_sampling, augment::PolicyOptions{});
-      augment::make_policy(o.base_policy);
+      at("policy", [&] { train::resolve_policy(o.policy, o.policy_sampling, augment::PolicyOptions{}); });
+      at("base_policy", [&] { augment::make_policy(o.base_policy); });
     }
     runs.push_back(std::move(run));
   };

@@ -269,11 +269,14 @@ bool run_finished(const Run& run) {
   return run.is_search || core::file_exists((fs::path(run.dir) / "model.pt").string());
 }
 
-ExperimentSummary run_experiment(const Plan& plan, const std::string& out, const ExperimentOptions& options) {
-  // Every run's settings are checked before anything is written.
-  const std::vector<Run> runs = plan_runs(plan, out, options.overrides);
+void check_experiment_folder(const Plan& plan, const std::string& out, bool resume) {
   const fs::path root = fs::absolute(out).lexically_normal();
   const fs::path plan_copy = root / "plan.yaml";
+  // A mistyped folder must not start a long plan afresh.
+  core::check(!resume || fs::exists(plan_copy),
+              "--out {} with --resume: no experiment there (no plan.yaml); expected the folder of a started "
+              "experiment, or no --resume to start one",
+              out);
   if (fs::exists(root)) {
     core::check(fs::is_directory(root), "--out {}: exists and is not a folder; expected a new or empty folder", out);
     if (!fs::is_empty(root)) {
@@ -282,7 +285,7 @@ ExperimentSummary run_experiment(const Plan& plan, const std::string& out, const
                   "folder (nothing in it was changed)",
                   out);
       core::check(
-          options.resume,
+          resume,
           "--out {}: already holds an experiment (plan.yaml); add --resume to continue it, or choose another --out",
           out);
       if (core::read_file(plan_copy.string()) != plan.text) {
@@ -293,6 +296,14 @@ ExperimentSummary run_experiment(const Plan& plan, const std::string& out, const
       }
     }
   }
+}
+
+ExperimentSummary run_experiment(const Plan& plan, const std::string& out, const ExperimentOptions& options) {
+  // Every run's settings are checked before anything is written.
+  const std::vector<Run> runs = plan_runs(plan, out, options.overrides);
+  const fs::path root = fs::absolute(out).lexically_normal();
+  const fs::path plan_copy = root / "plan.yaml";
+  check_experiment_folder(plan, out, options.resume);
   // Folders that exist must hold this plan's runs, before any run starts.
   for (const auto& run : runs) check_run_folder(run);
   core::make_dirs(root.string());

@@ -4,7 +4,10 @@
 #include <torch/torch.h>
 
 #include <cmath>
+#include <cstdint>
+#include <limits>
 #include <map>
+#include <type_traits>
 
 #include "daas/core/checkpoint.h"
 #include "daas/core/error.h"
@@ -26,6 +29,17 @@ constexpr KindName kKindNames[] = {{NetworkKind::kCifar, "cifar"}, {NetworkKind:
 template <typename T>
 T field(const nlohmann::json& json, const char* key, const std::string& source) {
   core::check(json.contains(key), "{}: model record has no \"{}\"", source, key);
+  if constexpr (std::is_integral_v<T> && !std::is_same_v<T, bool>) {
+    // nlohmann turns a float into an integer by a plain cast: a version of
+    // 1e20 read as -2147483648 and 1.5 as 1. The writer writes integers.
+    const auto& value = json.at(key);
+    const bool fits = value.is_number_unsigned()
+                          ? value.get<uint64_t>() <= static_cast<uint64_t>(std::numeric_limits<T>::max())
+                          : value.is_number_integer() && value.get<int64_t>() >= std::numeric_limits<T>::min() &&
+                                value.get<int64_t>() <= std::numeric_limits<T>::max();
+    core::check(fits, "{}: model record field \"{}\" = {}; expected an integer", source, key,
+                core::json_excerpt(value));
+  }
   try {
     return json.at(key).get<T>();
   } catch (const nlohmann::json::exception& e) {
@@ -93,6 +107,7 @@ void check_network_size(int64_t C, int64_t layers, const std::string& source) {
               kMaxChannels);
   core::check(layers >= kMinLayers && layers <= kMaxLayers, "{}: {} layers; expected {} to {}", source, layers,
               kMinLayers, kMaxLayers);
+  core::check(C % 2 == 0, "{}: C {} is odd; expected an even channel count (a reduction cell halves it)", source, C);
   core::check(
       C * C * layers <= kMaxChannelsSquaredLayers,
       "{}: C {} with {} layers is too large a network (C²·layers {}); expected C²·layers at most {} (about 300M "
