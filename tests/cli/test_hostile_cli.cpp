@@ -248,11 +248,16 @@ TEST(HostileCli, ModelRecordFieldsAreCheckedNamingFileAndField) {
   EXPECT_EQ(given.output.find("'seed'"), std::string::npos) << given.output;
 }
 
+/// `daas ARGS` fails as a usage error (exit 2) with one line holding `text`.
+void expect_one_usage_line(const std::string& args, const std::string& text) {
+  const auto result = run_daas(args);
+  EXPECT_FAILS_WITH(result, 2, text);
+  EXPECT_EQ(std::count(result.output.begin(), result.output.end(), '\n'), 1) << result.output;
+}
+
 TEST(HostileCli, DistributedOptionsNameTheirValue) {
   const auto fails = [](const std::string& args, const std::string& text) {
-    const auto result = run_daas("eval --threads 1 --model m.pt " + args);
-    EXPECT_FAILS_WITH(result, 2, text);
-    EXPECT_EQ(std::count(result.output.begin(), result.output.end(), '\n'), 1) << result.output;
+    expect_one_usage_line("eval --threads 1 --model m.pt " + args, text);
   };
   // CLI11's Range let NaN through, to a timeout of -9223372036854776 s.
   fails("--nproc 2 --dist-timeout nan", "setting 'dist_timeout' = 'nan' (from --dist-timeout) is not a finite number");
@@ -269,9 +274,7 @@ TEST(HostileCli, DistributedOptionsNameTheirValue) {
 
 TEST(HostileCli, InfoBoundsTheNetworkItMeasures) {
   const auto fails = [](const std::string& args, const std::string& text) {
-    const auto result = run_daas("info --genotype DARTS_V2 --threads 1 " + args);
-    EXPECT_FAILS_WITH(result, 2, text);
-    EXPECT_EQ(std::count(result.output.begin(), result.output.end(), '\n'), 1) << result.output;
+    expect_one_usage_line("info --genotype DARTS_V2 --threads 1 " + args, text);
   };
   fails("--channels 4096 --layers 1000",
         "setting 'channels' = 4096 (from --channels) is out of range; expected a value in [0, 1024]");
