@@ -88,6 +88,9 @@ void run(Invocation<search::SearchOptions>& invocation, const std::string& resum
     fmt::print("{}", invocation.to_yaml_text(options, "search"));
     return;
   }
+  // The data set is checked here, not by --dry-run: a profile's data may be
+  // on another machine (cifar10-paper's), its settings still print.
+  data::check_data_source(options);
   if (launch_workers(dist, options, "search")) return;
   join_process_group(dist, options);
   // Over several processes rank 0 alone checks and writes the run folder.

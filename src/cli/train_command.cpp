@@ -30,6 +30,8 @@ void run_train(Invocation<train::TrainOptions>& invocation, const std::string& r
     fmt::print("{}", invocation.to_yaml_text(options, "train"));
     return;
   }
+  // The data set is checked here, not by --dry-run (see search_command.cpp).
+  data::check_data_source(options);
   if (launch_workers(dist, options, "train")) return;
   join_process_group(dist, options);
   // Over several processes rank 0 alone checks and writes the run folder.

@@ -227,7 +227,6 @@ core::OptionTable<SearchOptions> settings_table() {
 void validate(const SearchOptions& options) {
   settings_table().check_values(options);
   train::validate_loop(options);
-  data::check_data_source(options);
   core::check(options.tau_min <= options.tau_max, "tau_min {} is above tau_max {}; expected tau_min <= tau_max",
               options.tau_min, options.tau_max);
   core::check(options.warmup_epochs < options.epochs,

@@ -328,7 +328,6 @@ void validate(const TrainOptions& options, bool resume) {
   // profiles would check otherwise (eval_every 0 was a division by zero).
   settings_table().check_values(options);
   validate_loop(options);
-  data::check_data_source(options);
   core::resolve_device(options.device);
   if (options.base_policy != "none") augment::make_policy(options.base_policy);
   if (resume) return;
