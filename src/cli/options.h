@@ -15,6 +15,7 @@
 #include "daas/core/checkpoint.h"
 #include "daas/core/config.h"
 #include "daas/core/files.h"
+#include "daas/core/json.h"
 #include "daas/core/runtime.h"
 #include "daas/data/dataset.h"
 
@@ -27,32 +28,6 @@ constexpr const char* kDefaultProfile = "fashion";
 inline std::string& help_profile() {
   static std::string profile = kDefaultProfile;
   return profile;
-}
-
-/// The command ("search", "train") whose run `dir` holds, read from the first
-/// line of its config.yaml ("# daas search (profile ...)"); empty if none.
-inline std::string run_kind(const std::string& dir) {
-  namespace fs = std::filesystem;
-  const auto config = fs::path(dir) / "config.yaml";
-  if (!fs::is_regular_file(config)) return {};
-  const std::string head = core::read_file_head(config.string(), 64);
-  const std::string prefix = "# daas ";
-  if (head.rfind(prefix, 0) != 0) return {};
-  const auto end = head.find_first_of(" \n", prefix.size());
-  return head.substr(prefix.size(), end == std::string::npos ? std::string::npos : end - prefix.size());
-}
-
-/// The profile a run in `dir` was started with, from the first line of its
-/// config.yaml ("# daas train (profile fashion)"); empty if none.
-inline std::string run_profile(const std::string& dir) {
-  const auto config = std::filesystem::path(dir) / "config.yaml";
-  if (!std::filesystem::is_regular_file(config)) return {};
-  const std::string head = core::read_file_head(config.string(), 4096);
-  const std::string line = head.substr(0, head.find('\n'));
-  const std::string marker = " (profile ";
-  const auto start = line.find(marker);
-  if (start == std::string::npos || line.empty() || line.back() != ')') return {};
-  return line.substr(start + marker.size(), line.size() - 1 - start - marker.size());
 }
 
 /// `path` made absolute (and normalised) when it names something that
@@ -89,7 +64,7 @@ inline std::string model_file(const std::string& model, const std::string& comma
                     command);
   namespace fs = std::filesystem;
   if (fs::is_directory(model)) {
-    const std::string kind = run_kind(model);
+    const std::string kind = core::read_run_header(model).kind;
     core::check(kind.empty() || kind == "train",
                 "--model {}: holds a daas {} run, which has no model.pt; expected a daas train run folder (or its "
                 "model.pt)",
@@ -98,7 +73,8 @@ inline std::string model_file(const std::string& model, const std::string& comma
   }
   // A run's checkpoint.pt is for --resume; its model.pt sits beside it.
   const fs::path beside = fs::path(model).parent_path();
-  core::check(fs::path(model).filename() != "checkpoint.pt" || run_kind(beside.empty() ? "." : beside.string()).empty(),
+  core::check(fs::path(model).filename() != "checkpoint.pt" ||
+                  core::read_run_header(beside.empty() ? "." : beside.string()).kind.empty(),
               "--model {}: a daas run's checkpoint (for --resume), not a model; expected the model.pt of a daas train "
               "run",
               model);
@@ -145,7 +121,7 @@ struct Invocation {
   /// YAML text of the resolved options, as written into the run folder; it
   /// reads back as a profile (--resume uses it so).
   std::string to_yaml_text(const T& values, const std::string& command) const {
-    return fmt::format("# daas {} (profile {})\n{}\n", command, profile_name(), table.to_yaml(values));
+    return core::run_header_line({command, profile_name()}) + "\n" + table.to_yaml(values) + "\n";
   }
 
   /// The profile this run's settings came from: for a resumed run the one
@@ -165,9 +141,9 @@ void resume_from(Invocation<T>& invocation, const std::string& resume_dir, const
   core::check(fs::exists(fs::path(resume_dir) / "checkpoint.pt"),
               "--resume {}: no checkpoint.pt yet (the run stopped before its first epoch ended); start it again",
               resume_dir);
-  const std::string kind = run_kind(resume_dir);
-  core::check(kind == command, "--resume {}: holds a daas {} run (config.yaml); expected a daas {} run folder",
-              resume_dir, kind.empty() ? "unknown" : kind, command);
+  const core::RunHeader header = core::read_run_header(resume_dir);
+  core::check(header.kind == command, "--resume {}: holds a daas {} run (config.yaml); expected a daas {} run folder",
+              resume_dir, header.kind.empty() ? "unknown" : header.kind, command);
   // The run's folder and settings are its own: another --out or --profile
   // would be ignored, so they are refused rather than dropped silently.
   const auto out = invocation.overrides.entries().find("out");
@@ -181,7 +157,7 @@ void resume_from(Invocation<T>& invocation, const std::string& resume_dir, const
                     "--profile {} with --resume {}: a resumed run keeps the settings in its config.yaml; expected no "
                     "--profile (settings that may change, such as --epochs, are given as options)",
                     invocation.profile, resume_dir);
-  invocation.started_profile = run_profile(resume_dir);
+  invocation.started_profile = header.profile;
   invocation.profile = config.string();
   invocation.resume_dir = resume_dir;
   invocation.overrides.set("out", resume_dir, "--resume");
@@ -224,9 +200,12 @@ std::string prepare_run_folder(const Invocation<T>& invocation, const T& options
     written = check_resume_settings(invocation, options);
     // Fewer epochs than the run has finished would leave a config.yaml that
     // contradicts its metrics.jsonl and model.
-    const int64_t finished = core::CheckpointReader((fs::path(run_dir) / "checkpoint.pt").string())
-                                 .json("state")
-                                 .value("next_epoch", int64_t{0});
+    const std::string checkpoint = (fs::path(run_dir) / "checkpoint.pt").string();
+    const auto state = core::CheckpointReader(checkpoint).json("state");
+    // A record without the counter is not a checkpoint of this kind; loading it says so.
+    const int64_t finished = state.is_object() && state.contains("next_epoch")
+                                 ? core::integer_field(state, "next_epoch", checkpoint + ": state", 0)
+                                 : 0;
     core::check(options.epochs >= finished,
                 "--resume {}: epochs {} is fewer than the {} the run has finished; expected at least {} (nothing "
                 "was changed)",
@@ -237,7 +216,7 @@ std::string prepare_run_folder(const Invocation<T>& invocation, const T& options
   } else if (fs::exists(run_dir)) {
     core::check(fs::is_directory(run_dir), "--out {}: exists and is not a folder; expected a new or empty folder",
                 run_dir);
-    const std::string kind = run_kind(run_dir);
+    const std::string kind = core::read_run_header(run_dir).kind;
     core::check(
         fs::is_empty(run_dir) || kind == command,
         "--out {}: the folder is not empty and holds {}; expected a new or empty folder (nothing in it was changed)",

@@ -13,6 +13,7 @@
 #include "daas/core/checkpoint.h"
 #include "daas/core/files.h"
 #include "daas/data/image_io.h"
+#include "daas/nas/genotype.h"
 #include "daas/train/model.h"
 #include "test_support.h"
 
@@ -177,6 +178,45 @@ TEST(HostileCli, SwappedCheckpointsNameTheirKind) {
   const std::string search = fake_run(dir, "s", "search", {{"version", 1}, {"next_epoch", 1}, {"genotype", "x"}});
   EXPECT_FAILS_WITH(run_daas("search --resume " + search + " --threads 1"), 1,
                     "checkpoint.pt: not a daas search checkpoint (no search settings in it; a daas train checkpoint?)");
+}
+
+TEST(HostileCli, DamagedCheckpointCountersNameTheirField) {
+  TempDir dir;
+  // What `train --profile smoke` trains, so the checks reach the counters.
+  const std::string genotype = nas::builtin_genotype("DARTS_V2").to_darts_string();
+  const auto resume = [&](const std::string& name, const nlohmann::json& counters) {
+    nlohmann::json state = {{"version", 1}, {"genotype", genotype}};
+    state.update(counters);
+    const std::string run = fake_run(dir, name, "train", state);
+    const std::string config = core::read_file(run + "/config.yaml");
+    const auto result = run_daas("train --threads 1 --resume " + run);
+    // One error line (after the line naming the run, when the run got as far as loading its checkpoint).
+    size_t errors = 0;
+    for (size_t at = result.output.find("] error "); at != std::string::npos;
+         at = result.output.find("] error ", at + 1))
+      ++errors;
+    EXPECT_EQ(errors, 1u) << result.output;
+    EXPECT_EQ(result.output.find('\n', result.output.find("] error ")), result.output.size() - 1) << result.output;
+    EXPECT_EQ(core::read_file(run + "/config.yaml"), config) << name;
+    EXPECT_FALSE(core::file_exists(run + "/metrics.jsonl")) << name;
+    return result;
+  };
+  const std::string state = "/checkpoint.pt: state";
+  EXPECT_FAILS_WITH(resume("half", {{"next_epoch", 1.5}}), 1,
+                    dir.file("half") + state + " field \"next_epoch\" = 1.5; expected an integer of at least 0");
+  EXPECT_FAILS_WITH(resume("text", {{"next_epoch", "x"}}), 1,
+                    dir.file("text") + state + " field \"next_epoch\" = \"x\"; expected an integer of at least 0");
+  EXPECT_FAILS_WITH(resume("step", {{"next_epoch", 0}, {"next_step", -2}}), 1,
+                    dir.file("step") + state + " field \"next_step\" = -2; expected an integer of at least 0");
+  EXPECT_FAILS_WITH(resume("no_partial", {{"next_epoch", 0}, {"next_step", 3}}), 1,
+                    dir.file("no_partial") + state + " has no \"partial\"");
+  const nlohmann::json sums = {{"loss", 1.0}, {"correct", 5}, {"images", -32}, {"steps", 1}, {"seconds", 0.5}};
+  EXPECT_FAILS_WITH(resume("images", {{"next_epoch", 0}, {"next_step", 1}, {"partial", sums}}), 1,
+                    dir.file("images") + state + ".partial field \"images\" = -32; expected an integer of at least 0");
+  EXPECT_FAILS_WITH(resume("genotype", {{"next_epoch", 0}, {"genotype", 5}}), 1,
+                    dir.file("genotype") + "/checkpoint.pt: checkpoint of genotype 5, but this run trains");
+  EXPECT_FAILS_WITH(resume("version", {{"version", "1"}, {"next_epoch", 0}}), 1,
+                    dir.file("version") + "/checkpoint.pt: checkpoint version \"1\", expected 1");
 }
 
 TEST(HostileCli, DamagedModelFilesAreOneLineNeverACrash) {

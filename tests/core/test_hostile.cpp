@@ -59,6 +59,31 @@ TEST(HostileJson, ExcerptsAreShort) {
   EXPECT_EQ(json_excerpt(big, 10), "[7,7,7,7,7...");
 }
 
+TEST(HostileJson, FieldsAreReadOnlyAsTheirKind) {
+  // nlohmann's get<int64_t>() would take each of these as some integer.
+  const auto json = nlohmann::json::parse(
+      R"({"n": 7, "half": 1.5, "big": 1e20, "text": "7", "neg": -3, "huge": 18446744073709551615,
+          "x": 0.25, "inf": "inf", "sub": {"a": 1}, "list": [1, 2]})");
+  EXPECT_EQ(integer_field(json, "n", "f.json"), 7);
+  EXPECT_EQ(integer_field(json, "neg", "f.json"), -3);
+  EXPECT_THROWS_WITH(integer_field(json, "half", "f.json"), "f.json field \"half\" = 1.5; expected an integer");
+  EXPECT_THROWS_WITH(integer_field(json, "big", "f.json"), "f.json field \"big\" = 1e+20; expected an integer");
+  EXPECT_THROWS_WITH(integer_field(json, "text", "f.json"), "f.json field \"text\" = \"7\"; expected an integer");
+  EXPECT_THROWS_WITH(integer_field(json, "neg", "f.json", 0),
+                     "f.json field \"neg\" = -3; expected an integer of at least 0");
+  EXPECT_THROWS_WITH(integer_field(json, "n", "f.json", 0, 5), "f.json field \"n\" = 7; expected an integer in [0, 5]");
+  EXPECT_THROWS_WITH(integer_field(json, "huge", "f.json"),
+                     "f.json field \"huge\" = 18446744073709551615; expected an integer");
+  EXPECT_THROWS_WITH(integer_field(json, "none", "f.json"), "f.json has no \"none\"");
+  EXPECT_THROWS_WITH(integer_field(json["list"], "n", "f.json: list"), "f.json: list is [1,2]; expected a JSON object");
+  EXPECT_EQ(number_field(json, "x", "f.json"), 0.25);
+  EXPECT_EQ(number_field(json, "n", "f.json"), 7.0);
+  EXPECT_THROWS_WITH(number_field(json, "inf", "f.json"), "f.json field \"inf\" = \"inf\"; expected a finite number");
+  EXPECT_EQ(child_field(json, "sub", "f.json")["a"], 1);
+  EXPECT_EQ(child_field(json, "list", "f.json", nlohmann::json::value_t::array).size(), 2u);
+  EXPECT_THROWS_WITH(child_field(json, "list", "f.json"), "f.json field \"list\" = [1,2]; expected a JSON object");
+}
+
 TEST(HostileFiles, FullDiskWhileSavingACheckpointKeepsThePreviousOne) {
   testing::TempDir dir;
   CheckpointWriter small;

@@ -64,6 +64,18 @@ std::string resolve_profile(const std::string& name);
 
 /// `entries` (key, value text) as a YAML mapping, in order; what to_yaml
 /// writes. (yaml-cpp stays inside core's sources.)
+/// The first line of a run folder's config.yaml, "# daas train (profile
+/// fashion)": the command whose run the folder holds and the profile it was
+/// started with. Written by run_header_line, read back by read_run_header.
+struct RunHeader {
+  std::string kind;
+  std::string profile;
+};
+std::string run_header_line(const RunHeader& header);
+/// The header of `dir`'s config.yaml; both fields empty when `dir` has no
+/// config.yaml or its first line is not a daas header.
+RunHeader read_run_header(const std::string& dir);
+
 std::string yaml_mapping(const std::vector<std::pair<std::string, std::string>>& entries);
 
 /// A numeric range; both ends inclusive.

@@ -74,9 +74,11 @@ struct StepTotals {
   void add(const StepStats& stats);
   std::string summary() const;
   nlohmann::json to_json() const;
-  /// The sums themselves (a checkpoint taken within an epoch), and back.
+  /// The sums themselves (a checkpoint taken within an epoch), and back;
+  /// from_sums fails naming `source` and the field when one is missing or
+  /// not a number of its kind.
   nlohmann::json sums() const;
-  static StepTotals from_sums(const nlohmann::json& sums);
+  static StepTotals from_sums(const nlohmann::json& sums, const std::string& source);
 
   double train_loss = 0, val_loss = 0, advantage_std = 0;
   int64_t train_correct = 0, val_correct = 0, images = 0, steps = 0;

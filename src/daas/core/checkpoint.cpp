@@ -16,8 +16,9 @@ std::string first_line(const std::string& message) { return message.substr(0, me
 }  // namespace
 
 void check_checkpoint_version(const nlohmann::json& state, const std::string& path) {
-  const int version = state.is_object() ? state.value("version", 0) : 0;
-  check(version == kCheckpointVersion, "{}: checkpoint version {}, expected {}", path, version, kCheckpointVersion);
+  const nlohmann::json version = state.is_object() && state.contains("version") ? state["version"] : nlohmann::json(0);
+  check(version.is_number_integer() && version == kCheckpointVersion, "{}: checkpoint version {}, expected {}", path,
+        json_excerpt(version), kCheckpointVersion);
 }
 
 void CheckpointWriter::tensor(const std::string& key, const torch::Tensor& value) {

@@ -153,4 +153,26 @@ Settings Settings::from_profile(const std::string& name, const std::string& sect
   return settings;
 }
 
+std::string run_header_line(const RunHeader& header) {
+  return "# daas " + header.kind + " (profile " + header.profile + ")";
+}
+
+RunHeader read_run_header(const std::string& dir) {
+  const auto config = std::filesystem::path(dir) / "config.yaml";
+  if (!std::filesystem::is_regular_file(config)) return {};
+  const std::string head = read_file_head(config.string(), 4096);
+  const std::string line = head.substr(0, head.find('\n'));
+  const std::string prefix = "# daas ";
+  if (line.rfind(prefix, 0) != 0) return {};
+  RunHeader header;
+  const auto end = line.find(' ', prefix.size());
+  header.kind = line.substr(prefix.size(), end == std::string::npos ? std::string::npos : end - prefix.size());
+  const std::string marker = " (profile ";
+  const auto start = line.find(marker);
+  if (start != std::string::npos && line.back() == ')') {
+    header.profile = line.substr(start + marker.size(), line.size() - 1 - start - marker.size());
+  }
+  return header;
+}
+
 }  // namespace daas::core

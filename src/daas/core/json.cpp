@@ -2,6 +2,9 @@
 
 #include "daas/core/error.h"
 
+#include <fmt/format.h>
+#include <cmath>
+
 namespace daas::core {
 
 nlohmann::json parse_json(const std::string& text, const std::string& source) {
@@ -37,6 +40,50 @@ std::string json_excerpt(const nlohmann::json& value, size_t max_chars) {
   std::string text = value.dump(-1, ' ', false, nlohmann::json::error_handler_t::replace);
   if (text.size() > max_chars) text = text.substr(0, max_chars) + "...";
   return text;
+}
+
+namespace {
+
+const nlohmann::json& field_of(const nlohmann::json& object, const std::string& key, const std::string& source) {
+  check(object.is_object(), "{} is {}; expected a JSON object", source, json_excerpt(object));
+  const auto found = object.find(key);
+  check(found != object.end(), "{} has no \"{}\"", source, key);
+  return *found;
+}
+
+}  // namespace
+
+int64_t integer_field(const nlohmann::json& object, const std::string& key, const std::string& source, int64_t min,
+                      int64_t max) {
+  const auto& value = field_of(object, key, source);
+  bool fits = false;
+  if (value.is_number_unsigned()) {
+    fits = max >= 0 && value.get<uint64_t>() <= static_cast<uint64_t>(max);
+  } else if (value.is_number_integer()) {
+    fits = value.get<int64_t>() >= min && value.get<int64_t>() <= max;
+  }
+  const bool no_min = min == std::numeric_limits<int64_t>::min();
+  const bool no_max = max == std::numeric_limits<int64_t>::max();
+  check(fits, "{} field \"{}\" = {}; expected an integer{}", source, key, json_excerpt(value),
+        no_min && no_max ? std::string()
+        : no_max         ? fmt::format(" of at least {}", min)
+                         : fmt::format(" in [{}, {}]", min, max));
+  return value.is_number_unsigned() ? static_cast<int64_t>(value.get<uint64_t>()) : value.get<int64_t>();
+}
+
+const nlohmann::json& child_field(const nlohmann::json& object, const std::string& key, const std::string& source,
+                                  nlohmann::json::value_t type) {
+  const auto& value = field_of(object, key, source);
+  check(value.type() == type, "{} field \"{}\" = {}; expected a JSON {}", source, key, json_excerpt(value),
+        nlohmann::json(type).type_name());
+  return value;
+}
+
+double number_field(const nlohmann::json& object, const std::string& key, const std::string& source) {
+  const auto& value = field_of(object, key, source);
+  check(value.is_number() && std::isfinite(value.get<double>()), "{} field \"{}\" = {}; expected a finite number",
+        source, key, json_excerpt(value));
+  return value.get<double>();
 }
 
 }  // namespace daas::core

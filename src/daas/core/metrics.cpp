@@ -5,6 +5,7 @@
 
 #include "daas/core/error.h"
 #include "daas/core/files.h"
+#include "daas/core/json.h"
 #include "daas/core/parallel.h"
 
 namespace daas::core {
@@ -35,13 +36,19 @@ std::vector<nlohmann::json> read_metrics(const std::string& path) {
   for (std::string line; std::getline(in, line);) {
     ++number;
     if (line.empty()) continue;
+    nlohmann::json record;
     try {
-      records.push_back(nlohmann::json::parse(line));
+      record = nlohmann::json::parse(line);
     } catch (const nlohmann::json::exception&) {
       // A crash can cut the last line short; anything else is corruption.
       if (in.peek() == EOF) break;
       fail("{}: line {} is not valid JSON", path, number);
     }
+    // Readers take the epoch number as it is; it is checked once, here.
+    const std::string source = fmt::format("{}: line {}", path, number);
+    check(record.is_object(), "{} is {}; expected a JSON object", source, json_excerpt(record));
+    if (record.contains("epoch")) integer_field(record, "epoch", source, 0);
+    records.push_back(std::move(record));
   }
   return records;
 }

@@ -233,18 +233,19 @@ nlohmann::json RunRecord::to_json() const {
 
 RunRecord RunRecord::from_json(const nlohmann::json& json, const std::string& source) {
   RunRecord record;
-  try {
-    record.kind = json.at("kind").get<std::string>();
-    record.cpu_seconds = json.at("cpu_seconds").get<double>();
-    record.wall_seconds = json.at("wall_seconds").get<double>();
-    record.sessions = json.at("sessions").get<int64_t>();
-    record.epochs_done = json.at("epochs_done").get<int64_t>();
-    record.finished = json.at("finished").get<bool>();
-    record.parameters = json.value("parameters", int64_t{-1});
-    record.multiply_adds = json.value("multiply_adds", int64_t{-1});
-  } catch (const nlohmann::json::exception& e) {
-    core::fail("{}: not a run record of daas experiment ({})", source, e.what());
-  }
+  core::check(json.is_object() && json.contains("kind") && json["kind"].is_string() && json.contains("finished") &&
+                  json["finished"].is_boolean(),
+              "{}: not a run record of daas experiment (expected an object with a \"kind\" text and a \"finished\" "
+              "yes/no)",
+              source);
+  record.kind = json["kind"].get<std::string>();
+  record.finished = json["finished"].get<bool>();
+  record.cpu_seconds = core::number_field(json, "cpu_seconds", source);
+  record.wall_seconds = core::number_field(json, "wall_seconds", source);
+  record.sessions = core::integer_field(json, "sessions", source, 0);
+  record.epochs_done = core::integer_field(json, "epochs_done", source, 0);
+  if (json.contains("parameters")) record.parameters = core::integer_field(json, "parameters", source, 0);
+  if (json.contains("multiply_adds")) record.multiply_adds = core::integer_field(json, "multiply_adds", source, 0);
   return record;
 }
 

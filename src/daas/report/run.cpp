@@ -212,17 +212,11 @@ int64_t RunFolder::planned_epochs() const {
 }
 
 std::string run_kind(const std::string& dir) {
-  const auto config = fs::path(dir) / "config.yaml";
-  if (!fs::is_regular_file(config)) return {};
-  std::string head;
   try {
-    head = core::read_file_head(config.string(), 256);
+    const std::string kind = core::read_run_header(dir).kind;
+    if (kind == "search" || kind == "train") return kind;
   } catch (const std::exception&) {
-    return {};
-  }
-  for (const char* kind : {"search", "train"}) {
-    const std::string prefix = std::string("# daas ") + kind + " ";
-    if (head.rfind(prefix, 0) == 0) return kind;
+    // An unreadable config.yaml: not a run this report can show.
   }
   return {};
 }

@@ -13,6 +13,7 @@
 #include "daas/core/error.h"
 #include "daas/core/files.h"
 #include "daas/core/interrupt.h"
+#include "daas/core/json.h"
 #include "daas/core/metrics.h"
 #include "daas/core/progress.h"
 #include "daas/data/loader.h"
@@ -62,9 +63,10 @@ struct SearchState {
   std::unique_ptr<torch::optim::Adam> policy_optimizer;
   at::Generator rng;
   int64_t next_epoch = 0;
-  // A run stopped within an epoch: the next step and the epoch's sums so far.
+  // A run stopped within an epoch: the next step, the epoch's sums and seconds so far.
   int64_t next_step = 0;
-  nlohmann::json partial = nlohmann::json::object();
+  StepTotals partial;
+  double partial_seconds = 0;
 };
 
 SearchState build_state(const SearchOptions& options, const data::Dataset& data, const c10::Device& device) {
@@ -118,7 +120,9 @@ void save_checkpoint(SearchState& state, const SearchOptions& options, const std
   writer.json("state", {{"version", core::kCheckpointVersion},
                         {"next_epoch", state.next_epoch},
                         {"next_step", state.next_step},
-                        {"partial", state.partial},
+                        {"partial", state.next_step > 0 ? nlohmann::json{{"sums", state.partial.sums()},
+                                                                         {"seconds", state.partial_seconds}}
+                                                        : nlohmann::json::object()},
                         {"mode", options.mode},
                         {"settings", defining_settings(options)}});
   writer.save(path);
@@ -135,14 +139,25 @@ void load_checkpoint(SearchState& state, const SearchOptions& options, const std
   // A setting added after the run was started: its default is what that run used.
   const auto defaults = defining_settings(SearchOptions{});
   for (const auto& [key, value] : current.items()) {
-    const std::string before = saved.contains(key)      ? saved[key].get<std::string>()
-                               : defaults.contains(key) ? defaults[key].get<std::string>()
-                                                        : std::string("(unset)");
+    const std::string before =
+        saved.contains(key) ? (saved[key].is_string() ? saved[key].get<std::string>() : core::json_excerpt(saved[key]))
+        : defaults.contains(key) ? defaults[key].get<std::string>()
+                                 : std::string("(unset)");
     core::check(
         before == value.get<std::string>(),
         "{}: setting '{}' is {} but the run was started with {}; a resumed run keeps its settings (only epochs, "
         "threads, device and log_level may change)",
         path, key, value.get<std::string>(), before);
+  }
+  // The counters first: a damaged record fails before the weights are read.
+  const std::string source = path + ": state";
+  state.next_epoch = core::integer_field(meta, "next_epoch", source, 0);
+  state.next_step = meta.contains("next_step") ? core::integer_field(meta, "next_step", source, 0) : 0;
+  if (state.next_step > 0) {
+    const auto& partial = core::child_field(meta, "partial", source);
+    state.partial =
+        StepTotals::from_sums(core::child_field(partial, "sums", source + ".partial"), source + ".partial.sums");
+    state.partial_seconds = core::number_field(partial, "seconds", source + ".partial");
   }
   reader.module("model", state.model->module());
   reader.optimizer("weight_optimizer", *state.weight_optimizer);
@@ -154,9 +169,6 @@ void load_checkpoint(SearchState& state, const SearchOptions& options, const std
   reader.generator("rng", state.rng);
   auto torch_rng = at::detail::getDefaultCPUGenerator();
   reader.generator("torch_rng", torch_rng);
-  state.next_epoch = meta.at("next_epoch").get<int64_t>();
-  state.next_step = meta.value("next_step", int64_t{0});
-  state.partial = meta.value("partial", nlohmann::json::object());
 }
 
 /// A policy list as text: one sub-policy a line, as Fast-AA and DADA print theirs.
@@ -291,8 +303,8 @@ nlohmann::json search_epoch(SearchState& state, StepContext& context, HalfLoader
   const int64_t first_step = epoch == state.next_epoch ? std::min(state.next_step, loaders.steps) : 0;
   loaders.train.start_epoch(epoch, first_step);
   loaders.val.start_epoch(epoch, first_step);
-  StepTotals totals = first_step > 0 ? StepTotals::from_sums(state.partial.at("sums")) : StepTotals{};
-  const double earlier_seconds = first_step > 0 ? state.partial.at("seconds").get<double>() : 0.0;
+  StepTotals totals = first_step > 0 ? state.partial : StepTotals{};
+  const double earlier_seconds = first_step > 0 ? state.partial_seconds : 0.0;
   const int64_t earlier_images = totals.images;
   core::ProcessGroup* group = core::process_group();
   const double communication_start = group != nullptr ? group->seconds() : 0.0;
@@ -310,7 +322,8 @@ nlohmann::json search_epoch(SearchState& state, StepContext& context, HalfLoader
     if (core::agreed_interrupt() != 0 && step + 1 < loaders.steps) {
       state.next_epoch = epoch;
       state.next_step = step + 1;
-      state.partial = {{"sums", totals.sums()}, {"seconds", earlier_seconds + progress.elapsed_seconds()}};
+      state.partial = totals;
+      state.partial_seconds = earlier_seconds + progress.elapsed_seconds();
       const std::string checkpoint_path = (fs::path(run_dir) / "checkpoint.pt").string();
       save_checkpoint(state, options, checkpoint_path);
       core::throw_if_interrupted("search",
@@ -366,7 +379,6 @@ SearchResult search_halves(const SearchOptions& options, const data::Dataset& tr
     history.append(epoch + 1, state.model->arch_parameters(), state.policy);
     state.next_epoch = epoch + 1;
     state.next_step = 0;
-    state.partial = nlohmann::json::object();
     save_checkpoint(state, options, checkpoint_path);
     spdlog::info("epoch {}/{}: train loss {:.4f} acc {:.2f}%, val loss {:.4f} acc {:.2f}%, {:.1f} s", epoch + 1,
                  options.epochs, record["train_loss"].get<double>(), 100 * record["train_acc"].get<double>(),

@@ -2,10 +2,12 @@
 
 #include <torch/torch.h>
 
+#include <algorithm>
 #include <chrono>
 
 #include "daas/augment/pipeline.h"
 #include "daas/core/error.h"
+#include "daas/core/json.h"
 #include "daas/search/search.h"
 #include "daas/train/loss.h"
 
@@ -157,16 +159,21 @@ nlohmann::json StepTotals::sums() const {
           {"phase_seconds", phase_seconds}};
 }
 
-StepTotals StepTotals::from_sums(const nlohmann::json& sums) {
+StepTotals StepTotals::from_sums(const nlohmann::json& sums, const std::string& source) {
   StepTotals totals;
-  totals.train_loss = sums.at("train_loss").get<double>();
-  totals.val_loss = sums.at("val_loss").get<double>();
-  totals.advantage_std = sums.at("advantage_std").get<double>();
-  totals.train_correct = sums.at("train_correct").get<int64_t>();
-  totals.val_correct = sums.at("val_correct").get<int64_t>();
-  totals.images = sums.at("images").get<int64_t>();
-  totals.steps = sums.at("steps").get<int64_t>();
-  totals.phase_seconds = sums.at("phase_seconds").get<decltype(totals.phase_seconds)>();
+  totals.train_loss = core::number_field(sums, "train_loss", source);
+  totals.val_loss = core::number_field(sums, "val_loss", source);
+  totals.advantage_std = core::number_field(sums, "advantage_std", source);
+  totals.train_correct = core::integer_field(sums, "train_correct", source, 0);
+  totals.val_correct = core::integer_field(sums, "val_correct", source, 0);
+  totals.images = core::integer_field(sums, "images", source, 0);
+  totals.steps = core::integer_field(sums, "steps", source, 0);
+  const auto& phases = core::child_field(sums, "phase_seconds", source, nlohmann::json::value_t::array);
+  core::check(phases.size() == totals.phase_seconds.size() &&
+                  std::all_of(phases.begin(), phases.end(), [](const auto& v) { return v.is_number(); }),
+              "{} field \"phase_seconds\" = {}; expected {} numbers", source, core::json_excerpt(phases),
+              totals.phase_seconds.size());
+  for (size_t i = 0; i < phases.size(); ++i) totals.phase_seconds[i] = phases[i].get<double>();
   return totals;
 }
 

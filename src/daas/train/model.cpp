@@ -28,23 +28,19 @@ constexpr KindName kKindNames[] = {{NetworkKind::kCifar, "cifar"}, {NetworkKind:
 
 template <typename T>
 T field(const nlohmann::json& json, const char* key, const std::string& source) {
-  core::check(json.contains(key), "{}: model record has no \"{}\"", source, key);
+  const std::string record = source + ": model record";
   if constexpr (std::is_integral_v<T> && !std::is_same_v<T, bool>) {
-    // nlohmann turns a float into an integer by a plain cast: a version of
-    // 1e20 read as -2147483648 and 1.5 as 1. The writer writes integers.
-    const auto& value = json.at(key);
-    const bool fits = value.is_number_unsigned()
-                          ? value.get<uint64_t>() <= static_cast<uint64_t>(std::numeric_limits<T>::max())
-                          : value.is_number_integer() && value.get<int64_t>() >= std::numeric_limits<T>::min() &&
-                                value.get<int64_t>() <= std::numeric_limits<T>::max();
-    core::check(fits, "{}: model record field \"{}\" = {}; expected an integer", source, key,
-                core::json_excerpt(value));
-  }
-  try {
-    return json.at(key).get<T>();
-  } catch (const nlohmann::json::exception& e) {
-    core::fail("{}: model record field \"{}\" = {} has the wrong type ({})", source, key,
-               core::json_excerpt(json.at(key)), e.what());
+    static_assert(std::is_signed_v<T>, "model record integers are read as int64_t");
+    return static_cast<T>(
+        core::integer_field(json, key, record, std::numeric_limits<T>::min(), std::numeric_limits<T>::max()));
+  } else {
+    core::check(json.contains(key), "{} has no \"{}\"", record, key);
+    try {
+      return json.at(key).get<T>();
+    } catch (const nlohmann::json::exception& e) {
+      core::fail("{} field \"{}\" = {} has the wrong type ({})", record, key, core::json_excerpt(json.at(key)),
+                 e.what());
+    }
   }
 }
 

@@ -137,13 +137,35 @@ void copy_policy_files(const std::string& spec, const std::string& run_dir) {
   if (holds_beta(json)) write(kPolicySearch, json.dump(2) + "\n");
 }
 
+struct EpochTotals {
+  double loss = 0;
+  int64_t correct = 0;
+  int64_t images = 0;
+  int64_t steps = 0;
+  double seconds = 0;
+  std::string summary() const {
+    if (steps == 0) return {};
+    return fmt::format("loss {:.3f} acc {:.1f}%", loss / steps, 100.0 * correct / images);
+  }
+  nlohmann::json sums() const {
+    return {{"loss", loss}, {"correct", correct}, {"images", images}, {"steps", steps}, {"seconds", seconds}};
+  }
+  /// The sums of a checkpoint taken within an epoch; fails naming `source`
+  /// and the field when one is missing or not a number of its kind.
+  static EpochTotals from_sums(const nlohmann::json& sums, const std::string& source) {
+    return {core::number_field(sums, "loss", source), core::integer_field(sums, "correct", source, 0),
+            core::integer_field(sums, "images", source, 0), core::integer_field(sums, "steps", source, 0),
+            core::number_field(sums, "seconds", source)};
+  }
+};
+
 struct TrainState {
   std::unique_ptr<Network> net;
   std::unique_ptr<torch::optim::SGD> optimizer;
   int64_t next_epoch = 0;
   // A run stopped within an epoch: the next step and the epoch's sums so far.
   int64_t next_step = 0;
-  nlohmann::json partial = nlohmann::json::object();
+  EpochTotals partial;
 };
 
 ModelInfo model_info(const TrainOptions& options, const data::Dataset& train, const nas::Genotype& genotype) {
@@ -171,7 +193,7 @@ void save_checkpoint(TrainState& state, const TrainOptions& options, const std::
   writer.json("state", {{"version", core::kCheckpointVersion},
                         {"next_epoch", state.next_epoch},
                         {"next_step", state.next_step},
-                        {"partial", state.partial},
+                        {"partial", state.next_step > 0 ? state.partial.sums() : nlohmann::json::object()},
                         {"genotype", state.net->info().genotype.to_darts_string()},
                         {"seed", options.seed}});
   writer.save(path);
@@ -184,36 +206,21 @@ void load_checkpoint(TrainState& state, const std::string& path) {
               "{}: not a daas train checkpoint (no trained genotype in it; a daas search checkpoint?)", path);
   core::check_checkpoint_version(meta, path);
   const std::string genotype = state.net->info().genotype.to_darts_string();
-  core::check(meta.value("genotype", std::string()) == genotype,
-              "{}: checkpoint of genotype {}, but this run trains {}; expected the same genotype", path,
-              meta.value("genotype", std::string()), genotype);
+  const auto& saved = meta["genotype"];
+  core::check(saved == genotype, "{}: checkpoint of genotype {}, but this run trains {}; expected the same genotype",
+              path, saved.is_string() ? saved.get<std::string>() : core::json_excerpt(saved), genotype);
+  // The counters first: a damaged record fails before the weights are read.
+  const std::string source = path + ": state";
+  state.next_epoch = core::integer_field(meta, "next_epoch", source, 0);
+  state.next_step = meta.contains("next_step") ? core::integer_field(meta, "next_step", source, 0) : 0;
+  if (state.next_step > 0) {
+    state.partial = EpochTotals::from_sums(core::child_field(meta, "partial", source), source + ".partial");
+  }
   reader.module("model", state.net->module());
   reader.optimizer("optimizer", *state.optimizer);
   auto torch_rng = at::detail::getDefaultCPUGenerator();
   reader.generator("torch_rng", torch_rng);
-  state.next_epoch = meta.at("next_epoch").get<int64_t>();
-  state.next_step = meta.value("next_step", int64_t{0});
-  state.partial = meta.value("partial", nlohmann::json::object());
 }
-
-struct EpochTotals {
-  double loss = 0;
-  int64_t correct = 0;
-  int64_t images = 0;
-  int64_t steps = 0;
-  double seconds = 0;
-  std::string summary() const {
-    if (steps == 0) return {};
-    return fmt::format("loss {:.3f} acc {:.1f}%", loss / steps, 100.0 * correct / images);
-  }
-  nlohmann::json sums() const {
-    return {{"loss", loss}, {"correct", correct}, {"images", images}, {"steps", steps}, {"seconds", seconds}};
-  }
-  static EpochTotals from_sums(const nlohmann::json& sums) {
-    return {sums.at("loss").get<double>(), sums.at("correct").get<int64_t>(), sums.at("images").get<int64_t>(),
-            sums.at("steps").get<int64_t>(), sums.at("seconds").get<double>()};
-  }
-};
 
 /// One training epoch over `loader`, from `state.next_step` when the run was
 /// stopped within this epoch; returns its totals. A stop request after a
@@ -224,7 +231,7 @@ EpochTotals train_epoch(TrainState& state, const TrainOptions& options, data::Ba
   state.net->module().train();
   const int64_t first_step = epoch == state.next_epoch ? std::min(state.next_step, steps) : 0;
   loader.start_epoch(epoch, first_step);
-  EpochTotals totals = first_step > 0 ? EpochTotals::from_sums(state.partial) : EpochTotals{};
+  EpochTotals totals = first_step > 0 ? state.partial : EpochTotals{};
   const EpochTotals earlier = totals;
   core::Progress progress(fmt::format("train epoch {}/{}", epoch + 1, options.epochs), steps);
   progress.skip(first_step);
@@ -249,7 +256,7 @@ EpochTotals train_epoch(TrainState& state, const TrainOptions& options, data::Ba
       state.next_epoch = epoch;
       state.next_step = step + 1;
       totals.seconds = earlier.seconds + seconds;
-      state.partial = totals.sums();
+      state.partial = totals;
       stop(fmt::format("epoch {}, step {} of {}", epoch + 1, step + 1, steps));
     }
   }
@@ -502,7 +509,6 @@ TrainResult train_splits(const TrainOptions& options, const data::DataSplits& da
     metrics.append(record);
     state.next_epoch = epoch + 1;
     state.next_step = 0;
-    state.partial = nlohmann::json::object();
     save_checkpoint(state, options, checkpoint_path);
     spdlog::info(
         "epoch {}/{}: lr {:.4g}, drop-path {:.3f}, train loss {:.4f} acc {:.2f}%{}{}, {:.1f} s", epoch + 1,
