@@ -72,6 +72,10 @@ TEST(HostileJson, FieldsAreReadOnlyAsTheirKind) {
   EXPECT_THROWS_WITH(integer_field(json, "neg", "f.json", 0),
                      "f.json field \"neg\" = -3; expected an integer of at least 0");
   EXPECT_THROWS_WITH(integer_field(json, "n", "f.json", 0, 5), "f.json field \"n\" = 7; expected an integer in [0, 5]");
+  EXPECT_THROWS_WITH(integer_field(json, "n", "f.json", 8),
+                     "f.json field \"n\" = 7; expected an integer of at least 8");
+  EXPECT_THROWS_WITH(integer_field(json, "neg", "f.json", std::numeric_limits<int64_t>::min(), -5),
+                     "f.json field \"neg\" = -3; expected an integer of at most -5");
   EXPECT_THROWS_WITH(integer_field(json, "huge", "f.json"),
                      "f.json field \"huge\" = 18446744073709551615; expected an integer");
   EXPECT_THROWS_WITH(integer_field(json, "none", "f.json"), "f.json has no \"none\"");

@@ -342,6 +342,12 @@ TEST(Sources, GenotypeAndPolicyFromASearchRunFolder) {
     EXPECT_TRUE(torch::equal(policy->apply(images, generator), 255 - images)) << sampling;
   }
   EXPECT_THROWS_WITH(resolve_policy("standard", "learned", {}), "policy 'standard' with policy_sampling learned");
+  // A forged level count is refused before it sizes β (1e9 levels: 3 GB of μ).
+  auto forged = nlohmann::json::parse(core::read_file(dir.file("policy.json")));
+  forged["beta"]["levels"] = 1000000000;
+  core::write_file_atomic(dir.file("forged.json"), forged.dump());
+  EXPECT_THROWS_WITH(resolve_policy("file:" + dir.file("forged.json"), "learned", {}),
+                     "forged.json: beta field \"levels\" = 1000000000; expected an integer in [2, 101]");
   testing::TempDir empty;
   EXPECT_THROWS_WITH(resolve_policy(empty.path(), "sub-policies", {}), "the folder has no policy.json");
   EXPECT_THROWS_WITH(resolve_genotype(empty.path()), "the folder has no genotype.json");

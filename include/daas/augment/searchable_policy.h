@@ -26,6 +26,10 @@ static_assert(kSubPolicyCount == 105, "a new search op changes the sub-policies 
 /// The ops of each sub-policy: pairs (i, j), i < j, in lexicographic order.
 const std::array<std::array<Op, 2>, kSubPolicyCount>& sub_policy_ops();
 
+/// Most magnitude levels a searchable policy may have (it bounds what a
+/// policy_search.json can make the program allocate).
+constexpr int64_t kMaxMagnitudeLevels = 101;
+
 struct SearchablePolicyOptions {
   /// M: magnitude levels, evenly spaced in [0, 1].
   TORCH_ARG(int64_t, levels) = 11;

@@ -62,8 +62,6 @@ std::vector<std::string> configs_search_path();
 /// Finds a profile file by name or path; fails naming the known profiles.
 std::string resolve_profile(const std::string& name);
 
-/// `entries` (key, value text) as a YAML mapping, in order; what to_yaml
-/// writes. (yaml-cpp stays inside core's sources.)
 /// The first line of a run folder's config.yaml, "# daas train (profile
 /// fashion)": the command whose run the folder holds and the profile it was
 /// started with. Written by run_header_line, read back by read_run_header.
@@ -76,6 +74,8 @@ std::string run_header_line(const RunHeader& header);
 /// config.yaml or its first line is not a daas header.
 RunHeader read_run_header(const std::string& dir);
 
+/// `entries` (key, value text) as a YAML mapping, in order; what to_yaml
+/// writes. (yaml-cpp stays inside core's sources.)
 std::string yaml_mapping(const std::vector<std::pair<std::string, std::string>>& entries);
 
 /// A numeric range; both ends inclusive.

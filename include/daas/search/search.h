@@ -80,7 +80,8 @@ void add_search_options(core::OptionTable<T>& table) {
       .add("arch_beta2", &T::arch_beta2, "Adam β2 of α", {0, 1})
       .add("arch_weight_decay", &T::arch_weight_decay, "Adam weight decay of α", {0, 1})
       .add("policy_lr", &T::policy_lr, "Adam learning rate of the policy β", {0, 10})
-      .add("magnitude_levels", &T::magnitude_levels, "magnitude levels M in [0, 1] per policy slot", {2, 101})
+      .add("magnitude_levels", &T::magnitude_levels, "magnitude levels M in [0, 1] per policy slot",
+           {2, static_cast<double>(augment::kMaxMagnitudeLevels)})
       .add("top_k", &T::top_k, "sub-policies exported in policy.json", {1, augment::kSubPolicyCount})
       .add("tau_max", &T::tau_max, "Gumbel temperature at the first epoch", {1e-3, 1e3})
       .add("tau_min", &T::tau_min, "Gumbel temperature at the last epoch", {1e-3, 1e3})

@@ -179,9 +179,7 @@ void SearchablePolicyImpl::load_json(const nlohmann::json& json, const std::stri
   core::check(json.is_object() && json.contains("beta") && json.at("beta").is_object(),
               "{}: no \"beta\" object; expected a policy exported by daas with its full beta", source);
   const auto& beta = json.at("beta");
-  core::check(beta.contains("levels") && beta.at("levels").is_number_integer(),
-              "{}: beta without an integer \"levels\"", source);
-  const int64_t levels = beta.at("levels").get<int64_t>();
+  const int64_t levels = core::integer_field(beta, "levels", source + ": beta", 2, kMaxMagnitudeLevels);
   core::check(levels == options_.levels(), "{}: beta has {} magnitude levels; this policy has {}", source, levels,
               options_.levels());
   for (const char* key : {"phi", "theta", "mu"})

@@ -58,7 +58,8 @@ int64_t integer_field(const nlohmann::json& object, const std::string& key, cons
   const auto& value = field_of(object, key, source);
   bool fits = false;
   if (value.is_number_unsigned()) {
-    fits = max >= 0 && value.get<uint64_t>() <= static_cast<uint64_t>(max);
+    const uint64_t n = value.get<uint64_t>();
+    fits = max >= 0 && n <= static_cast<uint64_t>(max) && (min <= 0 || n >= static_cast<uint64_t>(min));
   } else if (value.is_number_integer()) {
     fits = value.get<int64_t>() >= min && value.get<int64_t>() <= max;
   }
@@ -67,6 +68,7 @@ int64_t integer_field(const nlohmann::json& object, const std::string& key, cons
   check(fits, "{} field \"{}\" = {}; expected an integer{}", source, key, json_excerpt(value),
         no_min && no_max ? std::string()
         : no_max         ? fmt::format(" of at least {}", min)
+        : no_min         ? fmt::format(" of at most {}", max)
                          : fmt::format(" in [{}, {}]", min, max));
   return value.is_number_unsigned() ? static_cast<int64_t>(value.get<uint64_t>()) : value.get<int64_t>();
 }

@@ -36,16 +36,16 @@ std::vector<nlohmann::json> read_metrics(const std::string& path) {
   for (std::string line; std::getline(in, line);) {
     ++number;
     if (line.empty()) continue;
+    const std::string source = fmt::format("{}: line {}", path, number);
     nlohmann::json record;
     try {
-      record = nlohmann::json::parse(line);
-    } catch (const nlohmann::json::exception&) {
+      record = parse_json(line, source);
+    } catch (const Error&) {
       // A crash can cut the last line short; anything else is corruption.
       if (in.peek() == EOF) break;
-      fail("{}: line {} is not valid JSON", path, number);
+      throw;
     }
     // Readers take the epoch number as it is; it is checked once, here.
-    const std::string source = fmt::format("{}: line {}", path, number);
     check(record.is_object(), "{} is {}; expected a JSON object", source, json_excerpt(record));
     if (record.contains("epoch")) integer_field(record, "epoch", source, 0);
     records.push_back(std::move(record));

@@ -233,13 +233,8 @@ nlohmann::json RunRecord::to_json() const {
 
 RunRecord RunRecord::from_json(const nlohmann::json& json, const std::string& source) {
   RunRecord record;
-  core::check(json.is_object() && json.contains("kind") && json["kind"].is_string() && json.contains("finished") &&
-                  json["finished"].is_boolean(),
-              "{}: not a run record of daas experiment (expected an object with a \"kind\" text and a \"finished\" "
-              "yes/no)",
-              source);
-  record.kind = json["kind"].get<std::string>();
-  record.finished = json["finished"].get<bool>();
+  record.kind = core::child_field(json, "kind", source, nlohmann::json::value_t::string).get<std::string>();
+  record.finished = core::child_field(json, "finished", source, nlohmann::json::value_t::boolean).get<bool>();
   record.cpu_seconds = core::number_field(json, "cpu_seconds", source);
   record.wall_seconds = core::number_field(json, "wall_seconds", source);
   record.sessions = core::integer_field(json, "sessions", source, 0);

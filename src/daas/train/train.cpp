@@ -75,13 +75,13 @@ std::string beta_path(const std::string& spec) {
 
 std::shared_ptr<const augment::Policy> learned_policy(const std::string& path, const std::vector<double>& fill) {
   const nlohmann::json json = core::parse_json(core::read_file(path), path);
-  core::check(
-      holds_beta(json) && json.at("beta").contains("levels") && json.at("beta").at("levels").is_number_integer(),
-      "{}: no \"beta\" with integer \"levels\"; policy_sampling learned needs the policy_search.json of a daas search "
-      "(joint or policy mode)",
-      path);
-  augment::SearchablePolicy policy(
-      augment::SearchablePolicyOptions().levels(json.at("beta").at("levels").get<int64_t>()).fill(fill));
+  core::check(holds_beta(json),
+              "{}: no \"beta\"; policy_sampling learned needs the policy_search.json of a daas search (joint or policy "
+              "mode)",
+              path);
+  const int64_t levels =
+      core::integer_field(json.at("beta"), "levels", path + ": beta", 2, augment::kMaxMagnitudeLevels);
+  augment::SearchablePolicy policy(augment::SearchablePolicyOptions().levels(levels).fill(fill));
   policy->load_json(json, path);
   for (auto& parameter : policy->parameters()) parameter.requires_grad_(false);
   return std::make_shared<LearnedPolicy>(policy, "learned:" + path);
