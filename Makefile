@@ -24,8 +24,8 @@ cli: configure
 	cmake --build $(BUILD) -j $(JOBS) --target daas_cli
 
 # The main job: search an architecture and a policy on Fashion-MNIST (fashion
-# profile, about 4 minutes on 2 cores), then retrain what it found (26
-# epochs, about 2 h 15 min) and evaluate it on the test split. Each writes its own
+# profile, 2 to 5 minutes on 2 cores), then retrain what it found (26
+# epochs, 1 h 15 min to 2 h 15 min) and evaluate it on the test split. Each writes its own
 # report.html; the last line printed is the report of both. The run folder is
 # fixed once, when make reads this file (`:=`), so search and train share it;
 # `make run RUN=DIR` chooses another.
