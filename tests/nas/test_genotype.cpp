@@ -3,6 +3,7 @@
 #include <torch/torch.h>
 
 #include <fstream>
+#include <limits>
 
 #include "test_support.h"
 
@@ -123,6 +124,15 @@ TEST(Genotype, HostileTextIsRefusedBeforeRecursingOrAllocating) {
       parse_genotype(json.dump()),
       "genotype JSON: an edge of 'normal' is [1,1,1,1,1,1,1,1,1,1,1,1,1,1,1,1,1,1,1,1,1,1,1,1,1,1,1,1,1,1...; "
       "expected [\"op\", node]");
+  // A node beyond int64_t is quoted as written, not wrapped to -1.
+  json = builtin_genotype("DARTS_V2").to_json();
+  json["normal"][0][1] = std::numeric_limits<uint64_t>::max();
+  EXPECT_THROWS_WITH(parse_genotype(json.dump()),
+                     "genotype JSON: an edge of 'normal' is [\"sep_conv_3x3\",18446744073709551615]; expected");
+  json = builtin_genotype("DARTS_V2").to_json();
+  json["reduce_concat"][0] = std::numeric_limits<uint64_t>::max();
+  EXPECT_THROWS_WITH(parse_genotype(json.dump()),
+                     "genotype JSON: 'reduce_concat' holds 18446744073709551615; expected node indices");
 }
 
 // Softmax rows with a chosen op per edge at the given strength; other ops
