@@ -15,7 +15,6 @@
 #include "daas/core/checkpoint.h"
 #include "daas/core/config.h"
 #include "daas/core/files.h"
-#include "daas/core/json.h"
 #include "daas/core/runtime.h"
 #include "daas/data/dataset.h"
 
@@ -203,9 +202,8 @@ std::string prepare_run_folder(const Invocation<T>& invocation, const T& options
     const std::string checkpoint = (fs::path(run_dir) / "checkpoint.pt").string();
     const auto state = core::CheckpointReader(checkpoint).json("state");
     // A record without the counter is not a checkpoint of this kind; loading it says so.
-    const int64_t finished = state.is_object() && state.contains("next_epoch")
-                                 ? core::integer_field(state, "next_epoch", checkpoint + ": state", 0)
-                                 : 0;
+    const int64_t finished =
+        state.is_object() && state.contains("next_epoch") ? core::read_position(state, checkpoint).next_epoch : 0;
     core::check(options.epochs >= finished,
                 "--resume {}: epochs {} is fewer than the {} the run has finished; expected at least {} (nothing "
                 "was changed)",

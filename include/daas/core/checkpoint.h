@@ -27,6 +27,17 @@ constexpr int kCheckpointVersion = 1;
 /// version kCheckpointVersion.
 void check_checkpoint_version(const nlohmann::json& state, const std::string& path);
 
+/// Where a run stands in its checkpoint: the next epoch, and the next step
+/// within it (0 when the checkpoint was taken at an epoch's end).
+struct CheckpointPosition {
+  int64_t next_epoch = 0;
+  int64_t next_step = 0;
+};
+/// The position in `state`, a checkpoint's "state" record; fails naming
+/// `path` and the field when a counter is missing (next_step may be) or is
+/// not a whole number of at least 0.
+CheckpointPosition read_position(const nlohmann::json& state, const std::string& path);
+
 class CheckpointWriter {
  public:
   void tensor(const std::string& key, const torch::Tensor& value);

@@ -5,6 +5,7 @@
 #include <cstdint>
 #include <limits>
 #include <nlohmann/json.hpp>
+#include <optional>
 #include <string>
 
 namespace daas::core {
@@ -19,6 +20,12 @@ nlohmann::json parse_json(const std::string& text, const std::string& source);
 /// `value.dump()`, cut to about `max_chars` characters (with "..."), for
 /// quoting a value of a user's file in an error message.
 std::string json_excerpt(const nlohmann::json& value, size_t max_chars = 60);
+
+/// `value` as an integer in [min, max], or nothing when it is not a JSON
+/// integer (1.5, 1e20, "7") or lies outside; unlike get<int64_t>(), never a
+/// cast or a wrap (an unsigned value beyond int64_t is outside).
+std::optional<int64_t> integer_value(const nlohmann::json& value, int64_t min = std::numeric_limits<int64_t>::min(),
+                                     int64_t max = std::numeric_limits<int64_t>::max());
 
 /// `object[key]` as an integer in [min, max]. nlohmann's own get<int64_t>()
 /// casts whatever number it finds (1e20 becomes INT64_MIN, 1.5 becomes 1), so

@@ -21,6 +21,14 @@ void check_checkpoint_version(const nlohmann::json& state, const std::string& pa
         json_excerpt(version), kCheckpointVersion);
 }
 
+CheckpointPosition read_position(const nlohmann::json& state, const std::string& path) {
+  const std::string source = path + ": state";
+  CheckpointPosition position;
+  position.next_epoch = integer_field(state, "next_epoch", source, 0);
+  if (state.contains("next_step")) position.next_step = integer_field(state, "next_step", source, 0);
+  return position;
+}
+
 void CheckpointWriter::tensor(const std::string& key, const torch::Tensor& value) {
   archive_.write(key, value.detach().to(torch::kCPU), /*is_buffer=*/true);
 }

@@ -53,24 +53,31 @@ const nlohmann::json& field_of(const nlohmann::json& object, const std::string& 
 
 }  // namespace
 
+std::optional<int64_t> integer_value(const nlohmann::json& value, int64_t min, int64_t max) {
+  if (value.is_number_unsigned()) {
+    const uint64_t n = value.get<uint64_t>();
+    if (max >= 0 && n <= static_cast<uint64_t>(max) && (min <= 0 || n >= static_cast<uint64_t>(min))) {
+      return static_cast<int64_t>(n);
+    }
+  } else if (value.is_number_integer()) {
+    const int64_t n = value.get<int64_t>();
+    if (n >= min && n <= max) return n;
+  }
+  return std::nullopt;
+}
+
 int64_t integer_field(const nlohmann::json& object, const std::string& key, const std::string& source, int64_t min,
                       int64_t max) {
   const auto& value = field_of(object, key, source);
-  bool fits = false;
-  if (value.is_number_unsigned()) {
-    const uint64_t n = value.get<uint64_t>();
-    fits = max >= 0 && n <= static_cast<uint64_t>(max) && (min <= 0 || n >= static_cast<uint64_t>(min));
-  } else if (value.is_number_integer()) {
-    fits = value.get<int64_t>() >= min && value.get<int64_t>() <= max;
-  }
+  const auto integer = integer_value(value, min, max);
   const bool no_min = min == std::numeric_limits<int64_t>::min();
   const bool no_max = max == std::numeric_limits<int64_t>::max();
-  check(fits, "{} field \"{}\" = {}; expected an integer{}", source, key, json_excerpt(value),
+  check(integer.has_value(), "{} field \"{}\" = {}; expected an integer{}", source, key, json_excerpt(value),
         no_min && no_max ? std::string()
         : no_max         ? fmt::format(" of at least {}", min)
         : no_min         ? fmt::format(" of at most {}", max)
                          : fmt::format(" in [{}, {}]", min, max));
-  return value.is_number_unsigned() ? static_cast<int64_t>(value.get<uint64_t>()) : value.get<int64_t>();
+  return *integer;
 }
 
 const nlohmann::json& child_field(const nlohmann::json& object, const std::string& key, const std::string& source,

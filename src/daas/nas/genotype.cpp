@@ -6,7 +6,6 @@
 #include <algorithm>
 #include <cctype>
 #include <filesystem>
-#include <limits>
 #include <map>
 
 #include "daas/core/error.h"
@@ -234,20 +233,13 @@ void validate_cell(const std::vector<GenotypeEdge>& edges, const std::vector<int
   }
 }
 
-/// A node index as a JSON number: an integer that int64_t holds (a larger
-/// unsigned one would wrap to a negative index and be quoted so).
-bool is_node_index(const nlohmann::json& value) {
-  return value.is_number_integer() &&
-         (!value.is_number_unsigned() ||
-          value.get<uint64_t>() <= static_cast<uint64_t>(std::numeric_limits<int64_t>::max()));
-}
-
 std::vector<GenotypeEdge> edges_from_json(const nlohmann::json& json, const char* field) {
   if (!json.contains(field) || !json[field].is_array())
     core::fail("genotype JSON: '{}' missing or not an array", field);
   std::vector<GenotypeEdge> edges;
   for (const auto& item : json[field]) {
-    if (!item.is_array() || item.size() != 2 || !item[0].is_string() || !is_node_index(item[1])) {
+    // An unsigned node beyond int64_t is refused as written, not wrapped to a negative index.
+    if (!item.is_array() || item.size() != 2 || !item[0].is_string() || !core::integer_value(item[1])) {
       core::fail("genotype JSON: an edge of '{}' is {}; expected [\"op\", node]", field, core::json_excerpt(item));
     }
     edges.push_back({parse_primitive(item[0].get<std::string>()), item[1].get<int64_t>()});
@@ -260,7 +252,7 @@ std::vector<int64_t> concat_from_json(const nlohmann::json& json, const char* fi
     core::fail("genotype JSON: '{}' missing or not an array", field);
   std::vector<int64_t> out;
   for (const auto& item : json[field]) {
-    if (!is_node_index(item))
+    if (!core::integer_value(item))
       core::fail("genotype JSON: '{}' holds {}; expected node indices", field, core::json_excerpt(item));
     out.push_back(item.get<int64_t>());
   }

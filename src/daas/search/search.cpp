@@ -150,10 +150,11 @@ void load_checkpoint(SearchState& state, const SearchOptions& options, const std
         path, key, value.get<std::string>(), before);
   }
   // The counters first: a damaged record fails before the weights are read.
-  const std::string source = path + ": state";
-  state.next_epoch = core::integer_field(meta, "next_epoch", source, 0);
-  state.next_step = meta.contains("next_step") ? core::integer_field(meta, "next_step", source, 0) : 0;
+  const auto position = core::read_position(meta, path);
+  state.next_epoch = position.next_epoch;
+  state.next_step = position.next_step;
   if (state.next_step > 0) {
+    const std::string source = path + ": state";
     const auto& partial = core::child_field(meta, "partial", source);
     state.partial =
         StepTotals::from_sums(core::child_field(partial, "sums", source + ".partial"), source + ".partial.sums");

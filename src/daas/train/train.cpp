@@ -210,10 +210,11 @@ void load_checkpoint(TrainState& state, const std::string& path) {
   core::check(saved == genotype, "{}: checkpoint of genotype {}, but this run trains {}; expected the same genotype",
               path, saved.is_string() ? saved.get<std::string>() : core::json_excerpt(saved), genotype);
   // The counters first: a damaged record fails before the weights are read.
-  const std::string source = path + ": state";
-  state.next_epoch = core::integer_field(meta, "next_epoch", source, 0);
-  state.next_step = meta.contains("next_step") ? core::integer_field(meta, "next_step", source, 0) : 0;
+  const auto position = core::read_position(meta, path);
+  state.next_epoch = position.next_epoch;
+  state.next_step = position.next_step;
   if (state.next_step > 0) {
+    const std::string source = path + ": state";
     state.partial = EpochTotals::from_sums(core::child_field(meta, "partial", source), source + ".partial");
   }
   reader.module("model", state.net->module());
