@@ -8,6 +8,7 @@
 #include <filesystem>
 #include <functional>
 #include <nlohmann/json.hpp>
+#include <optional>
 
 #include "cli_support.h"
 #include "daas/core/checkpoint.h"
@@ -180,6 +181,27 @@ TEST(HostileCli, SwappedCheckpointsNameTheirKind) {
                     "checkpoint.pt: not a daas search checkpoint (no search settings in it; a daas train checkpoint?)");
 }
 
+/// `daas <command> --threads 1 --resume run`, expecting it to fail with one
+/// error line (after the line naming the run, when the run got as far as
+/// loading its checkpoint) and to leave config.yaml and metrics.jsonl (or
+/// their absence) as they were.
+testing::CommandResult resume_fails_in_one_line(const std::string& command, const std::string& run) {
+  const auto read_if_there = [](const std::string& path) {
+    return core::file_exists(path) ? std::optional<std::string>(core::read_file(path)) : std::nullopt;
+  };
+  const std::string config = core::read_file(run + "/config.yaml");
+  const auto metrics = read_if_there(run + "/metrics.jsonl");
+  const auto result = run_daas(command + " --threads 1 --resume " + run);
+  size_t errors = 0;
+  for (size_t at = result.output.find("] error "); at != std::string::npos; at = result.output.find("] error ", at + 1))
+    ++errors;
+  EXPECT_EQ(errors, 1u) << result.output;
+  EXPECT_EQ(result.output.find('\n', result.output.find("] error ")), result.output.size() - 1) << result.output;
+  EXPECT_EQ(core::read_file(run + "/config.yaml"), config) << run;
+  EXPECT_EQ(read_if_there(run + "/metrics.jsonl"), metrics) << run;
+  return result;
+}
+
 TEST(HostileCli, DamagedCheckpointCountersNameTheirField) {
   TempDir dir;
   // What `train --profile smoke` trains, so the checks reach the counters.
@@ -187,19 +209,7 @@ TEST(HostileCli, DamagedCheckpointCountersNameTheirField) {
   const auto resume = [&](const std::string& name, const nlohmann::json& counters) {
     nlohmann::json state = {{"version", 1}, {"genotype", genotype}};
     state.update(counters);
-    const std::string run = fake_run(dir, name, "train", state);
-    const std::string config = core::read_file(run + "/config.yaml");
-    const auto result = run_daas("train --threads 1 --resume " + run);
-    // One error line (after the line naming the run, when the run got as far as loading its checkpoint).
-    size_t errors = 0;
-    for (size_t at = result.output.find("] error "); at != std::string::npos;
-         at = result.output.find("] error ", at + 1))
-      ++errors;
-    EXPECT_EQ(errors, 1u) << result.output;
-    EXPECT_EQ(result.output.find('\n', result.output.find("] error ")), result.output.size() - 1) << result.output;
-    EXPECT_EQ(core::read_file(run + "/config.yaml"), config) << name;
-    EXPECT_FALSE(core::file_exists(run + "/metrics.jsonl")) << name;
-    return result;
+    return resume_fails_in_one_line("train", fake_run(dir, name, "train", state));
   };
   const std::string state = "/checkpoint.pt: state";
   EXPECT_FAILS_WITH(resume("half", {{"next_epoch", 1.5}}), 1,
@@ -217,6 +227,53 @@ TEST(HostileCli, DamagedCheckpointCountersNameTheirField) {
                     dir.file("genotype") + "/checkpoint.pt: checkpoint of genotype 5, but this run trains");
   EXPECT_FAILS_WITH(resume("version", {{"version", "1"}, {"next_epoch", 0}}), 1,
                     dir.file("version") + "/checkpoint.pt: checkpoint version \"1\", expected 1");
+}
+
+TEST(HostileCli, DamagedSearchCheckpointCountersNameTheirField) {
+  // A real search's state record (its settings pass the resume check), with
+  // its counters damaged; the checks come before any weights are read, so
+  // the forged checkpoint holds the state record alone.
+  TempDir dir;
+  const std::string real = dir.file("real");
+  const auto ran = run_daas("search --profile smoke --epochs 1 --steps-per-epoch 1 --threads 1 --out " + real);
+  ASSERT_EQ(ran.exit_code, 0) << ran.output;
+  const auto real_state = core::CheckpointReader(real + "/checkpoint.pt").json("state");
+  ASSERT_EQ(real_state.value("next_epoch", -1), 1) << real_state.dump();
+  const auto resume = [&](const std::string& name, const nlohmann::json& counters) {
+    const std::string run = dir.file(name);
+    fs::create_directories(run);
+    for (const char* file : {"config.yaml", "metrics.jsonl"}) fs::copy_file(real + "/" + file, run + "/" + file);
+    nlohmann::json state = real_state;
+    state.update(counters);
+    core::CheckpointWriter writer;
+    writer.json("state", state);
+    writer.save(run + "/checkpoint.pt");
+    return resume_fails_in_one_line("search", run);
+  };
+  const std::string state = "/checkpoint.pt: state";
+  EXPECT_FAILS_WITH(resume("half", {{"next_epoch", 0.5}}), 1,
+                    dir.file("half") + state + " field \"next_epoch\" = 0.5; expected an integer of at least 0");
+  EXPECT_FAILS_WITH(resume("huge", {{"next_epoch", 1e20}}), 1,
+                    dir.file("huge") + state + " field \"next_epoch\" = 1e+20; expected an integer of at least 0");
+  EXPECT_FAILS_WITH(resume("step", {{"next_epoch", 0}, {"next_step", "2"}}), 1,
+                    dir.file("step") + state + " field \"next_step\" = \"2\"; expected an integer of at least 0");
+  EXPECT_FAILS_WITH(resume("no_partial", {{"next_epoch", 0}, {"next_step", 1}, {"partial", nullptr}}), 1,
+                    dir.file("no_partial") + state + " field \"partial\" = null; expected a JSON object");
+  auto sums = nlohmann::json{
+      {"train_loss", 1.0}, {"val_loss", 1.0}, {"advantage_std", 0.0}, {"train_correct", 5},
+      {"val_correct", 5},  {"images", 32},    {"steps", -1},          {"phase_seconds", {0, 0, 0, 0, 0}}};
+  EXPECT_FAILS_WITH(
+      resume("steps", {{"next_epoch", 0}, {"next_step", 1}, {"partial", {{"sums", sums}, {"seconds", 1}}}}), 1,
+      dir.file("steps") + state + ".partial.sums field \"steps\" = -1; expected an integer of at least 0");
+  sums["steps"] = 1;
+  sums["phase_seconds"] = {0, 0};
+  EXPECT_FAILS_WITH(
+      resume("phases", {{"next_epoch", 0}, {"next_step", 1}, {"partial", {{"sums", sums}, {"seconds", 1}}}}), 1,
+      dir.file("phases") + state + ".partial.sums field \"phase_seconds\" = [0,0]; expected 5 numbers");
+  sums["phase_seconds"] = {0, 0, 0, 0, 0};
+  EXPECT_FAILS_WITH(
+      resume("seconds", {{"next_epoch", 0}, {"next_step", 1}, {"partial", {{"sums", sums}, {"seconds", "1"}}}}), 1,
+      dir.file("seconds") + state + ".partial field \"seconds\" = \"1\"; expected a finite number");
 }
 
 TEST(HostileCli, DamagedModelFilesAreOneLineNeverACrash) {
