@@ -50,12 +50,14 @@ void for_each_row_span(const PoolShape& s, int64_t begin, int64_t end, F&& f) {
   }
 }
 
-/// One window position of a span: the offset in the input of its row's
-/// start, shifted by the column kw, and its position code. An offset, not a
-/// pointer: for the left column of the first row it lies before the array,
-/// and only offset + j (j inside the span) is an element.
+/// One window position of a span: where its values for the span's first
+/// element start in the input (its row, shifted by the column kw), and its
+/// position code. Taken at the span's first element, not at its row's
+/// start: for the left column of the first row that would lie before the
+/// array; the kernels index taps, outputs and column counts from the span's
+/// start.
 struct Tap {
-  int64_t at;
+  const float* in;
   uint8_t code;
 };
 
@@ -65,16 +67,16 @@ struct Tap {
 /// so out is written once (a loop per tap read and rewrote it nine times),
 /// and their B comparison chains overlap.
 template <int L, int B, bool kWhere>
-inline void max_taps(const float* x, const Tap* taps, int count, int64_t j, float* out, uint8_t* where) {
+inline void max_taps(const Tap* taps, int count, int64_t j, float* out, uint8_t* where) {
   using Codes = Vec<int32_t, L>;
   Vec<float, L> best[B];
   Codes from[B];
   for (int b = 0; b < B; ++b) {
-    best[b] = load<float, L>(x + (taps[0].at + j) + b * L);
+    best[b] = load<float, L>(taps[0].in + j + b * L);
     from[b] = Codes{} + static_cast<int32_t>(taps[0].code);
   }
   for (int t = 1; t < count; ++t) {
-    const float* in = x + (taps[t].at + j);
+    const float* in = taps[t].in + j;
     for (int b = 0; b < B; ++b) {
       const Vec<float, L> v = load<float, L>(in + b * L);
       if constexpr (L == 1) {
@@ -103,20 +105,20 @@ inline void max_taps(const float* x, const Tap* taps, int count, int64_t j, floa
 void max_forward(const PoolShape& s, const float* x, float* y, uint8_t* pos, int64_t begin, int64_t end) {
   const int64_t L = s.W * s.C, C = s.C;
   for_each_row_span(s, begin, end, [&](int64_t n, int64_t oh, int64_t row, const Span& sp) {
-    float* out = y + row * L;
-    uint8_t* where = pos != nullptr ? pos + row * L : nullptr;
+    float* out = y + row * L + sp.begin;
+    uint8_t* where = pos != nullptr ? pos + row * L + sp.begin : nullptr;
     Tap taps[9];
     int count = 0;
     for (int64_t ih = first_row(oh); ih <= last_row(s, oh); ++ih) {
       const int kh = static_cast<int>(ih - oh + 1);
       for (int kw = 0; kw < 3; ++kw) {
         if ((kw == 0 && !sp.left) || (kw == 2 && !sp.right)) continue;
-        taps[count++] = {(n * s.H + ih) * L + (kw - 1) * C, static_cast<uint8_t>(kh * 3 + kw)};
+        taps[count++] = {x + ((n * s.H + ih) * L + (kw - 1) * C + sp.begin), static_cast<uint8_t>(kh * 3 + kw)};
       }
     }
     const auto run = [&](auto with_where) {
-      for_each_vector_group<4>(sp.begin, sp.end, [&](auto lanes, auto vectors, int64_t j) {
-        max_taps<decltype(lanes)::value, decltype(vectors)::value, decltype(with_where)::value != 0>(x, taps, count, j,
+      for_each_vector_group<4>(0, sp.end - sp.begin, [&](auto lanes, auto vectors, int64_t j) {
+        max_taps<decltype(lanes)::value, decltype(vectors)::value, decltype(with_where)::value != 0>(taps, count, j,
                                                                                                      out, where);
       });
     };
@@ -170,29 +172,30 @@ void max_backward(const PoolShape& s, const float* grad_y, const uint8_t* pos, f
   });
 }
 
-/// One output whose window reaches the elements of a span: the offset of
-/// its row's values (shares of its gradient) shifted to the span's columns
-/// (an offset, as Tap's).
+/// One output whose window reaches the elements of a span: where its row's
+/// values (shares of its gradient), shifted to the span's columns, are for
+/// the span's first element (taken there, as Tap's).
 struct Source {
-  int64_t at;
+  const float* values;
 };
 
 /// gx[j, j + B·L): zero plus each source's values, in the sources' order,
 /// in registers.
 template <int L, int B>
-inline void sum_sources(const float* values, const Source* sources, int count, int64_t j, float* gx) {
+inline void sum_sources(const Source* sources, int count, int64_t j, float* gx) {
   Vec<float, L> sum[B];
   for (int b = 0; b < B; ++b) sum[b] = Vec<float, L>{};
   for (int t = 0; t < count; ++t) {
-    for (int b = 0; b < B; ++b) sum[b] += load<float, L>(values + (sources[t].at + j) + b * L);
+    for (int b = 0; b < B; ++b) sum[b] += load<float, L>(sources[t].values + j + b * L);
   }
   for (int b = 0; b < B; ++b) store<float, L>(gx + j + b * L, sum[b]);
 }
 
 /// The average pool's backward walk: each grad_x row in [begin, end) of
-/// (n, ih) sums, per span and in registers, the `values` at source(out_row,
-/// dw) for the rows out_row of the outputs whose windows reach it and each output column
-/// offset dw (ow = iw + dw) that exists in that span:
+/// (n, ih) sums, per span and in registers, the `values` from the offset
+/// source(out_row, dw) (of that output row's start, shifted by dw columns)
+/// for the rows out_row of the outputs whose windows reach it and each
+/// output column offset dw (ow = iw + dw) that exists in that span:
 /// LibTorch's scatter order (output rows, then columns, ascending) for every
 /// element.
 template <typename SourceOf>
@@ -205,12 +208,12 @@ void gather_sources(const PoolShape& s, const float* values, float* grad_x, int6
     for (int64_t oh = first_row(ih); oh <= last_row(s, ih); ++oh) {
       for (int dw = -1; dw <= 1; ++dw) {
         if ((dw == -1 && !sp.left) || (dw == 1 && !sp.right)) continue;
-        sources[count++] = source(n * s.H + oh, dw);
+        sources[count++] = {values + (source(n * s.H + oh, dw) + sp.begin)};
       }
     }
-    float* gx = grad_x + row * L;
-    for_each_vector_group<4>(sp.begin, sp.end, [&](auto lanes, auto vectors, int64_t j) {
-      sum_sources<decltype(lanes)::value, decltype(vectors)::value>(values, sources, count, j, gx);
+    float* gx = grad_x + row * L + sp.begin;
+    for_each_vector_group<4>(0, sp.end - sp.begin, [&](auto lanes, auto vectors, int64_t j) {
+      sum_sources<decltype(lanes)::value, decltype(vectors)::value>(sources, count, j, gx);
     });
   });
 }
@@ -253,12 +256,11 @@ void with_column_counts(const PoolShape& s, F&& f) {
 /// sums them), then divided by the window's pixel count; in registers, as
 /// max_taps.
 template <int L, int B>
-inline void mean_taps(const float* x, const Tap* taps, int count, int64_t j, float rows, const float* cols,
-                      float* out) {
+inline void mean_taps(const Tap* taps, int count, int64_t j, float rows, const float* cols, float* out) {
   Vec<float, L> sum[B];
   for (int b = 0; b < B; ++b) sum[b] = Vec<float, L>{};
   for (int t = 0; t < count; ++t) {
-    const float* in = x + (taps[t].at + j);
+    const float* in = taps[t].in + j;
     for (int b = 0; b < B; ++b) sum[b] += load<float, L>(in + b * L);
   }
   for (int b = 0; b < B; ++b) {
@@ -276,13 +278,13 @@ void avg_forward(const PoolShape& s, const float* x, float* y, int64_t begin, in
       for (int64_t ih = first_row(oh); ih <= last_row(s, oh); ++ih) {
         for (int kw = 0; kw < 3; ++kw) {
           if ((kw == 0 && !sp.left) || (kw == 2 && !sp.right)) continue;
-          taps[count++] = {(n * s.H + ih) * L + (kw - 1) * C, 0};
+          taps[count++] = {x + ((n * s.H + ih) * L + (kw - 1) * C + sp.begin), 0};
         }
       }
       const float rows = row_count(s, oh);
-      float* out = y + row * L;
-      for_each_vector_group<4>(sp.begin, sp.end, [&](auto lanes, auto vectors, int64_t j) {
-        mean_taps<decltype(lanes)::value, decltype(vectors)::value>(x, taps, count, j, rows, cols, out);
+      float* out = y + row * L + sp.begin;
+      for_each_vector_group<4>(0, sp.end - sp.begin, [&](auto lanes, auto vectors, int64_t j) {
+        mean_taps<decltype(lanes)::value, decltype(vectors)::value>(taps, count, j, rows, cols + sp.begin, out);
       });
     });
   });
@@ -302,7 +304,7 @@ void avg_share(const PoolShape& s, const float* grad_y, float* share, int64_t be
 
 void avg_backward(const PoolShape& s, const float* share, float* grad_x, int64_t begin, int64_t end) {
   const int64_t L = s.W * s.C, C = s.C;
-  gather_sources(s, share, grad_x, begin, end, [&](int64_t out_row, int dw) { return Source{out_row * L + dw * C}; });
+  gather_sources(s, share, grad_x, begin, end, [&](int64_t out_row, int dw) { return out_row * L + dw * C; });
 }
 
 }  // namespace
