@@ -20,6 +20,7 @@
 #include "daas/data/dataset.h"
 #include "daas/train/evaluate.h"
 #include "daas/train/model.h"
+#include "daas/train/ranks.h"
 #include "daas/train/train.h"
 #include "tensor_support.h"
 #include "test_support.h"
@@ -141,6 +142,37 @@ TEST(Retrain, InterruptedAndResumedRunEndsLikeTheUninterruptedOne) {
   EXPECT_FALSE(metrics[0].contains("test_acc"));
   EXPECT_TRUE(metrics[1].contains("test_acc"));
   EXPECT_EQ(metrics[2]["test_acc"], whole_metrics[2]["test_acc"]);
+}
+
+TEST(Inference, ChunksOfEachShardGiveTheWholeBatchsLogits) {
+  torch::manual_seed(0);
+  Network net(fashion_info(nas::builtin_genotype("DARTS_V2"), 8));
+  {
+    // Running statistics away from 0 and 1, so that eval-mode BatchNorm acts.
+    torch::NoGradGuard no_grad;
+    for (const auto& buffer : net.module().named_buffers()) {
+      const std::string& name = buffer.key();
+      if (name.size() > 12 && name.compare(name.size() - 12, 12, "running_mean") == 0)
+        buffer.value().uniform_(-0.5, 0.5);
+      if (name.size() > 11 && name.compare(name.size() - 11, 11, "running_var") == 0) buffer.value().uniform_(0.5, 2.0);
+    }
+  }
+  net.module().eval();
+  torch::NoGradGuard no_grad;
+  // Shards longer than a chunk and not a multiple of it.
+  const int64_t images = 2 * kInferenceChunk + 7;
+  const auto x = torch::randn({images, 1, 28, 28});
+  const auto whole = net.forward(x).logits;
+  ASSERT_EQ(whole.size(0), images);
+  for (const int64_t ranks : {1, 2}) {
+    TrainRanks team(net, ranks, net.channels_last(), torch::kCPU);
+    team.follow_master();
+    const auto logits = team.infer(x);
+    ASSERT_EQ(logits.sizes(), whole.sizes()) << ranks << " ranks";
+    // The same sums in the same order for every image, whatever the batch.
+    EXPECT_TRUE(torch::equal(logits, whole))
+        << ranks << " ranks: largest difference " << (logits - whole).abs().max().item<float>();
+  }
 }
 
 TEST(Retrain, DropPathMasksDoNotDependOnHowTheBatchIsSplit) {
