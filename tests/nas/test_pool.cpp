@@ -77,6 +77,32 @@ TEST_F(PoolTest, MatchesLibTorchBitForBit) {
   });
 }
 
+TEST_F(PoolTest, StrideTwoWithoutGradientMatchesLibTorchBitForBit) {
+  // Odd and even sides (the last window is cut or whole), one-pixel rows and
+  // columns, channel counts below, at and above a vector.
+  const std::vector<std::vector<int64_t>> shapes = {{3, 8, 7, 9}, {2, 16, 6, 5}, {2, 5, 4, 4},  {1, 24, 1, 6},
+                                                    {2, 3, 5, 1}, {1, 4, 1, 1},  {2, 40, 9, 8}, {2, 16, 28, 28}};
+  for_each_isa([&] {
+    for (const auto& sizes : shapes) {
+      for (const bool ties : {false, true}) {
+        const auto x = ties ? awkward(sizes) : torch::randn(sizes).contiguous(kChannelsLast);
+        for (const auto kind : {PoolKind::kMax, PoolKind::kAverage}) {
+          SCOPED_TRACE(depthwise_isa() + (kind == PoolKind::kMax ? " max " : " avg ") + "[" + std::to_string(sizes[0]) +
+                       ", " + std::to_string(sizes[1]) + ", " + std::to_string(sizes[2]) + ", " +
+                       std::to_string(sizes[3]) + "]" + (ties ? " ties" : ""));
+          torch::NoGradGuard no_grad;
+          ASSERT_TRUE(pool3x3_uses_kernels(x, 2));
+          const auto y = pool3x3(x, kind, 2), want = aten(x, kind, 2);
+          ASSERT_EQ(y.sizes(), want.sizes());
+          EXPECT_TRUE(torch::equal(y.nan_to_num(7.5), want.nan_to_num(7.5)));
+          EXPECT_TRUE(torch::equal(y.isnan(), want.isnan()));
+          EXPECT_TRUE(y.is_contiguous(kChannelsLast));
+        }
+      }
+    }
+  });
+}
+
 TEST_F(PoolTest, SameResultsOnOneAndTwoThreadsAndWithoutGradient) {
   const auto x = awkward({4, 8, 28, 28});
   const auto grad_y = torch::randn({4, 8, 28, 28}).contiguous(kChannelsLast);
@@ -121,7 +147,9 @@ TEST_F(PoolTest, SecondOrderGradientsMatchLibTorch) {
 
 TEST_F(PoolTest, OtherInputsRunLibTorch) {
   const auto x = torch::randn({2, 8, 6, 6});
-  EXPECT_FALSE(pool3x3_uses_kernels(x.contiguous(kChannelsLast), 2));                     // stride 2
+  // Stride 2 where a backward will run.
+  EXPECT_FALSE(pool3x3_uses_kernels(x.contiguous(kChannelsLast).requires_grad_(true), 2));
+  EXPECT_FALSE(pool3x3_uses_kernels(x.contiguous(kChannelsLast), 3));                     // stride 3
   EXPECT_FALSE(pool3x3_uses_kernels(x.contiguous(), 1));                                  // NCHW
   EXPECT_FALSE(pool3x3_uses_kernels(x.to(torch::kDouble).contiguous(kChannelsLast), 1));  // double
   const auto grad_y = torch::randn({2, 8, 3, 3});

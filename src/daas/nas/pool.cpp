@@ -4,6 +4,8 @@
 #include <torch/autograd.h>
 #include <torch/torch.h>
 
+#include <algorithm>
+
 #include "kernel_support.h"
 
 namespace daas::nas {
@@ -93,15 +95,32 @@ class Pool3x3Function : public torch::autograd::Function<Pool3x3Function> {
   }
 };
 
+/// The pool at stride 2 where no backward will run.
+torch::Tensor stride2_forward(const torch::Tensor& x, PoolKind kind) {
+  const auto s = shape_of(x);
+  const int64_t Ho = (s.H - 1) / 2 + 1, Wo = (s.W - 1) / 2 + 1;
+  auto y = torch::empty({s.N, s.C, Ho, Wo}, x.options(), torch::MemoryFormat::ChannelsLast);
+  const float* in = x.data_ptr<float>();
+  float* out = y.data_ptr<float>();
+  const auto& kernels = detail::chosen_pool_kernels();
+  const auto forward = kind == PoolKind::kMax ? kernels.max_forward_stride2 : kernels.avg_forward_stride2;
+  const int64_t grain = std::max<int64_t>(1, (int64_t{16} << 10) / (Wo * s.C));
+  at::parallel_for(0, s.N * Ho, grain, [&](int64_t begin, int64_t end) { forward(s, in, out, begin, end); });
+  return y;
+}
+
 }  // namespace
 
 bool pool3x3_uses_kernels(const torch::Tensor& x, int64_t stride) {
-  return stride == 1 && x.defined() && x.dim() == 4 && x.device().is_cpu() && x.layout() == torch::kStrided &&
-         x.scalar_type() == torch::kFloat && x.numel() > 0 && x.is_contiguous(torch::MemoryFormat::ChannelsLast);
+  const bool backward = torch::GradMode::is_enabled() && x.defined() && x.requires_grad();
+  return (stride == 1 || (stride == 2 && !backward)) && x.defined() && x.dim() == 4 && x.device().is_cpu() &&
+         x.layout() == torch::kStrided && x.scalar_type() == torch::kFloat && x.numel() > 0 &&
+         x.is_contiguous(torch::MemoryFormat::ChannelsLast);
 }
 
 torch::Tensor pool3x3(const torch::Tensor& x, PoolKind kind, int64_t stride) {
   if (!pool3x3_uses_kernels(x, stride)) return aten_pool(x, kind, stride);
+  if (stride == 2) return stride2_forward(x, kind);
   const bool backward = torch::GradMode::is_enabled() && x.requires_grad();
   if (kind == PoolKind::kMax && backward && !detail::chosen_pool_kernels().max_backward_pays) {
     return aten_pool(x, kind, stride);

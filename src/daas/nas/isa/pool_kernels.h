@@ -1,7 +1,8 @@
 #pragma once
-// The 3×3 pooling kernels behind daas::nas::pool3x3 (stride 1, padding 1,
-// the pools of the DARTS search space), on raw channels-last arrays, compiled
-// once per instruction set beside the convolution kernels. At stride 1 the
+// The 3×3 pooling kernels behind daas::nas::pool3x3 (padding 1, the pools
+// of the DARTS search space; at stride 2 the forward alone), on raw
+// channels-last arrays, compiled once per instruction set beside the
+// convolution kernels. At stride 1 the
 // input element under window column kw of the output at flat row position j
 // (j = ow·C + c) is at j + (kw − 1)·C, so every loop runs over a whole row
 // of W·C floats as one flat array and vectorises whatever the channel count.
@@ -40,6 +41,13 @@ struct PoolKernelSet {
   /// grad_x rows [begin, end): the sum of the shares of the outputs whose
   /// window holds each element, in output order.
   void (*avg_backward)(const PoolShape& s, const float* share, float* grad_x, int64_t begin, int64_t end);
+  /// At stride 2, the forward alone (s is the input's shape; the output has
+  /// (H − 1)/2 + 1 rows and (W − 1)/2 + 1 columns): y rows [begin, end) of
+  /// (n, oh), each pixel's C channels from its window's pixels, the maximum
+  /// or the mean as at stride 1. A reduction cell's pools where no gradient
+  /// is needed (evaluation, the search's perturbed forwards).
+  void (*max_forward_stride2)(const PoolShape& s, const float* x, float* y, int64_t begin, int64_t end);
+  void (*avg_forward_stride2)(const PoolShape& s, const float* x, float* y, int64_t begin, int64_t end);
 };
 
 const PoolKernelSet& pool_kernels_baseline();
