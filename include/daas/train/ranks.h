@@ -16,8 +16,8 @@ namespace daas::train {
 struct TrainOptions;
 
 /// Images a rank runs through the network at once in CPU inference: at the
-/// sizes of a CPU search's networks (C 16, 28 × 28) a cell's activations for
-/// 16 images stay in a core's cache. Measured (bench_compare --case infer,
+/// sizes daas retrains on a CPU (C 16, 28 × 28) a cell's activations for 16
+/// images stay in a core's cache. Measured (bench_compare --case infer,
 /// batch 256, two ranks): DARTS_V2 at C 16, 8 cells 1,181-1,218 images/s
 /// with whole shards, 1,436-1,468 with 8, 1,533-1,543 with 16, 1,427-1,474
 /// with 32; at C 36, 20 cells, 3 × 32 × 32 no difference beyond the noise.
