@@ -15,12 +15,15 @@ namespace daas::train {
 
 struct TrainOptions;
 
-/// Images a rank runs through the network at once in CPU inference: at the
-/// sizes daas retrains on a CPU (C 16, 28 × 28) a cell's activations for 16
-/// images stay in a core's cache. Measured (bench_compare --case infer,
-/// batch 256, two ranks): DARTS_V2 at C 16, 8 cells 1,181-1,218 images/s
-/// with whole shards, 1,436-1,468 with 8, 1,533-1,543 with 16, 1,427-1,474
-/// with 32; at C 36, 20 cells, 3 × 32 × 32 no difference beyond the noise.
+/// Images a rank runs through the network at once in CPU inference (a
+/// shard is cut into chunks of nearly equal size, at most this many): at
+/// the sizes daas retrains on a CPU (C 16, 28 × 28) a cell's activations
+/// for 16 images stay in a core's cache. Measured (bench_compare --case
+/// infer, batch 256, two ranks, two rounds): DARTS_V2 at C 16, 8 cells
+/// 1,182-1,218 images/s with whole shards, 1,436-1,468 with chunks of 8,
+/// 1,533-1,543 with 16, 1,427-1,474 with 32 (bench/rich_genotype.txt, one
+/// round: 934, 1,209, 1,108, 1,160); at C 36, 20 cells, 3 × 32 × 32,
+/// batch 96, chunks of 4, 8 or 16 and whole shards alike within the noise.
 constexpr int64_t kInferenceChunk = 16;
 
 class TrainRanks {
@@ -44,8 +47,8 @@ class TrainRanks {
   void gather();
   /// Eval-mode logits [N, classes] of a normalised batch, each rank its
   /// shard (over several processes, each process its rows, and every process
-  /// gets all N), on the CPU kInferenceChunk images at a time. The replicas
-  /// must follow the master (follow_master()).
+  /// gets all N), on the CPU at most kInferenceChunk images at a time. The
+  /// replicas must follow the master (follow_master()).
   torch::Tensor infer(const torch::Tensor& images);
 
  private:

@@ -99,7 +99,9 @@ class Pool3x3Function : public torch::autograd::Function<Pool3x3Function> {
 torch::Tensor stride2_forward(const torch::Tensor& x, PoolKind kind) {
   const auto s = shape_of(x);
   const int64_t Ho = (s.H - 1) / 2 + 1, Wo = (s.W - 1) / 2 + 1;
-  auto y = torch::empty({s.N, s.C, Ho, Wo}, x.options(), torch::MemoryFormat::ChannelsLast);
+  // x's layout, as LibTorch's: where x is dense in both (one channel, or a
+  // one-pixel image) the element order is the same either way.
+  auto y = torch::empty({s.N, s.C, Ho, Wo}, x.options().memory_format(x.suggest_memory_format()));
   const float* in = x.data_ptr<float>();
   float* out = y.data_ptr<float>();
   const auto& kernels = detail::chosen_pool_kernels();

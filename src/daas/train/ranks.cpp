@@ -3,8 +3,6 @@
 #include <ATen/CPUGeneratorImpl.h>
 #include <torch/torch.h>
 
-#include <algorithm>
-
 #include "daas/train/loss.h"
 #include "daas/train/train.h"
 
@@ -68,9 +66,13 @@ torch::Tensor TrainRanks::infer(const torch::Tensor& batch) {
       logits[static_cast<size_t>(rank)] = net.forward(images.slice(0, begin, end)).logits;
       return;
     }
+    // Chunks of nearly equal size (never one image alone: LibTorch's
+    // convolution runs a batch of one another way, with other roundings).
+    const int64_t count = (end - begin + chunk - 1) / chunk;
     std::vector<torch::Tensor> parts;
-    for (int64_t at = begin; at < end; at += chunk) {
-      parts.push_back(net.forward(images.slice(0, at, std::min(end, at + chunk))).logits);
+    for (int64_t i = 0; i < count; ++i) {
+      const auto [from, to] = core::shard_range(end - begin, i, count);
+      parts.push_back(net.forward(images.slice(0, begin + from, begin + to)).logits);
     }
     logits[static_cast<size_t>(rank)] = torch::cat(parts);
   });

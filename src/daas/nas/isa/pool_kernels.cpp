@@ -1,8 +1,11 @@
-// 3×3 pooling at stride 1 (pool_kernels.h), compiled per instruction set.
+// 3×3 pooling (pool_kernels.h), compiled per instruction set.
 //
 // LibTorch's channels-last pooling vectorises over the channels of one
 // pixel, so at the 8 or 16 channels of a CPU search most of each vector is
-// idle or the loop runs scalar; here a whole image row is one flat loop.
+// idle or the loop runs scalar; at stride 1 here a whole image row is one
+// flat loop. At stride 2 (the forward alone) a pixel's channels are the
+// vectors, as in LibTorch's, but the running maxima or sums stay in
+// registers over the window and no int64 index is written per element.
 // The values are LibTorch's bit for bit: the same comparisons (or sums) in
 // the same window order for every element, the same division, and the
 // backward passes gather, per input element, the contributions LibTorch
@@ -57,7 +60,8 @@ void for_each_row_span(const PoolShape& s, int64_t begin, int64_t end, F&& f) {
 /// position code. Taken at the span's first element, not at its row's
 /// start: for the left column of the first row that would lie before the
 /// array; the kernels index taps, outputs and column counts from the span's
-/// start.
+/// start. At stride 2 a tap is one input pixel of an output's window, at
+/// its channel 0 (its code unused).
 struct Tap {
   const float* in;
   uint8_t code;
