@@ -30,6 +30,11 @@ const std::array<std::array<Op, 2>, kSubPolicyCount>& sub_policy_ops();
 /// policy_search.json can make the program allocate).
 constexpr int64_t kMaxMagnitudeLevels = 101;
 
+/// The magnitude levels M of the β object `beta` of an exported policy
+/// (`source` names the file): an integer in [2, kMaxMagnitudeLevels], or
+/// one error naming the file and the field.
+int64_t beta_levels(const nlohmann::json& beta, const std::string& source);
+
 struct SearchablePolicyOptions {
   /// M: magnitude levels, evenly spaced in [0, 1].
   TORCH_ARG(int64_t, levels) = 11;

@@ -175,11 +175,15 @@ nlohmann::json SearchablePolicyImpl::to_json(int64_t k) const {
   return {{"sub_policies", policy_to_json(top_k(k))}, {"beta", beta}};
 }
 
+int64_t beta_levels(const nlohmann::json& beta, const std::string& source) {
+  return core::integer_field(beta, "levels", source + ": beta", 2, kMaxMagnitudeLevels);
+}
+
 void SearchablePolicyImpl::load_json(const nlohmann::json& json, const std::string& source) {
   core::check(json.is_object() && json.contains("beta") && json.at("beta").is_object(),
               "{}: no \"beta\" object; expected a policy exported by daas with its full beta", source);
   const auto& beta = json.at("beta");
-  const int64_t levels = core::integer_field(beta, "levels", source + ": beta", 2, kMaxMagnitudeLevels);
+  const int64_t levels = beta_levels(beta, source);
   core::check(levels == options_.levels(), "{}: beta has {} magnitude levels; this policy has {}", source, levels,
               options_.levels());
   for (const char* key : {"phi", "theta", "mu"})

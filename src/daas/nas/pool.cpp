@@ -24,15 +24,23 @@ torch::Tensor aten_pool(const torch::Tensor& x, PoolKind kind, int64_t stride) {
 
 detail::PoolShape shape_of(const torch::Tensor& x) { return {x.size(0), x.size(2), x.size(3), x.size(1)}; }
 
-/// Image rows per task: about 64 KiB of output, so that small images still
-/// split over threads and large ones do not pay a task per row.
-int64_t grain_rows(const detail::PoolShape& s) { return std::max<int64_t>(1, (int64_t{16} << 10) / (s.W * s.C)); }
+/// Runs kernel(begin, end) over `rows` image rows of `row_floats` floats
+/// each, about 64 KiB of them a task, so that small images still split over
+/// threads and large ones do not pay a task per row.
+template <typename Kernel>
+void over_rows(int64_t rows, int64_t row_floats, Kernel&& kernel) {
+  const int64_t grain = std::max<int64_t>(1, (int64_t{16} << 10) / row_floats);
+  at::parallel_for(0, rows, grain, [&](int64_t begin, int64_t end) { kernel(begin, end); });
+}
 
-/// Runs kernel(begin, end) over the N·H image rows.
+/// Runs kernel(begin, end) over the N·H image rows of a stride-1 pool.
 template <typename Kernel>
 void over_rows(const detail::PoolShape& s, Kernel&& kernel) {
-  at::parallel_for(0, s.N * s.H, grain_rows(s), [&](int64_t begin, int64_t end) { kernel(begin, end); });
+  over_rows(s.N * s.H, s.W * s.C, kernel);
 }
+
+/// Whether autograd will differentiate a function of x.
+bool backward_will_run(const torch::Tensor& x) { return torch::GradMode::is_enabled() && x.requires_grad(); }
 
 class Pool3x3Function : public torch::autograd::Function<Pool3x3Function> {
  public:
@@ -98,7 +106,7 @@ class Pool3x3Function : public torch::autograd::Function<Pool3x3Function> {
 /// The pool at stride 2 where no backward will run.
 torch::Tensor stride2_forward(const torch::Tensor& x, PoolKind kind) {
   const auto s = shape_of(x);
-  const int64_t Ho = (s.H - 1) / 2 + 1, Wo = (s.W - 1) / 2 + 1;
+  const int64_t Ho = detail::stride2_size(s.H), Wo = detail::stride2_size(s.W);
   // x's layout, as LibTorch's: where x is dense in both (one channel, or a
   // one-pixel image) the element order is the same either way.
   auto y = torch::empty({s.N, s.C, Ho, Wo}, x.options().memory_format(x.suggest_memory_format()));
@@ -106,24 +114,22 @@ torch::Tensor stride2_forward(const torch::Tensor& x, PoolKind kind) {
   float* out = y.data_ptr<float>();
   const auto& kernels = detail::chosen_pool_kernels();
   const auto forward = kind == PoolKind::kMax ? kernels.max_forward_stride2 : kernels.avg_forward_stride2;
-  const int64_t grain = std::max<int64_t>(1, (int64_t{16} << 10) / (Wo * s.C));
-  at::parallel_for(0, s.N * Ho, grain, [&](int64_t begin, int64_t end) { forward(s, in, out, begin, end); });
+  over_rows(s.N * Ho, Wo * s.C, [&](int64_t begin, int64_t end) { forward(s, in, out, begin, end); });
   return y;
 }
 
 }  // namespace
 
 bool pool3x3_uses_kernels(const torch::Tensor& x, int64_t stride) {
-  const bool backward = torch::GradMode::is_enabled() && x.defined() && x.requires_grad();
-  return (stride == 1 || (stride == 2 && !backward)) && x.defined() && x.dim() == 4 && x.device().is_cpu() &&
-         x.layout() == torch::kStrided && x.scalar_type() == torch::kFloat && x.numel() > 0 &&
+  return x.defined() && (stride == 1 || (stride == 2 && !backward_will_run(x))) && x.dim() == 4 &&
+         x.device().is_cpu() && x.layout() == torch::kStrided && x.scalar_type() == torch::kFloat && x.numel() > 0 &&
          x.is_contiguous(torch::MemoryFormat::ChannelsLast);
 }
 
 torch::Tensor pool3x3(const torch::Tensor& x, PoolKind kind, int64_t stride) {
   if (!pool3x3_uses_kernels(x, stride)) return aten_pool(x, kind, stride);
   if (stride == 2) return stride2_forward(x, kind);
-  const bool backward = torch::GradMode::is_enabled() && x.requires_grad();
+  const bool backward = backward_will_run(x);
   if (kind == PoolKind::kMax && backward && !detail::chosen_pool_kernels().max_backward_pays) {
     return aten_pool(x, kind, stride);
   }

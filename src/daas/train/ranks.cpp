@@ -3,6 +3,8 @@
 #include <ATen/CPUGeneratorImpl.h>
 #include <torch/torch.h>
 
+#include <algorithm>
+
 #include "daas/train/loss.h"
 #include "daas/train/train.h"
 
@@ -61,20 +63,18 @@ torch::Tensor TrainRanks::infer(const torch::Tensor& batch) {
     // In eval mode every image's logits depend on that image alone, so on
     // the CPU a rank runs its shard a few images at a time: their
     // activations stay in the core's cache instead of streaming from memory.
-    const int64_t chunk = net.module().is_training() || !images.device().is_cpu() ? end - begin : kInferenceChunk;
-    if (end - begin <= chunk) {
-      logits[static_cast<size_t>(rank)] = net.forward(images.slice(0, begin, end)).logits;
-      return;
-    }
-    // Chunks of nearly equal size (never one image alone: LibTorch's
-    // convolution runs a batch of one another way, with other roundings).
-    const int64_t count = (end - begin + chunk - 1) / chunk;
+    // The chunks are of nearly equal size (never one image alone beside
+    // others: LibTorch's convolution runs a batch of one another way, with
+    // other roundings); elsewhere the shard is one chunk.
+    const int64_t n = end - begin;
+    const bool chunked = !net.module().is_training() && images.device().is_cpu();
+    const int64_t count = chunked ? std::max<int64_t>(1, (n + kInferenceChunk - 1) / kInferenceChunk) : 1;
     std::vector<torch::Tensor> parts;
     for (int64_t i = 0; i < count; ++i) {
-      const auto [from, to] = core::shard_range(end - begin, i, count);
+      const auto [from, to] = core::shard_range(n, i, count);
       parts.push_back(net.forward(images.slice(0, begin + from, begin + to)).logits);
     }
-    logits[static_cast<size_t>(rank)] = torch::cat(parts);
+    logits[static_cast<size_t>(rank)] = count == 1 ? parts[0] : torch::cat(parts);
   });
   return core::gather_process_shards(size == 1 ? logits[0] : torch::cat(logits), batch.size(0));
 }

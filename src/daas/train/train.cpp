@@ -79,9 +79,8 @@ std::shared_ptr<const augment::Policy> learned_policy(const std::string& path, c
               "{}: no \"beta\"; policy_sampling learned needs the policy_search.json of a daas search (joint or policy "
               "mode)",
               path);
-  const int64_t levels =
-      core::integer_field(json.at("beta"), "levels", path + ": beta", 2, augment::kMaxMagnitudeLevels);
-  augment::SearchablePolicy policy(augment::SearchablePolicyOptions().levels(levels).fill(fill));
+  augment::SearchablePolicy policy(
+      augment::SearchablePolicyOptions().levels(augment::beta_levels(json.at("beta"), path)).fill(fill));
   policy->load_json(json, path);
   for (auto& parameter : policy->parameters()) parameter.requires_grad_(false);
   return std::make_shared<LearnedPolicy>(policy, "learned:" + path);

@@ -314,12 +314,12 @@ void avg_backward(const PoolShape& s, const float* share, float* grad_x, int64_t
 }
 
 /// Output rows [begin, end) of (n, oh) of a pool at stride 2: for each
-/// output pixel, f(taps, count, divisor, out) with the taps of its window
-/// inside the image (each at the pixel's channel 0, in window order), their
-/// count as a float (the mean's divisor) and where its C outputs go.
+/// output pixel, f(taps, count, out) with the `count` taps of its window
+/// inside the image (each at the pixel's channel 0, in window order) and
+/// where its C outputs go.
 template <typename F>
 void for_each_stride2_window(const PoolShape& s, const float* x, float* y, int64_t begin, int64_t end, F&& f) {
-  const int64_t Ho = (s.H - 1) / 2 + 1, Wo = (s.W - 1) / 2 + 1, C = s.C;
+  const int64_t Ho = stride2_size(s.H), Wo = stride2_size(s.W), C = s.C;
   for (int64_t row = begin; row < end; ++row) {
     const int64_t n = row / Ho, oh = row % Ho;
     const int64_t ih0 = oh > 0 ? 2 * oh - 1 : 0, ih1 = std::min(2 * oh + 1, s.H - 1);
@@ -330,7 +330,7 @@ void for_each_stride2_window(const PoolShape& s, const float* x, float* y, int64
       for (int64_t ih = ih0; ih <= ih1; ++ih) {
         for (int64_t iw = iw0; iw <= iw1; ++iw) taps[count++] = {x + ((n * s.H + ih) * s.W + iw) * C, 0};
       }
-      f(taps, count, static_cast<float>(count), y + (row * Wo + ow) * C);
+      f(taps, count, y + (row * Wo + ow) * C);
     }
   }
 }
@@ -338,17 +338,17 @@ void for_each_stride2_window(const PoolShape& s, const float* x, float* y, int64
 /// out[j, j + B·L): the taps' mean, summed in window order from zero and
 /// divided by their count, as LibTorch's channels-last average pool.
 template <int L, int B>
-inline void mean_of_taps(const Tap* taps, int count, int64_t j, float divisor, float* out) {
+inline void mean_of_taps(const Tap* taps, int count, int64_t j, float* out) {
   Vec<float, L> sum[B];
   for (int b = 0; b < B; ++b) sum[b] = Vec<float, L>{};
   for (int t = 0; t < count; ++t) {
     for (int b = 0; b < B; ++b) sum[b] += load<float, L>(taps[t].in + j + b * L);
   }
-  for (int b = 0; b < B; ++b) store<float, L>(out + j + b * L, sum[b] / divisor);
+  for (int b = 0; b < B; ++b) store<float, L>(out + j + b * L, sum[b] / static_cast<float>(count));
 }
 
 void max_forward_stride2(const PoolShape& s, const float* x, float* y, int64_t begin, int64_t end) {
-  for_each_stride2_window(s, x, y, begin, end, [&](const Tap* taps, int count, float, float* out) {
+  for_each_stride2_window(s, x, y, begin, end, [&](const Tap* taps, int count, float* out) {
     for_each_vector_group<4>(0, s.C, [&](auto lanes, auto vectors, int64_t c) {
       max_taps<decltype(lanes)::value, decltype(vectors)::value, false>(taps, count, c, out, nullptr);
     });
@@ -356,9 +356,9 @@ void max_forward_stride2(const PoolShape& s, const float* x, float* y, int64_t b
 }
 
 void avg_forward_stride2(const PoolShape& s, const float* x, float* y, int64_t begin, int64_t end) {
-  for_each_stride2_window(s, x, y, begin, end, [&](const Tap* taps, int count, float divisor, float* out) {
+  for_each_stride2_window(s, x, y, begin, end, [&](const Tap* taps, int count, float* out) {
     for_each_vector_group<4>(0, s.C, [&](auto lanes, auto vectors, int64_t c) {
-      mean_of_taps<decltype(lanes)::value, decltype(vectors)::value>(taps, count, c, divisor, out);
+      mean_of_taps<decltype(lanes)::value, decltype(vectors)::value>(taps, count, c, out);
     });
   });
 }

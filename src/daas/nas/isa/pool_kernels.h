@@ -50,6 +50,10 @@ struct PoolKernelSet {
   void (*avg_forward_stride2)(const PoolShape& s, const float* x, float* y, int64_t begin, int64_t end);
 };
 
+/// Output rows (or columns) of a 3×3 pool at stride 2 with padding 1 over
+/// `size` input rows (columns).
+inline int64_t stride2_size(int64_t size) { return (size - 1) / 2 + 1; }
+
 const PoolKernelSet& pool_kernels_baseline();
 #if defined(DAAS_DEPTHWISE_X86)
 const PoolKernelSet& pool_kernels_avx2();
